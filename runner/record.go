@@ -1,0 +1,116 @@
+package runner
+
+import "time"
+
+// RecordKind says which of Record's fields are meaningful.
+type RecordKind uint8
+
+// The kinds of record a simulated EventSource emits, in the order they usually occur
+// for one connection attempt: Opened, Headers, then Events and Comments, then Closed,
+// then Reconnect when the client will try again. Error records may appear anywhere and
+// are always followed by a Closed record for the same attempt.
+const (
+	RecordOpened    RecordKind = iota + 1 // a connection attempt began
+	RecordHeaders                         // response headers arrived
+	RecordEvent                           // an event was dispatched
+	RecordComment                         // a comment line (heartbeat) arrived
+	RecordRetry                           // a valid retry field changed the reconnection time
+	RecordClosed                          // the attempt ended, see Reason
+	RecordReconnect                       // the client waited and is reconnecting
+	RecordError                           // something failed, see Class and Err
+)
+
+var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error"}
+
+func (k RecordKind) String() string {
+	if int(k) < len(kindNames) && k > 0 {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// CloseReason says why a connection attempt ended.
+type CloseReason string
+
+// Close reasons. The first group is the server's doing, the second the network's, the
+// third the harness's.
+const (
+	CloseEOF            CloseReason = "eof"              // the server ended the body cleanly
+	CloseNoContent      CloseReason = "no-content"       // 204: the EventSource stops for good
+	CloseBadStatus      CloseReason = "bad-status"       // another status: fails without reconnect
+	CloseBadContentType CloseReason = "bad-content-type" // not text/event-stream: fails without reconnect
+	CloseNetworkError   CloseReason = "network-error"    // dial, TLS or read error: reconnects
+	CloseTooLarge       CloseReason = "too-large"        // a line or event passed the size limit
+	CloseStopped        CloseReason = "stopped"          // the run's hold ended and the client left
+	CloseCancelled      CloseReason = "cancelled"        // the drain grace ran out (or Ctrl-C)
+	CloseClientClose    CloseReason = "client-close"     // the scenario closed it deliberately (FIN)
+	CloseClientReset    CloseReason = "client-reset"     // the scenario reset it deliberately (RST)
+	CloseChurn          CloseReason = "churn"            // the client left to come back later
+)
+
+// ErrorClass groups errors for reporting.
+type ErrorClass string
+
+// Error classes.
+const (
+	ErrDial        ErrorClass = "dial"
+	ErrTLS         ErrorClass = "tls"
+	ErrTimeout     ErrorClass = "timeout"
+	ErrStatus      ErrorClass = "http-status"
+	ErrContentType ErrorClass = "content-type"
+	ErrRead        ErrorClass = "read"
+	ErrTooLarge    ErrorClass = "too-large"
+	ErrProtocol    ErrorClass = "protocol"
+)
+
+// Record is one observation of one simulated EventSource. The runner emits records and
+// nothing else; report/ aggregates them. Which fields are set depends on Kind; the
+// others are zero. Durations that could not be measured are negative.
+type Record struct {
+	Kind    RecordKind
+	Stream  int    // index of the simulated EventSource in the run (global across shards)
+	Browser int    // index of the browser it belongs to
+	Session string // session id the stream uses
+	Attempt int    // connection attempt of this stream: 0 first, 1 after the first reconnect, ...
+	Time    time.Time
+
+	// Opened.
+	Scheduled time.Time // when the pacer meant the attempt to start (lag = Time - Scheduled)
+
+	// Headers.
+	Status      int
+	Proto       string        // "HTTP/1.1", "HTTP/2.0"
+	ContentType string        // raw Content-Type header
+	Waited      time.Duration // time spent waiting for a free connection in the browser's pool
+	Dial        time.Duration // TCP connect (negative when the connection was reused)
+	TLS         time.Duration // TLS handshake (negative without TLS or on reuse)
+	TTHeaders   time.Duration // request written -> response headers
+
+	// Event.
+	EventType  string
+	EventID    string        // last event ID string at dispatch
+	Bytes      int           // bytes read from the body since the previous record of this attempt
+	TTFirst    time.Duration // set on the first event of an attempt: attempt start -> event
+	Latency    time.Duration // receive time - sent time from the data; negative when not timed
+	Gap        time.Duration // since the previous event of this stream (any attempt); negative on the first
+	Seq        int64         // numeric event id, or -1 when the id is not a number
+	Sender     string        // sender identifier from the data, "" when absent
+	Missing    int64         // ids skipped between the previous numeric id and this one
+	Duplicate  bool          // this id was already seen by this stream (any attempt)
+	OutOfOrder bool          // this id is lower than one already seen, and not a duplicate
+	// DuplicateSender is set when an event comes from a sender that this connection saw
+	// before another sender took over: two senders are pushing into one stream.
+	DuplicateSender bool
+
+	// Retry and Reconnect.
+	Retry       time.Duration // reconnection time in force (advertised by the server or default)
+	Delay       time.Duration // Reconnect: time from Closed to the new attempt
+	LastEventID string        // Reconnect: the Last-Event-ID the new attempt sends
+
+	// Closed.
+	Reason CloseReason
+
+	// Error.
+	Class ErrorClass
+	Err   string
+}
