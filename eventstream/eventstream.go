@@ -1,0 +1,504 @@
+// Package eventstream parses text/event-stream bodies exactly as a browser's EventSource
+// does (WHATWG HTML, 9.2.5 "Parsing an event stream" and 9.2.6 "Interpreting an event
+// stream"), one Item at a time, with memory bounded by the configured limits.
+//
+// The parser is built for a load generator that holds thousands of streams at once: it
+// owns one small read buffer, grows its line and data buffers only as far as the stream
+// needs, gives back buffers enlarged by one long line or event, and reuses the strings
+// of repeated event types and comments. Its results never depend on how the body is
+// split across reads.
+package eventstream
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// Defaults used by New for the zero values of Config.
+const (
+	DefaultMaxLineSize    = 1 << 20 // 1 MiB
+	DefaultMaxEventSize   = 1 << 20 // 1 MiB
+	DefaultReadBufferSize = 4 << 10 // 4 KiB
+)
+
+// keepBufferCap is the largest line or data buffer kept for reuse once its line or
+// event is done: anything larger came from an unusually long line or event and is
+// released, so one big event does not cost every stream that memory for its lifetime.
+const keepBufferCap = 4 << 10
+
+// ErrTooLarge is wrapped by the error Next returns when a line or an event's data
+// passes Config.MaxLineSize or Config.MaxEventSize. The stream cannot continue: the
+// parser never truncates silently.
+var ErrTooLarge = errors.New("event stream size limit exceeded")
+
+// Config sets the parser's limits. The zero value is ready to use.
+type Config struct {
+	// MaxLineSize is the largest line, in bytes after UTF-8 decoding and without its
+	// line terminator. 0 means DefaultMaxLineSize (1 MiB).
+	MaxLineSize int
+	// MaxEventSize is the largest data an event may carry (its data lines joined with
+	// LF), in bytes. 0 means DefaultMaxEventSize (1 MiB).
+	MaxEventSize int
+	// LastEventID seeds both the id buffer and the last event ID string, as the
+	// Last-Event-ID a reconnecting EventSource sends. Default "".
+	LastEventID string
+	// ReadBufferSize is the size of the one read buffer. 0 means
+	// DefaultReadBufferSize (4 KiB): small on purpose, a runner holds 10,000 parsers.
+	ReadBufferSize int
+}
+
+// Validate reports every problem with c at once. New applies the defaults to any
+// value that is not positive, so Validate is for rejecting a user's negative input.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxLineSize < 0 {
+		errs = append(errs, fmt.Errorf("eventstream: MaxLineSize must be >= 0 (0 = %d), got %d", DefaultMaxLineSize, c.MaxLineSize))
+	}
+	if c.MaxEventSize < 0 {
+		errs = append(errs, fmt.Errorf("eventstream: MaxEventSize must be >= 0 (0 = %d), got %d", DefaultMaxEventSize, c.MaxEventSize))
+	}
+	if c.ReadBufferSize < 0 {
+		errs = append(errs, fmt.Errorf("eventstream: ReadBufferSize must be >= 0 (0 = %d), got %d", DefaultReadBufferSize, c.ReadBufferSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Kind says which of Item's fields are meaningful.
+type Kind uint8
+
+// The kinds of Item, in the order of the spec's field handling.
+const (
+	KindEvent   Kind = iota + 1 // a blank line dispatched an event
+	KindComment                 // a line starting with a colon (heartbeats)
+	KindRetry                   // a valid retry field set the reconnection time
+)
+
+// String returns "event", "comment" or "retry".
+func (k Kind) String() string {
+	switch k {
+	case KindEvent:
+		return "event"
+	case KindComment:
+		return "comment"
+	case KindRetry:
+		return "retry"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Item is one thing the stream produced. Which fields are set depends on Kind; the
+// others are zero, except Bytes, which every Item carries.
+type Item struct {
+	Kind    Kind
+	Type    string        // KindEvent: event type, "message" when none was set
+	Data    string        // KindEvent
+	ID      string        // KindEvent: the last event ID string at dispatch
+	Retry   time.Duration // KindRetry: the new reconnection time
+	Comment string        // KindComment: text after the colon (leading space kept as sent)
+	// Bytes counts the raw body bytes consumed since the previous Item (or the start
+	// of the body), up to and including the line terminator of the line that produced
+	// this Item. The LF of a CRLF pair ending that line counts toward the next Item,
+	// since a lone CR already ends a line and the parser does not wait for the LF.
+	Bytes int
+}
+
+// Parser reads one event stream body. It is not safe for concurrent use; Next blocks
+// exactly as long as the underlying reader's Read does.
+type Parser struct {
+	rd       io.Reader
+	maxLine  int
+	maxEvent int
+
+	buf      []byte // read buffer; unprocessed bytes are buf[r:w]
+	r, w     int
+	readErr  error // error of the last Read, returned once buf[r:w] is processed
+	err      error // sticky result once the stream ended or failed
+	noProgrs int   // consecutive (0, nil) reads
+
+	// WHATWG UTF-8 decoder state (Encoding standard, "UTF-8 decoder").
+	need, seen   uint8
+	cp           rune
+	lower, upper byte
+	atStart      bool // no code point decoded yet: a first U+FEFF (BOM) is dropped
+	skipLF       bool // the previous line ended at CR: a next LF completes that CRLF
+
+	line []byte // current line when it spans reads or needed decoder repair
+	data []byte // data buffer: each data value followed by LF
+	typ  []byte // event type buffer
+
+	id     string // last event ID buffer
+	lastID string // last event ID string
+
+	// Strings reused when the same event type or comment recurs (ticks, heartbeats).
+	lastType    string
+	lastComment string
+
+	pos     int64 // body bytes consumed
+	itemPos int64 // pos at the end of the previous Item
+}
+
+// New returns a parser reading the event stream body r with the limits of cfg (zero
+// or negative values mean the defaults).
+func New(r io.Reader, cfg Config) *Parser {
+	size := cfg.ReadBufferSize
+	if size <= 0 {
+		size = DefaultReadBufferSize
+	}
+	p := &Parser{
+		maxLine:  positiveOr(cfg.MaxLineSize, DefaultMaxLineSize),
+		maxEvent: positiveOr(cfg.MaxEventSize, DefaultMaxEventSize),
+		buf:      make([]byte, size),
+		lastID:   cfg.LastEventID,
+	}
+	p.Reset(r)
+	return p
+}
+
+func positiveOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Reset makes p parse a new body r, as an EventSource does when it reconnects: the
+// last event ID string carries over and seeds the new stream's id buffer, while
+// everything else about the previous body (a partial line or event, a sticky error,
+// the byte counts) is dropped. Buffers are reused.
+func (p *Parser) Reset(r io.Reader) {
+	p.rd = r
+	p.r, p.w = 0, 0
+	p.readErr, p.err, p.noProgrs = nil, nil, 0
+	p.need, p.seen, p.cp = 0, 0, 0
+	p.lower, p.upper = 0x80, 0xBF
+	p.atStart, p.skipLF = true, false
+	p.line = p.line[:0]
+	p.data = p.data[:0]
+	p.typ = p.typ[:0]
+	p.id = p.lastID
+	p.pos, p.itemPos = 0, 0
+}
+
+// LastEventID returns the last event ID string: what a reconnect sends as
+// Last-Event-ID ("" means no header). It changes at every dispatch, even one that
+// fires no event.
+func (p *Parser) LastEventID() string { return p.lastID }
+
+// Offset returns the number of body bytes consumed so far: the sum of the Bytes of the
+// Items returned, plus, once Next has returned an error, the bytes of the discarded
+// unfinished line or event (up to the failure point for a size limit).
+func (p *Parser) Offset() int64 { return p.pos }
+
+// Next returns the next Item. At the end of the body it returns io.EOF (an unfinished
+// line or event is discarded, as the spec says); past a size limit an error wrapping
+// ErrTooLarge; a read error as the reader returned it. After an error every call
+// returns the same error.
+func (p *Parser) Next() (Item, error) {
+	for p.err == nil {
+		for p.r < p.w {
+			it, ok, err := p.step()
+			if err != nil {
+				p.err = err
+				return Item{}, err
+			}
+			if ok {
+				it.Bytes = int(p.pos - p.itemPos)
+				p.itemPos = p.pos
+				return it, nil
+			}
+		}
+		if p.readErr != nil {
+			p.err = p.readErr
+			break
+		}
+		p.fill()
+	}
+	return Item{}, p.err
+}
+
+// maxEmptyReads bounds a reader that keeps returning (0, nil), as bufio does.
+const maxEmptyReads = 100
+
+func (p *Parser) fill() {
+	n, err := p.rd.Read(p.buf)
+	if n < 0 || n > len(p.buf) {
+		p.r, p.w = 0, 0
+		p.readErr = fmt.Errorf("eventstream: reader returned invalid count %d from Read", n)
+		return
+	}
+	p.r, p.w = 0, n
+	p.readErr = err
+	if n == 0 && err == nil {
+		p.noProgrs++
+		if p.noProgrs >= maxEmptyReads {
+			p.readErr = io.ErrNoProgress
+		}
+		return
+	}
+	p.noProgrs = 0
+}
+
+// step consumes buffered bytes up to the end of one line (or of the buffer) and
+// interprets a completed line. ok reports that the line produced an Item.
+func (p *Parser) step() (it Item, ok bool, err error) {
+	seg := p.buf[p.r:p.w]
+	if p.skipLF {
+		p.skipLF = false
+		if seg[0] == '\n' {
+			p.r++
+			p.pos++
+			return Item{}, false, nil
+		}
+	}
+	end := lineEnd(seg)
+	if end < 0 {
+		p.appendDecoded(seg)
+		p.r = p.w
+		p.pos += int64(len(seg))
+		if len(p.line) > p.maxLine {
+			return Item{}, false, p.tooLarge("line", p.maxLine)
+		}
+		return Item{}, false, nil
+	}
+	var line []byte
+	if len(p.line) == 0 && p.need == 0 && !p.atStart && utf8.Valid(seg[:end]) {
+		// The common case: the whole line is valid UTF-8 inside the read buffer and
+		// is used in place.
+		line = seg[:end]
+	} else {
+		p.appendDecoded(seg[:end])
+		if p.need != 0 {
+			// The terminator interrupts a multi-byte sequence: the decoder emits
+			// U+FFFD and then reads the CR or LF as itself.
+			p.resetDecoder()
+			p.emit(utf8.RuneError)
+		}
+		line = p.line
+	}
+	p.atStart = false // the terminator was the first code point if nothing preceded it
+	p.skipLF = seg[end] == '\r'
+	p.r += end + 1
+	p.pos += int64(end + 1)
+	if len(line) > p.maxLine {
+		return Item{}, false, p.tooLarge("line", p.maxLine)
+	}
+	it, ok, err = p.interpret(line)
+	if cap(p.line) > keepBufferCap {
+		p.line = nil
+	} else {
+		p.line = p.line[:0]
+	}
+	return it, ok, err
+}
+
+// lineEnd returns the index of the first CR or LF in b, or -1.
+func lineEnd(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 {
+		return bytes.IndexByte(b, '\r')
+	}
+	if cr := bytes.IndexByte(b[:lf], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
+}
+
+func (p *Parser) tooLarge(what string, limit int) error {
+	return &tooLargeError{what: what, limit: limit, offset: p.pos}
+}
+
+type tooLargeError struct {
+	what   string
+	limit  int
+	offset int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("event stream %s longer than %d bytes (at body byte %d)", e.what, e.limit, e.offset)
+}
+
+func (e *tooLargeError) Unwrap() error { return ErrTooLarge }
+
+// appendDecoded decodes b into p.line with the WHATWG UTF-8 decoder: one U+FFFD per
+// maximal invalid subpart, sequences split across calls completed by the next call.
+func (p *Parser) appendDecoded(b []byte) {
+	if p.need == 0 && !p.atStart && utf8.Valid(b) {
+		p.line = append(p.line, b...)
+		return
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if p.need == 0 {
+			i++
+			switch {
+			case c < 0x80:
+				p.emit(rune(c))
+			case c >= 0xC2 && c <= 0xDF:
+				p.need, p.cp = 1, rune(c&0x1F)
+			case c >= 0xE0 && c <= 0xEF:
+				if c == 0xE0 {
+					p.lower = 0xA0
+				} else if c == 0xED {
+					p.upper = 0x9F
+				}
+				p.need, p.cp = 2, rune(c&0x0F)
+			case c >= 0xF0 && c <= 0xF4:
+				if c == 0xF0 {
+					p.lower = 0x90
+				} else if c == 0xF4 {
+					p.upper = 0x8F
+				}
+				p.need, p.cp = 3, rune(c&0x07)
+			default:
+				p.emit(utf8.RuneError)
+			}
+			continue
+		}
+		if c < p.lower || c > p.upper {
+			// End of a maximal invalid subpart: one U+FFFD, and c is read again
+			// as the start of what follows.
+			p.resetDecoder()
+			p.emit(utf8.RuneError)
+			continue
+		}
+		i++
+		p.lower, p.upper = 0x80, 0xBF
+		p.cp = p.cp<<6 | rune(c&0x3F)
+		p.seen++
+		if p.seen == p.need {
+			cp := p.cp
+			p.resetDecoder()
+			p.emit(cp)
+		}
+	}
+}
+
+func (p *Parser) resetDecoder() {
+	p.need, p.seen, p.cp = 0, 0, 0
+	p.lower, p.upper = 0x80, 0xBF
+}
+
+// emit appends one decoded code point to the line, dropping a BOM that is the very
+// first code point of the body (the UTF-8 decode algorithm's BOM sniffing).
+func (p *Parser) emit(cp rune) {
+	if p.atStart {
+		p.atStart = false
+		if cp == 0xFEFF {
+			return
+		}
+	}
+	if cp < utf8.RuneSelf {
+		p.line = append(p.line, byte(cp))
+		return
+	}
+	p.line = utf8.AppendRune(p.line, cp)
+}
+
+// interpret applies 9.2.6 to one complete line.
+func (p *Parser) interpret(line []byte) (Item, bool, error) {
+	if len(line) == 0 {
+		return p.dispatch()
+	}
+	if line[0] == ':' {
+		return Item{Kind: KindComment, Comment: reuse(&p.lastComment, line[1:])}, true, nil
+	}
+	name, value := line, line[len(line):]
+	if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+		name, value = line[:colon], line[colon+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(name) {
+	case "event":
+		p.typ = append(p.typ[:0], value...)
+	case "data":
+		if len(p.data)+len(value) > p.maxEvent {
+			return Item{}, false, p.tooLarge("event data", p.maxEvent)
+		}
+		p.data = append(p.data, value...)
+		p.data = append(p.data, '\n')
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 && string(value) != p.id {
+			p.id = string(value)
+		}
+	case "retry":
+		if d, ok := parseRetry(value); ok {
+			return Item{Kind: KindRetry, Retry: d}, true, nil
+		}
+	}
+	return Item{}, false, nil
+}
+
+// dispatch implements "dispatch the event" for a blank line.
+func (p *Parser) dispatch() (Item, bool, error) {
+	p.lastID = p.id
+	if len(p.data) == 0 {
+		p.typ = p.typ[:0]
+		return Item{}, false, nil
+	}
+	it := Item{
+		Kind: KindEvent,
+		Type: "message",
+		Data: string(p.data[:len(p.data)-1]),
+		ID:   p.lastID,
+	}
+	if len(p.typ) > 0 {
+		it.Type = reuse(&p.lastType, p.typ)
+	}
+	p.typ = p.typ[:0]
+	if cap(p.data) > keepBufferCap {
+		p.data = nil
+	} else {
+		p.data = p.data[:0]
+	}
+	return it, true, nil
+}
+
+// reuse returns b as a string, reusing *last when it holds the same text and
+// remembering short results in *last: repeated event types and heartbeat comments then
+// cost no allocation, while a long one is not kept alive by the parser.
+func reuse(last *string, b []byte) string {
+	if string(b) == *last {
+		return *last
+	}
+	s := string(b)
+	if len(s) <= maxReusedString {
+		*last = s
+	}
+	return s
+}
+
+// maxReusedString bounds the strings reuse keeps.
+const maxReusedString = 256
+
+// parseRetry accepts one or more ASCII digits, read in base ten as milliseconds.
+// Values beyond time.Duration's range (about 292 years) saturate at its maximum.
+func parseRetry(v []byte) (time.Duration, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	const maxMS = math.MaxInt64 / int64(time.Millisecond)
+	var ms int64
+	saturated := false
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if !saturated {
+			ms = ms*10 + int64(c-'0')
+			if ms > maxMS {
+				saturated = true
+			}
+		}
+	}
+	if saturated {
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}
