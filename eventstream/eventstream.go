@@ -138,8 +138,9 @@ type Parser struct {
 	lastType    string
 	lastComment string
 
-	pos     int64 // body bytes consumed
-	itemPos int64 // pos at the end of the previous Item
+	pos       int64 // body bytes consumed
+	itemPos   int64 // pos at the end of the previous Item
+	lineStart int64 // pos where the current line began
 }
 
 // New returns a parser reading the event stream body r with the limits of cfg (zero
@@ -181,7 +182,7 @@ func (p *Parser) Reset(r io.Reader) {
 	p.data = p.data[:0]
 	p.typ = p.typ[:0]
 	p.id = p.lastID
-	p.pos, p.itemPos = 0, 0
+	p.pos, p.itemPos, p.lineStart = 0, 0, 0
 }
 
 // LastEventID returns the last event ID string: what a reconnect sends as
@@ -190,8 +191,9 @@ func (p *Parser) Reset(r io.Reader) {
 func (p *Parser) LastEventID() string { return p.lastID }
 
 // Offset returns the number of body bytes consumed so far: the sum of the Bytes of the
-// Items returned, plus, once Next has returned an error, the bytes of the discarded
-// unfinished line or event (up to the failure point for a size limit).
+// Items returned, plus, after io.EOF or a read error, the bytes of the discarded
+// unfinished line or event. After a size-limit error it is where the offending line
+// began, so that, like everything else, it does not depend on how reads split the body.
 func (p *Parser) Offset() int64 { return p.pos }
 
 // Next returns the next Item. At the end of the body it returns io.EOF (an unfinished
@@ -252,6 +254,7 @@ func (p *Parser) step() (it Item, ok bool, err error) {
 		if seg[0] == '\n' {
 			p.r++
 			p.pos++
+			p.lineStart = p.pos
 			return Item{}, false, nil
 		}
 	}
@@ -288,6 +291,7 @@ func (p *Parser) step() (it Item, ok bool, err error) {
 		return Item{}, false, p.tooLarge("line", p.maxLine)
 	}
 	it, ok, err = p.interpret(line)
+	p.lineStart = p.pos
 	if cap(p.line) > keepBufferCap {
 		p.line = nil
 	} else {
@@ -308,8 +312,11 @@ func lineEnd(b []byte) int {
 	return lf
 }
 
+// tooLarge ends the stream at the line that broke a limit. It names where that line
+// began, which unlike the current read position is the same however reads split.
 func (p *Parser) tooLarge(what string, limit int) error {
-	return &tooLargeError{what: what, limit: limit, offset: p.pos}
+	p.pos = p.lineStart
+	return &tooLargeError{what: what, limit: limit, offset: p.lineStart}
 }
 
 type tooLargeError struct {
@@ -319,7 +326,7 @@ type tooLargeError struct {
 }
 
 func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("event stream %s longer than %d bytes (at body byte %d)", e.what, e.limit, e.offset)
+	return fmt.Sprintf("event stream %s longer than %d bytes (in the line starting at body byte %d)", e.what, e.limit, e.offset)
 }
 
 func (e *tooLargeError) Unwrap() error { return ErrTooLarge }
