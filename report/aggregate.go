@@ -1,0 +1,384 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// AggregateConfig sizes an Aggregate. The zero value is valid: every field has a default.
+type AggregateConfig struct {
+	// ExactSamples is how many samples of each duration are kept exactly; beyond it the
+	// samples are dropped and percentiles come from the histogram (1% relative error).
+	// 0 means DefaultExactSamples (10,000).
+	ExactSamples int
+	// TimelineStep is the width of one timeline point. 0 means 1s; at least 1ms.
+	TimelineStep time.Duration
+	// TimelinePoints caps the timeline: when a run outlasts it, adjacent points are
+	// merged and the step doubles, so memory does not grow with the run's length.
+	// 0 means 600; at least 2.
+	TimelinePoints int
+	// Start is the timeline's origin. Zero means the time of the first record.
+	Start time.Time
+}
+
+func (c AggregateConfig) withDefaults() AggregateConfig {
+	if c.ExactSamples == 0 {
+		c.ExactSamples = DefaultExactSamples
+	}
+	if c.TimelineStep == 0 {
+		c.TimelineStep = time.Second
+	}
+	if c.TimelinePoints == 0 {
+		c.TimelinePoints = 600
+	}
+	return c
+}
+
+// Validate reports every invalid field at once.
+func (c AggregateConfig) Validate() error {
+	var errs []error
+	if c.ExactSamples < 0 {
+		errs = append(errs, fmt.Errorf("exact samples %d is negative", c.ExactSamples))
+	}
+	if c.TimelineStep != 0 && c.TimelineStep < time.Millisecond {
+		errs = append(errs, fmt.Errorf("timeline step %v is below 1ms", c.TimelineStep))
+	}
+	if c.TimelinePoints != 0 && c.TimelinePoints < 2 {
+		errs = append(errs, fmt.Errorf("timeline points %d is below 2", c.TimelinePoints))
+	}
+	return errors.Join(errs...)
+}
+
+// Aggregate folds runner records into the metrics of one scenario run. Its memory is
+// fixed: counters, a few small maps keyed by status, protocol, error class and close
+// reason, ExactSamples samples per duration at most, histograms whose size depends on
+// the value range only, and a timeline capped at TimelinePoints. Nothing is kept per
+// stream or per event.
+//
+// All methods are safe for concurrent use: typically one goroutine calls Add for every
+// record while another reads Snapshot for a progress line. Add never blocks on anything
+// but the internal mutex.
+type Aggregate struct {
+	mu  sync.Mutex
+	cfg AggregateConfig
+
+	m        Metrics // counters and maps; the DurationStats fields are filled by Metrics()
+	open     int64
+	statuses map[int]int64
+
+	connect, tls, headers, firstEvent, latency, reconnectDelay, gap, startLag, poolWait *distribution
+
+	timeline timelineBuilder
+}
+
+// NewAggregate returns an empty aggregate, or the configuration's problems.
+func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aggregate config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	nd := func() *distribution { return newDistribution(cfg.ExactSamples) }
+	a := &Aggregate{
+		cfg:      cfg,
+		statuses: map[int]int64{},
+		connect:  nd(), tls: nd(), headers: nd(), firstEvent: nd(), latency: nd(),
+		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(),
+		timeline: timelineBuilder{start: cfg.Start, step: cfg.TimelineStep, max: cfg.TimelinePoints},
+	}
+	a.m.Errors = map[string]int64{}
+	a.m.CloseReasons = map[string]int64{}
+	a.m.Protocols = map[string]int64{}
+	return a, nil
+}
+
+// Add folds one record in. Durations the runner marks as not measured (negative) are
+// left out of their distribution; TTFirst counts only when positive, since the runner
+// sets it on the first event of an attempt alone.
+func (a *Aggregate) Add(r runner.Record) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := &a.m
+	openBefore := a.open
+	m.Records++
+	m.Bytes += int64(r.Bytes)
+	var opened, events, errs int64
+	switch r.Kind {
+	case runner.RecordOpened:
+		m.Attempts++
+		opened = 1
+		if r.Attempt == 0 {
+			m.Streams++
+		}
+		a.open++
+		if a.open > m.PeakOpen {
+			m.PeakOpen = a.open
+		}
+		if !r.Scheduled.IsZero() {
+			a.startLag.add(r.Time.Sub(r.Scheduled))
+		}
+	case runner.RecordHeaders:
+		a.statuses[r.Status]++
+		if r.Proto != "" {
+			m.Protocols[r.Proto]++
+		}
+		a.connect.add(r.Dial)
+		a.tls.add(r.TLS)
+		a.headers.add(r.TTHeaders)
+		a.poolWait.add(r.Waited)
+	case runner.RecordEvent:
+		m.Events++
+		events = 1
+		if r.TTFirst > 0 {
+			a.firstEvent.add(r.TTFirst)
+		}
+		a.latency.add(r.Latency)
+		a.gap.add(r.Gap)
+		if r.Missing > 0 {
+			m.MissingIDs += r.Missing
+		}
+		if r.Duplicate {
+			m.DuplicateIDs++
+		}
+		if r.OutOfOrder {
+			m.OutOfOrderIDs++
+		}
+		if r.DuplicateSender {
+			m.DuplicateSenders++
+		}
+	case runner.RecordComment:
+		m.Comments++
+	case runner.RecordRetry:
+		m.RetryFields++
+	case runner.RecordClosed:
+		if a.open > 0 {
+			a.open--
+		}
+		m.CloseReasons[string(r.Reason)]++
+	case runner.RecordReconnect:
+		m.Reconnects++
+		a.reconnectDelay.add(r.Delay)
+	case runner.RecordError:
+		errs = 1
+		m.Errors[string(r.Class)]++
+	}
+	if !r.Time.IsZero() {
+		p := a.timeline.at(r.Time, openBefore)
+		p.Opened += opened
+		p.Events += events
+		p.Errors += errs
+		p.Open = max(p.Open, a.open)
+	}
+}
+
+// Metrics returns the metrics so far: a copy, independent of later Adds.
+func (a *Aggregate) Metrics() Metrics {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.m
+	m.Errors = cloneCounts(a.m.Errors)
+	m.CloseReasons = cloneCounts(a.m.CloseReasons)
+	m.Protocols = cloneCounts(a.m.Protocols)
+	m.Statuses = map[string]int64{}
+	for code, n := range a.statuses {
+		m.Statuses[strconv.Itoa(code)] = n
+	}
+	m.Connect = a.connect.stats()
+	m.TLS = a.tls.stats()
+	m.TimeToHeaders = a.headers.stats()
+	m.TimeToFirstEvent = a.firstEvent.stats()
+	m.Latency = a.latency.stats()
+	m.ReconnectDelay = a.reconnectDelay.stats()
+	m.Gap = a.gap.stats()
+	m.StartLag = a.startLag.stats()
+	m.PoolWait = a.poolWait.stats()
+	return m
+}
+
+// Timeline returns a copy of the per-step timeline so far.
+func (a *Aggregate) Timeline() Timeline {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.timeline.snapshot()
+}
+
+// Snapshot is what a live progress line shows.
+type Snapshot struct {
+	Elapsed time.Duration // since the timeline's start
+	Streams int64         // streams opened so far (first attempts)
+	Open    int64         // connections open now
+	Events  int64
+	// EventRate is events per second over the last complete timeline step (over the
+	// elapsed time during the first step).
+	EventRate  float64
+	LatencyP99 time.Duration // delivery latency p99 so far; valid when LatencyOK
+	LatencyOK  bool
+	Errors     int64
+}
+
+// Snapshot returns the figures for a progress line at time now. It costs a sort of at
+// most ExactSamples latencies, so call it about once a second, not per record.
+func (a *Aggregate) Snapshot(now time.Time) Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Snapshot{Streams: a.m.Streams, Open: a.open, Events: a.m.Events, Errors: a.m.ErrorTotal()}
+	if p, ok := a.latency.percentile(99); ok {
+		s.LatencyP99, s.LatencyOK = time.Duration(p), true
+	}
+	tl := &a.timeline
+	if !tl.started {
+		return s
+	}
+	s.Elapsed = now.Sub(tl.start)
+	k := int(s.Elapsed / tl.step)
+	switch {
+	case k >= 1 && k-1 < len(tl.points):
+		s.EventRate = float64(tl.points[k-1].Events) / tl.step.Seconds()
+	case k >= 1:
+		s.EventRate = 0 // no record arrived in the last complete step
+	case s.Elapsed > 0:
+		s.EventRate = float64(a.m.Events) / s.Elapsed.Seconds()
+	}
+	return s
+}
+
+// String formats the snapshot as one progress line.
+func (s Snapshot) String() string {
+	p99 := "n/a"
+	if s.LatencyOK {
+		p99 = fmtDuration(s.LatencyP99)
+	}
+	return fmt.Sprintf("%s  streams %d (open %d)  events %d (%.0f/s)  p99 latency %s  errors %d",
+		fmtDuration(s.Elapsed.Truncate(time.Second)), s.Streams, s.Open, s.Events, s.EventRate, p99, s.Errors)
+}
+
+// Metrics are the figures of one scenario run (or of merged shards of one run).
+type Metrics struct {
+	Records  int64 `json:"records"`   // records folded in
+	Streams  int64 `json:"streams"`   // streams opened (first attempts)
+	Attempts int64 `json:"attempts"`  // connection attempts, reconnects included
+	PeakOpen int64 `json:"peak_open"` // most connections open at once
+	Events   int64 `json:"events"`
+	Comments int64 `json:"comments"`
+	Bytes    int64 `json:"bytes"`
+	// RetryFields counts valid retry fields received.
+	RetryFields      int64 `json:"retry_fields"`
+	Reconnects       int64 `json:"reconnects"`
+	MissingIDs       int64 `json:"missing_ids"`       // ids skipped (lost)
+	DuplicateIDs     int64 `json:"duplicate_ids"`     // ids a stream saw twice
+	OutOfOrderIDs    int64 `json:"out_of_order_ids"`  // ids lower than one already seen
+	DuplicateSenders int64 `json:"duplicate_senders"` // events from a second sender into one stream
+
+	Errors       map[string]int64 `json:"errors"`        // by runner.ErrorClass
+	CloseReasons map[string]int64 `json:"close_reasons"` // by runner.CloseReason
+	Statuses     map[string]int64 `json:"statuses"`      // by HTTP status code
+	Protocols    map[string]int64 `json:"protocols"`     // by HTTP protocol
+
+	Connect          DurationStats `json:"connect"` // TCP dial, fresh connections only
+	TLS              DurationStats `json:"tls"`
+	TimeToHeaders    DurationStats `json:"time_to_headers"`
+	TimeToFirstEvent DurationStats `json:"time_to_first_event"`
+	Latency          DurationStats `json:"delivery_latency"` // server send -> client dispatch
+	ReconnectDelay   DurationStats `json:"reconnect_delay"`
+	Gap              DurationStats `json:"gap"`       // between consecutive events of a stream
+	StartLag         DurationStats `json:"start_lag"` // actual - scheduled start of attempts
+	PoolWait         DurationStats `json:"pool_wait"` // waiting for a free browser connection
+}
+
+// ErrorTotal is the number of error records of every class.
+func (m Metrics) ErrorTotal() int64 {
+	var n int64
+	for _, c := range m.Errors {
+		n += c
+	}
+	return n
+}
+
+func cloneCounts(m map[string]int64) map[string]int64 {
+	c := make(map[string]int64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// Timeline is the run second by second (or per Step): point i covers
+// [Start + i·Step, Start + (i+1)·Step).
+type Timeline struct {
+	Start  time.Time       `json:"start"`
+	StepMS int64           `json:"step_ms"`
+	Points []TimelinePoint `json:"points"`
+}
+
+// Step is the width of one point.
+func (t Timeline) Step() time.Duration { return time.Duration(t.StepMS) * time.Millisecond }
+
+// TimelinePoint holds one step of a Timeline.
+type TimelinePoint struct {
+	Open   int64 `json:"open"`   // most connections open during the step
+	Opened int64 `json:"opened"` // connection attempts started
+	Events int64 `json:"events"`
+	Errors int64 `json:"errors"`
+}
+
+// timelineBuilder keeps at most max points, doubling the step when the run outgrows them.
+type timelineBuilder struct {
+	start   time.Time
+	started bool
+	step    time.Duration
+	max     int
+	points  []TimelinePoint
+}
+
+// at returns the point covering t, creating the points up to it; new points start with
+// the current open count, since connections stay open through steps without records.
+func (tb *timelineBuilder) at(t time.Time, open int64) *TimelinePoint {
+	if !tb.started {
+		if tb.start.IsZero() {
+			tb.start = t
+		}
+		tb.started = true
+	}
+	k := 0
+	if d := t.Sub(tb.start); d > 0 {
+		k = int(d / tb.step)
+	}
+	for k >= tb.max {
+		tb.compact()
+		k /= 2
+	}
+	for len(tb.points) <= k {
+		tb.points = append(tb.points, TimelinePoint{Open: open})
+	}
+	return &tb.points[k]
+}
+
+// compact merges adjacent points pairwise and doubles the step.
+func (tb *timelineBuilder) compact() {
+	n := (len(tb.points) + 1) / 2
+	for i := 0; i < n; i++ {
+		p := tb.points[2*i]
+		if 2*i+1 < len(tb.points) {
+			q := tb.points[2*i+1]
+			p.Open = max(p.Open, q.Open)
+			p.Opened += q.Opened
+			p.Events += q.Events
+			p.Errors += q.Errors
+		}
+		tb.points[i] = p
+	}
+	tb.points = tb.points[:n]
+	tb.step *= 2
+}
+
+func (tb *timelineBuilder) snapshot() Timeline {
+	return Timeline{
+		Start:  tb.start,
+		StepMS: tb.step.Milliseconds(),
+		Points: append([]TimelinePoint(nil), tb.points...),
+	}
+}

@@ -1,0 +1,144 @@
+package report
+
+import (
+	"errors"
+	"time"
+
+	"github.com/montanaflynn/stats"
+)
+
+// DefaultExactSamples is how many samples a distribution keeps exactly before it relies on
+// its histogram alone.
+const DefaultExactSamples = 10_000
+
+// distribution holds the samples of one duration. Up to limit samples are kept exactly
+// and percentiles come from montanaflynn/stats; past the limit the samples are dropped and
+// percentiles come from the histogram, which is always fed, so memory stays bounded by
+// limit plus the histogram's fixed bucket range.
+type distribution struct {
+	limit int
+	exact []float64 // nanoseconds; nil once more than limit samples were added
+	hist  *Histogram
+}
+
+func newDistribution(limit int) *distribution {
+	return &distribution{limit: limit, hist: NewHistogram()}
+}
+
+// add records d; negative durations (not measured) are ignored.
+func (d *distribution) add(v time.Duration) {
+	if v < 0 {
+		return
+	}
+	d.hist.Add(float64(v))
+	switch n := d.hist.Count(); {
+	case n <= uint64(d.limit):
+		d.exact = append(d.exact, float64(v))
+	case d.exact != nil:
+		d.exact = nil
+	}
+}
+
+func (d *distribution) isExact() bool {
+	return d.hist.Count() <= uint64(d.limit)
+}
+
+// percentile returns the nearest-rank percentile in nanoseconds.
+func (d *distribution) percentile(p float64) (float64, bool) {
+	if d.hist.Count() == 0 {
+		return 0, false
+	}
+	if d.isExact() {
+		v, err := stats.PercentileNearestRank(d.exact, p)
+		return v, err == nil
+	}
+	return d.hist.Percentile(p)
+}
+
+// stats summarises the distribution for a result file; the histogram is copied so the
+// summary stays valid while the distribution keeps growing.
+func (d *distribution) stats() DurationStats {
+	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact(), Histogram: d.hist.Clone()}
+	if s.Count == 0 {
+		return s
+	}
+	s.fillFrom(d.percentile)
+	if s.Exact {
+		// montanaflynn/stats over the exact samples, as the percentiles are.
+		mean, _ := stats.Mean(d.exact)
+		s.MeanMS = nsToMS(mean)
+	}
+	return s
+}
+
+// DurationStats summarises one measured duration. Percentiles use the nearest-rank
+// definition. When Exact is true they were computed by montanaflynn/stats from every
+// sample; otherwise from Histogram, each within HistogramRelativeError (1%) of the exact
+// value. Min, Max, Mean and Count are always exact. Fields are omitted when Count is 0.
+type DurationStats struct {
+	Count  uint64  `json:"count"`
+	Exact  bool    `json:"exact"`
+	MinMS  float64 `json:"min_ms,omitempty"`
+	MeanMS float64 `json:"mean_ms,omitempty"`
+	P50MS  float64 `json:"p50_ms,omitempty"`
+	P90MS  float64 `json:"p90_ms,omitempty"`
+	P99MS  float64 `json:"p99_ms,omitempty"`
+	MaxMS  float64 `json:"max_ms,omitempty"`
+	// Histogram holds the values in nanoseconds; it is what merges across shards and what
+	// the HTML report draws.
+	Histogram *Histogram `json:"histogram,omitempty"`
+}
+
+// fillFrom sets every figure from a percentile function over nanoseconds and the exact
+// min, max and mean of the histogram.
+func (s *DurationStats) fillFrom(pct func(float64) (float64, bool)) {
+	get := func(p float64) float64 {
+		v, _ := pct(p)
+		return nsToMS(v)
+	}
+	s.MinMS = nsToMS(s.Histogram.Min())
+	s.MaxMS = nsToMS(s.Histogram.Max())
+	s.MeanMS = nsToMS(s.Histogram.Sum() / float64(s.Histogram.Count()))
+	s.P50MS, s.P90MS, s.P99MS = get(50), get(90), get(99)
+}
+
+// merge adds o's samples to s through the histograms. The result is exact only when one
+// side was empty: merged percentiles come from the merged histogram.
+func (s *DurationStats) merge(o DurationStats) error {
+	if o.Count == 0 {
+		return nil
+	}
+	if s.Count == 0 {
+		*s = o
+		if o.Histogram != nil {
+			s.Histogram = o.Histogram.Clone()
+		}
+		return nil
+	}
+	if s.Histogram == nil || o.Histogram == nil {
+		return errMissingHistogram
+	}
+	h := s.Histogram.Clone()
+	if err := h.Merge(o.Histogram); err != nil {
+		return err
+	}
+	*s = DurationStats{Count: h.Count(), Histogram: h}
+	s.fillFrom(h.Percentile)
+	return nil
+}
+
+// Percentile returns the nearest-rank percentile p (0..100) from the histogram, within
+// HistogramRelativeError; ok is false without samples or histogram.
+func (s DurationStats) Percentile(p float64) (time.Duration, bool) {
+	if s.Histogram == nil {
+		return 0, false
+	}
+	v, ok := s.Histogram.Percentile(p)
+	return time.Duration(v), ok
+}
+
+// errMissingHistogram: a result without histograms (written by hand or truncated) cannot
+// be merged without averaging percentiles, which we refuse to do.
+var errMissingHistogram = errors.New("a distribution has no histogram, so it cannot be merged")
+
+func nsToMS(ns float64) float64 { return ns / 1e6 }

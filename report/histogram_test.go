@@ -1,0 +1,210 @@
+package report
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/montanaflynn/stats"
+)
+
+var testPercentiles = []float64{0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 100}
+
+// checkWithinBound compares every test percentile of h with the exact nearest-rank
+// percentile of the same data.
+func checkWithinBound(t *testing.T, name string, h *Histogram, data []float64) {
+	t.Helper()
+	for _, p := range testPercentiles {
+		want, err := stats.PercentileNearestRank(data, p)
+		if err != nil {
+			t.Fatalf("%s: stats: %v", name, err)
+		}
+		got, ok := h.Percentile(p)
+		if !ok {
+			t.Fatalf("%s: p%v: not ok", name, p)
+		}
+		if rel := relErr(got, want); rel > HistogramRelativeError {
+			t.Errorf("%s: p%v = %v, exact %v: relative error %.4f > %.2f", name, p, got, want, rel, HistogramRelativeError)
+		}
+	}
+}
+
+func relErr(got, want float64) float64 {
+	if want == 0 {
+		return math.Abs(got)
+	}
+	return math.Abs(got-want) / math.Abs(want)
+}
+
+func TestHistogramPercentilesWithinBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	gens := map[string]func() float64{
+		"uniform-ms":      func() float64 { return r.Float64() * 1e7 },
+		"lognormal-ns":    func() float64 { return math.Exp(r.NormFloat64()*2 + 15) },
+		"exponential-ns":  func() float64 { return r.ExpFloat64() * 2e6 },
+		"tiny-fractions":  func() float64 { return r.Float64() * 1e-3 },
+		"integers":        func() float64 { return float64(r.IntN(50)) },
+		"huge":            func() float64 { return r.Float64() * 1e15 },
+		"bimodal-latency": func() float64 { return []float64{1e6, 5e8}[r.IntN(2)] * (1 + r.Float64()) },
+	}
+	for name, gen := range gens {
+		for _, n := range []int{1, 7, 100, 10_000, 100_000} {
+			h := NewHistogram()
+			data := make([]float64, n)
+			for i := range data {
+				data[i] = gen()
+				h.Add(data[i])
+			}
+			checkWithinBound(t, name, h, data)
+			if h.Count() != uint64(n) {
+				t.Fatalf("%s: count %d, want %d", name, h.Count(), n)
+			}
+			mn, _ := stats.Min(data)
+			mx, _ := stats.Max(data)
+			if h.Min() != mn || h.Max() != mx {
+				t.Errorf("%s: min/max %v/%v, want exact %v/%v", name, h.Min(), h.Max(), mn, mx)
+			}
+		}
+	}
+}
+
+// TestHistogramErrorBoundIsTight shows the test above can fail: a histogram built for a
+// coarser error misses the 1% bound on the same kind of data.
+func TestHistogramErrorBoundIsTight(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	coarse, err := newHistogramAlpha(0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]float64, 10_000)
+	for i := range data {
+		data[i] = math.Exp(r.NormFloat64()*2 + 15)
+		coarse.Add(data[i])
+	}
+	worst := 0.0
+	for _, p := range testPercentiles {
+		want, _ := stats.PercentileNearestRank(data, p)
+		got, _ := coarse.Percentile(p)
+		worst = math.Max(worst, relErr(got, want))
+	}
+	if worst <= HistogramRelativeError {
+		t.Fatalf("a 5%% histogram stayed within 1%% (worst %.4f): the bound check cannot fail", worst)
+	}
+}
+
+func TestHistogramMergeEqualsSingle(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	whole := NewHistogram()
+	parts := []*Histogram{NewHistogram(), NewHistogram(), NewHistogram()}
+	var data []float64
+	for i := 0; i < 30_000; i++ {
+		v := math.Exp(r.NormFloat64()*3 + 10)
+		if i%1000 == 0 {
+			v = 0
+		}
+		data = append(data, v)
+		whole.Add(v)
+		parts[i%3].Add(v)
+	}
+	merged := NewHistogram()
+	for _, p := range parts {
+		if err := merged.Merge(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if merged.Count() != whole.Count() || merged.Min() != whole.Min() || merged.Max() != whole.Max() {
+		t.Fatalf("merged count/min/max %d/%v/%v, whole %d/%v/%v", merged.Count(), merged.Min(), merged.Max(), whole.Count(), whole.Min(), whole.Max())
+	}
+	for _, p := range testPercentiles {
+		a, _ := merged.Percentile(p)
+		b, _ := whole.Percentile(p)
+		if a != b {
+			t.Errorf("p%v: merged %v, single %v (bucket counts must add exactly)", p, a, b)
+		}
+	}
+	checkWithinBound(t, "merged", merged, data)
+}
+
+func TestHistogramMergeRejectsOtherError(t *testing.T) {
+	a := NewHistogram()
+	b, _ := newHistogramAlpha(0.02)
+	b.Add(1)
+	if err := a.Merge(b); err == nil {
+		t.Fatal("merging histograms of different relative error succeeded")
+	}
+}
+
+func TestHistogramJSONRoundTrip(t *testing.T) {
+	h := NewHistogram()
+	for _, v := range []float64{0, 3, 3e3, 4e6, 4e6, 9e9} {
+		h.Add(v)
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Histogram
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range testPercentiles {
+		x, _ := h.Percentile(p)
+		y, _ := back.Percentile(p)
+		if x != y {
+			t.Errorf("p%v: %v after round trip, %v before", p, y, x)
+		}
+	}
+	if back.Count() != 6 || back.Sum() != h.Sum() {
+		t.Errorf("count/sum %d/%v after round trip", back.Count(), back.Sum())
+	}
+	bad := []string{
+		`{"relative_error":0.0099,"count":3,"offset":0,"counts":[1]}`,
+		`{"relative_error":0,"count":0,"offset":0,"counts":[]}`,
+		`{"relative_error":0.0099,"count":1,"min":5,"max":1,"offset":0,"counts":[1]}`,
+	}
+	for _, s := range bad {
+		var x Histogram
+		if err := json.Unmarshal([]byte(s), &x); err == nil {
+			t.Errorf("%s: accepted", s)
+		}
+	}
+}
+
+func TestHistogramEdges(t *testing.T) {
+	h := NewHistogram()
+	if _, ok := h.Percentile(50); ok {
+		t.Fatal("empty histogram gave a percentile")
+	}
+	h.Add(-1)
+	h.Add(math.NaN())
+	if h.Count() != 0 {
+		t.Fatalf("negative/NaN counted: %d", h.Count())
+	}
+	h.Add(0)
+	h.Add(0)
+	h.Add(1e30) // clamped into the top bucket, exact max kept
+	if v, _ := h.Percentile(50); v != 0 {
+		t.Errorf("p50 of {0,0,1e30} = %v, want 0", v)
+	}
+	if v, _ := h.Percentile(100); v != 1e30 {
+		t.Errorf("p100 = %v, want 1e30", v)
+	}
+	if _, ok := h.Percentile(101); ok {
+		t.Error("p101 accepted")
+	}
+	if len(h.counts) > 1 {
+		t.Errorf("%d buckets for one non-zero value", len(h.counts))
+	}
+}
+
+// TestHistogramMemoryBounded: the bucket range is fixed by the value range.
+func TestHistogramMemoryBounded(t *testing.T) {
+	h := NewHistogram()
+	for v := histogramMinValue; v < 1e20; v *= 1.001 {
+		h.Add(v)
+	}
+	if n := len(h.counts); n > 3300 {
+		t.Fatalf("%d buckets over the whole range; want <= 3300", n)
+	}
+}
