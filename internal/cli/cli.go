@@ -57,7 +57,9 @@ type command struct {
 
 // commands is the subcommand table, in the order `sseharness help` lists them.
 func commands() []command {
-	return []command{}
+	return []command{
+		{"proxy", "run a reverse proxy that buffers like nginx's proxy_buffering (for the proxy-buffering scenario)", runProxy},
+	}
 }
 
 // Main runs one sseharness invocation and returns its exit code.
