@@ -113,6 +113,12 @@ func (a *Aggregate) Add(r runner.Record) {
 		opened = 1
 		if r.Attempt == 0 {
 			m.Streams++
+			if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
+				m.FirstOpen = r.Time
+			}
+			if r.Time.After(m.LastOpen) {
+				m.LastOpen = r.Time
+			}
 		}
 		a.open++
 		if a.open > m.PeakOpen {
@@ -262,6 +268,10 @@ type Metrics struct {
 	Streams  int64 `json:"streams"`   // streams opened (first attempts)
 	Attempts int64 `json:"attempts"`  // connection attempts, reconnects included
 	PeakOpen int64 `json:"peak_open"` // most connections open at once
+	// FirstOpen and LastOpen are when the first and the last stream opened (first
+	// attempts): the achieved opening rate.
+	FirstOpen time.Time `json:"first_open"`
+	LastOpen  time.Time `json:"last_open"`
 	Events   int64 `json:"events"`
 	Comments int64 `json:"comments"`
 	Bytes    int64 `json:"bytes"`

@@ -1,0 +1,247 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// unit says how a metric's value is written.
+type unit uint8
+
+const (
+	unitCount unit = iota
+	unitMS
+	unitBytes
+	unitRatio
+)
+
+func (u unit) format(v float64) string {
+	switch u {
+	case unitMS:
+		return fmtMS(v)
+	case unitBytes:
+		return fmtBytes(v)
+	default:
+		return fmtNumber(v)
+	}
+}
+
+// metricDef is one named metric that rules and compare can read from a scenario result.
+type metricDef struct {
+	name string
+	unit unit
+	// worse is +1 when a higher value is worse (latency, errors), -1 when a lower one is
+	// (streams, events), 0 when neither.
+	worse int
+	get   func(*ScenarioResult) (float64, bool)
+}
+
+// durationMetrics names the distributions of Metrics for metric names: NAME_p50 etc.
+func durationMetrics() []struct {
+	name string
+	get  func(*Metrics) *DurationStats
+} {
+	return []struct {
+		name string
+		get  func(*Metrics) *DurationStats
+	}{
+		{"connect", func(m *Metrics) *DurationStats { return &m.Connect }},
+		{"tls", func(m *Metrics) *DurationStats { return &m.TLS }},
+		{"headers", func(m *Metrics) *DurationStats { return &m.TimeToHeaders }},
+		{"ttfe", func(m *Metrics) *DurationStats { return &m.TimeToFirstEvent }},
+		{"latency", func(m *Metrics) *DurationStats { return &m.Latency }},
+		{"reconnect_delay", func(m *Metrics) *DurationStats { return &m.ReconnectDelay }},
+		{"gap", func(m *Metrics) *DurationStats { return &m.Gap }},
+		{"start_lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
+		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
+	}
+}
+
+// metricCatalog lists every static metric name. Dynamic names are handled by
+// lookupMetric: errors.CLASS, close.REASON, status.CODE.
+func metricCatalog() []metricDef {
+	count := func(name string, worse int, f func(*Metrics) int64) metricDef {
+		return metricDef{name: name, unit: unitCount, worse: worse, get: func(s *ScenarioResult) (float64, bool) {
+			return float64(f(&s.Metrics)), true
+		}}
+	}
+	defs := []metricDef{
+		count("streams", -1, func(m *Metrics) int64 { return m.Streams }),
+		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
+		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
+		count("events", -1, func(m *Metrics) int64 { return m.Events }),
+		count("comments", 0, func(m *Metrics) int64 { return m.Comments }),
+		{name: "bytes", unit: unitBytes, get: func(s *ScenarioResult) (float64, bool) { return float64(s.Metrics.Bytes), true }},
+		count("reconnects", 1, func(m *Metrics) int64 { return m.Reconnects }),
+		count("errors", 1, func(m *Metrics) int64 { return m.ErrorTotal() }),
+		count("missing_ids", 1, func(m *Metrics) int64 { return m.MissingIDs }),
+		count("duplicate_ids", 1, func(m *Metrics) int64 { return m.DuplicateIDs }),
+		count("out_of_order_ids", 1, func(m *Metrics) int64 { return m.OutOfOrderIDs }),
+		count("duplicate_senders", 1, func(m *Metrics) int64 { return m.DuplicateSenders }),
+	}
+	for _, d := range durationMetrics() {
+		for _, q := range []struct {
+			suffix string
+			pick   func(*DurationStats) float64
+		}{
+			{"p50", func(s *DurationStats) float64 { return s.P50MS }},
+			{"p90", func(s *DurationStats) float64 { return s.P90MS }},
+			{"p99", func(s *DurationStats) float64 { return s.P99MS }},
+			{"max", func(s *DurationStats) float64 { return s.MaxMS }},
+			{"mean", func(s *DurationStats) float64 { return s.MeanMS }},
+		} {
+			get, pick := d.get, q.pick
+			defs = append(defs, metricDef{name: d.name + "_" + q.suffix, unit: unitMS, worse: 1,
+				get: func(s *ScenarioResult) (float64, bool) {
+					ds := get(&s.Metrics)
+					return pick(ds), ds.Count > 0
+				}})
+		}
+	}
+	for _, sm := range []struct {
+		label, key string
+		unit       unit
+	}{{"goroutines", ServerGoroutines, unitCount}, {"rss_bytes", ServerRSS, unitBytes}} {
+		for _, st := range []struct {
+			suffix string
+			pick   func(ServerMetric) *float64
+			unit   unit
+		}{
+			{"baseline", func(m ServerMetric) *float64 { return m.Baseline }, sm.unit},
+			{"peak", func(m ServerMetric) *float64 { return m.Peak }, sm.unit},
+			{"after_drain", func(m ServerMetric) *float64 { return m.AfterDrain }, sm.unit},
+			{"per_stream", func(m ServerMetric) *float64 { return m.PerStream }, perStreamUnit(sm.unit)},
+		} {
+			key, pick := sm.key, st.pick
+			defs = append(defs, metricDef{name: "server_" + sm.label + "_" + st.suffix, unit: st.unit, worse: 1,
+				get: func(s *ScenarioResult) (float64, bool) {
+					m, ok := s.Server.Metric(key)
+					if !ok || pick(m) == nil {
+						return 0, false
+					}
+					return *pick(m), true
+				}})
+		}
+	}
+	return defs
+}
+
+func perStreamUnit(u unit) unit {
+	if u == unitCount {
+		return unitRatio
+	}
+	return u
+}
+
+// MetricNames lists the metric names rules, thresholds and compare accept, sorted, with
+// the dynamic patterns last.
+func MetricNames() []string {
+	var names []string
+	for _, d := range metricCatalog() {
+		names = append(names, d.name)
+	}
+	sort.Strings(names)
+	return append(names, "errors.CLASS", "close.REASON", "status.CODE")
+}
+
+// lookupMetric finds the definition of name, static or dynamic.
+func lookupMetric(name string) (metricDef, bool) {
+	for _, d := range metricCatalog() {
+		if d.name == name {
+			return d, true
+		}
+	}
+	dynamic := []struct {
+		prefix string
+		worse  int
+		pick   func(*Metrics) map[string]int64
+	}{
+		{"errors.", 1, func(m *Metrics) map[string]int64 { return m.Errors }},
+		{"close.", 0, func(m *Metrics) map[string]int64 { return m.CloseReasons }},
+		{"status.", 0, func(m *Metrics) map[string]int64 { return m.Statuses }},
+	}
+	for _, d := range dynamic {
+		key, ok := strings.CutPrefix(name, d.prefix)
+		if !ok || key == "" {
+			continue
+		}
+		pick := d.pick
+		return metricDef{name: name, unit: unitCount, worse: d.worse, get: func(s *ScenarioResult) (float64, bool) {
+			return float64(pick(&s.Metrics)[key]), true
+		}}, true
+	}
+	return metricDef{}, false
+}
+
+// MetricValue reads the metric called name from s (durations in milliseconds, memory in
+// bytes, counts as counts). ok is false when s has no value for it (no samples, server
+// figure not available); err is set for an unknown name.
+func MetricValue(s *ScenarioResult, name string) (v float64, ok bool, err error) {
+	d, found := lookupMetric(name)
+	if !found {
+		return 0, false, fmt.Errorf("unknown metric %q", name)
+	}
+	v, ok = d.get(s)
+	return v, ok, nil
+}
+
+// Rule is a check on one metric: it passes when `metric Op Limit` holds. Limit is in the
+// metric's unit: milliseconds for durations, bytes for memory, a count otherwise.
+type Rule struct {
+	Metric string  `json:"metric"`
+	Op     string  `json:"op"` // "<=", "<", ">=", ">", "=="
+	Limit  float64 `json:"limit"`
+}
+
+func (r Rule) holds(v float64) (bool, error) {
+	switch r.Op {
+	case "<=":
+		return v <= r.Limit, nil
+	case "<":
+		return v < r.Limit, nil
+	case ">=":
+		return v >= r.Limit, nil
+	case ">":
+		return v > r.Limit, nil
+	case "==":
+		return v == r.Limit, nil
+	}
+	return false, fmt.Errorf("unknown operator %q (want <=, <, >=, > or ==)", r.Op)
+}
+
+// evaluate sets c's verdict, measured value and threshold from s. A metric with no value
+// gives n/a, saying why; an unknown metric or operator fails the check loudly, since it is
+// a mistake in the scenario, not a finding to hide.
+func (r Rule) evaluate(s *ScenarioResult, c *Check) {
+	d, found := lookupMetric(r.Metric)
+	if !found {
+		c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown metric %q", r.Metric)
+		return
+	}
+	if c.Threshold == "" {
+		c.Threshold = r.Op + " " + d.unit.format(r.Limit)
+	}
+	v, ok := d.get(s)
+	if !ok {
+		c.Verdict, c.Measured = VerdictNotApplicable, "n/a"
+		if c.Detail == "" {
+			c.Detail = "no value for " + r.Metric
+		}
+		return
+	}
+	c.Measured = d.unit.format(v)
+	pass, err := r.holds(v)
+	switch {
+	case err != nil:
+		c.Verdict, c.Detail = VerdictFail, "rule: "+err.Error()
+	case pass:
+		c.Verdict = VerdictPass
+	default:
+		c.Verdict = VerdictFail
+	}
+	if math.IsNaN(v) {
+		c.Verdict = VerdictFail
+	}
+}

@@ -1,0 +1,242 @@
+package report
+
+import (
+	"time"
+)
+
+// SchemaVersion is the version of the result file format this package writes and reads.
+// It changes when a field changes meaning or is removed; added fields keep it.
+const SchemaVersion = 1
+
+// Verdict is the outcome of a check, a scenario or a whole run.
+type Verdict string
+
+// Verdicts. Warn and NotApplicable never fail a scenario; Error means a scenario could
+// not run (harness or target problem), which the CLI maps to exit code 3.
+const (
+	VerdictPass          Verdict = "pass"
+	VerdictFail          Verdict = "fail"
+	VerdictWarn          Verdict = "warn"
+	VerdictNotApplicable Verdict = "n/a"
+	VerdictError         Verdict = "error"
+)
+
+// Level is how binding a conformance check is; scenario checks have no level.
+type Level string
+
+// Levels of conformance checks. With a level set, only a failed MUST fails its scenario.
+const (
+	LevelMust     Level = "MUST"
+	LevelShould   Level = "SHOULD"
+	LevelAdvisory Level = "ADVISORY"
+)
+
+// Result is the whole outcome of one `run` or `conform`: the file `--out` writes and
+// `report` re-renders.
+type Result struct {
+	SchemaVersion  int       `json:"schema_version"`
+	HarnessVersion string    `json:"harness_version"`
+	Target         string    `json:"target"`
+	Start          time.Time `json:"start"`
+	End            time.Time `json:"end"`
+	// Config is the resolved configuration of the run, as the command saw it.
+	Config any `json:"config,omitempty"`
+	// Shard is set when the run was one shard of a distributed run (`run --shard I/N`).
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedShards is how many shard results `report merge` combined into this one.
+	MergedShards int              `json:"merged_shards,omitempty"`
+	Scenarios    []ScenarioResult `json:"scenarios"`
+	Verdict      Verdict          `json:"verdict"`
+}
+
+// Shard identifies one shard of a distributed run: Index in [0, Count).
+type Shard struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// ScenarioResult is one scenario's outcome: its checks, metrics, server figures, load
+// and timeline. Build it with BuildScenario.
+type ScenarioResult struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	Verdict     Verdict `json:"verdict"`
+	// Error says why the scenario could not run; its verdict is then "error".
+	Error    string        `json:"error,omitempty"`
+	Start    time.Time     `json:"start"`
+	End      time.Time     `json:"end"`
+	Load     Workload      `json:"load"`
+	Checks   []Check       `json:"checks"`
+	Metrics  Metrics       `json:"metrics"`
+	Server   ServerFigures `json:"server"`
+	Timeline Timeline      `json:"timeline"`
+}
+
+// Workload is the load a scenario asked for and what the harness managed to apply.
+type Workload struct {
+	Requested RequestedLoad `json:"requested"`
+	Achieved  AchievedLoad  `json:"achieved"`
+}
+
+// RequestedLoad is the load shape a scenario asked for. Zero fields were not part of it.
+type RequestedLoad struct {
+	Streams  int     `json:"streams"`                   // simulated EventSources
+	Browsers int     `json:"browsers,omitempty"`        // simulated browsers they belong to
+	OpenRate float64 `json:"open_rate_per_s,omitempty"` // streams opened per second; 0 = at once
+	HoldMS   float64 `json:"hold_ms,omitempty"`         // how long each stream is held
+	Note     string  `json:"note,omitempty"`            // anything else about the shape
+}
+
+// AchievedLoad is what the run actually did, from the records.
+type AchievedLoad struct {
+	Streams  int64 `json:"streams"`   // streams opened
+	PeakOpen int64 `json:"peak_open"` // most connections open at once
+	// OpenRate is streams opened per second between the first and the last first open.
+	OpenRate float64 `json:"open_rate_per_s,omitempty"`
+	// StartLagP99MS and StartLagMaxMS: how late attempts started against their schedule
+	// (falling behind is visible).
+	StartLagP99MS float64 `json:"start_lag_p99_ms,omitempty"`
+	StartLagMaxMS float64 `json:"start_lag_max_ms,omitempty"`
+}
+
+// Check is one finding: what was required, what was seen, and the verdict.
+type Check struct {
+	Name string `json:"name"`
+	// Level is set for conformance checks (MUST, SHOULD, ADVISORY), empty for scenario
+	// checks.
+	Level     Level   `json:"level,omitempty"`
+	Verdict   Verdict `json:"verdict"`
+	Threshold string  `json:"threshold,omitempty"`
+	Measured  string  `json:"measured,omitempty"`
+	Detail    string  `json:"detail,omitempty"`
+	// Spec cites the specification section a conformance check enforces.
+	Spec string `json:"spec,omitempty"`
+	// Rule, when set, lets the report compute Verdict, Measured and Threshold from the
+	// metrics, so the check is re-evaluated exactly after merging shards.
+	Rule *Rule `json:"rule,omitempty"`
+	// Merged is set when merging shards could not re-evaluate the check (it has no Rule):
+	// its verdict is the worst of the shards' and Measured lists each shard's.
+	Merged bool `json:"merged,omitempty"`
+}
+
+// Fails reports whether c fails its scenario: a failed check without a level, or a
+// failed MUST. Warnings, n/a and failed SHOULD or ADVISORY checks do not.
+func (c Check) Fails() bool {
+	return c.Verdict == VerdictFail && (c.Level == "" || c.Level == LevelMust)
+}
+
+// ScenarioInput is everything BuildScenario needs.
+type ScenarioInput struct {
+	Name, Description string
+	Start, End        time.Time
+	Requested         RequestedLoad
+	// Aggregate holds the scenario's records; nil when it produced none.
+	Aggregate *Aggregate
+	Server    ServerProbe
+	// Checks are the scenario's findings. Checks with a Rule may leave Verdict, Measured
+	// and Threshold empty: they are computed here.
+	Checks []Check
+	// Err, when set, means the scenario could not run; its verdict is "error".
+	Err error
+}
+
+// BuildScenario assembles a ScenarioResult: metrics and timeline from the aggregate,
+// server figures from the probe, achieved load, rule checks evaluated, verdict set.
+func BuildScenario(in ScenarioInput) ScenarioResult {
+	s := ScenarioResult{
+		Name: in.Name, Description: in.Description, Start: in.Start, End: in.End,
+		Load:   Workload{Requested: in.Requested},
+		Checks: append([]Check(nil), in.Checks...),
+	}
+	if in.Aggregate != nil {
+		s.Metrics = in.Aggregate.Metrics()
+		s.Timeline = in.Aggregate.Timeline()
+	} else {
+		empty, _ := NewAggregate(AggregateConfig{Start: in.Start})
+		s.Metrics = empty.Metrics()
+		s.Timeline = empty.Timeline()
+	}
+	s.Server = NewServerFigures(in.Server, s.Metrics.Streams)
+	if in.Err != nil {
+		s.Error = in.Err.Error()
+	}
+	s.Evaluate()
+	return s
+}
+
+// Evaluate recomputes what derives from the metrics: the achieved load, every check that
+// has a Rule, and the verdict.
+func (s *ScenarioResult) Evaluate() {
+	m := s.Metrics
+	s.Load.Achieved = AchievedLoad{
+		Streams:       m.Streams,
+		PeakOpen:      m.PeakOpen,
+		StartLagP99MS: m.StartLag.P99MS,
+		StartLagMaxMS: m.StartLag.MaxMS,
+	}
+	if m.Streams > 1 && m.LastOpen.After(m.FirstOpen) {
+		s.Load.Achieved.OpenRate = float64(m.Streams-1) / m.LastOpen.Sub(m.FirstOpen).Seconds()
+	}
+	for i := range s.Checks {
+		if r := s.Checks[i].Rule; r != nil {
+			r.evaluate(s, &s.Checks[i])
+		}
+	}
+	s.Verdict = scenarioVerdict(s)
+}
+
+// scenarioVerdict: error when it could not run; fail when a check fails; n/a when every
+// check is n/a; pass otherwise.
+func scenarioVerdict(s *ScenarioResult) Verdict {
+	if s.Error != "" {
+		return VerdictError
+	}
+	allNA := len(s.Checks) > 0
+	for _, c := range s.Checks {
+		if c.Fails() {
+			return VerdictFail
+		}
+		if c.Verdict != VerdictNotApplicable {
+			allNA = false
+		}
+	}
+	if allNA {
+		return VerdictNotApplicable
+	}
+	return VerdictPass
+}
+
+// Evaluate sets the schema version and the run's verdict from its scenarios: fail when
+// any failed; otherwise error when any could not run; otherwise pass. Scenario verdicts
+// are taken as they are; call ScenarioResult.Evaluate after changing checks.
+func (r *Result) Evaluate() {
+	r.SchemaVersion = SchemaVersion
+	failed, errored := false, false
+	for _, s := range r.Scenarios {
+		switch s.Verdict {
+		case VerdictFail:
+			failed = true
+		case VerdictError:
+			errored = true
+		}
+	}
+	switch {
+	case failed:
+		r.Verdict = VerdictFail
+	case errored:
+		r.Verdict = VerdictError
+	default:
+		r.Verdict = VerdictPass
+	}
+}
+
+// FailedChecks lists the names of the checks that fail s.
+func (s *ScenarioResult) FailedChecks() []string {
+	var names []string
+	for _, c := range s.Checks {
+		if c.Fails() {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
