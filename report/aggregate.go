@@ -272,9 +272,9 @@ type Metrics struct {
 	// attempts): the achieved opening rate.
 	FirstOpen time.Time `json:"first_open"`
 	LastOpen  time.Time `json:"last_open"`
-	Events   int64 `json:"events"`
-	Comments int64 `json:"comments"`
-	Bytes    int64 `json:"bytes"`
+	Events    int64     `json:"events"`
+	Comments  int64     `json:"comments"`
+	Bytes     int64     `json:"bytes"`
 	// RetryFields counts valid retry fields received.
 	RetryFields      int64 `json:"retry_fields"`
 	Reconnects       int64 `json:"reconnects"`
