@@ -1,0 +1,308 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Config.Resolved to zero fields.
+const (
+	DefaultStreamTemplate   = "{target}/sessions/{session}/events"
+	DefaultProgressTemplate = "{target}/sessions/{session}/progress"
+	DefaultStreams          = 10
+	DefaultMaxConnsPerHost  = 6 // what browsers allow per origin over HTTP/1.1
+	DefaultHold             = 10 * time.Second
+	DefaultDrain            = 5 * time.Second
+	DefaultChurnDelay       = time.Second
+	DefaultRetry            = 3 * time.Second // the usual browser reconnection time
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultHeaderTimeout    = 30 * time.Second
+	DefaultLatencyField     = "sent_unix_ns"
+	DefaultSenderField      = "sender"
+	DefaultSessionPrefix    = "s-"
+)
+
+// Shard selects a disjoint share of a run so that several processes (or machines)
+// together produce one load: shard Index of Count takes every browser b with
+// b % Count == Index, with all of that browser's streams, so a browser's connection
+// pool is never split. Stream indices and session ids stay global.
+type Shard struct {
+	Index int // 0-based
+	Count int // 0 or 1: no sharding
+}
+
+// Config is the load shape of one run. The zero value of every field means its
+// documented default; Resolved returns the config with the defaults filled in, and
+// Validate reports every problem at once.
+type Config struct {
+	// Target is the base URL of the service under test, e.g. http://127.0.0.1:8080.
+	// Required.
+	Target string
+	// StreamTemplate builds the URL of a stream; {target} is replaced by Target,
+	// {session} by the stream's session id (path-escaped) and {stream} by the stream
+	// index. Default DefaultStreamTemplate.
+	StreamTemplate string
+	// ProgressTemplate builds a session's progress-callback URL, with the same
+	// placeholders; the runner does not call it, scenarios do (ProgressURL).
+	// Default DefaultProgressTemplate.
+	ProgressTemplate string
+	// Header holds extra headers sent on every stream request (e.g. Authorization).
+	Header http.Header
+
+	// Streams is the number of simulated EventSources in the whole run (all shards).
+	// Default DefaultStreams.
+	Streams int
+	// Browsers is the number of simulated browsers the streams are spread over; each
+	// browser has its own connection pool. Set Browsers or StreamsPerBrowser, not
+	// both. Default: Streams / StreamsPerBrowser, rounded up.
+	Browsers int
+	// StreamsPerBrowser is how many consecutive streams share a browser. Default 1,
+	// or Streams / Browsers rounded up when Browsers is set.
+	StreamsPerBrowser int
+	// MaxConnsPerHost is each browser's HTTP/1.1 connection limit per origin.
+	// Default DefaultMaxConnsPerHost (6).
+	MaxConnsPerHost int
+	// DisableHTTP2 offers only http/1.1 in TLS ALPN.
+	DisableHTTP2 bool
+
+	// Ramp is the time over which streams open, evenly spaced; 0 opens all at once.
+	Ramp time.Duration
+	// Hold is how long the streams stay after the ramp ends. Default DefaultHold.
+	Hold time.Duration
+	// Drain is the grace period after the hold: streams are asked to close, and those
+	// still running after Drain are cancelled. Default DefaultDrain.
+	Drain time.Duration
+
+	// ChurnShare is the share (0..1) of streams that leave during the hold (closing
+	// their connection) and come back ChurnDelay later, resuming with Last-Event-ID.
+	ChurnShare float64
+	// ChurnDelay is how long a churning client stays away. Default DefaultChurnDelay.
+	ChurnDelay time.Duration
+
+	// SlowShare is the share (0..1) of streams that read at ReadRate.
+	SlowShare float64
+	// ReadRate is the read rate of slow streams in bytes per second; required when
+	// SlowShare > 0.
+	ReadRate int64
+	// RecvBuffer sets SO_RCVBUF on every new connection, in bytes (0: the system's).
+	RecvBuffer int
+
+	// Retry is the reconnection time until the server sends retry.
+	// Default DefaultRetry (3 s).
+	Retry time.Duration
+	// Jitter lengthens each reconnection delay by a random share of it, up to Jitter
+	// (0.2: up to 20% longer). Never shortens it. Default 0.
+	Jitter float64
+	// NoReconnect makes streams stop after their first connection ends.
+	NoReconnect bool
+
+	// Insecure skips TLS certificate verification (self-signed targets).
+	Insecure bool
+	// DialTimeout bounds TCP connect plus TLS handshake. Default DefaultDialTimeout.
+	DialTimeout time.Duration
+	// HeaderTimeout bounds the wait for response headers once the request is written.
+	// Default DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+
+	// MaxEventSize and MaxLineSize are the parser's limits in bytes (0: 1 MiB).
+	MaxEventSize int
+	MaxLineSize  int
+
+	// LatencyField is the JSON field of an event's data holding its send time in unix
+	// nanoseconds. Default DefaultLatencyField.
+	LatencyField string
+	// SenderField is the JSON field naming the producer of an event.
+	// Default DefaultSenderField.
+	SenderField string
+
+	// SessionPrefix starts every session id; stream i uses SessionPrefix + i.
+	// Default DefaultSessionPrefix.
+	SessionPrefix string
+	// Sessions, when > 0, makes streams share session ids: stream i uses session
+	// i % Sessions. Default 0: one session per stream.
+	Sessions int
+
+	// Shard selects this process's share of the run.
+	Shard Shard
+}
+
+// Resolved returns c with every zero field set to its default.
+func (c Config) Resolved() Config {
+	if c.StreamTemplate == "" {
+		c.StreamTemplate = DefaultStreamTemplate
+	}
+	if c.ProgressTemplate == "" {
+		c.ProgressTemplate = DefaultProgressTemplate
+	}
+	if c.Streams == 0 {
+		c.Streams = DefaultStreams
+	}
+	switch {
+	case c.StreamsPerBrowser == 0 && c.Browsers > 0:
+		c.StreamsPerBrowser = ceilDiv(c.Streams, c.Browsers)
+	case c.StreamsPerBrowser == 0:
+		c.StreamsPerBrowser = 1
+	}
+	if c.Browsers == 0 && c.StreamsPerBrowser > 0 {
+		c.Browsers = ceilDiv(c.Streams, c.StreamsPerBrowser)
+	}
+	if c.MaxConnsPerHost == 0 {
+		c.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	if c.Hold == 0 {
+		c.Hold = DefaultHold
+	}
+	if c.Drain == 0 {
+		c.Drain = DefaultDrain
+	}
+	if c.ChurnDelay == 0 {
+		c.ChurnDelay = DefaultChurnDelay
+	}
+	if c.Retry == 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if c.LatencyField == "" {
+		c.LatencyField = DefaultLatencyField
+	}
+	if c.SenderField == "" {
+		c.SenderField = DefaultSenderField
+	}
+	if c.SessionPrefix == "" {
+		c.SessionPrefix = DefaultSessionPrefix
+	}
+	if c.Shard.Count == 0 {
+		c.Shard.Count = 1
+	}
+	return c
+}
+
+func ceilDiv(a, b int) int {
+	if b <= 0 {
+		return 0
+	}
+	return (a + b - 1) / b
+}
+
+// Validate reports every problem with c (after defaults) at once, joined with
+// errors.Join; nil means Run can start.
+func (c Config) Validate() error {
+	r := c.Resolved()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Target == "" {
+		bad("target: required (base URL such as http://127.0.0.1:8080)")
+	} else if u, err := url.Parse(c.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("target %q: want an absolute http:// or https:// URL", c.Target)
+	}
+	for _, t := range []struct{ name, tmpl string }{{"stream template", r.StreamTemplate}, {"progress template", r.ProgressTemplate}} {
+		if c.Target == "" {
+			break
+		}
+		u, err := url.Parse(expand(t.tmpl, c.Target, "s", 0))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("%s %q: does not give an absolute http(s) URL", t.name, t.tmpl)
+		}
+	}
+	if c.Streams < 0 {
+		bad("streams: %d is negative", c.Streams)
+	}
+	if c.Browsers < 0 {
+		bad("browsers: %d is negative", c.Browsers)
+	}
+	if c.StreamsPerBrowser < 0 {
+		bad("streams per browser: %d is negative", c.StreamsPerBrowser)
+	}
+	if c.Browsers > 0 && c.StreamsPerBrowser > 0 && c.Browsers*c.StreamsPerBrowser < r.Streams {
+		bad("browsers %d x streams per browser %d = %d cannot hold %d streams (set one of the two)",
+			c.Browsers, c.StreamsPerBrowser, c.Browsers*c.StreamsPerBrowser, r.Streams)
+	}
+	if c.MaxConnsPerHost < 0 {
+		bad("max conns per host: %d is negative", c.MaxConnsPerHost)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ramp", c.Ramp}, {"hold", c.Hold}, {"drain", c.Drain}, {"churn delay", c.ChurnDelay},
+		{"retry", c.Retry}, {"dial timeout", c.DialTimeout}, {"header timeout", c.HeaderTimeout}} {
+		if d.v < 0 {
+			bad("%s: %v is negative", d.name, d.v)
+		}
+	}
+	if c.ChurnShare < 0 || c.ChurnShare > 1 || c.ChurnShare != c.ChurnShare {
+		bad("churn share: %v is outside 0..1", c.ChurnShare)
+	}
+	if c.SlowShare < 0 || c.SlowShare > 1 || c.SlowShare != c.SlowShare {
+		bad("slow share: %v is outside 0..1", c.SlowShare)
+	}
+	if c.ReadRate < 0 {
+		bad("read rate: %d B/s is negative", c.ReadRate)
+	}
+	if c.SlowShare > 0 && c.ReadRate <= 0 {
+		bad("read rate: slow share %v needs a read rate > 0 B/s", c.SlowShare)
+	}
+	if c.RecvBuffer < 0 {
+		bad("recv buffer: %d is negative", c.RecvBuffer)
+	}
+	if c.Jitter < 0 || c.Jitter != c.Jitter {
+		bad("jitter: %v is negative", c.Jitter)
+	}
+	if c.MaxEventSize < 0 {
+		bad("max event size: %d is negative", c.MaxEventSize)
+	}
+	if c.MaxLineSize < 0 {
+		bad("max line size: %d is negative", c.MaxLineSize)
+	}
+	if c.Sessions < 0 {
+		bad("sessions: %d is negative", c.Sessions)
+	}
+	if c.Shard.Count < 0 {
+		bad("shard count: %d is negative", c.Shard.Count)
+	}
+	if c.Shard.Index < 0 || c.Shard.Index >= r.Shard.Count {
+		bad("shard index: %d is outside 0..%d", c.Shard.Index, r.Shard.Count-1)
+	}
+	return errors.Join(errs...)
+}
+
+// Session returns the session id of stream i.
+func (c Config) Session(i int) string {
+	r := c.Resolved()
+	if r.Sessions > 0 {
+		i %= r.Sessions
+	}
+	return r.SessionPrefix + strconv.Itoa(i)
+}
+
+// StreamURL returns the URL stream i connects to.
+func (c Config) StreamURL(i int) string {
+	r := c.Resolved()
+	return expand(r.StreamTemplate, r.Target, c.Session(i), i)
+}
+
+// ProgressURL returns the progress-callback URL of stream i's session.
+func (c Config) ProgressURL(i int) string {
+	r := c.Resolved()
+	return expand(r.ProgressTemplate, r.Target, c.Session(i), i)
+}
+
+// expand fills a URL template. A trailing slash of the target is dropped so that
+// "{target}/x" never produces "//x".
+func expand(tmpl, target, session string, stream int) string {
+	return strings.NewReplacer(
+		"{target}", strings.TrimSuffix(target, "/"),
+		"{session}", url.PathEscape(session),
+		"{stream}", strconv.Itoa(stream),
+	).Replace(tmpl)
+}
