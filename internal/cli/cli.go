@@ -58,6 +58,7 @@ type command struct {
 // commands is the subcommand table, in the order `sseharness help` lists them.
 func commands() []command {
 	return []command{
+		{"serve", "run the reference SSE server (the target known to be right, or with --fault, known to be wrong)", runServe},
 		{"proxy", "run a reverse proxy that buffers like nginx's proxy_buffering (for the proxy-buffering scenario)", runProxy},
 	}
 }

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sseharness/sseharness/reference"
+)
+
+// runServe runs `sseharness serve`: the reference SSE server, correct or with --fault,
+// until ctx ends (SIGINT/SIGTERM), then shuts it down gracefully.
+func runServe(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "serve", "[flags]", `
+Run the reference Server-Sent Events server: the target known to be right, or, with
+--fault, known to be wrong in exactly the named ways. Endpoints:
+
+  GET  /sessions/{id}/events    a session's stream (retry, connected, ticks, pings, progress)
+  POST /sessions/{id}/progress  job callback {"progress": 0..100, "message": "..."}
+  GET  /topics/{name}/events    fan-out stream of a topic
+  POST /topics/{name}           publish the body to a topic's subscribers
+  GET  /metrics                 Prometheus metrics (go_*, process_*, sseref_*)
+  GET  /healthz                 200
+
+Prints the URL it listens on as its first line of output (useful with --addr
+127.0.0.1:0) and runs until interrupted (SIGINT/SIGTERM), then ends every open stream
+with a final ": shutdown" comment and exits.
+
+Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", "))
+	cfg := reference.DefaultConfig()
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "`address` to listen on (port 0 picks a free port)")
+	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "`interval` between tick events of an open stream (0 = no ticks)")
+	fs.DurationVar(&cfg.Retry, "retry", cfg.Retry, "reconnection `time` sent in the retry field")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "`interval` of ': ping' keep-alive comments")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "a write blocked this `duration` ends the stream (also the TCP user timeout)")
+	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", cfg.MaxLifetime, "the server ends a stream after this `duration` (the client reconnects)")
+	fs.IntVar(&cfg.Replay, "replay", cfg.Replay, "`events` retained per session (and topic) for Last-Event-ID resumption")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions held at once; one more gets 503 with Retry-After")
+	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "an idle or finished session is forgotten this `duration` after its last stream")
+	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "serve HTTPS with HTTP/2 (in-memory self-signed certificate for 127.0.0.1, ::1, localhost unless --cert/--key)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (with --key; implies --tls)")
+	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file` (with --cert)")
+	fs.StringVar(&cfg.CallbackToken, "callback-token", "", "require 'Authorization: Bearer `token`' on progress callbacks and topic publishes")
+	// Validation errors are joined with newlines; a usage error is one line.
+	oneLine := func(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+	faults := fs.String("fault", "", "comma-separated `faults` to reproduce (see above); none by default")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, "serve", "unexpected argument %q", fs.Arg(0))
+	}
+	f, err := reference.ParseFaults(*faults)
+	if err != nil {
+		return usageError(env, "serve", "--fault: %s", oneLine(err))
+	}
+	cfg.Faults = f
+	if err := cfg.Validate(); err != nil {
+		return usageError(env, "serve", "%s", oneLine(err))
+	}
+	srv, err := reference.New(cfg)
+	if err != nil {
+		return usageError(env, "serve", "%s", oneLine(err))
+	}
+	faultNote := "none"
+	if s := cfg.Faults.String(); s != "" {
+		faultNote = s
+	}
+	err = srv.ListenAndServe(ctx, func(url string) {
+		fmt.Fprintln(env.Stdout, url)
+		fmt.Fprintf(env.Stderr, "sseharness serve: listening on %s (faults: %s); SIGINT/SIGTERM to stop\n", url, faultNote)
+	})
+	if err != nil {
+		return harnessError(env, "serve", err)
+	}
+	fmt.Fprintln(env.Stderr, "sseharness serve: shut down")
+	return ExitOK
+}

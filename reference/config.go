@@ -1,0 +1,207 @@
+package reference
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures a Server. Start from DefaultConfig: several fields give a zero value
+// a meaning of its own (Tick 0 = no ticks, Replay 0 = nothing retained).
+type Config struct {
+	// Addr is the TCP address to listen on (default "127.0.0.1:8080"; port 0 picks a free one).
+	Addr string
+	// Tick is the interval between `event: tick` events of an open session stream
+	// (default 1s; 0 = no ticks).
+	Tick time.Duration
+	// Retry is the reconnection time sent as the stream's first field (default 5s).
+	Retry time.Duration
+	// Heartbeat is the interval of `: ping` comments on an open stream (default 15s).
+	Heartbeat time.Duration
+	// WriteTimeout bounds each write to a stream; it is also the TCP user timeout of every
+	// accepted connection, so a peer that stops reading is dropped by the kernel (default 10s).
+	WriteTimeout time.Duration
+	// MaxLifetime ends a stream after this long; the client reconnects (default 30m).
+	MaxLifetime time.Duration
+	// Replay is the number of events retained per session and per topic for Last-Event-ID
+	// resumption (default 1000; 0 = none retained).
+	Replay int
+	// MaxSessions is how many sessions (and, separately, topics) the server holds at once;
+	// a request that would create one more is answered 503 (default 100000).
+	MaxSessions int
+	// SessionTTL is how long a session without an open stream or running sender is kept
+	// (for resumption, and to answer 204 once done) before it is forgotten (default 5m).
+	SessionTTL time.Duration
+	// TLS serves HTTPS with HTTP/2, using CertFile/KeyFile when set, else an in-memory
+	// self-signed certificate for 127.0.0.1, ::1 and localhost (default false).
+	TLS bool
+	// CertFile and KeyFile are a PEM certificate and key; setting them implies TLS.
+	CertFile, KeyFile string
+	// CallbackToken, when set, is required as `Authorization: Bearer <token>` on progress
+	// callbacks and topic publishes (default "": no authentication).
+	CallbackToken string
+	// Faults are the deliberate bugs to reproduce (default none).
+	Faults Faults
+}
+
+// DefaultConfig returns the documented defaults, the same as `sseharness serve` without flags.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         "127.0.0.1:8080",
+		Tick:         time.Second,
+		Retry:        5 * time.Second,
+		Heartbeat:    15 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		MaxLifetime:  30 * time.Minute,
+		Replay:       1000,
+		MaxSessions:  100000,
+		SessionTTL:   5 * time.Minute,
+	}
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr %q: want host:port", c.Addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("addr %q: port must be a number from 0 to 65535", c.Addr)
+	}
+	if c.Tick < 0 {
+		bad("tick must be >= 0 (0 = no ticks), got %v", c.Tick)
+	}
+	if c.Retry < time.Millisecond {
+		bad("retry must be at least 1ms, got %v", c.Retry)
+	}
+	if c.Heartbeat <= 0 {
+		bad("heartbeat must be > 0, got %v", c.Heartbeat)
+	}
+	if c.WriteTimeout < time.Millisecond {
+		bad("write-timeout must be at least 1ms, got %v", c.WriteTimeout)
+	}
+	if c.MaxLifetime <= 0 {
+		bad("max-lifetime must be > 0 (use --fault no-lifetime to disable it), got %v", c.MaxLifetime)
+	}
+	if c.Replay < 0 {
+		bad("replay must be >= 0, got %d", c.Replay)
+	}
+	if c.MaxSessions < 1 {
+		bad("max-sessions must be >= 1, got %d", c.MaxSessions)
+	}
+	if c.SessionTTL <= 0 {
+		bad("session-ttl must be > 0, got %v", c.SessionTTL)
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		bad("cert and key must be given together")
+	}
+	if c.Faults.Pool < 0 {
+		bad("fault pool=N needs N >= 1, got %d", c.Faults.Pool)
+	}
+	return errors.Join(errs...)
+}
+
+// tlsEnabled reports whether the server speaks HTTPS.
+func (c Config) tlsEnabled() bool { return c.TLS || c.CertFile != "" }
+
+// Faults selects deliberate bugs, each reproducing one real defect so that a scenario can
+// be shown to fail. The zero value is the correct server.
+type Faults struct {
+	// NoReplace: a same-id connection is stored over the old one without ending it; the old
+	// sender keeps running and pushes into the new stream too.
+	NoReplace bool
+	// LeakOnDisconnect: a sender never notices its client is gone and keeps running.
+	LeakOnDisconnect bool
+	// NoFlush: no X-Accel-Buffering header; output is written only when an 8 KiB buffer fills.
+	NoFlush bool
+	// NoRetry: no retry field.
+	NoRetry bool
+	// NoReplay: Last-Event-ID is ignored.
+	NoReplay bool
+	// NoHeartbeat: no keep-alive comments, no write deadlines, no TCP user timeout.
+	NoHeartbeat bool
+	// No204: a finished session answers 200 with an empty event stream instead of 204.
+	No204 bool
+	// NoLifetime: streams have no maximum lifetime.
+	NoLifetime bool
+	// Pool > 0: senders run on a fixed pool of Pool workers whose tasks never end, so
+	// session Pool+1 never gets its first event.
+	Pool int
+}
+
+// faultFlags maps each boolean fault's name to its field.
+func (f *Faults) faultFlags() map[string]*bool {
+	return map[string]*bool{
+		"no-replace":         &f.NoReplace,
+		"leak-on-disconnect": &f.LeakOnDisconnect,
+		"no-flush":           &f.NoFlush,
+		"no-retry":           &f.NoRetry,
+		"no-replay":          &f.NoReplay,
+		"no-heartbeat":       &f.NoHeartbeat,
+		"no-204":             &f.No204,
+		"no-lifetime":        &f.NoLifetime,
+	}
+}
+
+// KnownFaults lists the fault names ParseFaults accepts, "pool=N" last.
+func KnownFaults() []string {
+	var f Faults
+	names := make([]string, 0, 9)
+	for name := range f.faultFlags() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return append(names, "pool=N")
+}
+
+// ParseFaults parses a comma-separated fault list such as "no-replace,pool=10". The empty
+// string is no fault. An unknown name is an error that lists the known ones.
+func ParseFaults(s string) (Faults, error) {
+	var f Faults
+	flags := f.faultFlags()
+	var errs []error
+	for _, raw := range strings.Split(s, ",") {
+		name := strings.TrimSpace(raw)
+		if name == "" {
+			continue
+		}
+		if n, ok := strings.CutPrefix(name, "pool="); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 1 {
+				errs = append(errs, fmt.Errorf("fault %q: pool=N needs a whole number N >= 1", name))
+				continue
+			}
+			f.Pool = v
+			continue
+		}
+		p, ok := flags[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(KnownFaults(), ", ")))
+			continue
+		}
+		*p = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Faults{}, err
+	}
+	return f, nil
+}
+
+// String returns the canonical comma-separated form, "" for none.
+func (f Faults) String() string {
+	var names []string
+	for name, p := range f.faultFlags() {
+		if *p {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	if f.Pool > 0 {
+		names = append(names, "pool="+strconv.Itoa(f.Pool))
+	}
+	return strings.Join(names, ",")
+}

@@ -1,0 +1,364 @@
+package reference
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBodyBytes is the largest progress callback or topic publish body accepted.
+const maxBodyBytes = 64 << 10
+
+// maxNameLen is the longest session id or topic name.
+const maxNameLen = 128
+
+// checkName validates a session id or topic name: 1-128 characters of [A-Za-z0-9._:-].
+func checkName(what, s string) error {
+	if s == "" || len(s) > maxNameLen {
+		return fmt.Errorf("%s must be 1-%d characters of [A-Za-z0-9._:-], got %d characters", what, maxNameLen, len(s))
+	}
+	for i := range len(s) {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
+		if !ok {
+			return fmt.Errorf("%s %s has a character outside [A-Za-z0-9._:-] at byte %d", what, quoteShort(s), i)
+		}
+	}
+	return nil
+}
+
+// lastEventID returns the client's Last-Event-ID: the header, else the lastEventId query
+// parameter (for clients that cannot set headers). An empty value counts as none.
+func lastEventID(r *http.Request) (string, bool) {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v, true
+	}
+	if v := r.URL.Query().Get("lastEventId"); v != "" {
+		return v, true
+	}
+	return "", false
+}
+
+// unavailable answers 503 with a Retry-After of the reconnection time.
+func (s *Server) unavailable(w http.ResponseWriter, reason string) {
+	secs := int(math.Ceil(s.cfg.Retry.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	http.Error(w, reason, http.StatusServiceUnavailable)
+}
+
+// authorized checks the callback token, when one is configured.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.CallbackToken == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.CallbackToken)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sseharness"`)
+	http.Error(w, "missing or wrong Authorization: Bearer token", http.StatusUnauthorized)
+	return false
+}
+
+// readBody reads a body of at most maxBodyBytes, answering 400 itself when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, fmt.Sprintf("body over %d KiB", maxBodyBytes>>10), http.StatusBadRequest)
+		} else {
+			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// serveSessionEvents is GET /sessions/{id}/events.
+func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := checkName("session id", id); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if r.Method == http.MethodHead {
+		headOnly(w)
+		return
+	}
+	if s.shuttingDown() {
+		s.unavailable(w, "server shutting down")
+		return
+	}
+	sess, err := s.sessions.acquire(id, time.Now())
+	if err != nil {
+		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
+		return
+	}
+	defer func() { s.sessions.release(sess, time.Now()) }()
+
+	select {
+	case sess.connect <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	case <-s.shutdownCh:
+		s.unavailable(w, "server shutting down")
+		return
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			<-sess.connect
+		}
+	}
+	defer unlock()
+
+	var lastID string
+	var hasLastID bool
+	if !s.cfg.Faults.NoReplay {
+		lastID, hasLastID = lastEventID(r)
+	}
+	if !s.cfg.Faults.NoReplace && !s.replace(r, sess) {
+		return
+	}
+
+	var writeTimeout time.Duration
+	if !s.cfg.Faults.NoHeartbeat {
+		writeTimeout = s.cfg.WriteTimeout
+	}
+	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
+	sn := &sender{
+		srv:     s,
+		id:      "s-" + strconv.FormatUint(s.nextSender.Add(1), 10),
+		sess:    sess,
+		st:      st,
+		stopCh:  make(chan struct{}),
+		stopped: make(chan struct{}),
+		notify:  make(chan struct{}, 1),
+	}
+	sess.mu.Lock()
+	start, ok := sess.attachLocked(sn, st, lastID, hasLastID)
+	sess.mu.Unlock()
+	if !ok {
+		s.finished(w)
+		return
+	}
+	sn.start = start
+	unlock()
+
+	s.m.streamsOpen.Inc()
+	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
+		st.end(st.writeErrorReason(err))
+	}
+	s.senders.Add(1)
+	if s.pool != nil {
+		s.pool.submit(sn)
+	} else {
+		go sn.run()
+	}
+	reason := s.hold(r, st, nil)
+	if !(s.cfg.Faults.LeakOnDisconnect && !cleanEnd(reason)) {
+		s.stopSender(sn)
+	}
+	s.closeStream(st)
+	sess.mu.Lock()
+	if sess.stream == st {
+		sess.stream = nil
+	}
+	sess.mu.Unlock()
+	close(st.closedCh)
+}
+
+// hold waits until the stream must end and returns why: the stream itself asked to
+// (done, write error, replaced), the client left, the lifetime ran out, or the server
+// shuts down. ping, when not nil, is called at every heartbeat.
+func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
+	var lifetime <-chan time.Time
+	if !s.cfg.Faults.NoLifetime {
+		t := time.NewTimer(s.cfg.MaxLifetime)
+		defer t.Stop()
+		lifetime = t.C
+	}
+	var pingC <-chan time.Time
+	if ping != nil && !s.cfg.Faults.NoHeartbeat {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		pingC = t.C
+	}
+	for {
+		select {
+		case <-st.endCh:
+		case <-r.Context().Done():
+			st.end(st.goneReason())
+		case <-s.shutdownCh:
+			st.end(ReasonShutdown)
+		case <-lifetime:
+			st.end(ReasonLifetime)
+		case <-pingC:
+			ping()
+			continue
+		}
+		return st.reason
+	}
+}
+
+// closeStream releases a stream whose end was decided, and counts it.
+func (s *Server) closeStream(st *stream) {
+	var final []byte
+	if st.reason == ReasonShutdown {
+		final = []byte(": shutdown\n\n")
+	}
+	st.close(final)
+	s.m.streamsOpen.Dec()
+	s.m.streamsClosed.WithLabelValues(st.reason).Inc()
+}
+
+// replace ends the session's earlier stream, stops its sender and waits until both are
+// gone. It returns false when the waiting request or the server gave up.
+func (s *Server) replace(r *http.Request, sess *session) bool {
+	sess.mu.Lock()
+	old, oldSt := sess.sender, sess.stream
+	sess.mu.Unlock()
+	var waits []<-chan struct{}
+	if oldSt != nil {
+		oldSt.end(ReasonReplaced)
+		waits = append(waits, oldSt.closedCh)
+	}
+	if old != nil {
+		old.st.end(ReasonReplaced)
+		s.stopSender(old)
+		waits = append(waits, old.stopped, old.st.closedCh)
+	}
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			return false
+		case <-s.shutdownCh:
+			return false
+		}
+	}
+	return true
+}
+
+// stopSender stops sn, or drops it from the pool queue if it never ran.
+func (s *Server) stopSender(sn *sender) {
+	sn.stop()
+	if s.pool != nil && s.pool.cancel(sn) {
+		sn.finishUnstarted()
+	}
+}
+
+// headOnly answers HEAD on a stream URL with the stream's headers and opens nothing.
+func headOnly(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+}
+
+// finished answers a request for a finished session: 204 tells an EventSource to stop
+// reconnecting. Fault no-204 answers an empty 200 event stream instead, which makes it
+// reconnect forever.
+func (s *Server) finished(w http.ResponseWriter) {
+	if s.cfg.Faults.No204 {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// progressRequest is the body of POST /sessions/{id}/progress.
+type progressRequest struct {
+	Progress *float64 `json:"progress"`
+	Message  string   `json:"message"`
+}
+
+// serveProgress is POST /sessions/{id}/progress, the job's push callback.
+func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if err := checkName("session id", id); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req progressRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, "malformed JSON: "+strings.ReplaceAll(err.Error(), "\n", " "), http.StatusBadRequest)
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		http.Error(w, "malformed JSON: data after the object", http.StatusBadRequest)
+		return
+	}
+	if req.Progress == nil {
+		http.Error(w, `"progress" is missing`, http.StatusBadRequest)
+		return
+	}
+	p := *req.Progress
+	if p < 0 || p > 100 || p != math.Trunc(p) {
+		http.Error(w, fmt.Sprintf(`"progress" must be a whole number from 0 to 100, got %v`, p), http.StatusBadRequest)
+		return
+	}
+	now := time.Now()
+	sess, err := s.sessions.acquire(id, now)
+	if err != nil {
+		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
+		return
+	}
+	defer func() { s.sessions.release(sess, time.Now()) }()
+	seq, err := sess.progress(uint8(p), req.Message, now)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	writeJSON(w, map[string]any{"session": id, "seq": seq})
+}
+
+// withCORS lets browser pages on any origin use the server, with credentials, and
+// answers preflights (Last-Event-ID is not a CORS-safelisted header).
+func withCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+				h.Set("Access-Control-Allow-Headers", req)
+			}
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

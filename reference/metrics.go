@@ -1,0 +1,87 @@
+package reference
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Close reasons, the values of sseref_streams_closed_total's reason label.
+const (
+	ReasonClientGone = "client_gone" // the client went away (connection closed or reset)
+	ReasonReplaced   = "replaced"    // a newer connection with the same session id took over
+	ReasonLifetime   = "lifetime"    // the stream reached MaxLifetime
+	ReasonDone       = "done"        // the session's job reached 100 and `event: done` was sent
+	ReasonWriteError = "write_error" // a write failed or blocked past WriteTimeout (incl. TCP user timeout)
+	ReasonShutdown   = "shutdown"    // the server shut down
+)
+
+// CloseReasons lists every close reason, so that each series exists from the start.
+func CloseReasons() []string {
+	return []string{ReasonClientGone, ReasonReplaced, ReasonLifetime, ReasonDone, ReasonWriteError, ReasonShutdown}
+}
+
+// metrics holds one Server's collectors, registered on a registry of its own.
+type metrics struct {
+	reg              *prometheus.Registry
+	streamsOpen      prometheus.Gauge
+	sessionsActive   prometheus.Gauge
+	topicsActive     prometheus.Gauge
+	sendersActive    prometheus.Gauge
+	sendersWaiting   prometheus.Gauge
+	duplicateSenders prometheus.Counter
+	eventsSent       prometheus.Counter
+	eventsReplayed   prometheus.Counter
+	streamsClosed    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sseref_streams_open",
+			Help: "Event streams (session and topic) currently open.",
+		}),
+		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sseref_sessions_active",
+			Help: "Sessions held in memory: with an open stream or running sender, or idle/finished within the session TTL.",
+		}),
+		topicsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sseref_topics_active",
+			Help: "Topics held in memory.",
+		}),
+		sendersActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sseref_senders_active",
+			Help: "Session senders currently running (leaked ones included).",
+		}),
+		sendersWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sseref_senders_waiting",
+			Help: "Session senders queued for a pool worker (fault pool=N only).",
+		}),
+		duplicateSenders: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sseref_duplicate_senders_total",
+			Help: "Times a sender started while another sender of the same session was still running.",
+		}),
+		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sseref_events_sent_total",
+			Help: "Events written to streams, live and replayed (comments and retry-only frames not counted).",
+		}),
+		eventsReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sseref_events_replayed_total",
+			Help: "Events written as a Last-Event-ID replay (also counted in sseref_events_sent_total).",
+		}),
+		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sseref_streams_closed_total",
+			Help: "Streams ended, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, r := range CloseReasons() {
+		m.streamsClosed.WithLabelValues(r)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.streamsOpen, m.sessionsActive, m.topicsActive, m.sendersActive, m.sendersWaiting,
+		m.duplicateSenders, m.eventsSent, m.eventsReplayed, m.streamsClosed,
+	)
+	return m
+}

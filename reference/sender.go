@@ -1,0 +1,393 @@
+package reference
+
+import (
+	"bytes"
+	"container/list"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// sender is the goroutine that writes a session stream's body: retry, the connected
+// event, the replay, then ticks, queued progress events and pings, until stopped.
+type sender struct {
+	srv   *Server
+	id    string // unique per sender, sent as "sender" in every event it writes
+	sess  *session
+	st    *stream // the stream it was started for
+	start startPoint
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed to stop the sender
+	stopped  chan struct{} // closed once the sender has stopped (or will never run)
+	notify   chan struct{} // one-slot wake-up: the queue has events
+	queue    []item        // guarded by sess.mu
+
+	buf bytes.Buffer // encoding scratch, used by the sender goroutine only
+
+	poolElem  *list.Element // guarded by senderPool.mu
+	poolState poolState     // guarded by senderPool.mu
+}
+
+type poolState uint8
+
+const (
+	poolNone poolState = iota
+	poolQueued
+	poolRunning
+	poolCancelled
+)
+
+// eventData is the JSON data line of every event.
+type eventData struct {
+	Session        string  `json:"session"`
+	Topic          string  `json:"topic,omitempty"`
+	Seq            uint64  `json:"seq"`
+	SentUnixNs     int64   `json:"sent_unix_ns"`
+	ProducedUnixNs int64   `json:"produced_unix_ns,omitempty"`
+	Sender         string  `json:"sender"`
+	Replayed       bool    `json:"replayed,omitempty"`
+	Progress       *uint8  `json:"progress,omitempty"`
+	Message        *string `json:"message,omitempty"`
+	Payload        *string `json:"payload,omitempty"`
+	Lost           bool    `json:"lost,omitempty"`
+	Replay         *int    `json:"replay,omitempty"`
+}
+
+// newEvent builds one event: id, type and a single line of JSON data.
+func newEvent(id uint64, typ string, data *eventData) *sse.Message {
+	js, err := json.Marshal(data)
+	if err != nil { // eventData holds only strings and numbers
+		panic(err)
+	}
+	m := &sse.Message{ID: sse.ID(strconv.FormatUint(id, 10)), Type: sse.Type(typ)}
+	m.AppendData(string(js))
+	return m
+}
+
+// appendEvent encodes one event with go-sse's wire encoding.
+func appendEvent(buf *bytes.Buffer, id uint64, typ string, data *eventData) {
+	_, _ = newEvent(id, typ, data).WriteTo(buf)
+}
+
+// appendComment encodes a comment block.
+func appendComment(buf *bytes.Buffer, text string) {
+	var m sse.Message
+	m.AppendComment(text)
+	_, _ = m.WriteTo(buf)
+}
+
+func (sn *sender) wake() {
+	select {
+	case sn.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (sn *sender) isStopped() bool {
+	select {
+	case <-sn.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// target is the stream the sender writes to: its own, or, under fault no-replace, the
+// session's newest stream (the old sender looks the session up and pushes into whatever
+// stream is stored there). nil means nowhere to write.
+func (sn *sender) target() *stream {
+	if !sn.srv.cfg.Faults.NoReplace {
+		return sn.st
+	}
+	sn.sess.mu.Lock()
+	defer sn.sess.mu.Unlock()
+	return sn.sess.stream
+}
+
+// write sends the frame in sn.buf to the target. It returns false when the sender must
+// stop: its own stream failed. Under fault leak-on-disconnect failures go unnoticed.
+func (sn *sender) write(events, replayed int) bool {
+	st := sn.target()
+	if st == nil {
+		return true
+	}
+	err := st.write(sn.buf.Bytes(), events, replayed)
+	if err == nil || sn.srv.cfg.Faults.LeakOnDisconnect {
+		return true
+	}
+	if err != errStreamClosed {
+		st.end(st.writeErrorReason(err))
+	}
+	return st != sn.st
+}
+
+// encodeItem puts one session event into sn.buf.
+func (sn *sender) encodeItem(it item, replayed bool) {
+	d := eventData{
+		Session:        sn.sess.id,
+		Seq:            it.seq,
+		SentUnixNs:     time.Now().UnixNano(),
+		ProducedUnixNs: it.produced,
+		Sender:         sn.id,
+		Replayed:       replayed,
+	}
+	if it.kind != kindTick {
+		p, msg := it.progress, it.message
+		d.Progress, d.Message = &p, &msg
+	}
+	appendEvent(&sn.buf, it.seq, it.kind.String(), &d)
+}
+
+// run is the sender's loop; it returns when stopped, when its stream failed, after
+// writing the done event, or at server shutdown.
+func (sn *sender) run() {
+	s := sn.srv
+	sess := sn.sess
+	sess.mu.Lock()
+	sess.running++
+	dup := sess.running > 1
+	sess.mu.Unlock()
+	s.m.sendersActive.Inc()
+	if dup {
+		s.m.duplicateSenders.Inc()
+	}
+	defer sn.finish()
+	if sn.isStopped() {
+		return
+	}
+
+	sn.buf.Reset()
+	if !s.cfg.Faults.NoRetry {
+		_, _ = (&sse.Message{Retry: s.cfg.Retry}).WriteTo(&sn.buf)
+	}
+	nReplay := len(sn.start.replay)
+	appendEvent(&sn.buf, sn.start.from, "connected", &eventData{
+		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id,
+		Lost: sn.start.lost != "", Replay: &nReplay,
+	})
+	if sn.start.lost != "" {
+		appendComment(&sn.buf, sn.start.lost)
+	}
+	if !sn.write(1, 0) {
+		return
+	}
+	for _, it := range sn.start.replay {
+		if sn.isStopped() {
+			return
+		}
+		sn.buf.Reset()
+		sn.encodeItem(it, true)
+		if !sn.write(1, 1) {
+			return
+		}
+		if it.kind == kindDone {
+			sn.st.end(ReasonDone)
+			return
+		}
+	}
+	sn.start.replay = nil
+
+	var tickC, pingC <-chan time.Time
+	if s.cfg.Tick > 0 {
+		t := time.NewTicker(s.cfg.Tick)
+		defer t.Stop()
+		tickC = t.C
+	}
+	if !s.cfg.Faults.NoHeartbeat {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		pingC = t.C
+	}
+	for {
+		select {
+		case <-sn.stopCh:
+			return
+		case <-s.shutdownCh:
+			return
+		case <-pingC:
+			sn.buf.Reset()
+			appendComment(&sn.buf, "ping")
+			if !sn.write(0, 0) {
+				return
+			}
+		case <-tickC:
+			if sn.isStopped() {
+				return
+			}
+			if !sn.tick() {
+				return
+			}
+		case <-sn.notify:
+		}
+		if !sn.drain() {
+			return
+		}
+	}
+}
+
+// tick produces a tick event. The attached sender queues it like any other event; a
+// sender that is no longer attached (only possible under fault no-replace) writes it
+// straight into the session's newest stream.
+func (sn *sender) tick() bool {
+	sess := sn.sess
+	sess.mu.Lock()
+	attached := sess.sender == sn
+	if !attached && !sn.srv.cfg.Faults.NoReplace {
+		sess.mu.Unlock()
+		return false
+	}
+	it, _ := sess.produceLocked(logEntry{produced: time.Now().UnixNano(), kind: kindTick}, "", attached)
+	sess.mu.Unlock()
+	if attached {
+		return true // drained next
+	}
+	sn.buf.Reset()
+	sn.encodeItem(it, false)
+	return sn.write(1, 0)
+}
+
+// drain writes the queued events in order. It returns false when the sender must stop.
+func (sn *sender) drain() bool {
+	for {
+		sn.sess.mu.Lock()
+		q := sn.queue
+		sn.queue = nil
+		sn.sess.mu.Unlock()
+		if len(q) == 0 {
+			return true
+		}
+		for _, it := range q {
+			if sn.isStopped() {
+				return false
+			}
+			sn.buf.Reset()
+			sn.encodeItem(it, false)
+			if !sn.write(1, 0) {
+				return false
+			}
+			if it.kind == kindDone {
+				sn.st.end(ReasonDone)
+				return false
+			}
+		}
+	}
+}
+
+// finish detaches a sender that ran.
+func (sn *sender) finish() {
+	sn.sess.mu.Lock()
+	sn.sess.running--
+	sn.detachLocked()
+	sn.sess.mu.Unlock()
+	sn.srv.m.sendersActive.Dec()
+	close(sn.stopped)
+	sn.srv.senders.Done()
+}
+
+// finishUnstarted detaches a sender that never ran (cancelled in the pool queue).
+func (sn *sender) finishUnstarted() {
+	sn.sess.mu.Lock()
+	sn.detachLocked()
+	sn.sess.mu.Unlock()
+	close(sn.stopped)
+	sn.srv.senders.Done()
+}
+
+func (sn *sender) detachLocked() {
+	if sn.sess.sender == sn {
+		sn.sess.sender = nil
+		sn.queue = nil
+	}
+	sn.sess.lastActive = time.Now()
+}
+
+func (sn *sender) stop() {
+	sn.stopOnce.Do(func() { close(sn.stopCh) })
+}
+
+// senderPool is fault pool=N: a fixed set of workers, each taking one sender and, like a
+// task that loops forever, never taking another.
+type senderPool struct {
+	m *metrics
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  list.List // of *sender
+	closed bool
+}
+
+func newSenderPool(m *metrics) *senderPool {
+	p := &senderPool{m: m}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *senderPool) submit(sn *sender) {
+	p.mu.Lock()
+	sn.poolElem = p.queue.PushBack(sn)
+	sn.poolState = poolQueued
+	p.m.sendersWaiting.Inc()
+	p.cond.Signal()
+	p.mu.Unlock()
+}
+
+// take blocks until a sender is queued or the pool is closed (nil).
+func (p *senderPool) take() *sender {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.queue.Len() == 0 && !p.closed {
+		p.cond.Wait()
+	}
+	if p.closed {
+		return nil
+	}
+	sn := p.queue.Remove(p.queue.Front()).(*sender)
+	sn.poolElem, sn.poolState = nil, poolRunning
+	p.m.sendersWaiting.Dec()
+	return sn
+}
+
+// cancel removes a sender still waiting for a worker; false if it already runs (or
+// never was queued).
+func (p *senderPool) cancel(sn *sender) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sn.poolState != poolQueued {
+		return false
+	}
+	p.queue.Remove(sn.poolElem)
+	sn.poolElem, sn.poolState = nil, poolCancelled
+	p.m.sendersWaiting.Dec()
+	return true
+}
+
+// close wakes every worker to exit and returns the senders that never ran.
+func (p *senderPool) close() []*sender {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var left []*sender
+	for e := p.queue.Front(); e != nil; e = e.Next() {
+		sn := e.Value.(*sender)
+		sn.poolElem, sn.poolState = nil, poolCancelled
+		left = append(left, sn)
+		p.m.sendersWaiting.Dec()
+	}
+	p.queue.Init()
+	p.cond.Broadcast()
+	return left
+}
+
+// worker runs one sender, then holds on until shutdown: the modelled task never ends.
+func (p *senderPool) worker(shutdown <-chan struct{}) {
+	sn := p.take()
+	if sn == nil {
+		return
+	}
+	sn.run()
+	<-shutdown
+}

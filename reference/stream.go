@@ -1,0 +1,192 @@
+package reference
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// noFlushBufferSize is the response buffer of fault no-flush, the size of a servlet
+// container's default response buffer.
+const noFlushBufferSize = 8 << 10
+
+// closeGrace bounds the final writes of a stream ended by the server (and a sender write
+// it interrupts), also under fault no-heartbeat, so that shutdown stays quick.
+const closeGrace = time.Second
+
+var errStreamClosed = errors.New("stream closed")
+
+// stream is one open text/event-stream response. Any goroutine may call write, end and
+// the accessors; writes are serialised by mu and never block longer than the write
+// deadline (when deadlines are on). Only the handler that owns the response calls close;
+// after it, write returns errStreamClosed and never touches the response again.
+type stream struct {
+	ctx          context.Context // the request's context
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	bw           *bufio.Writer // fault no-flush: the 8 KiB response buffer; nil otherwise
+	writeTimeout time.Duration // per-write deadline; 0 = none (fault no-heartbeat)
+	m            *metrics
+
+	mu     sync.Mutex
+	closed bool
+
+	endOnce  sync.Once
+	endCh    chan struct{} // closed by the first end
+	reason   string        // set by the first end, read after endCh is closed
+	closedCh chan struct{} // closed once the handler released the response
+}
+
+func newStream(r *http.Request, w http.ResponseWriter, writeTimeout time.Duration, noFlush bool, m *metrics) *stream {
+	st := &stream{
+		ctx:          r.Context(),
+		w:            w,
+		rc:           http.NewResponseController(w),
+		writeTimeout: writeTimeout,
+		m:            m,
+		endCh:        make(chan struct{}),
+		closedCh:     make(chan struct{}),
+	}
+	if noFlush {
+		st.bw = bufio.NewWriterSize(w, noFlushBufferSize)
+	}
+	return st
+}
+
+// writeHeaders sends the stream's status line and headers at once.
+func (st *stream) writeHeaders(noFlush bool) error {
+	h := st.w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	if !noFlush {
+		// Tells nginx-style proxies not to buffer the response.
+		h.Set("X-Accel-Buffering", "no")
+	}
+	st.w.WriteHeader(http.StatusOK)
+	if st.writeTimeout > 0 {
+		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	}
+	return st.rc.Flush()
+}
+
+// write writes one or more complete frames and flushes them (under fault no-flush: only
+// once the 8 KiB buffer fills). events and replayed are what the frames count for in the
+// metrics once written.
+func (st *stream) write(frame []byte, events, replayed int) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return errStreamClosed
+	}
+	if st.writeTimeout > 0 {
+		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	}
+	if st.bw != nil {
+		before := st.bw.Buffered()
+		if _, err := st.bw.Write(frame); err != nil {
+			return err
+		}
+		if st.bw.Buffered() != before+len(frame) { // the buffer filled and was written out
+			if err := st.rc.Flush(); err != nil {
+				return err
+			}
+		}
+	} else {
+		if _, err := st.w.Write(frame); err != nil {
+			return err
+		}
+		if err := st.rc.Flush(); err != nil {
+			return err
+		}
+	}
+	if events > 0 {
+		st.m.eventsSent.Add(float64(events))
+	}
+	if replayed > 0 {
+		st.m.eventsReplayed.Add(float64(replayed))
+	}
+	return nil
+}
+
+// end asks for the stream to end with reason; the first call wins.
+func (st *stream) end(reason string) {
+	st.endOnce.Do(func() {
+		st.reason = reason
+		close(st.endCh)
+	})
+}
+
+// close releases the response; only the owning handler calls it, after endCh is closed.
+// A stream ended by the server gets finalComment (if any) and its buffered output, under
+// a short deadline; one whose client is gone or broken is cut at once.
+func (st *stream) close(finalComment []byte) {
+	switch st.reason {
+	case ReasonClientGone, ReasonWriteError:
+		// A deadline in the past makes a sender blocked in a write return now.
+		_ = st.rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		st.mu.Lock()
+		st.closed = true
+		st.mu.Unlock()
+		return
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+	st.mu.Lock()
+	ok := true
+	if finalComment != nil {
+		if st.bw != nil {
+			_, err := st.bw.Write(finalComment)
+			ok = err == nil
+		} else {
+			_, err := st.w.Write(finalComment)
+			ok = err == nil
+		}
+	}
+	if ok && st.bw != nil {
+		ok = st.bw.Flush() == nil
+	}
+	if ok {
+		ok = st.rc.Flush() == nil
+	}
+	st.closed = true
+	st.mu.Unlock()
+	if ok {
+		// A keep-alive connection goes on to its next request: drop our deadline.
+		_ = st.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// goneReason says why the request context ended: a kernel timeout on a peer that
+// stopped reading is a write error, anything else the client going away.
+func (st *stream) goneReason() string {
+	if c := connFrom(st.ctx); c != nil && c.kernelTimedOut() {
+		return ReasonWriteError
+	}
+	return ReasonClientGone
+}
+
+// writeErrorReason classifies a failed write.
+func (st *stream) writeErrorReason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT):
+		return ReasonWriteError
+	case st.ctx.Err() != nil:
+		return st.goneReason()
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		return ReasonClientGone
+	}
+	return ReasonWriteError
+}
+
+// cleanEnd reports whether reason is one where the server ends a healthy stream.
+func cleanEnd(reason string) bool {
+	switch reason {
+	case ReasonClientGone, ReasonWriteError:
+		return false
+	}
+	return true
+}
