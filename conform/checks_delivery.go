@@ -1,0 +1,134 @@
+package conform
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Delivery thresholds.
+const (
+	// splitLimit: the bytes of one event arriving further apart than this were flushed
+	// separately (one flush reaches a loopback or LAN reader within milliseconds; the
+	// margin is for a busy machine).
+	splitLimit = time.Second
+	// headHoldLimit: a head later than this after the request, arriving together with
+	// the first body bytes, was held back until there was output.
+	headHoldLimit = 2 * time.Second
+	// togetherLimit: reads this close together count as arriving together.
+	togetherLimit = 100 * time.Millisecond
+	// keepAliveTarget is the spec's "a comment line every 15 seconds or so"; silences
+	// up to keepAliveWarn pass as "or so", longer ones warn.
+	keepAliveTarget = 15 * time.Second
+	keepAliveWarn   = 20 * time.Second
+)
+
+// --- 7: incremental delivery ---------------------------------------------------------
+
+func checkDelivery(o *observations) outcome {
+	m := o.main
+	if !m.gotResponse() {
+		if m.TimedOut && m.Connected {
+			return fail("connected, but %v: the head is held back with the output", describeErr(m.Err))
+		}
+		return na("no response (%s)", describeErr(m.Err))
+	}
+	if m.Status != http.StatusOK {
+		return na("status %s, no stream", statusText(m.Status))
+	}
+	if m.ContentLength >= 0 {
+		return fail("Content-Length: %d on the stream: the body is finite and intermediaries may buffer it whole", m.ContentLength)
+	}
+	if m.Encoding != "" && m.Encoding != "identity" && m.Encoding != "gzip" {
+		return fail("Content-Encoding %q although the request accepted only gzip", m.Encoding)
+	}
+	if len(m.Chunks) == 0 {
+		if m.End == endEOF {
+			return na("the body ended empty (see check 11)")
+		}
+		return fail("no body byte within %s of the head: the output is held back (not flushed) or nothing was sent; clients see no event", secs(o.watch))
+	}
+	if msg := splitEvent(m); msg != "" {
+		return fail("%s", msg)
+	}
+	enc := ""
+	if m.Encoding == "gzip" {
+		enc = "; gzip-encoded, still incremental"
+	}
+	first := m.Chunks[0].At
+	hold := m.HeadersAt.Sub(m.Start)
+	if hold > headHoldLimit && first.Sub(m.HeadersAt) < togetherLimit {
+		return warn("the head came %s after the request, together with the first bytes: headers wait for output%s", secs(hold), enc)
+	}
+	events := len(parseBody(m.Body, "").Events)
+	return pass("head after %v, first bytes %v later, %d events each in one flush%s",
+		hold.Round(time.Millisecond), first.Sub(m.HeadersAt).Round(time.Millisecond), events, enc)
+}
+
+// splitEvent finds an event whose bytes arrived in reads further apart than
+// splitLimit, or one left unterminated that long before the watch ended.
+func splitEvent(m *exchange) string {
+	blocks := scanBlocks(m.Body, scanLines(m.Body))
+	for i, b := range blocks {
+		if !b.hasField("data") {
+			continue
+		}
+		t0, ok0 := m.arrival(b.Start)
+		if !ok0 {
+			continue
+		}
+		if !b.Terminated {
+			if i == len(blocks)-1 && m.End == endStopped && m.EndAt.Sub(t0) > splitLimit {
+				return fmt.Sprintf("an event started at byte %d was still unterminated %s later when the watch ended: its blank line is held back", b.Start, secs(m.EndAt.Sub(t0)))
+			}
+			continue
+		}
+		t1, ok1 := m.arrival(b.End - 1)
+		if ok1 && t1.Sub(t0) > splitLimit {
+			return fmt.Sprintf("the event at byte %d arrived in pieces %s apart: it was not flushed with its terminating blank line", b.Start, secs(t1.Sub(t0)))
+		}
+	}
+	return ""
+}
+
+// --- 8: keep-alive -------------------------------------------------------------------
+
+func checkKeepAlive(o *observations) outcome {
+	m := o.main
+	if !m.gotResponse() || m.Status != http.StatusOK {
+		return na("no stream (%s)", describeResponse(m))
+	}
+	last := m.HeadersAt
+	var longest time.Duration
+	for _, c := range m.Chunks {
+		longest = max(longest, c.At.Sub(last))
+		last = c.At
+	}
+	trailing := m.EndAt.Sub(last)
+	longest = max(longest, trailing)
+	p := parseBody(m.Body, "")
+	what := fmt.Sprintf("%d comments, %d events", p.Comments, len(p.Events))
+	if m.End == endEOF || m.End == endError {
+		how := "ended"
+		if m.End == endError {
+			how = "broke (" + m.EndErr.Error() + ")"
+		}
+		return fail("the stream %s after %s, %s after its last byte: it was not kept open (%s)", how, secs(m.EndAt.Sub(m.HeadersAt)), secs(trailing), what)
+	}
+	if trailing >= o.cfg.Idle {
+		note := ""
+		if o.cfg.Idle < keepAliveTarget {
+			note = fmt.Sprintf("; --idle %v is shorter than the spec's ~15 s interval", o.cfg.Idle)
+		}
+		return fail("no byte for %s, the whole --idle window (%s): idle proxies drop such streams%s", secs(trailing), what, note)
+	}
+	if longest > keepAliveWarn {
+		return warn("longest silence %s, over %s (%s)", secs(longest), secs(keepAliveWarn), what)
+	}
+	src := "keep-alive"
+	if p.Comments == 0 {
+		src = "events (no comments seen; the stream was never idle)"
+	}
+	return pass("longest silence %s over %s watched, bytes from %s (%s)", secs(longest), secs(m.EndAt.Sub(m.HeadersAt)), src, strings.TrimSpace(what))
+}

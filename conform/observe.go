@@ -1,0 +1,272 @@
+package conform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/eventstream"
+)
+
+// Timing of the probes.
+const (
+	// watchSlack lengthens the main watch past Idle, so that a stream silent since its
+	// first bytes shows a silence of at least Idle, not Idle minus the first read's delay.
+	watchSlack = 500 * time.Millisecond
+	// probeWindow is how long a short probe reads the body: long enough to see it end at
+	// once or deliver its first bytes, short enough to keep the run brief.
+	probeWindow = 500 * time.Millisecond
+	// stopWindow is how long the stop URL's body is read when it is (wrongly) a 200.
+	stopWindow = time.Second
+	// freshLimit ends the resume read once this many events newer than the first
+	// stream arrived without the expected one: the server went on live and skipped it.
+	freshLimit = 3
+)
+
+// resumeSentinel seeds the parser of a resumed body: an event still carrying it had
+// no id field of its own on that stream. It contains NUL, which no id field can.
+const resumeSentinel = "\x00sseharness-no-id\x00"
+
+// unknownID is the Last-Event-ID of the "unknown id" probe.
+const unknownID = "sseharness-conform-unknown-id-0"
+
+// observations is everything the checks judge.
+type observations struct {
+	cfg Config
+
+	main *exchange // the watched stream (GET Target)
+	// watch is how long the main body was watched after its first byte (or, with none,
+	// after its head).
+	watch time.Duration
+
+	stop      *exchange // GET StopURL; nil without StopURL
+	preflight *exchange // OPTIONS Target with Origin and Last-Event-ID requested
+
+	// resumeFrom is the index in the main stream's events whose ID was sent as
+	// Last-Event-ID; -1 when the main stream gave no id to resume from.
+	resumeFrom int
+	resume     *exchange // GET ResumeURL with Last-Event-ID; nil when resumeFrom < 0
+	unknown    *exchange // GET ResumeURL with an unknown Last-Event-ID
+	noID       *exchange // GET ResumeURL without Last-Event-ID, after the resume
+
+	acceptNone *exchange // GET Target without Accept
+	acceptAny  *exchange // GET Target with Accept: */*
+
+	corsAnon   *exchange // GET Target with Origin
+	corsCred   *exchange // GET Target with Origin and a cookie (withCredentials)
+	corsResume *exchange // GET ResumeURL with Origin and Last-Event-ID
+
+	bare *exchange // GET Target without the configured extra headers; nil without them
+
+	// skipped says why the second phase did not run (the main stream gave no head).
+	skipped string
+}
+
+// mainEvents returns the events of the main stream.
+func (o *observations) mainEvents() []eventstream.Item {
+	if !o.main.gotResponse() {
+		return nil
+	}
+	return parseBody(o.main.Body, "").Events
+}
+
+// streams returns every exchange that asked for the stream, for checks that look at
+// all responses (status, ended-at-once, retry values).
+func (o *observations) streams() []*exchange {
+	var out []*exchange
+	for _, e := range []*exchange{o.main, o.resume, o.unknown, o.noID, o.acceptNone, o.acceptAny, o.corsAnon, o.corsCred, o.corsResume, o.bare} {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// observe runs the probes. Requests on the target run one after another, because a
+// server may end a session's earlier stream when the same session connects again
+// (the reference server does): a probe overlapping the watch would cut it short. The
+// stop URL and the preflight touch no stream of the target and run alongside.
+func observe(ctx context.Context, cfg Config) (*observations, error) {
+	p := newProber(cfg)
+	defer p.close()
+	o := &observations{cfg: cfg, resumeFrom: -1}
+	o.watch = cfg.Idle + watchSlack
+
+	var wg sync.WaitGroup
+	if cfg.StopURL != "" {
+		wg.Go(func() {
+			o.stop = p.fetch(ctx, "stop", http.MethodGet, cfg.StopURL, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: stopWindow})
+		})
+	}
+	wg.Go(func() {
+		o.preflight = p.fetch(ctx, "preflight", http.MethodOptions, cfg.Target, http.Header{
+			"Origin":                         {cfg.Origin},
+			"Access-Control-Request-Method":  {"GET"},
+			"Access-Control-Request-Headers": {"last-event-id"},
+			"Accept":                         {""},
+			"Cache-Control":                  {""},
+			"Accept-Encoding":                {""},
+		}, readPlan{HeaderTimeout: cfg.Timeout})
+	})
+	o.main = p.fetch(ctx, "main", http.MethodGet, cfg.Target, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: o.watch, FromFirstByte: true})
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !o.main.gotResponse() {
+		if !o.main.Connected {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, cfg.Target, describeErr(o.main.Err))
+		}
+		o.skipped = fmt.Sprintf("the target gave no response head (%v)", describeErr(o.main.Err))
+		return o, nil
+	}
+
+	// A probe has seen enough once an event arrived: the body neither ended at once
+	// nor held its output back.
+	short := readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(body []byte) bool {
+		return len(parseBody(body, "").Events) > 0
+	}}
+	events := o.mainEvents()
+	o.resumeFrom = resumePoint(events)
+	if o.resumeFrom >= 0 {
+		o.resume = p.fetch(ctx, "resume", http.MethodGet, cfg.ResumeURL,
+			http.Header{"Last-Event-ID": {events[o.resumeFrom].ID}},
+			readPlan{HeaderTimeout: cfg.Timeout, Window: cfg.Timeout, Until: func(body []byte) bool {
+				return judgeReplay(events, o.resumeFrom, parseBody(body, resumeSentinel).Events).done
+			}})
+	}
+	steps := []struct {
+		dst *(*exchange)
+		fn  func() *exchange
+	}{
+		{&o.unknown, func() *exchange {
+			return p.fetch(ctx, "unknown-id", http.MethodGet, cfg.ResumeURL, http.Header{"Last-Event-ID": {unknownID}}, short)
+		}},
+		{&o.noID, func() *exchange { return p.fetch(ctx, "no-id", http.MethodGet, cfg.ResumeURL, nil, short) }},
+		{&o.acceptNone, func() *exchange {
+			return p.fetch(ctx, "no-accept", http.MethodGet, cfg.Target, http.Header{"Accept": {""}}, short)
+		}},
+		{&o.acceptAny, func() *exchange {
+			return p.fetch(ctx, "accept-any", http.MethodGet, cfg.Target, http.Header{"Accept": {"*/*"}}, short)
+		}},
+		{&o.corsAnon, func() *exchange {
+			return p.fetch(ctx, "cors-anonymous", http.MethodGet, cfg.Target, http.Header{"Origin": {cfg.Origin}}, short)
+		}},
+		{&o.corsCred, func() *exchange {
+			return p.fetch(ctx, "cors-credentials", http.MethodGet, cfg.Target, http.Header{"Origin": {cfg.Origin}, "Cookie": {"sseharness-conform=1"}}, short)
+		}},
+		{&o.corsResume, func() *exchange {
+			id := unknownID
+			if o.resumeFrom >= 0 {
+				id = events[o.resumeFrom].ID
+			}
+			return p.fetch(ctx, "cors-resume", http.MethodGet, cfg.ResumeURL, http.Header{"Origin": {cfg.Origin}, "Last-Event-ID": {id}}, short)
+		}},
+	}
+	if len(cfg.Header) > 0 {
+		steps = append(steps, struct {
+			dst *(*exchange)
+			fn  func() *exchange
+		}{&o.bare, func() *exchange {
+			h := http.Header{}
+			for k := range cfg.Header {
+				h[k] = []string{""}
+			}
+			return p.fetch(ctx, "without-headers", http.MethodGet, cfg.Target, h, short)
+		}})
+	}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		*s.dst = s.fn()
+	}
+	return o, ctx.Err()
+}
+
+// resumePoint picks the main stream event whose ID a reconnect sends: the latest one
+// that is followed by an event with a different, non-empty ID, so that the event the
+// server must replay first is known. -1 when there is none.
+func resumePoint(events []eventstream.Item) int {
+	for i := len(events) - 2; i >= 0; i-- {
+		if events[i].ID != "" && events[i+1].ID != "" && events[i+1].ID != events[i].ID {
+			return i
+		}
+	}
+	return -1
+}
+
+// replayVerdict is the state of a resumed stream compared with the first one.
+type replayVerdict struct {
+	done     bool   // nothing more to learn: found, repeated or skipped
+	found    bool   // the event after the resume point arrived
+	repeated string // ID of an event the client already had, resent
+	fresh    int    // events that are neither old nor the expected one, before it
+	firstID  string // ID of the first event on the resumed stream with an id of its own
+}
+
+// judgeReplay compares the events of a resumed stream (parsed with resumeSentinel)
+// with the first stream's events, resumed after index from: events[:from+1] are what
+// the client already had, events[from+1] is what the server must send first.
+func judgeReplay(events []eventstream.Item, from int, got []eventstream.Item) replayVerdict {
+	var v replayVerdict
+	for _, e := range got {
+		if e.ID == resumeSentinel || e.ID == "" {
+			continue // no id of its own (e.g. a greeting): not part of the replay
+		}
+		if v.firstID == "" {
+			v.firstID = e.ID
+		}
+		if from+1 < len(events) && sameEvent(events[from+1], e, events) {
+			v.found, v.done = true, true
+			return v
+		}
+		for _, h := range events[:from+1] {
+			if sameEvent(h, e, events) {
+				v.repeated, v.done = e.ID, true
+				return v
+			}
+		}
+		v.fresh++
+		if v.fresh >= freshLimit {
+			v.done = true
+			return v
+		}
+	}
+	return v
+}
+
+// sameEvent reports whether b is a resend of a: by ID when that ID is unique in the
+// first stream, else by ID, type and data together.
+func sameEvent(a, b eventstream.Item, all []eventstream.Item) bool {
+	if a.ID != b.ID {
+		return false
+	}
+	n := 0
+	for _, e := range all {
+		if e.ID == a.ID {
+			n++
+		}
+	}
+	return n == 1 || (a.Type == b.Type && a.Data == b.Data)
+}
+
+// describeErr shortens transport errors to what a user can act on.
+func describeErr(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return "DNS: " + dns.Error()
+	case errors.As(err, &op) && op.Op == "dial":
+		return "connect: " + op.Err.Error()
+	}
+	return err.Error()
+}
