@@ -1,0 +1,152 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or the deadline passes: the machine is busy, so
+// deadlines are generous and nothing relies on a sleep being long enough.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// recorder collects the records of one or more sources.
+type recorder struct {
+	ch      chan Record
+	flushed chan struct{}
+	mu   sync.Mutex
+	recs []Record
+	done chan struct{}
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{ch: make(chan Record, 64), flushed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for rec := range r.ch {
+			if rec.Kind == 0 {
+				r.flushed <- struct{}{}
+				continue
+			}
+			r.mu.Lock()
+			r.recs = append(r.recs, rec)
+			r.mu.Unlock()
+		}
+	}()
+	// Registered before the sources' cleanups, so it runs after them: no source sends
+	// any more when the channel closes.
+	t.Cleanup(func() {
+		close(r.ch)
+		<-r.done
+	})
+	return r
+}
+
+func (r *recorder) all() []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Record(nil), r.recs...)
+}
+
+func (r *recorder) kind(k RecordKind) []Record {
+	var out []Record
+	for _, rec := range r.all() {
+		if rec.Kind == k {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (r *recorder) count(k RecordKind) int { return len(r.kind(k)) }
+
+// sseServer starts an httptest server whose cleanup first drops the streams (SSE
+// handlers never end on their own) and then closes.
+func sseServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv
+}
+
+// startSource runs a source and ends it at cleanup.
+func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) *EventSource {
+	t.Helper()
+	es, err := b.NewEventSource(cfg, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go es.Run(ctx)
+	t.Cleanup(func() {
+		es.Close()
+		cancel()
+		select {
+		case <-es.Done():
+		case <-time.After(10 * time.Second):
+			t.Errorf("source %d did not end", cfg.Stream)
+		}
+	})
+	return es
+}
+
+// streamHeaders writes the usual SSE response headers and flushes them.
+func streamHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+}
+
+func writeEvent(w http.ResponseWriter, format string, args ...any) {
+	fmt.Fprintf(w, format, args...)
+	w.(http.Flusher).Flush()
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitDone waits for the source's end; with rec set, also until its records are in.
+func waitDone(t *testing.T, es *EventSource, within time.Duration, rec ...*recorder) {
+	t.Helper()
+	select {
+	case <-es.Done():
+	case <-time.After(within):
+		t.Fatalf("source did not end within %v", within)
+	}
+	for _, r := range rec {
+		r.flush()
+	}
+}
+
+// waitKind waits until n records of kind k arrived and returns them.
+func (r *recorder) waitKind(t *testing.T, k RecordKind, n int) []Record {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d %s records", n, k), func() bool { return r.count(k) >= n })
+	return r.kind(k)
+}
+
+// flush waits until every record sent before it has been collected.
+func (r *recorder) flush() {
+	r.ch <- Record{}
+	<-r.flushed
+}
