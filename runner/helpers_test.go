@@ -27,9 +27,9 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 type recorder struct {
 	ch      chan Record
 	flushed chan struct{}
-	mu   sync.Mutex
-	recs []Record
-	done chan struct{}
+	mu      sync.Mutex
+	recs    []Record
+	done    chan struct{}
 }
 
 func newRecorder(t *testing.T) *recorder {
