@@ -306,7 +306,7 @@ func checkBuffered(t *testing.T, u *stepUpstream, p *proxy.Proxy, size int) {
 
 // checkPassThrough checks that headers arrive before any event and every event arrives
 // before the next is written.
-func checkPassThrough(t *testing.T, u *stepUpstream, p *proxy.Proxy) {
+func checkPassThrough(t *testing.T, u *stepUpstream, p interface{ URL() string }) {
 	t.Helper()
 	s := openStream(t, newClient(t), p.URL()+"/sessions/a/events")
 	resp := s.awaitHeader(t) // no event written yet
