@@ -26,6 +26,9 @@ const (
 	DefaultReadBufferSize = 4 << 10 // 4 KiB
 )
 
+// maxSharedData is the largest event data that shares its allocation with a new id.
+const maxSharedData = 1 << 10
+
 // keepBufferCap is the largest line or data buffer kept for reuse once its line or
 // event is done: anything larger came from an unusually long line or event and is
 // released, so one big event does not cost every stream that memory for its lifetime.
@@ -131,7 +134,11 @@ type Parser struct {
 	data []byte // data buffer: each data value followed by LF
 	typ  []byte // event type buffer
 
-	id     string // last event ID buffer
+	// The last event ID buffer is id, or idNext when idSet: a new id is kept as bytes
+	// until dispatch, where it can share one allocation with the event's data.
+	id     string
+	idNext []byte
+	idSet  bool
 	lastID string // last event ID string
 
 	// Strings reused when the same event type or comment recurs (ticks, heartbeats).
@@ -181,7 +188,8 @@ func (p *Parser) Reset(r io.Reader) {
 	p.line = p.line[:0]
 	p.data = p.data[:0]
 	p.typ = p.typ[:0]
-	p.id = p.lastID
+	p.id, p.idSet = p.lastID, false
+	p.idNext = p.idNext[:0]
 	p.pos, p.itemPos, p.lineStart = 0, 0, 0
 }
 
@@ -203,7 +211,8 @@ func (p *Parser) Offset() int64 { return p.pos }
 func (p *Parser) Next() (Item, error) {
 	for p.err == nil {
 		for p.r < p.w {
-			it, ok, err := p.step()
+			var it Item
+			ok, err := p.step(&it)
 			if err != nil {
 				p.err = err
 				return Item{}, err
@@ -246,8 +255,8 @@ func (p *Parser) fill() {
 }
 
 // step consumes buffered bytes up to the end of one line (or of the buffer) and
-// interprets a completed line. ok reports that the line produced an Item.
-func (p *Parser) step() (it Item, ok bool, err error) {
+// interprets a completed line. ok reports that the line produced *it.
+func (p *Parser) step(it *Item) (ok bool, err error) {
 	seg := p.buf[p.r:p.w]
 	if p.skipLF {
 		p.skipLF = false
@@ -255,7 +264,7 @@ func (p *Parser) step() (it Item, ok bool, err error) {
 			p.r++
 			p.pos++
 			p.lineStart = p.pos
-			return Item{}, false, nil
+			return false, nil
 		}
 	}
 	end := lineEnd(seg)
@@ -264,9 +273,9 @@ func (p *Parser) step() (it Item, ok bool, err error) {
 		p.r = p.w
 		p.pos += int64(len(seg))
 		if len(p.line) > p.maxLine {
-			return Item{}, false, p.tooLarge("line", p.maxLine)
+			return false, p.tooLarge("line", p.maxLine)
 		}
-		return Item{}, false, nil
+		return false, nil
 	}
 	var line []byte
 	if len(p.line) == 0 && p.need == 0 && !p.atStart && utf8.Valid(seg[:end]) {
@@ -288,16 +297,16 @@ func (p *Parser) step() (it Item, ok bool, err error) {
 	p.r += end + 1
 	p.pos += int64(end + 1)
 	if len(line) > p.maxLine {
-		return Item{}, false, p.tooLarge("line", p.maxLine)
+		return false, p.tooLarge("line", p.maxLine)
 	}
-	it, ok, err = p.interpret(line)
+	ok, err = p.interpret(line, it)
 	p.lineStart = p.pos
 	if cap(p.line) > keepBufferCap {
 		p.line = nil
 	} else {
 		p.line = p.line[:0]
 	}
-	return it, ok, err
+	return ok, err
 }
 
 // lineEnd returns the index of the first CR or LF in b, or -1.
@@ -406,13 +415,14 @@ func (p *Parser) emit(cp rune) {
 	p.line = utf8.AppendRune(p.line, cp)
 }
 
-// interpret applies 9.2.6 to one complete line.
-func (p *Parser) interpret(line []byte) (Item, bool, error) {
+// interpret applies 9.2.6 to one complete line; ok reports that it filled *it.
+func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 	if len(line) == 0 {
-		return p.dispatch()
+		return p.dispatch(it), nil
 	}
 	if line[0] == ':' {
-		return Item{Kind: KindComment, Comment: reuse(&p.lastComment, line[1:])}, true, nil
+		it.Kind, it.Comment = KindComment, reuse(&p.lastComment, line[1:])
+		return true, nil
 	}
 	name, value := line, line[len(line):]
 	if colon := bytes.IndexByte(line, ':'); colon >= 0 {
@@ -426,35 +436,55 @@ func (p *Parser) interpret(line []byte) (Item, bool, error) {
 		p.typ = append(p.typ[:0], value...)
 	case "data":
 		if len(p.data)+len(value) > p.maxEvent {
-			return Item{}, false, p.tooLarge("event data", p.maxEvent)
+			return false, p.tooLarge("event data", p.maxEvent)
 		}
 		p.data = append(p.data, value...)
 		p.data = append(p.data, '\n')
 	case "id":
-		if bytes.IndexByte(value, 0) < 0 && string(value) != p.id {
-			p.id = string(value)
+		if bytes.IndexByte(value, 0) < 0 {
+			p.idSet = string(value) != p.id
+			if p.idSet {
+				p.idNext = append(p.idNext[:0], value...)
+			}
 		}
 	case "retry":
 		if d, ok := parseRetry(value); ok {
-			return Item{Kind: KindRetry, Retry: d}, true, nil
+			it.Kind, it.Retry = KindRetry, d
+			return true, nil
 		}
 	}
-	return Item{}, false, nil
+	return false, nil
 }
 
-// dispatch implements "dispatch the event" for a blank line.
-func (p *Parser) dispatch() (Item, bool, error) {
+// dispatch implements "dispatch the event" for a blank line; ok reports that an event
+// fired into *it.
+func (p *Parser) dispatch(it *Item) (ok bool) {
+	n := len(p.data) - 1 // without the trailing LF
+	if n >= 0 && p.idSet && n <= maxSharedData {
+		// One allocation for data and new id: an event costs one string, not two.
+		// The parser keeps the id, and with it this small data, alive until the
+		// next id change.
+		p.data = append(p.data[:n], p.idNext...)
+		both := string(p.data)
+		it.Data, p.id = both[:n], both[n:]
+		p.idSet = false
+	} else if n >= 0 {
+		it.Data = string(p.data[:n])
+	}
+	if p.idSet {
+		p.id, p.idSet = string(p.idNext), false
+	}
+	if cap(p.idNext) > keepBufferCap {
+		p.idNext = nil
+	}
 	p.lastID = p.id
-	if len(p.data) == 0 {
+	if n < 0 {
 		p.typ = p.typ[:0]
-		return Item{}, false, nil
+		return false
 	}
-	it := Item{
-		Kind: KindEvent,
-		Type: "message",
-		Data: string(p.data[:len(p.data)-1]),
-		ID:   p.lastID,
-	}
+	it.Kind = KindEvent
+	it.Type = "message"
+	it.ID = p.lastID
 	if len(p.typ) > 0 {
 		it.Type = reuse(&p.lastType, p.typ)
 	}
@@ -464,7 +494,7 @@ func (p *Parser) dispatch() (Item, bool, error) {
 	} else {
 		p.data = p.data[:0]
 	}
-	return it, true, nil
+	return true
 }
 
 // reuse returns b as a string, reusing *last when it holds the same text and
