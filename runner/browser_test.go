@@ -1,0 +1,259 @@
+package runner
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingServer is an SSE server that counts the TCP connections it accepts.
+type countingServer struct {
+	*httptest.Server
+	conns atomic.Int32
+}
+
+func newCountingServer(t *testing.T, tlsH2 bool, maxStreams int) *countingServer {
+	t.Helper()
+	cs := &countingServer{}
+	cs.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/plain" {
+			io.WriteString(w, "ok")
+			return
+		}
+		streamHeaders(w)
+		writeEvent(w, "data: {\"sender\":\"s\"}\n\n")
+		<-r.Context().Done()
+	}))
+	cs.Config.ErrorLog = log.New(io.Discard, "", 0) // expected handshake failures
+	cs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			cs.conns.Add(1)
+		}
+	}
+	if maxStreams > 0 {
+		cs.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxStreams}
+	}
+	if tlsH2 {
+		cs.EnableHTTP2 = true
+		cs.StartTLS()
+	} else {
+		cs.Start()
+	}
+	t.Cleanup(func() {
+		cs.CloseClientConnections()
+		cs.Close()
+	})
+	return cs
+}
+
+func (cs *countingServer) roots() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(cs.Certificate())
+	return pool
+}
+
+func TestBrowserSixConnectionsOverHTTP1(t *testing.T) {
+	srv := newCountingServer(t, false, 0)
+	b := NewBrowser(BrowserConfig{})
+	rec := newRecorder(t)
+	var sources []*EventSource
+	for i := 0; i < 7; i++ {
+		sources = append(sources, startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: i}, rec.ch))
+	}
+	rec.waitKind(t, RecordHeaders, 6)
+	waitFor(t, 10*time.Second, "6 active and 1 waiting", func() bool {
+		s := b.Stats()
+		return s.Active == 6 && s.Waiting == 1
+	})
+	open := 0
+	var waiting *EventSource
+	for _, es := range sources {
+		if es.IsOpen() {
+			open++
+		} else {
+			waiting = es
+		}
+	}
+	if open != 6 || waiting == nil || srv.conns.Load() != 6 {
+		t.Fatalf("%d open, server saw %d connections; want 6 and 6", open, srv.conns.Load())
+	}
+
+	// An ordinary request to the same origin waits too.
+	type doResult struct {
+		waited time.Duration
+		err    error
+	}
+	doDone := make(chan doResult, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/plain", nil)
+		resp, waited, err := b.DoWaited(ctxTimeout(t, 30*time.Second), req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		doDone <- doResult{waited, err}
+	}()
+	waitFor(t, 10*time.Second, "the request to queue", func() bool { return b.Stats().Waiting == 2 })
+	select {
+	case <-doDone:
+		t.Fatal("ordinary request went through while 6 streams were open")
+	default:
+	}
+
+	// Closing one stream lets the waiting stream in (first come, first served).
+	first := sources[0]
+	if first == waiting {
+		first = sources[1]
+	}
+	first.Close()
+	if err := waiting.WaitOpen(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h := rec.waitKind(t, RecordHeaders, 7)
+	if h[6].Stream != waiting.Stream() || h[6].Waited <= 0 {
+		t.Errorf("7th headers %+v: want the waiting stream with Waited > 0", h[6])
+	}
+	for _, es := range sources {
+		if es != first && es != waiting {
+			es.Close()
+			break
+		}
+	}
+	select {
+	case r := <-doDone:
+		if r.err != nil || r.waited <= 0 {
+			t.Errorf("ordinary request: waited %v err %v", r.waited, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ordinary request still blocked after two streams closed")
+	}
+}
+
+func TestBrowserHTTP2SharesOneConnection(t *testing.T) {
+	srv := newCountingServer(t, true, 0)
+	b := NewBrowser(BrowserConfig{RootCAs: srv.roots()})
+	rec := newRecorder(t)
+	var sources []*EventSource
+	for i := 0; i < 7; i++ {
+		sources = append(sources, startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: i}, rec.ch))
+	}
+	for _, es := range sources {
+		if err := es.WaitOpen(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatalf("stream %d: %v", es.Stream(), err)
+		}
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("server accepted %d connections, want 1", n)
+	}
+	for _, h := range rec.waitKind(t, RecordHeaders, 7) {
+		if h.Proto != "HTTP/2.0" {
+			t.Errorf("stream %d proto %q", h.Stream, h.Proto)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/plain", nil)
+	resp, err := b.Do(ctxTimeout(t, 10*time.Second), req)
+	if err != nil {
+		t.Fatalf("ordinary request over h2: %v", err)
+	}
+	resp.Body.Close()
+	if s := b.Stats(); s.H2Conns != 1 || srv.conns.Load() != 1 {
+		t.Errorf("stats %+v, server conns %d", s, srv.conns.Load())
+	}
+}
+
+func TestBrowserHTTP2WaitsAtStreamLimit(t *testing.T) {
+	srv := newCountingServer(t, true, 3)
+	b := NewBrowser(BrowserConfig{RootCAs: srv.roots()})
+	rec := newRecorder(t)
+	first := startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: 0}, rec.ch)
+	// Once one stream is open the server's SETTINGS are known.
+	if err := first.WaitOpen(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	sources := []*EventSource{first}
+	for i := 1; i < 5; i++ {
+		sources = append(sources, startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: i}, rec.ch))
+	}
+	rec.waitKind(t, RecordHeaders, 3)
+	var waiting []*EventSource
+	for _, es := range sources {
+		if !es.IsOpen() {
+			waiting = append(waiting, es)
+		}
+	}
+	if len(waiting) != 2 {
+		t.Fatalf("%d streams waiting, want 2 beyond the server's limit of 3", len(waiting))
+	}
+	first.Close()
+	rec.waitKind(t, RecordHeaders, 4)
+	if srv.conns.Load() != 1 {
+		t.Errorf("server accepted %d connections, want 1", srv.conns.Load())
+	}
+	var waited time.Duration
+	for _, h := range rec.kind(RecordHeaders)[3:] {
+		waited = max(waited, h.Waited)
+	}
+	if waited <= 0 {
+		t.Error("stream admitted after a close reports no wait")
+	}
+}
+
+func TestHTTPSWithoutHTTP2UsesSixConnections(t *testing.T) {
+	srv := newCountingServer(t, true, 0)
+	b := NewBrowser(BrowserConfig{RootCAs: srv.roots(), DisableHTTP2: true})
+	rec := newRecorder(t)
+	for i := 0; i < 7; i++ {
+		startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: i}, rec.ch)
+	}
+	h := rec.waitKind(t, RecordHeaders, 6)
+	waitFor(t, 10*time.Second, "1 waiting", func() bool { return b.Stats().Waiting == 1 })
+	if h[0].Proto != "HTTP/1.1" || h[0].TLS < 0 || srv.conns.Load() != 6 {
+		t.Errorf("headers %+v, server conns %d", h[0], srv.conns.Load())
+	}
+}
+
+func TestTLSVerificationIsOnByDefault(t *testing.T) {
+	srv := newCountingServer(t, true, 0)
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL + "/events", Retry: time.Hour}, rec.ch)
+	errs := rec.waitKind(t, RecordError, 1)
+	if errs[0].Class != ErrTLS {
+		t.Errorf("error %+v, want a TLS error", errs[0])
+	}
+	es.Close()
+	insecure := startSource(t, NewBrowser(BrowserConfig{Insecure: true}), SourceConfig{URL: srv.URL + "/events"}, nil)
+	if err := insecure.WaitOpen(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Errorf("insecure browser: %v", err)
+	}
+}
+
+func TestAcquireSlotCancel(t *testing.T) {
+	b := NewBrowser(BrowserConfig{MaxConnsPerHost: 1})
+	u := mustURL(t, "http://127.0.0.1:1/")
+	p, _ := b.pool(u)
+	if err := p.acquireSlot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.acquireSlot(ctx) }()
+	waitFor(t, 10*time.Second, "a waiter", func() bool { return b.Stats().Waiting == 1 })
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("cancelled wait got a slot")
+	}
+	if s := b.Stats(); s.Waiting != 0 || s.Active != 1 {
+		t.Errorf("stats after cancel %+v", s)
+	}
+	p.releaseSlot()
+	if s := b.Stats(); s.Active != 0 {
+		t.Errorf("stats after release %+v", s)
+	}
+}
