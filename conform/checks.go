@@ -168,11 +168,8 @@ func checkContentType(o *observations) outcome {
 }
 
 func checkAccept(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
-	}
-	if !o.main.isStream() {
-		return na("the stream itself is not served (%s)", describeResponse(o.main))
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	var bad []string
 	for _, p := range []struct {
@@ -225,8 +222,11 @@ func checkGet(o *observations) outcome {
 	if m.Status == http.StatusMethodNotAllowed {
 		return fail("GET refused: 405 (Allow: %q); EventSource only sends GET", m.Header.Get("Allow"))
 	}
+	if m.Status == http.StatusNotImplemented {
+		return fail("GET refused: 501 Not Implemented")
+	}
 	if !m.isStream() {
-		return fail("GET answered %s", describeResponse(m))
+		return na("GET was not refused as a method (%s; see checks 1 and 2)", describeResponse(m))
 	}
 	if o.bare != nil && !o.bare.isStream() {
 		return warn("GET without the --header values answered %s: EventSource cannot send custom headers (use cookies or a token in the URL)", describeResponse(o.bare))

@@ -41,8 +41,8 @@ func (c corsOffer) allows(origin string) bool { return c.allow == "*" || c.allow
 // corsOffered reports whether the anonymous probe showed the server offering CORS to
 // the configured origin; when not, why (the reason for n/a).
 func (o *observations) corsOffered() (bool, string) {
-	if o.skipped != "" {
-		return false, o.skipped
+	if why := o.unusable(); why != "" {
+		return false, why
 	}
 	c := offerOf(o.corsAnon)
 	switch {
@@ -61,8 +61,8 @@ func (o *observations) corsOffered() (bool, string) {
 // --- 14: anonymous --------------------------------------------------------------------
 
 func checkCORSAnonymous(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	c := offerOf(o.corsAnon)
 	if m := c.malformed(); m != "" {
@@ -92,8 +92,8 @@ func varyHas(e *exchange, name string) bool {
 // --- 15: with credentials -------------------------------------------------------------
 
 func checkCORSCredentials(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	e := o.corsCred
 	c := offerOf(e)

@@ -13,7 +13,7 @@ const (
 	// separately (one flush reaches a loopback or LAN reader within milliseconds; the
 	// margin is for a busy machine).
 	splitLimit = time.Second
-	// headHoldLimit: a head later than this after the request, arriving together with
+	// headHoldLimit: a head later than this after the request was written, arriving with
 	// the first body bytes, was held back until there was output.
 	headHoldLimit = 2 * time.Second
 	// togetherLimit: reads this close together count as arriving together.
@@ -57,7 +57,11 @@ func checkDelivery(o *observations) outcome {
 		enc = "; gzip-encoded, still incremental"
 	}
 	first := m.Chunks[0].At
-	hold := m.HeadersAt.Sub(m.Start)
+	sent := m.Sent
+	if sent.IsZero() || sent.After(m.HeadersAt) {
+		sent = m.Start
+	}
+	hold := m.HeadersAt.Sub(sent) // from the request written: dial and TLS are not the server's doing
 	if hold > headHoldLimit && first.Sub(m.HeadersAt) < togetherLimit {
 		return warn("the head came %s after the request, together with the first bytes: headers wait for output%s", secs(hold), enc)
 	}

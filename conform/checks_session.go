@@ -9,8 +9,8 @@ import (
 // --- 9: resume with Last-Event-ID ----------------------------------------------------
 
 func checkResume(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	var notes []string
 	if u := o.unknown; !u.isStream() {
@@ -64,8 +64,8 @@ func checkResume(o *observations) outcome {
 // --- 10: reconnect without Last-Event-ID -------------------------------------------
 
 func checkIDReset(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	reset := ""
 	events := o.mainEvents()
@@ -84,8 +84,8 @@ func checkIDReset(o *observations) outcome {
 // --- 11: reconnect after a clean close -----------------------------------------------
 
 func checkReconnect(o *observations) outcome {
-	if o.skipped != "" {
-		return na("%s", o.skipped)
+	if why := o.unusable(); why != "" {
+		return na("%s", why)
 	}
 	all := o.streams()
 	var once []string

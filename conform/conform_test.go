@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// testIdle keeps each run short; the servers' keep-alive (150 ms) is well inside it.
-const testIdle = time.Second
+// testIdle keeps each run short; the servers' keep-alive (150 ms) is far inside it, a
+// margin for a busy machine.
+const testIdle = 2 * time.Second
 
 // runConform runs the checks against base+"/s/<test name>" and returns the findings by id.
 func runConform(t *testing.T, base string, mod func(*Config)) map[int]Finding {
@@ -96,5 +97,77 @@ func TestGoodServerFailsNothing(t *testing.T) {
 				t.Errorf("checks 5 and 11 need a server close and must be n/a here:\n%s", dump(fs))
 			}
 		})
+	}
+}
+
+// TestEachCheckCanFail: for every check, a server that breaks it (and, where the rule
+// cannot be broken alone, the named checks that necessarily fail with it) makes exactly
+// those checks fail.
+func TestEachCheckCanFail(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		check    int
+		break_   func(*srvOpts)
+		cfg      func(c *Config, base string)
+		alsoFail []int // checks that cannot pass when this rule is broken
+	}{
+		{"404", 1, func(o *srvOpts) { o.status = 404 }, nil, nil},
+		{"text-plain", 2, func(o *srvOpts) { o.contentType = "text/plain" }, nil, nil},
+		{"406-without-accept", 3, func(o *srvOpts) { o.refuseNoAccept = true }, nil, nil},
+		{"invalid-utf8", 4, func(o *srvOpts) { o.invalidUTF8 = true }, nil, nil},
+		{"unterminated-block-at-end", 5, func(o *srvOpts) { o.partialOnAnyStar = true }, nil, nil},
+		{"retry-not-digits", 6, func(o *srvOpts) { o.retry = "3s" }, nil, nil},
+		{"content-length", 7, func(o *srvOpts) { o.contentLength = true }, nil, nil},
+		{"event-split-across-flushes", 7, func(o *srvOpts) { o.splitGreeting = 1300 * time.Millisecond }, nil, nil},
+		{"head-then-nothing", 7, func(o *srvOpts) { o.headOnly = true }, nil, []int{8}},
+		{"silent-when-idle", 8, func(o *srvOpts) { o.tick, o.heartbeat = 0, 0 }, nil, nil},
+		{"dropped", 8, func(o *srvOpts) { o.dropAfter = 400 * time.Millisecond }, nil, nil},
+		{"no-replay", 9, func(o *srvOpts) { o.noReplay = true }, nil, nil},
+		{"replay-repeats", 9, func(o *srvOpts) { o.replayInclusive = true }, nil, nil},
+		{"unknown-id-400", 9, func(o *srvOpts) { o.unknownStatus = 400 }, nil, nil},
+		{"resume-url-needs-id", 10, func(o *srvOpts) { o.resumeNeedsLastID = true }, func(c *Config, base string) {
+			c.ResumeURL = strings.Replace(c.Target, "/s/", "/resume/", 1)
+		}, nil},
+		// The reconnect after a close is the resume request: refusing it fails 9 and 17
+		// as well, and the close itself is a drop for 8.
+		{"refused-after-close", 11, func(o *srvOpts) { o.dropAfter, o.refuseReconnect = 400*time.Millisecond, true }, nil, []int{8, 9, 17}},
+		{"stop-200-empty", 12, func(o *srvOpts) { o.stopStatus = 200 }, nil, nil},
+		{"503-retry-after", 13, func(o *srvOpts) { o.anyStar503 = true }, nil, []int{3}},
+		{"two-allow-origins", 14, func(o *srvOpts) { o.doubleACAO = true }, nil, []int{15}},
+		{"allow-credentials-TRUE", 15, func(o *srvOpts) { o.acac = "TRUE" }, nil, nil},
+		{"preflight-without-last-event-id", 16, func(o *srvOpts) { o.preflightHeaders = "content-type" }, nil, nil},
+		{"no-cors-on-resume", 17, func(o *srvOpts) { o.noCORSOnResume = true }, nil, nil},
+		{"405-for-get", 18, func(o *srvOpts) { o.status = 405 }, nil, []int{1}},
+		{"max-age", 19, func(o *srvOpts) { o.cacheControl = "public, max-age=60" }, nil, nil},
+		{"http-1.0", 20, func(o *srvOpts) { o.http10 = true }, nil, nil},
+		{"x-accel-buffering-yes", 21, func(o *srvOpts) { o.xAccel = "yes" }, nil, nil},
+		{"retry-0", 22, func(o *srvOpts) { o.retry = "0" }, nil, nil},
+	}
+	covered := map[int]bool{}
+	for _, tc := range cases {
+		covered[tc.check] = true
+		t.Run(fmt.Sprintf("%02d-%s", tc.check, tc.name), func(t *testing.T) {
+			t.Parallel()
+			opts := goodOpts()
+			tc.break_(&opts)
+			base := startTestServer(t, opts, false)
+			fs := runConform(t, base, func(c *Config) {
+				if tc.cfg != nil {
+					tc.cfg(c, base)
+				}
+			})
+			want := append([]int{tc.check}, tc.alsoFail...)
+			sort.Ints(want)
+			if got := failing(fs); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("failed checks %v, want %v:\n%s", got, want, dump(fs))
+			}
+			t.Logf("%d %s: %s", tc.check, fs[tc.check].Name, fs[tc.check].Seen)
+		})
+	}
+	for id := 1; id <= 22; id++ {
+		if !covered[id] {
+			t.Errorf("no case makes check %d fail", id)
+		}
 	}
 }

@@ -55,7 +55,8 @@ type exchange struct {
 	ReqHeader http.Header
 
 	Start     time.Time
-	Connected bool  // a connection was established (TCP, and TLS when https)
+	Sent      time.Time // the request was written (zero when it never was)
+	Connected bool      // a connection was established (TCP, and TLS when https)
 	Err       error // no response head: why
 	TimedOut  bool  // Err is the header timeout
 
@@ -136,8 +137,10 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 	defer cancel()
 
 	var connected atomic.Bool
+	var sent atomic.Int64 // UnixNano of the last WroteRequest (redirects write again)
 	trace := &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+		GotConn:      func(httptrace.GotConnInfo) { connected.Store(true) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(time.Now().UnixNano()) },
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, nil)
 	if err != nil {
@@ -178,6 +181,9 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 	resp, err := client.Do(req)
 	headerTimer.Stop()
 	ex.Connected = connected.Load()
+	if ns := sent.Load(); ns != 0 {
+		ex.Sent = time.Unix(0, ns)
+	}
 	if err != nil {
 		ex.Err = err
 		if headerTimedOut.Load() {
