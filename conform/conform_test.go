@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -13,38 +14,63 @@ import (
 // margin for a busy machine.
 const testIdle = 2 * time.Second
 
-// runConform runs the checks against base+"/s/<test name>" and returns the findings by id.
-func runConform(t *testing.T, base string, mod func(*Config)) map[int]Finding {
-	t.Helper()
-	cfg := Config{
-		Target:  base + "/s/" + strings.ReplaceAll(t.Name(), "/", "_"),
+// testConfig is the configuration runConform uses for base and a test name.
+func testConfig(base, name string) Config {
+	return Config{
+		Target:  base + "/s/" + strings.ReplaceAll(name, "/", "_"),
 		StopURL: base + "/done",
 		Idle:    testIdle,
 		Timeout: 5 * time.Second,
 	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// conformFindings runs the checks and returns the findings by id, or why it could not.
+// It is safe to call from any goroutine.
+func conformFindings(cfg Config) (map[int]Finding, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := Run(ctx, cfg)
 	if err != nil {
-		t.Fatalf("Run: %v", err)
+		return nil, fmt.Errorf("Run: %w", err)
 	}
 	if len(res.Findings) != 22 {
-		t.Fatalf("got %d findings, want 22", len(res.Findings))
+		return nil, fmt.Errorf("got %d findings, want 22", len(res.Findings))
 	}
 	out := map[int]Finding{}
 	for i, f := range res.Findings {
 		if f.ID != i+1 {
-			t.Fatalf("finding %d has id %d", i, f.ID)
+			return nil, fmt.Errorf("finding %d has id %d", i, f.ID)
 		}
-		if f.Seen == "" || f.Spec == "" || f.Name == "" || f.Level == "" {
-			t.Fatalf("finding %d incomplete: %+v", f.ID, f)
+		if f.Seen == "" || f.Spec == "" || f.Name == "" || f.Level == "" || f.Threshold == "" {
+			return nil, fmt.Errorf("finding %d incomplete: %+v", f.ID, f)
 		}
 		out[f.ID] = f
 	}
-	return out
+	return out, nil
+}
+
+// runConform runs the checks against base+"/s/<test name>" and returns the findings by id.
+func runConform(t *testing.T, base string, mod func(*Config)) map[int]Finding {
+	t.Helper()
+	cfg := testConfig(base, t.Name())
+	if mod != nil {
+		mod(&cfg)
+	}
+	fs, err := conformFindings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// concurrently runs fn for every index at once and waits. Conformance runs mostly
+// wait on timers, so they overlap fully; t.Parallel would cap them at GOMAXPROCS.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
 }
 
 // failing returns the ids of failed checks, sorted.
@@ -145,18 +171,32 @@ func TestEachCheckCanFail(t *testing.T) {
 		{"retry-0", 22, func(o *srvOpts) { o.retry = "0" }, nil, nil},
 	}
 	covered := map[int]bool{}
-	for _, tc := range cases {
+	results := make([]map[int]Finding, len(cases))
+	errs := make([]error, len(cases))
+	names := make([]string, len(cases))
+	for i, tc := range cases {
 		covered[tc.check] = true
-		t.Run(fmt.Sprintf("%02d-%s", tc.check, tc.name), func(t *testing.T) {
-			t.Parallel()
-			opts := goodOpts()
-			tc.break_(&opts)
-			base := startTestServer(t, opts, false)
-			fs := runConform(t, base, func(c *Config) {
-				if tc.cfg != nil {
-					tc.cfg(c, base)
-				}
-			})
+		names[i] = fmt.Sprintf("%02d-%s", tc.check, tc.name)
+	}
+	bases := make([]string, len(cases))
+	for i, tc := range cases {
+		opts := goodOpts()
+		tc.break_(&opts)
+		bases[i] = startTestServer(t, opts, false)
+	}
+	concurrently(len(cases), func(i int) {
+		cfg := testConfig(bases[i], names[i])
+		if cases[i].cfg != nil {
+			cases[i].cfg(&cfg, bases[i])
+		}
+		results[i], errs[i] = conformFindings(cfg)
+	})
+	for i, tc := range cases {
+		t.Run(names[i], func(t *testing.T) {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			fs := results[i]
 			want := append([]int{tc.check}, tc.alsoFail...)
 			sort.Ints(want)
 			if got := failing(fs); fmt.Sprint(got) != fmt.Sprint(want) {

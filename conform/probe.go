@@ -57,8 +57,8 @@ type exchange struct {
 	Start     time.Time
 	Sent      time.Time // the request was written (zero when it never was)
 	Connected bool      // a connection was established (TCP, and TLS when https)
-	Err       error // no response head: why
-	TimedOut  bool  // Err is the header timeout
+	Err       error     // no response head: why
+	TimedOut  bool      // Err is the header timeout
 
 	Hops          []hop
 	Status        int
