@@ -60,6 +60,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the reference SSE server (the target known to be right, or with --fault, known to be wrong)", runServe},
 		{"proxy", "run a reverse proxy that buffers like nginx's proxy_buffering (for the proxy-buffering scenario)", runProxy},
+		{"parse", "parse a captured event stream into one JSON object per event (spec-exact)", runParse},
 	}
 }
 
