@@ -33,8 +33,9 @@ type stream struct {
 	writeTimeout time.Duration // per-write deadline; 0 = none (fault no-heartbeat)
 	m            *metrics
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	writeErr error // the first failed write's error
 
 	endOnce  sync.Once
 	endCh    chan struct{} // closed by the first end
@@ -86,29 +87,34 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 	if st.writeTimeout > 0 {
 		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
 	}
-	if st.bw != nil {
-		before := st.bw.Buffered()
-		if _, err := st.bw.Write(frame); err != nil {
-			return err
+	if err := st.writeLocked(frame); err != nil {
+		if st.writeErr == nil {
+			st.writeErr = err
 		}
-		if st.bw.Buffered() != before+len(frame) { // the buffer filled and was written out
-			if err := st.rc.Flush(); err != nil {
-				return err
-			}
-		}
-	} else {
-		if _, err := st.w.Write(frame); err != nil {
-			return err
-		}
-		if err := st.rc.Flush(); err != nil {
-			return err
-		}
+		return err
 	}
 	if events > 0 {
 		st.m.eventsSent.Add(float64(events))
 	}
 	if replayed > 0 {
 		st.m.eventsReplayed.Add(float64(replayed))
+	}
+	return nil
+}
+
+func (st *stream) writeLocked(frame []byte) error {
+	if st.bw == nil {
+		if _, err := st.w.Write(frame); err != nil {
+			return err
+		}
+		return st.rc.Flush()
+	}
+	before := st.bw.Buffered()
+	if _, err := st.bw.Write(frame); err != nil {
+		return err
+	}
+	if st.bw.Buffered() != before+len(frame) { // the buffer filled and was written out
+		return st.rc.Flush()
 	}
 	return nil
 }
@@ -160,9 +166,18 @@ func (st *stream) close(finalComment []byte) {
 	}
 }
 
-// goneReason says why the request context ended: a kernel timeout on a peer that
-// stopped reading is a write error, anything else the client going away.
+// goneReason says why the request context ended. net/http cancels it from inside a
+// write that fails, before the write returns: so first wait for the write in progress
+// (mu; a failing write returns at once, a blocked one by its deadline) and classify its
+// error if it failed. Otherwise a kernel timeout on a peer that stopped reading is a
+// write error, anything else the client going away.
 func (st *stream) goneReason() string {
+	st.mu.Lock()
+	err := st.writeErr
+	st.mu.Unlock()
+	if err != nil && isTimeout(err) {
+		return ReasonWriteError
+	}
 	if c := connFrom(st.ctx); c != nil && c.kernelTimedOut() {
 		return ReasonWriteError
 	}
@@ -172,7 +187,7 @@ func (st *stream) goneReason() string {
 // writeErrorReason classifies a failed write.
 func (st *stream) writeErrorReason(err error) string {
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT):
+	case isTimeout(err):
 		return ReasonWriteError
 	case st.ctx.Err() != nil:
 		return st.goneReason()
@@ -180,6 +195,11 @@ func (st *stream) writeErrorReason(err error) string {
 		return ReasonClientGone
 	}
 	return ReasonWriteError
+}
+
+// isTimeout reports a write deadline or a kernel timeout (TCP user timeout).
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT)
 }
 
 // cleanEnd reports whether reason is one where the server ends a healthy stream.
