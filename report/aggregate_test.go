@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +29,25 @@ type synthRun struct {
 	keep            bool
 	latencies       []float64 // ns, when keep
 	firstEvents     []float64 // ns, when keep
+	// interleave delivers the records in time order, as a real run's channel would,
+	// instead of stream after stream; it holds them all first, so only for small runs.
+	interleave bool
 }
 
 func (s *synthRun) run(emit func(runner.Record)) {
+	if s.interleave {
+		var all []runner.Record
+		s.generate(func(r runner.Record) { all = append(all, r) })
+		sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+		for _, r := range all {
+			emit(r)
+		}
+		return
+	}
+	s.generate(emit)
+}
+
+func (s *synthRun) generate(emit func(runner.Record)) {
 	r := rand.New(rand.NewPCG(s.seed, 99))
 	for st := 0; st < s.streams; st++ {
 		begin := t0.Add(time.Duration(st) * s.rampStep)

@@ -41,7 +41,7 @@ func probeSeries(start time.Time, secs int, streams float64) ServerProbe {
 func fixtureResult(t testing.TB) *Result {
 	t.Helper()
 	agg := mustAggregate(t, AggregateConfig{Start: t0})
-	(&synthRun{streams: 120, events: 20, rampStep: 50 * time.Millisecond, seed: 42}).run(agg.Add)
+	(&synthRun{streams: 120, events: 20, rampStep: 50 * time.Millisecond, seed: 42, interleave: true}).run(agg.Add)
 	resume := BuildScenario(ScenarioInput{
 		Name:        "resume",
 		Description: "clients reconnect with Last-Event-ID; every id arrives exactly once, in order",
@@ -58,7 +58,7 @@ func fixtureResult(t testing.TB) *Result {
 		},
 	})
 	agg2 := mustAggregate(t, AggregateConfig{Start: t0.Add(20 * time.Second)})
-	(&synthRun{streams: 30, events: 5, rampStep: 10 * time.Millisecond, seed: 43}).run(func(r runner.Record) {
+	(&synthRun{streams: 30, events: 5, rampStep: 10 * time.Millisecond, seed: 43, interleave: true}).run(func(r runner.Record) {
 		r.Time = r.Time.Add(20 * time.Second)
 		if !r.Scheduled.IsZero() {
 			r.Scheduled = r.Scheduled.Add(20 * time.Second)
