@@ -1,0 +1,334 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serveTestEnv is an Env whose stdout is a pipe (to read the URL line) and whose stderr
+// is captured.
+func serveTestEnv(stdout io.Writer) (*Env, *serveTestBuffer) {
+	stderr := &serveTestBuffer{}
+	return &Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Getenv: func(string) string { return "" }}, stderr
+}
+
+type serveTestBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *serveTestBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *serveTestBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fault", "nonsense"}, "known: leak-on-disconnect, no-204, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, pool=N"},
+		{[]string{"--fault", "pool=0"}, "pool=N"},
+		{[]string{"--tick", "-1s", "--replay", "-1"}, "tick must be >= 0"},
+		{[]string{"--cert", "c.pem"}, "cert and key"},
+		{[]string{"--addr", "nohost"}, "addr"},
+		{[]string{"--tick", "soon"}, "invalid value"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		var out bytes.Buffer
+		env, stderr := serveTestEnv(&out)
+		code := Main(context.Background(), append([]string{"serve"}, tc.args...), env)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
+			continue
+		}
+		first := strings.SplitN(stderr.String(), "\n", 2)[0]
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
+		}
+		if strings.Contains(stderr.String(), "goroutine ") || first == "" {
+			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: printed %q on stdout", tc.args, out.String())
+		}
+	}
+}
+
+func TestServeHelpNamesEveryFlagWithDefault(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	env, stderr := serveTestEnv(&out)
+	if code := Main(context.Background(), []string{"serve", "-h"}, env); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	help := stderr.String() + out.String()
+	for _, f := range []string{"-addr", "127.0.0.1:8080", "-tick", "1s", "-retry", "5s", "-heartbeat", "15s", "-write-timeout", "10s",
+		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N"} {
+		if !strings.Contains(help, f) {
+			t.Errorf("help lacks %q", f)
+		}
+	}
+}
+
+func TestServeListenFailureIsHarnessError(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	env, stderr := serveTestEnv(&out)
+	// 192.0.2.1 (TEST-NET-1) is no local address: bind fails.
+	code := Main(context.Background(), []string{"serve", "--addr", "192.0.2.1:0"}, env)
+	if code != ExitHarness {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, ExitHarness, stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
+		t.Fatalf("error is not one line: %q", stderr)
+	}
+}
+
+func TestServePrintsURLFirstAndStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	env, stderr := serveTestEnv(pw)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--tick", "20ms"}, env)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("nothing printed; stderr: %s", stderr)
+	}
+	url := lines.Text()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.HasSuffix(url, ":0") {
+		t.Fatalf("first line %q is not the URL listened on", url)
+	}
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != ExitOK {
+			t.Fatalf("exit %d, want 0; stderr: %s", code, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after its context ended")
+	}
+}
+
+// serveBinary is a running `sseharness serve` process.
+type serveBinary struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *serveTestBuffer
+	exited chan error
+}
+
+// buildBinary builds the sseharness binary once for a test and its subtests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sseharness")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/sseharness/sseharness").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startBinary runs `sseharness serve` with args, reads the URL from its first line and
+// kills it at the end of the test if it still runs.
+func startBinary(t *testing.T, bin string, args ...string) *serveBinary {
+	t.Helper()
+	s := &serveBinary{stderr: &serveTestBuffer{}, exited: make(chan error, 1)}
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	s.cmd.Stderr = s.stderr
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the URL line: %v; stderr: %s", err, s.stderr)
+	}
+	s.url = strings.TrimSpace(line)
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return s
+}
+
+// metric reads one unlabelled sample from /metrics.
+func (s *serveBinary) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	resp, err := hc.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func (s *serveBinary) awaitMetric(t *testing.T, name string, d time.Duration, cond func(float64) bool) float64 {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		v := s.metric(t, name)
+		if cond(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s = %v", d, name, v)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// openRaw opens n session streams on raw connections and waits for each one's connected
+// event; no goroutine per stream, so the test holds thousands cheaply.
+func openRaw(t *testing.T, url string, n int) []net.Conn {
+	t.Helper()
+	addr := strings.TrimPrefix(url, "http://")
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /sessions/raw-%d/events HTTP/1.1\r\nHost: test\r\n\r\n", i)
+	}
+	buf := make([]byte, 4096)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var got []byte
+		for !bytes.Contains(got, []byte("event: connected")) {
+			k, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("stream %d: %v after %q", i, err, got)
+			}
+			got = append(got, buf[:k]...)
+		}
+	}
+	return conns
+}
+
+func TestServeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+
+	t.Run("SIGTERM with 1000 open streams exits within 5s", func(t *testing.T) {
+		t.Parallel()
+		s := startBinary(t, bin, "--tick", "1s", "--max-sessions", "2000")
+		conns := openRaw(t, s.url, 1000)
+		s.awaitMetric(t, "sseref_streams_open", 10*time.Second, func(v float64) bool { return v == 1000 })
+		t0 := time.Now()
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-s.exited:
+			s.exited <- err // for the cleanup
+			took := time.Since(t0)
+			if err != nil {
+				t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, s.stderr)
+			}
+			if took > 5*time.Second {
+				t.Fatalf("exited %v after SIGTERM, want within 5s", took)
+			}
+			t.Logf("exited %v after SIGTERM with 1000 open streams", took.Round(time.Millisecond))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("still running 10s after SIGTERM; stderr: %s", s.stderr)
+		}
+		// Every stream got the final comment and then its end.
+		for i, c := range conns {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			rest, err := io.ReadAll(c)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			if !bytes.Contains(rest, []byte(": shutdown\n\n")) {
+				t.Fatalf("stream %d ended without ': shutdown': ...%q", i, tail(rest, 80))
+			}
+		}
+	})
+
+	t.Run("goroutines and senders return to baseline within 2s after clients leave", func(t *testing.T) {
+		t.Parallel()
+		s := startBinary(t, bin, "--tick", "50ms")
+		base := s.metric(t, "go_goroutines")
+		conns := openRaw(t, s.url, 200)
+		s.awaitMetric(t, "sseref_senders_active", 5*time.Second, func(v float64) bool { return v == 200 })
+		peak := s.metric(t, "go_goroutines")
+		for _, c := range conns {
+			c.Close()
+		}
+		t0 := time.Now()
+		s.awaitMetric(t, "sseref_senders_active", 2*time.Second, func(v float64) bool { return v == 0 })
+		got := s.awaitMetric(t, "go_goroutines", 2*time.Second-time.Since(t0), func(v float64) bool { return v <= base })
+		t.Logf("go_goroutines: baseline %v, with 200 streams %v, %v after %v", base, peak, got, time.Since(t0).Round(time.Millisecond))
+	})
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
