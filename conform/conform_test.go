@@ -12,7 +12,7 @@ import (
 
 // testIdle keeps each run short; the servers' keep-alive (150 ms) is far inside it, a
 // margin for a busy machine.
-const testIdle = 2 * time.Second
+const testIdle = 3 * time.Second
 
 // testConfig is the configuration runConform uses for base and a test name.
 func testConfig(base, name string) Config {
@@ -145,7 +145,7 @@ func TestEachCheckCanFail(t *testing.T) {
 		{"unterminated-block-at-end", 5, func(o *srvOpts) { o.partialOnAnyStar = true }, nil, nil},
 		{"retry-not-digits", 6, func(o *srvOpts) { o.retry = "3s" }, nil, nil},
 		{"content-length", 7, func(o *srvOpts) { o.contentLength = true }, nil, nil},
-		{"event-split-across-flushes", 7, func(o *srvOpts) { o.splitGreeting = 1300 * time.Millisecond }, nil, nil},
+		{"event-split-across-flushes", 7, func(o *srvOpts) { o.splitGreeting = 2200 * time.Millisecond }, nil, nil},
 		{"head-then-nothing", 7, func(o *srvOpts) { o.headOnly = true }, nil, []int{8}},
 		{"silent-when-idle", 8, func(o *srvOpts) { o.tick, o.heartbeat = 0, 0 }, nil, nil},
 		{"dropped", 8, func(o *srvOpts) { o.dropAfter = 400 * time.Millisecond }, nil, nil},
