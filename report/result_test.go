@@ -150,6 +150,10 @@ func TestServerFigures(t *testing.T) {
 	if !strings.Contains(string(b), `"baseline":null`) {
 		t.Errorf("n/a is not null in JSON: %s", b)
 	}
+	failed := NewServerFigures(ServerProbe{Baseline: &ProbeSample{Time: t0, Err: "connection refused"}}, 1)
+	if failed.Available() || failed.Note != "server probe failed: connection refused" {
+		t.Errorf("failed probe: %+v", failed)
+	}
 	many := ServerProbe{}
 	for i := 0; i < 5000; i++ {
 		many.Samples = append(many.Samples, ProbeSample{Time: t0.Add(time.Duration(i) * time.Second), Values: map[string]float64{ServerGoroutines: float64(i)}})

@@ -104,8 +104,14 @@ func NewServerFigures(p ServerProbe, streams int64) ServerFigures {
 		}
 		f.Metrics = append(f.Metrics, m)
 	}
-	if len(all) == 0 {
+	if !f.Available() {
 		f.Note = "the target reported no server figures"
+		for _, s := range all {
+			if s.Err != "" {
+				f.Note = "server probe failed: " + s.Err
+				break
+			}
+		}
 	}
 	return f
 }
