@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sseharness/sseharness/docker"
+	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
+	"github.com/sseharness/sseharness/scenarios"
+)
+
+const (
+	defaultStreamTemplate   = "{target}/sessions/{session}/events"
+	defaultProgressTemplate = "{target}/sessions/{session}/progress"
+)
+
+// runConfig is everything `run` was asked, resolved; it goes into the result file.
+type runConfig struct {
+	Target           string            `json:"target"`
+	Embedded         bool              `json:"embedded"`
+	Faults           string            `json:"faults,omitempty"`
+	Scenarios        []string          `json:"scenarios"`
+	StreamTemplate   string            `json:"stream_url"`
+	ProgressTemplate string            `json:"progress_url"`
+	MetricsURL       string            `json:"metrics_url"`
+	OrdinaryURL      string            `json:"ordinary_url"`
+	Streams          int               `json:"streams,omitempty"`
+	Hold             string            `json:"hold,omitempty"`
+	Ramp             string            `json:"ramp,omitempty"`
+	SLOP99           string            `json:"slo_p99,omitempty"`
+	CapacitySteps    []int             `json:"capacity_steps,omitempty"`
+	Thresholds       map[string]string `json:"thresholds,omitempty"`
+	Insecure         bool              `json:"insecure"`
+	NginxConf        string            `json:"nginx_conf"`
+}
+
+func runRun(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "run", "[flags] [SCENARIO...]", `
+Runs the named scenarios (default: all, see 'sseharness list') and prints each one's verdict
+with its checks and metrics. Without --target it starts the reference server itself as a
+child process ('sseharness serve' on a free loopback port, with the timers each scenario
+needs), and stops it afterwards. Exit 0 when every check passes, 1 when one fails, 2 on a
+usage error, 3 when the target is unreachable or a scenario could not run.
+
+URL templates take {target} (the --target URL) and {session} (a session id the harness
+makes up); the defaults fit the reference server's contract.`)
+	var (
+		target      = fs.String("target", "", "base URL of the SSE service under test (default: start the embedded reference server)")
+		faults      = fs.String("fault", "", "fault modes for the embedded reference server, comma-separated (see 'sseharness serve -h'); not with --target")
+		streamURL   = fs.String("stream-url", defaultStreamTemplate, "URL template of a session's event stream")
+		progressURL = fs.String("progress-url", defaultProgressTemplate, "URL template of a session's progress callback (POST {\"progress\":N}); \"none\" if the target has none")
+		metricsURL  = fs.String("metrics-url", "{target}/metrics", "the target's Prometheus text endpoint; \"none\" if it has none")
+		ordinaryURL = fs.String("ordinary-url", "{target}/healthz", "an ordinary request to the target's origin (six-connection-limit)")
+		openMetric  = fs.String("open-streams-metric", "sseref_streams_open", "the target's gauge of open streams")
+		sendMetric  = fs.String("senders-metric", "sseref_senders_active", "the target's gauge of running senders")
+		dupMetric   = fs.String("duplicate-senders-metric", "sseref_duplicate_senders_total", "the target's counter of second senders for one session")
+		token       = fs.String("callback-token", "", "bearer token sent with progress callbacks")
+		insecure    = fs.Bool("insecure", false, "skip TLS certificate verification (self-signed targets; implied for the embedded server)")
+		streams     = fs.Int("streams", 0, "stream count for every scenario (0: each scenario's default)")
+		holdFlag    = fs.Duration("hold", 0, "how long load-shaped scenarios hold their streams (0: each scenario's default)")
+		ramp        = fs.Duration("ramp", 0, "time over which the hold scenario opens its streams (0: 1,000 per second)")
+		slo         = fs.Duration("slo-p99", 0, "capacity's p99 delivery-latency objective (0: 250ms)")
+		steps       = fs.String("capacity-steps", "", "capacity's stream counts, comma-separated (default 100,200,400,800)")
+		out         = fs.String("out", "", "write the whole result as JSON to this file")
+		format      = fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+		nginxConf   = fs.String("nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
+		nginxBin    = fs.String("nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
+		headers     headerFlag
+		probes      listFlag
+		thresholds  = thresholdFlag{}
+	)
+	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
+	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
+	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	render, err := report.RendererFor(*format)
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	scs, err := scenarios.Select(fs.Args())
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	embedded := *target == ""
+	if !embedded && *faults != "" {
+		return usageError(env, "run", "--fault applies to the embedded reference server only; start 'sseharness serve --fault ...' yourself and point --target at it")
+	}
+	var capSteps []int
+	if *steps != "" {
+		for _, f := range strings.Split(*steps, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return usageError(env, "run", "--capacity-steps %q: want comma-separated stream counts", *steps)
+			}
+			capSteps = append(capSteps, n)
+		}
+	}
+	none := func(s string) string {
+		if s == "none" {
+			return ""
+		}
+		return s
+	}
+	opts := scenarios.Options{
+		Embedded:               embedded,
+		StreamTemplate:         *streamURL,
+		ProgressTemplate:       none(*progressURL),
+		OpenStreamsMetric:      *openMetric,
+		SendersMetric:          *sendMetric,
+		DuplicateSendersMetric: *dupMetric,
+		ProbeNames:             probes,
+		Header:                 http.Header(headers),
+		CallbackToken:          *token,
+		Insecure:               *insecure || embedded,
+		Streams:                *streams,
+		Hold:                   *holdFlag,
+		Ramp:                   *ramp,
+		SLOP99:                 *slo,
+		CapacitySteps:          capSteps,
+		Thresholds:             thresholds,
+		NginxPath:              *nginxBin,
+	}
+	if *nginxConf != "" {
+		opts.NginxConf, err = os.ReadFile(*nginxConf)
+		if err != nil {
+			return usageError(env, "run", "--nginx-conf: %v", err)
+		}
+	} else if opts.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
+		return harnessError(env, "run", err)
+	}
+	check := opts
+	check.Target = *target
+	if embedded {
+		check.Target = "http://127.0.0.1:0" // the child's URL is known only once it runs
+	}
+	if err := check.Validate(scs); err != nil {
+		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if embedded && *faults != "" {
+		// Let serve judge the fault list before any scenario starts.
+		if err := validateFaults(*faults); err != nil {
+			return usageError(env, "run", "--fault: %v", err)
+		}
+	}
+	if lim, err := runner.RaiseFDLimit(); err == nil {
+		if err := lim.CheckStreams(maxStreams(opts, scs)); err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil && embedded {
+		return harnessError(env, "run", fmt.Errorf("find own executable to start the reference server: %w", err))
+	}
+
+	progress := newProgressLine(env)
+	opts.Progress = progress.update
+	res := &report.Result{
+		SchemaVersion:  report.SchemaVersion,
+		HarnessVersion: Version(),
+		Target:         *target,
+		Start:          time.Now(),
+	}
+	if embedded {
+		res.Target = "embedded reference server"
+		if *faults != "" {
+			res.Target += " --fault " + *faults
+		}
+	}
+	cfg := runConfig{
+		Target: res.Target, Embedded: embedded, Faults: *faults, StreamTemplate: opts.StreamTemplate,
+		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
+		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
+		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"),
+	}
+	for _, d := range []struct {
+		v   time.Duration
+		dst *string
+	}{{*holdFlag, &cfg.Hold}, {*ramp, &cfg.Ramp}, {*slo, &cfg.SLOP99}} {
+		if d.v > 0 {
+			*d.dst = d.v.String()
+		}
+	}
+	for _, sc := range scs {
+		cfg.Scenarios = append(cfg.Scenarios, sc.Name)
+	}
+
+	for _, sc := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		o := opts
+		var child *scenarios.ServerProcess
+		base := *target
+		if embedded {
+			sargs := append([]string(nil), sc.ServerArgs...)
+			if *faults != "" {
+				sargs = append(sargs, "--fault", *faults)
+			}
+			child, err = scenarios.StartServer(ctx, exe, sargs)
+			if err != nil {
+				res.Scenarios = append(res.Scenarios, report.ScenarioResult{Name: sc.Name, Verdict: report.VerdictError, Error: err.Error(), Start: time.Now(), End: time.Now()})
+				fmt.Fprintf(env.Stderr, "%s: error: %v\n", sc.Name, err)
+				continue
+			}
+			base = child.URL
+		}
+		o.Target = base
+		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
+		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
+		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))
+		progress.begin(sc.Name)
+		sr := scenarios.Run(ctx, sc, o)
+		progress.end()
+		if child != nil {
+			if err := child.Stop(6 * time.Second); err != nil {
+				fmt.Fprintf(env.Stderr, "%s: %v\n", sc.Name, err)
+			}
+		}
+		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+	res.End = time.Now()
+	res.Config = cfg
+	res.Evaluate()
+
+	if *out != "" {
+		if err := report.Save(*out, res); err != nil {
+			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *out, err)
+			return ExitHarness
+		}
+	}
+	if err := render(env.Stdout, res); err != nil {
+		return harnessError(env, "run", err)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(env.Stderr, "sseharness run: interrupted; the results above cover what ran")
+	}
+	return exitFor(res)
+}
+
+// exitFor maps a result to the exit code: 3 when a scenario could not run, 1 when a
+// check failed, 0 otherwise.
+func exitFor(res *report.Result) int {
+	code := ExitOK
+	for _, s := range res.Scenarios {
+		switch s.Verdict {
+		case report.VerdictError:
+			return ExitHarness
+		case report.VerdictFail:
+			code = ExitFailed
+		}
+	}
+	return code
+}
+
+func maxStreams(o scenarios.Options, scs []*scenarios.Scenario) int {
+	n := o.Streams
+	for _, s := range o.CapacitySteps {
+		n = max(n, s)
+	}
+	if n == 0 {
+		n = 800 // capacity's largest default step
+	}
+	return n
+}
+
+func orNone(s string) string { return orDefault(s, "none") }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// headerFlag collects "Name: value" headers.
+type headerFlag http.Header
+
+func (h *headerFlag) String() string { return "" }
+func (h *headerFlag) Set(v string) error {
+	name, val, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return errors.New(`want "Name: value"`)
+	}
+	if *h == nil {
+		*h = headerFlag{}
+	}
+	http.Header(*h).Add(strings.TrimSpace(name), strings.TrimSpace(val))
+	return nil
+}
+
+// listFlag collects repeated values.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// thresholdFlag collects KEY=VALUE overrides.
+type thresholdFlag map[string]string
+
+func (t thresholdFlag) String() string { return "" }
+func (t thresholdFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" || val == "" {
+		return errors.New("want CHECK=VALUE or SCENARIO/CHECK=VALUE")
+	}
+	t[k] = val
+	return nil
+}
+
+var _ flag.Value = thresholdFlag{}

@@ -1,0 +1,89 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// mid-stream-disconnect: clients drop abruptly mid-stream, half with a clean close and
+// half with a reset. The server must notice: its open streams, senders and goroutines
+// return to their baseline.
+func midStreamDisconnect() *Scenario {
+	return &Scenario{
+		Name:    "mid-stream-disconnect",
+		Proves:  "when clients drop mid-stream (FIN or RST) the server notices, stops their senders and frees their goroutines",
+		Catches: []string{"leak-on-disconnect"},
+		Checks: []CheckSpec{
+			{Name: "streams-released", Default: "5s", Means: "open streams back to baseline within"},
+			{Name: "senders-stopped", Default: "5s", Means: "senders back to baseline within"},
+			{Name: "goroutines-released", Default: "5s", Means: "goroutines back to baseline (+2% of streams, +5) within"},
+		},
+		ServerArgs: []string{"--tick", "200ms"},
+		run:        runDisconnect,
+	}
+}
+
+func runDisconnect(ctx context.Context, h *Harness) error {
+	n := h.Streams(40)
+	h.Request(n, n, 0, "streams dropped mid-stream: half with FIN, half with RST")
+	base, ok := h.Scrape(ctx)
+	if !ok {
+		for _, c := range []string{"streams-released", "senders-stopped", "goroutines-released"} {
+			h.NA(c, "needs the target's metrics (--metrics-url): only the server can tell whether it noticed")
+		}
+		return nil
+	}
+	srcs := make([]*runner.EventSource, n)
+	for i := range n {
+		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) { c.NoReconnect = true })
+		if err != nil {
+			return err
+		}
+		srcs[i] = es
+	}
+	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(2)); len(failed) > 0 {
+		if len(failed) == n {
+			h.Finish()
+			if err := h.unreachable(srcs); err != nil {
+				return err
+			}
+		}
+		h.Note("%d of %d streams had not got two events before the drop", len(failed), n)
+	}
+	if s, ok := h.Scrape(ctx); ok {
+		if v, ok := s.Value(h.opts.OpenStreamsMetric); ok {
+			h.Note("server reported %.0f open streams before the drop", v)
+		}
+	}
+	for i, s := range srcs {
+		if i%2 == 0 {
+			s.Close()
+		} else {
+			s.Reset()
+		}
+	}
+	h.Finish()
+
+	check := func(name, metric string, slack float64) {
+		b, ok := base.Value(metric)
+		if !ok {
+			h.NA(name, "the target exposes no "+orNone(metric)+" metric")
+			return
+		}
+		within := h.Dur(name)
+		var last float64
+		took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= b+slack })
+		if held {
+			h.Check(name, true, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)), "")
+		} else {
+			h.Check(name, false, fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the drop", metric, last, b, within), "")
+		}
+	}
+	check("streams-released", h.opts.OpenStreamsMetric, 0)
+	check("senders-stopped", h.opts.SendersMetric, 0)
+	check("goroutines-released", runner.MetricGoroutines, 5+0.02*float64(n))
+	return nil
+}

@@ -1,0 +1,135 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sseharness/sseharness/proxy"
+	"github.com/sseharness/sseharness/runner"
+)
+
+// half-open: clients vanish without closing. Those that stop reading must be reaped by
+// the server's heartbeat and write deadline; those behind a proxy that silently drops
+// the traffic (the server's writes keep succeeding) only by its maximum stream lifetime.
+func halfOpen() *Scenario {
+	return &Scenario{
+		Name:    "half-open",
+		Proves:  "the server reaps clients that vanished without closing: by heartbeat and write deadline, or by max stream lifetime behind a black-holing proxy",
+		Catches: []string{"no-heartbeat", "no-lifetime"},
+		Checks: []CheckSpec{
+			{Name: "reaped-stopped-readers", Default: "30s", Embedded: "5s", Means: "clients that stop reading reaped within (heartbeat + write timeout + margin)"},
+			{Name: "reaped-blackholed", Default: "0s", Embedded: "14s", Means: "streams behind a black-holing proxy ended within (max lifetime + margin; 0s: not checked)"},
+		},
+		ServerArgs: []string{"--tick", "200ms", "--heartbeat", "1s", "--write-timeout", "2s", "--max-lifetime", "10s"},
+		run:        runHalfOpen,
+	}
+}
+
+func runHalfOpen(ctx context.Context, h *Harness) error {
+	metric := h.opts.OpenStreamsMetric
+	if _, ok := h.Metric(ctx, metric); !ok {
+		why := "needs the target's open-streams metric (" + orNone(metric) + " at --metrics-url): a vanished client cannot see whether the server reaped it"
+		h.NA("reaped-stopped-readers", why)
+		h.NA("reaped-blackholed", why)
+		return nil
+	}
+	n := h.Streams(10)
+	h.Request(n+n/2, 0, 0, "clients that stop reading (small receive buffer), then streams behind a proxy that drops the traffic")
+	if err := halfOpenStopReading(ctx, h, n); err != nil {
+		return err
+	}
+	return halfOpenBlackhole(ctx, h, max(1, n/2))
+}
+
+// halfOpenStopReading: the clients stop reading with a small receive buffer, and large
+// progress messages fill the buffers so the server's writes block at once.
+func halfOpenStopReading(ctx context.Context, h *Harness, n int) error {
+	metric := h.opts.OpenStreamsMetric
+	base, _ := h.Metric(ctx, metric)
+	srcs := make([]*runner.EventSource, n)
+	for i := range n {
+		es, err := h.OpenSession(ctx, i, h.Session("r", i), func(c *runner.SourceConfig) {
+			c.NoReconnect = true
+			c.RecvBuffer = 4096
+		})
+		if err != nil {
+			return err
+		}
+		srcs[i] = es
+	}
+	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1)); len(failed) == n {
+		if err := h.unreachable(srcs); err != nil {
+			return err
+		}
+		return fmt.Errorf("no stream got an event within 15s")
+	}
+	for _, s := range srcs {
+		s.StopReading()
+	}
+	if h.HasCallback() {
+		filler := strings.Repeat("x", 48<<10)
+		for i := range n {
+			for p := 1; p <= 4; p++ {
+				if err := h.PostProgress(ctx, h.Session("r", i), p, filler); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		h.Note("no progress callback: the stopped readers' buffers fill only with the target's own events")
+	}
+	within := h.Dur("reaped-stopped-readers")
+	var last float64
+	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
+	if held {
+		h.Check("reaped-stopped-readers", true, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base), "")
+	} else {
+		h.Check("reaped-stopped-readers", false, fmt.Sprintf("%.0f of %d still open %s after they stopped reading", last-base, n, within),
+			"the server never noticed clients that stopped reading: no heartbeat or no write deadline")
+	}
+	for _, s := range srcs {
+		s.Reset()
+	}
+	// Start the next half from a clean baseline: the reset streams must be gone.
+	h.AwaitMetric(ctx, metric, 10*time.Second, func(v float64) bool { return v <= base })
+	return nil
+}
+
+// halfOpenBlackhole: a proxy keeps accepting the server's bytes and forwards nothing;
+// the server's writes succeed, so only its maximum stream lifetime can end the stream.
+func halfOpenBlackhole(ctx context.Context, h *Harness, n int) error {
+	within := h.Dur("reaped-blackholed")
+	if within == 0 {
+		h.NA("reaped-blackholed", "the target's max stream lifetime is unknown: set --threshold half-open/reaped-blackholed=DURATION (its lifetime plus a margin) to check it")
+		return nil
+	}
+	metric := h.opts.OpenStreamsMetric
+	base, _ := h.Metric(ctx, metric)
+	px, err := proxy.Start(ctx, proxy.Config{Listen: "127.0.0.1:0", Upstream: h.opts.Target, NoBuffering: true, InsecureUpstream: h.opts.Insecure})
+	if err != nil {
+		return fmt.Errorf("start the black-holing proxy: %w", err)
+	}
+	defer px.Close()
+	srcs := make([]*runner.EventSource, n)
+	for i := range n {
+		sess := h.Session("b", i)
+		es, err := h.Open(ctx, h.NewBrowser(false), 1000+i, sess, h.StreamURLVia(px.URL(), sess), func(c *runner.SourceConfig) { c.NoReconnect = true })
+		if err != nil {
+			return err
+		}
+		srcs[i] = es
+	}
+	WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1))
+	px.Blackhole(true)
+	var last float64
+	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
+	if held {
+		h.Check("reaped-blackholed", true, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded), "")
+	} else {
+		h.Check("reaped-blackholed", false, fmt.Sprintf("%.0f of %d still open %s after the proxy went silent", last-base, n, within),
+			"the server keeps streaming into a dead path: no maximum stream lifetime")
+	}
+	return nil
+}

@@ -1,0 +1,531 @@
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
+)
+
+// Harness is what a scenario uses while it runs: it opens simulated EventSources,
+// folds their records into the scenario's aggregate, reads the server's metrics and
+// collects the checks. One Harness serves one run of one scenario.
+type Harness struct {
+	sc    *Scenario
+	opts  Options
+	start time.Time
+
+	records  chan runner.Record
+	agg      *report.Aggregate
+	obsMu    sync.Mutex
+	obs      []func(runner.Record)
+	collDone chan struct{}
+
+	probe    *runner.Probe // nil without a metrics URL
+	baseline runner.ProbeSample
+	sampler  *runner.Sampler
+
+	mu        sync.Mutex
+	loads     []*runner.Load
+	sources   []*runner.EventSource
+	browsers  []*runner.Browser
+	nextBrws  int
+	checks    []report.Check
+	requested report.RequestedLoad
+	notes     []string
+	wg        sync.WaitGroup
+
+	client *http.Client // callbacks and other plain requests
+}
+
+// Run runs one scenario against opts.Target and returns its result. A scenario that
+// could not run has verdict "error" and says why.
+func Run(ctx context.Context, sc *Scenario, opts Options) report.ScenarioResult {
+	h := newHarness(sc, opts)
+	err := h.runScenario(ctx)
+	return h.result(err)
+}
+
+func newHarness(sc *Scenario, opts Options) *Harness {
+	if opts.RunID == "" {
+		opts.RunID = newRunID()
+	}
+	agg, _ := report.NewAggregate(report.AggregateConfig{Start: time.Now()})
+	h := &Harness{
+		sc: sc, opts: opts, start: time.Now(),
+		records:  make(chan runner.Record, 4096),
+		agg:      agg,
+		collDone: make(chan struct{}),
+		client: &http.Client{
+			Timeout: 10 * time.Second,
+			Transport: &http.Transport{
+				TLSClientConfig:     &tls.Config{InsecureSkipVerify: opts.Insecure}, //nolint:gosec // opt-in --insecure
+				MaxIdleConnsPerHost: 16,
+			},
+		},
+	}
+	if opts.MetricsURL != "" {
+		h.probe = &runner.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
+	}
+	go h.collect()
+	return h
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (h *Harness) probeNames() []string {
+	names := append([]string(nil), h.opts.ProbeNames...)
+	for _, n := range []string{h.opts.OpenStreamsMetric, h.opts.SendersMetric, h.opts.DuplicateSendersMetric} {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// collect folds records into the aggregate and hands them to the scenario's observers.
+// It is the only goroutine that touches observer state until the records channel closes.
+func (h *Harness) collect() {
+	defer close(h.collDone)
+	for r := range h.records {
+		h.agg.Add(r)
+		h.obsMu.Lock()
+		obs := h.obs
+		h.obsMu.Unlock()
+		for _, f := range obs {
+			f(r)
+		}
+	}
+}
+
+// Observe registers f to see every record, in order, on the collector goroutine. State
+// f builds may be read by the scenario after Finish.
+func (h *Harness) Observe(f func(runner.Record)) {
+	h.obsMu.Lock()
+	h.obs = append(h.obs, f)
+	h.obsMu.Unlock()
+}
+
+func (h *Harness) runScenario(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("scenario %s crashed: %v", h.sc.Name, p)
+		}
+		h.Finish()
+	}()
+	if h.probe != nil {
+		h.baseline = h.probe.Scrape(ctx)
+		h.sampler = h.probe.Sample(ctx, 500*time.Millisecond)
+	}
+	stopProgress := h.startProgress(ctx)
+	defer stopProgress()
+	return h.sc.run(ctx, h)
+}
+
+func (h *Harness) startProgress(ctx context.Context) func() {
+	if h.opts.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s := h.agg.Snapshot(now)
+				h.opts.Progress(fmt.Sprintf("%s: %s", h.sc.Name, s.String()))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// Finish closes every source the scenario opened, waits for their records, and stops
+// the collector and the probe's sampler. It is idempotent; scenarios call it before
+// reading observer state.
+func (h *Harness) Finish() {
+	h.mu.Lock()
+	srcs := append([]*runner.EventSource(nil), h.sources...)
+	h.sources = nil
+	brs := h.browsers
+	h.browsers = nil
+	loads := h.loads
+	h.loads = nil
+	h.mu.Unlock()
+	for _, l := range loads {
+		l.Stop()
+	}
+	for _, s := range srcs {
+		s.Close()
+	}
+	h.wg.Wait()
+	for _, l := range loads {
+		l.Wait()
+	}
+	for _, b := range brs {
+		b.Close()
+	}
+	select {
+	case <-h.collDone:
+		return
+	default:
+	}
+	if srcs != nil || h.records != nil {
+		func() {
+			defer func() { _ = recover() }() // already closed
+			close(h.records)
+		}()
+	}
+	<-h.collDone
+}
+
+func (h *Harness) result(err error) report.ScenarioResult {
+	var sp report.ServerProbe
+	if h.probe != nil {
+		var samples []runner.ProbeSample
+		if h.sampler != nil {
+			samples = h.sampler.Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		after := h.probe.Scrape(ctx)
+		cancel()
+		b := toReportSample(h.baseline)
+		a := toReportSample(after)
+		sp.Baseline, sp.AfterDrain = &b, &a
+		for _, s := range samples {
+			sp.Samples = append(sp.Samples, toReportSample(s))
+		}
+	}
+	desc := h.sc.Proves
+	if len(h.notes) > 0 {
+		desc += " (" + strings.Join(h.notes, "; ") + ")"
+	}
+	return report.BuildScenario(report.ScenarioInput{
+		Name: h.sc.Name, Description: desc,
+		Start: h.start, End: time.Now(),
+		Requested: h.requested,
+		Aggregate: h.agg,
+		Server:    sp,
+		Checks:    h.checks,
+		Err:       err,
+	})
+}
+
+func toReportSample(s runner.ProbeSample) report.ProbeSample {
+	return report.ProbeSample{Time: s.Time, Values: s.Values, Err: s.Err}
+}
+
+// samples returns the server samples taken so far (none without a probe).
+func (h *Harness) samples() []runner.ProbeSample {
+	if h.sampler == nil {
+		return nil
+	}
+	return h.sampler.Samples()
+}
+
+// Note adds a remark to the scenario's description in the result.
+func (h *Harness) Note(format string, args ...any) {
+	h.mu.Lock()
+	h.notes = append(h.notes, fmt.Sprintf(format, args...))
+	h.mu.Unlock()
+}
+
+// Request records the load the scenario asks for.
+func (h *Harness) Request(streams, browsers int, hold time.Duration, note string) {
+	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note}
+}
+
+// Streams returns the scenario's stream count: --streams when given, else def.
+func (h *Harness) Streams(def int) int {
+	if h.opts.Streams > 0 {
+		return h.opts.Streams
+	}
+	return def
+}
+
+// Limit returns a check's threshold: an override from the options, else its default
+// (the Embedded one against the embedded server).
+func (h *Harness) Limit(check string) limit {
+	spec, ok := h.sc.spec(check)
+	if !ok {
+		panic("scenario " + h.sc.Name + " has no check " + check)
+	}
+	def := spec.Default
+	if h.opts.Embedded && spec.Embedded != "" {
+		def = spec.Embedded
+	}
+	val := def
+	if v, ok := h.opts.Thresholds[h.sc.Name+"/"+check]; ok {
+		val = v
+	} else if v, ok := h.opts.Thresholds[check]; ok {
+		val = v
+	}
+	l, err := parseLimit(spec.Default, val)
+	if err != nil { // Validate rejects bad overrides; defaults are ours
+		panic(fmt.Sprintf("threshold %s/%s=%q: %v", h.sc.Name, check, val, err))
+	}
+	return l
+}
+
+// Dur is Limit for a duration threshold.
+func (h *Harness) Dur(check string) time.Duration { return h.Limit(check).d }
+
+// Num is Limit for a numeric threshold.
+func (h *Harness) Num(check string) float64 { return h.Limit(check).n }
+
+// Check records a check's outcome: pass when ok.
+func (h *Harness) Check(name string, ok bool, measured, detail string) {
+	v := report.VerdictPass
+	if !ok {
+		v = report.VerdictFail
+	}
+	h.add(name, v, measured, detail)
+}
+
+// NA records a check that could not be evaluated, and why.
+func (h *Harness) NA(name, why string) {
+	h.add(name, report.VerdictNotApplicable, "", why)
+}
+
+func (h *Harness) add(name string, v report.Verdict, measured, detail string) {
+	spec, _ := h.sc.spec(name)
+	thr := h.Limit(name).String()
+	if spec.Means != "" {
+		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
+	}
+	h.mu.Lock()
+	h.checks = append(h.checks, report.Check{Name: name, Verdict: v, Threshold: thr, Measured: measured, Detail: detail})
+	h.mu.Unlock()
+}
+
+// Session returns a session id unique to this run, scenario and index.
+func (h *Harness) Session(tag string, i int) string {
+	return fmt.Sprintf("%s-%s-%s%d", h.opts.RunID, h.sc.Name, tag, i)
+}
+
+func (h *Harness) expand(tmpl, base, session string) string {
+	s := strings.ReplaceAll(tmpl, "{target}", strings.TrimRight(base, "/"))
+	return strings.ReplaceAll(s, "{session}", url.PathEscape(session))
+}
+
+// StreamURL is a session's stream URL on the target.
+func (h *Harness) StreamURL(session string) string {
+	return h.expand(h.opts.StreamTemplate, h.opts.Target, session)
+}
+
+// StreamURLVia is a session's stream URL with base in place of the target (a proxy).
+func (h *Harness) StreamURLVia(base, session string) string {
+	return h.expand(h.opts.StreamTemplate, base, session)
+}
+
+// HasCallback reports whether the target has a progress callback.
+func (h *Harness) HasCallback() bool { return h.opts.ProgressTemplate != "" }
+
+// PostProgress calls the session's progress callback as an upstream worker would.
+func (h *Harness) PostProgress(ctx context.Context, session string, progress int, message string) error {
+	if !h.HasCallback() {
+		return errors.New("target has no progress callback")
+	}
+	body, _ := json.Marshal(map[string]any{"progress": progress, "message": message})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.expand(h.opts.ProgressTemplate, h.opts.Target, session), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if h.opts.CallbackToken != "" {
+		req.Header.Set("Authorization", "Bearer "+h.opts.CallbackToken)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("progress callback: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("progress callback for %s: status %d", session, resp.StatusCode)
+	}
+	return nil
+}
+
+// StartLoad starts a load-engine run whose records the harness collects; Finish stops
+// it and waits for it.
+func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Load, error) {
+	l, err := runner.Start(ctx, cfg, h.records)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.loads = append(h.loads, l)
+	h.mu.Unlock()
+	return l, nil
+}
+
+// NewBrowser returns a simulated browser of the run.
+func (h *Harness) NewBrowser(disableH2 bool) *runner.Browser {
+	h.mu.Lock()
+	id := h.nextBrws
+	h.nextBrws++
+	h.mu.Unlock()
+	b := runner.NewBrowser(runner.BrowserConfig{ID: id, Insecure: h.opts.Insecure, DisableHTTP2: disableH2})
+	h.mu.Lock()
+	h.browsers = append(h.browsers, b)
+	h.mu.Unlock()
+	return b
+}
+
+// Open starts an EventSource of browser b on url, labelled with stream and session;
+// tweak adjusts its config. The source runs until it ends or Finish closes it.
+func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, session, url string, tweak func(*runner.SourceConfig)) (*runner.EventSource, error) {
+	cfg := runner.SourceConfig{URL: url, Stream: stream, Session: session, Header: h.opts.Header}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	es, err := b.NewEventSource(cfg, h.records)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.sources = append(h.sources, es)
+	h.mu.Unlock()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		_ = es.Run(ctx)
+	}()
+	return es, nil
+}
+
+// OpenSession is Open on a fresh browser for the session's stream URL on the target.
+func (h *Harness) OpenSession(ctx context.Context, stream int, session string, tweak func(*runner.SourceConfig)) (*runner.EventSource, error) {
+	return h.Open(ctx, h.NewBrowser(false), stream, session, h.StreamURL(session), tweak)
+}
+
+// Scrape reads the server's metrics once; ok is false without a probe or when the
+// target did not answer.
+func (h *Harness) Scrape(ctx context.Context) (runner.ProbeSample, bool) {
+	if h.probe == nil {
+		return runner.ProbeSample{}, false
+	}
+	s := h.probe.Scrape(ctx)
+	return s, s.Available()
+}
+
+// Metric reads one metric now.
+func (h *Harness) Metric(ctx context.Context, name string) (float64, bool) {
+	s, ok := h.Scrape(ctx)
+	if !ok || name == "" {
+		return 0, false
+	}
+	return s.Value(name)
+}
+
+// AwaitMetric scrapes every 100ms until cond holds for the named metric or within
+// passes. It returns how long that took and whether it held; ok is false also when the
+// metric is not available.
+func (h *Harness) AwaitMetric(ctx context.Context, name string, within time.Duration, cond func(float64) bool) (took time.Duration, held, available bool) {
+	if h.probe == nil || name == "" {
+		return 0, false, false
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	available = false
+	s, held := h.probe.Until(cctx, 100*time.Millisecond, func(s runner.ProbeSample) bool {
+		v, ok := s.Value(name)
+		if ok {
+			available = true
+		}
+		return ok && cond(v)
+	})
+	if _, ok := s.Value(name); ok {
+		available = true
+	}
+	return time.Since(start), held, available
+}
+
+// WaitAll waits until cond holds for every source or within passes; it returns the
+// sources for which it did not hold.
+func WaitAll(ctx context.Context, srcs []*runner.EventSource, within time.Duration, cond func(context.Context, *runner.EventSource) error) []*runner.EventSource {
+	cctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	var mu sync.Mutex
+	var failed []*runner.EventSource
+	var wg sync.WaitGroup
+	for _, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cond(cctx, s); err != nil {
+				mu.Lock()
+				failed = append(failed, s)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+// awaitEvents is a WaitAll condition: n events in total.
+func awaitEvents(n int64) func(context.Context, *runner.EventSource) error {
+	return func(ctx context.Context, s *runner.EventSource) error { return s.WaitEvents(ctx, n) }
+}
+
+// awaitDone is a WaitAll condition: the source ended.
+func awaitDone(ctx context.Context, s *runner.EventSource) error {
+	select {
+	case <-s.Done():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Sleep waits d or until ctx ends: a deliberate observation window, never a wait for a
+// condition (those use Await*).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
+}

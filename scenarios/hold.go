@@ -1,0 +1,126 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// hold: the plain soak. N streams open over the ramp and stay for the hold; every
+// stream must get every event. This is the scale run (10,000 streams) and what it costs
+// per stream on both sides.
+func hold() *Scenario {
+	return &Scenario{
+		Name:   "hold",
+		Proves: "N streams held open all get every event, with the memory each costs the runner and the server",
+		Checks: []CheckSpec{
+			{Name: "streams-opened", Default: "0", Means: "streams that never opened, at most"},
+			{Name: "errors", Default: "0", Means: "errors, at most"},
+			{Name: "no-missing-ids", Default: "0", Means: "ids missing or repeated, at most"},
+			{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most"},
+		},
+		run: runHold,
+	}
+}
+
+func runHold(ctx context.Context, h *Harness) error {
+	n := h.Streams(100)
+	holdFor := 10 * time.Second
+	if h.opts.Hold > 0 {
+		holdFor = h.opts.Hold
+	}
+	ramp := h.opts.Ramp
+	if ramp == 0 {
+		ramp = time.Duration(n) * time.Millisecond // 1,000 streams per second
+	}
+	h.Request(n, n, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
+
+	var mu sync.Mutex
+	perStream := make([]int, n)
+	lost := 0
+	// Count events only in the hold window: every stream is open then, so every stream
+	// must have got the same ticks.
+	counting := false
+	h.Observe(func(r runner.Record) {
+		if r.Kind != runner.RecordEvent {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lost += int(r.Missing)
+		if r.Duplicate {
+			lost++
+		}
+		if counting && r.Stream >= 0 && r.Stream < n {
+			perStream[r.Stream]++
+		}
+	})
+	runnerBase, _ := selfRSS()
+	cfg := runner.Config{
+		Target: h.opts.Target, StreamTemplate: h.opts.StreamTemplate, Header: h.opts.Header,
+		Streams: n, Ramp: ramp, Hold: holdFor + 2*time.Second, Insecure: h.opts.Insecure,
+		SessionPrefix: h.Session("", 0) + "-",
+	}
+	load, err := h.StartLoad(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// The counting window starts once the ramp is done (and a second for the last
+	// streams' first events) and lasts the hold.
+	if err := Sleep(ctx, ramp+time.Second); err != nil {
+		return err
+	}
+	mu.Lock()
+	counting = true
+	mu.Unlock()
+	if err := Sleep(ctx, holdFor); err != nil {
+		return err
+	}
+	mu.Lock()
+	counting = false
+	mu.Unlock()
+	runnerPeak, _ := selfRSS()
+	server, _ := h.Scrape(ctx)
+	load.Stop()
+	h.Finish()
+
+	m := h.agg.Metrics()
+	if m.Streams == 0 {
+		return fmt.Errorf("no stream to %s opened (errors %v)", h.opts.Target, m.Errors)
+	}
+	notOpened := int64(n) - m.Streams
+	h.Check("streams-opened", float64(notOpened) <= h.Num("streams-opened"),
+		fmt.Sprintf("%d of %d opened, all within %s", m.Streams, n, ms(m.LastOpen.Sub(m.FirstOpen))), "")
+	h.Check("errors", float64(m.ErrorTotal()) <= h.Num("errors"), fmt.Sprintf("%d errors %v", m.ErrorTotal(), m.Errors), "")
+	h.Check("no-missing-ids", float64(lost) <= h.Num("no-missing-ids"), fmt.Sprintf("%d ids missing or repeated", lost), "")
+
+	counts := append([]int(nil), perStream...)
+	sort.Ints(counts)
+	median := counts[len(counts)/2]
+	behind := 0
+	for _, c := range perStream {
+		if float64(median-c) > h.Num("every-event") {
+			behind++
+		}
+	}
+	h.Check("every-event", behind == 0, fmt.Sprintf("%d of %d streams behind the median of %d events in the %s window (min %d)", behind, n, median, holdFor, counts[0]), "")
+
+	runnerPer := (runnerPeak - runnerBase) / float64(n) / 1024
+	note := fmt.Sprintf("runner %.1f KB RSS per stream", runnerPer)
+	if b, ok := h.baseline.Value(runner.MetricRSS); ok {
+		if v, ok := server.Value(runner.MetricRSS); ok {
+			note += fmt.Sprintf(", server %.1f KB RSS per stream", (v-b)/float64(n)/1024)
+		}
+	}
+	if b, ok := h.baseline.Value(runner.MetricGoroutines); ok {
+		if v, ok := server.Value(runner.MetricGoroutines); ok {
+			note += fmt.Sprintf(", %.2f server goroutines per stream", (v-b)/float64(n))
+		}
+	}
+	h.Note("%s", note)
+	return nil
+}

@@ -1,0 +1,131 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// resume: clients drop while events keep being produced, then come back with
+// Last-Event-ID; every id must arrive exactly once, in order.
+func resume() *Scenario {
+	return &Scenario{
+		Name:    "resume",
+		Proves:  "a client that reconnects with Last-Event-ID gets every event produced while it was away exactly once, in order",
+		Catches: []string{"no-replay"},
+		Checks: []CheckSpec{
+			{Name: "ids-exactly-once", Default: "0", Means: "ids missing or repeated"},
+			{Name: "ids-in-order", Default: "0", Means: "ids out of order"},
+			{Name: "resumed", Default: "15s", Means: "every client back with the events it missed within"},
+		},
+		ServerArgs: []string{"--tick", "200ms"},
+		run:        runResume,
+	}
+}
+
+func runResume(ctx context.Context, h *Harness) error {
+	n := h.Streams(10)
+	away := 2 * time.Second
+	posts := 3 // progress events produced per session while its client is away
+	within := h.Dur("resumed")
+	h.Request(n, n, away, fmt.Sprintf("each client leaves for %s while %d progress events are produced, then resumes", away, posts))
+
+	var mu sync.Mutex
+	missing, dups, ooo := map[int]int64{}, map[int]int{}, map[int]int{}
+	progressSeen := map[int]int{}
+	h.Observe(func(r runner.Record) {
+		if r.Kind != runner.RecordEvent {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		missing[r.Stream] += r.Missing
+		if r.Duplicate {
+			dups[r.Stream]++
+		}
+		if r.OutOfOrder {
+			ooo[r.Stream]++
+		}
+		if r.EventType == "progress" {
+			progressSeen[r.Stream]++
+		}
+	})
+
+	srcs := make([]*runner.EventSource, n)
+	for i := range n {
+		es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
+		if err != nil {
+			return err
+		}
+		srcs[i] = es
+	}
+	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(2)); len(failed) == n {
+		h.Finish()
+		if err := h.unreachable(srcs); err != nil {
+			return err
+		}
+		return fmt.Errorf("no stream got two events within 15s")
+	}
+	before := make([]int64, n)
+	for i, s := range srcs {
+		before[i] = s.Events()
+		s.Leave(away, false)
+	}
+	callback := h.HasCallback()
+	if callback {
+		for i := range n {
+			for p := 1; p <= posts; p++ {
+				if err := h.PostProgress(ctx, h.Session("", i), p*10, fmt.Sprintf("while away %d", p)); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		h.Note("no progress callback: only events the target produces by itself are checked across the gap")
+	}
+	start := time.Now()
+	// Back: each client must reopen and receive at least the events produced meanwhile
+	// plus one live event after them.
+	need := int64(posts + 1)
+	if !callback {
+		need = 1
+	}
+	notBack := WaitAll(ctx, srcs, within+away, func(ctx context.Context, s *runner.EventSource) error {
+		if err := s.WaitOpens(ctx, 2); err != nil {
+			return err
+		}
+		return s.WaitEvents(ctx, before[s.Stream()]+need)
+	})
+	took := time.Since(start)
+	h.Finish()
+
+	var miss int64
+	dup, outOfOrder, lostProgress := 0, 0, 0
+	for i := range n {
+		miss += missing[i]
+		dup += dups[i]
+		outOfOrder += ooo[i]
+		if callback && progressSeen[i] < posts {
+			lostProgress++
+		}
+	}
+	h.Check("ids-exactly-once", float64(miss)+float64(dup) <= h.Num("ids-exactly-once"),
+		fmt.Sprintf("%d ids missing, %d repeated", miss, dup), lostDetail(lostProgress, n))
+	h.Check("ids-in-order", float64(outOfOrder) <= h.Num("ids-in-order"), fmt.Sprintf("%d ids out of order", outOfOrder), "")
+	if len(notBack) == 0 {
+		h.Check("resumed", true, fmt.Sprintf("all %d clients resumed within %s", n, ms(took)), "")
+	} else {
+		h.Check("resumed", false, fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away), lostDetail(lostProgress, n))
+	}
+	return nil
+}
+
+func lostDetail(lost, n int) string {
+	if lost == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d clients never got the progress events produced while they were away", lost, n)
+}

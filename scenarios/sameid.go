@@ -1,0 +1,197 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// same-id-reconnect: a page reload opens a session's stream again while the old one is
+// still open. The server must end the old stream and leave exactly one sender pushing.
+func sameIDReconnect() *Scenario {
+	return &Scenario{
+		Name:    "same-id-reconnect",
+		Proves:  "a same-id reconnect (page reload, also several at once) ends the old stream and leaves exactly one sender per session",
+		Catches: []string{"no-replace"},
+		Checks: []CheckSpec{
+			{Name: "old-stream-ended", Default: "2s", Means: "old stream ended within"},
+			{Name: "one-stream-per-session", Default: "0", Means: "sessions with more than one open stream"},
+			{Name: "one-sender", Default: "0", Means: "new streams fed by more than one sender"},
+			{Name: "no-duplicate-ids", Default: "0", Means: "duplicated ids on new streams"},
+			{Name: "server-duplicate-senders", Default: "0", Means: "increase of the server's duplicate-sender counter"},
+			{Name: "server-senders", Default: "0", Means: "server senders beyond open sessions"},
+		},
+		run: runSameID,
+	}
+}
+
+func runSameID(ctx context.Context, h *Harness) error {
+	sessions := h.Streams(10)
+	burst := 5         // concurrent reloads of one session
+	burstSessions := 3 // sessions reloaded that way
+	if burstSessions > sessions {
+		burstSessions = sessions
+	}
+	endWithin := h.Dur("old-stream-ended")
+	h.Request(sessions*2+burstSessions*(burst-1), 0, 3*time.Second,
+		fmt.Sprintf("%d sessions open, then reopen with the same id; %d of them %d times at once", sessions, burstSessions, burst))
+
+	dupBase, dupOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
+	sendersBase, sendersBaseOK := h.Metric(ctx, h.opts.SendersMetric)
+
+	// Per stream: the senders its events came from.
+	var mu sync.Mutex
+	senders := map[int]map[string]bool{}
+	dupSender := map[int]bool{}
+	dupIDs := map[int]int{}
+	h.Observe(func(r runner.Record) {
+		if r.Kind != runner.RecordEvent {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Sender != "" {
+			if senders[r.Stream] == nil {
+				senders[r.Stream] = map[string]bool{}
+			}
+			senders[r.Stream][r.Sender] = true
+		}
+		if r.DuplicateSender {
+			dupSender[r.Stream] = true
+		}
+		if r.Duplicate {
+			dupIDs[r.Stream]++
+		}
+	})
+
+	noReconnect := func(c *runner.SourceConfig) { c.NoReconnect = true }
+	old := make([]*runner.EventSource, sessions)
+	for i := range sessions {
+		es, err := h.OpenSession(ctx, i, h.Session("", i), noReconnect)
+		if err != nil {
+			return err
+		}
+		old[i] = es
+	}
+	if failed := WaitAll(ctx, old, 15*time.Second, awaitEvents(2)); len(failed) == len(old) {
+		h.Finish()
+		if err := h.unreachable(old); err != nil {
+			return err
+		}
+		return fmt.Errorf("no stream got two events within 15s")
+	}
+
+	// The reload: one new stream per session; the burst sessions get several at once.
+	stream := sessions
+	reopened := make([][]*runner.EventSource, sessions)
+	reloadAt := time.Now()
+	var openErr error
+	for i := range sessions {
+		k := 1
+		if i < burstSessions {
+			k = burst
+		}
+		for range k {
+			es, err := h.OpenSession(ctx, stream, h.Session("", i), noReconnect)
+			if err != nil {
+				openErr = err
+				break
+			}
+			reopened[i] = append(reopened[i], es)
+			stream++
+		}
+	}
+	if openErr != nil {
+		return openErr
+	}
+
+	// Old streams must end soon after the reload.
+	notEnded := WaitAll(ctx, old, endWithin, awaitDone)
+	endTook := time.Since(reloadAt)
+
+	// Let the surviving streams run for a few events, then judge.
+	var survivors []*runner.EventSource
+	for i := range sessions {
+		survivors = append(survivors, reopened[i]...)
+	}
+	WaitAll(ctx, survivors, 5*time.Second, func(ctx context.Context, s *runner.EventSource) error {
+		// Losers of a burst end; the winner gets events.
+		select {
+		case <-s.Done():
+			return nil
+		default:
+		}
+		return s.WaitEvents(ctx, 3)
+	})
+	multiOpen := 0
+	for i := range sessions {
+		open := 0
+		if old[i].IsOpen() {
+			open++
+		}
+		for _, s := range reopened[i] {
+			if s.IsOpen() {
+				open++
+			}
+		}
+		if open > 1 {
+			multiOpen++
+		}
+	}
+	sendersNow, sendersOK := h.Metric(ctx, h.opts.SendersMetric)
+	openNow := 0
+	for _, s := range survivors {
+		if s.IsOpen() {
+			openNow++
+		}
+	}
+	dupNow, dupNowOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
+	h.Finish()
+
+	if len(notEnded) == 0 {
+		h.Check("old-stream-ended", true, fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook)), "")
+	} else {
+		h.Check("old-stream-ended", false, fmt.Sprintf("%d of %d old streams still open %s after the reload", len(notEnded), sessions, endWithin), "the server kept the replaced stream open")
+	}
+	h.Check("one-stream-per-session", float64(multiOpen) <= h.Num("one-stream-per-session"),
+		fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions), "")
+
+	multiSender, dupIDTotal := 0, 0
+	for _, s := range survivors {
+		st := s.Stream()
+		if len(senders[st]) > 1 || dupSender[st] {
+			multiSender++
+		}
+		dupIDTotal += dupIDs[st]
+	}
+	h.Check("one-sender", float64(multiSender) <= h.Num("one-sender"),
+		fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)), "")
+	h.Check("no-duplicate-ids", float64(dupIDTotal) <= h.Num("no-duplicate-ids"),
+		fmt.Sprintf("%d duplicated ids", dupIDTotal), "")
+
+	if dupOK && dupNowOK {
+		inc := dupNow - dupBase
+		h.Check("server-duplicate-senders", inc <= h.Num("server-duplicate-senders"),
+			fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc), "")
+	} else {
+		h.NA("server-duplicate-senders", "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
+	}
+	if sendersOK && sendersBaseOK {
+		extra := sendersNow - sendersBase - float64(openNow)
+		h.Check("server-senders", extra <= h.Num("server-senders"),
+			fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow), "")
+	} else {
+		h.NA("server-senders", "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
+	}
+	return nil
+}
+
+func orNone(name string) string {
+	if name == "" {
+		return "(none configured)"
+	}
+	return name
+}

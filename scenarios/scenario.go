@@ -1,0 +1,255 @@
+// Package scenarios replays the failure modes of real SSE deployments against a target
+// and judges them: each Scenario is a load shape, checks with default thresholds, and
+// the server metrics it needs. The runner produces records, the scenario reads them and
+// the server's metrics, and report/ aggregates and renders the outcome.
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one named failure mode with the checks that decide whether the target
+// handles it. A Scenario value is immutable; run it with Run.
+type Scenario struct {
+	// Name is part of the CLI's interface (`sseharness run NAME`).
+	Name string
+	// Proves is one line on what a pass proves (`sseharness list`).
+	Proves string
+	// Catches lists the reference server's fault modes the scenario must fail on.
+	Catches []string
+	// Checks are the checks the scenario evaluates, with their default thresholds.
+	Checks []CheckSpec
+	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
+	// when the run has no --target: timers short enough for the scenario to finish fast.
+	ServerArgs []string
+	// run drives the load and adds the checks. It returns an error only when the
+	// scenario could not run (target unreachable, harness failure).
+	run func(ctx context.Context, h *Harness) error
+}
+
+// CheckSpec declares one check of a scenario and its threshold.
+type CheckSpec struct {
+	// Name identifies the check in results and in threshold overrides
+	// (`--threshold SCENARIO/CHECK=VALUE`).
+	Name string
+	// Default is the threshold against an external target, as text: a Go duration
+	// ("5s"), a number ("0") or a percentage-free ratio ("0.5").
+	Default string
+	// Embedded, when set, replaces Default against the embedded reference server, whose
+	// timers the scenario chose (ServerArgs).
+	Embedded string
+	// Means says what the check requires, for `list -v` and the docs.
+	Means string
+}
+
+// All returns every scenario, in the order `run` runs them by default.
+func All() []*Scenario {
+	return []*Scenario{
+		sixConnectionLimit(),
+		midStreamDisconnect(),
+		sameIDReconnect(),
+		resume(),
+		proxyBuffering(),
+		halfOpen(),
+		completion(),
+		starvation(),
+		reconnectStorm(),
+		slowConsumer(),
+		capacity(),
+		hold(),
+	}
+}
+
+// Select returns the named scenarios in the order given, or all of them for no names.
+// An unknown name is an error listing the known ones.
+func Select(names []string) ([]*Scenario, error) {
+	all := All()
+	if len(names) == 0 {
+		return all, nil
+	}
+	byName := make(map[string]*Scenario, len(all))
+	known := make([]string, 0, len(all))
+	for _, s := range all {
+		byName[s.Name] = s
+		known = append(known, s.Name)
+	}
+	var out []*Scenario
+	seen := map[string]bool{}
+	for _, n := range names {
+		s, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q (known: %s)", n, strings.Join(known, ", "))
+		}
+		if !seen[n] {
+			out = append(out, s)
+			seen[n] = true
+		}
+	}
+	return out, nil
+}
+
+func (s *Scenario) spec(name string) (CheckSpec, bool) {
+	for _, c := range s.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return CheckSpec{}, false
+}
+
+// Options say how the scenarios reach their target and what they may spend.
+type Options struct {
+	// Target is the base URL of the service, e.g. http://127.0.0.1:8080. Required.
+	Target string
+	// Embedded says Target is the reference server the run started itself with the
+	// scenario's ServerArgs: the Embedded thresholds apply.
+	Embedded bool
+	// StreamTemplate and ProgressTemplate build a session's stream and progress-callback
+	// URLs: {target} is replaced by Target and {session} by the session id. An empty
+	// ProgressTemplate means the target has no callback: checks that need one are n/a.
+	StreamTemplate   string
+	ProgressTemplate string
+	// OrdinaryURL is a plain request to the target's origin (six-connection-limit).
+	// Default {target}/healthz.
+	OrdinaryURL string
+	// MetricsURL is the target's Prometheus text endpoint; "" disables the probe.
+	MetricsURL string
+	// OpenStreamsMetric and SendersMetric name the target's gauges of open streams and
+	// running senders; DuplicateSendersMetric its counter of second senders.
+	OpenStreamsMetric      string
+	SendersMetric          string
+	DuplicateSendersMetric string
+	// ProbeNames are extra metrics read from MetricsURL and kept in the results.
+	ProbeNames []string
+	// Header is sent with every stream request (authentication).
+	Header http.Header
+	// CallbackToken, when set, is sent as a Bearer token with progress callbacks.
+	CallbackToken string
+	// Insecure skips TLS verification. The embedded server's certificate is
+	// self-signed, so runs against it set this.
+	Insecure bool
+	// Streams overrides every scenario's default stream count (0: defaults).
+	Streams int
+	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
+	Hold time.Duration
+	// Ramp is the time over which the hold scenario opens its streams.
+	Ramp time.Duration
+	// SLOP99 is capacity's latency objective (0: its default).
+	SLOP99 time.Duration
+	// CapacitySteps are capacity's stream counts (nil: its defaults).
+	CapacitySteps []int
+	// Thresholds override check thresholds: key "scenario/check" or "check" (every
+	// scenario with that check).
+	Thresholds map[string]string
+	// NginxConf, when set, is an nginx configuration the proxy-buffering scenario starts
+	// a real nginx with (docker/nginx/...conf); NginxPath is the nginx binary ("" looks it up).
+	NginxConf []byte
+	NginxPath string
+	// Progress, when set, is called at most 4 times a second with a line describing the
+	// running scenario (streams open, events/s, p99 so far, errors).
+	Progress func(line string)
+	// RunID makes session ids unique across runs against the same server.
+	RunID string
+}
+
+// Validate reports every problem with o at once, given the scenarios about to run.
+func (o Options) Validate(scs []*Scenario) error {
+	var errs []error
+	if o.Target == "" {
+		errs = append(errs, errors.New("no target URL"))
+	} else if !strings.HasPrefix(o.Target, "http://") && !strings.HasPrefix(o.Target, "https://") {
+		errs = append(errs, fmt.Errorf("target %q: must be an http:// or https:// URL", o.Target))
+	}
+	if o.StreamTemplate == "" || !strings.Contains(o.StreamTemplate, "{session}") {
+		errs = append(errs, fmt.Errorf("stream URL template %q must contain {session}", o.StreamTemplate))
+	}
+	if o.ProgressTemplate != "" && !strings.Contains(o.ProgressTemplate, "{session}") {
+		errs = append(errs, fmt.Errorf("progress URL template %q must contain {session}", o.ProgressTemplate))
+	}
+	if o.Streams < 0 {
+		errs = append(errs, fmt.Errorf("streams %d: must be >= 0", o.Streams))
+	}
+	if o.Hold < 0 || o.Ramp < 0 || o.SLOP99 < 0 {
+		errs = append(errs, errors.New("hold, ramp and slo-p99 must not be negative"))
+	}
+	for _, n := range o.CapacitySteps {
+		if n <= 0 {
+			errs = append(errs, fmt.Errorf("capacity step %d: must be > 0", n))
+		}
+	}
+	for key, val := range o.Thresholds {
+		if err := validThreshold(scs, key, val); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validThreshold checks that an override names a check of at least one scenario (of
+// all scenarios, so a thresholds file may cover scenarios not run now) and parses like
+// its default.
+func validThreshold(_ []*Scenario, key, val string) error {
+	scName, check, scoped := strings.Cut(key, "/")
+	if !scoped {
+		check, scName = scName, ""
+	}
+	found := false
+	for _, s := range All() {
+		if scName != "" && s.Name != scName {
+			continue
+		}
+		spec, ok := s.spec(check)
+		if !ok {
+			continue
+		}
+		found = true
+		if _, err := parseLimit(spec.Default, val); err != nil {
+			return fmt.Errorf("threshold %s=%s: %v", key, val, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("threshold %q names no known check (see 'sseharness list -v')", key)
+	}
+	return nil
+}
+
+// limit is a parsed threshold: a duration when the default is one, a number otherwise.
+type limit struct {
+	d     time.Duration
+	n     float64
+	isDur bool
+}
+
+func (l limit) String() string {
+	if l.isDur {
+		return l.d.String()
+	}
+	return strconv.FormatFloat(l.n, 'f', -1, 64)
+}
+
+// isDuration tells a duration default ("5s") from a number ("0").
+func isDuration(def string) bool {
+	_, err := time.ParseDuration(def)
+	return err == nil && strings.ContainsAny(def, "hmsuµn")
+}
+
+func parseLimit(def, val string) (limit, error) {
+	if isDuration(def) {
+		d, err := time.ParseDuration(val)
+		if err != nil || d < 0 {
+			return limit{}, fmt.Errorf("want a duration such as 5s or 250ms")
+		}
+		return limit{d: d, isDur: true}, nil
+	}
+	n, err := strconv.ParseFloat(val, 64)
+	if err != nil || n < 0 {
+		return limit{}, fmt.Errorf("want a number >= 0")
+	}
+	return limit{n: n}, nil
+}

@@ -1,0 +1,97 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sseharness/sseharness/runner"
+)
+
+// starvation: many sessions open at once; each must get its first event soon. A server
+// whose senders run on a fixed pool of N long-running workers never serves session N+1.
+func starvation() *Scenario {
+	return &Scenario{
+		Name:    "starvation",
+		Proves:  "every one of many sessions opened at once gets its first event promptly (no fixed sender pool starves stream N+1)",
+		Catches: []string{"pool=N"},
+		Checks: []CheckSpec{
+			{Name: "first-event", Default: "3s", Means: "every stream's first event within"},
+		},
+		run: runStarvation,
+	}
+}
+
+func runStarvation(ctx context.Context, h *Harness) error {
+	n := h.Streams(30)
+	within := h.Dur("first-event")
+	h.Request(n, n, within, "all sessions opened at once, one browser each")
+
+	var mu sync.Mutex
+	first := map[int]time.Duration{}
+	h.Observe(func(r runner.Record) {
+		if r.Kind == runner.RecordEvent && r.Attempt == 0 && r.TTFirst >= 0 {
+			mu.Lock()
+			if _, ok := first[r.Stream]; !ok {
+				first[r.Stream] = r.TTFirst
+			}
+			mu.Unlock()
+		}
+	})
+	srcs := make([]*runner.EventSource, 0, n)
+	for i := range n {
+		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) { c.NoReconnect = true })
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, es)
+	}
+	// Wait a little past the threshold, so a late first event is measured, not guessed.
+	WaitAll(ctx, srcs, within+time.Second, awaitEvents(1))
+	h.Finish()
+
+	late, none := 0, 0
+	var worst time.Duration
+	for i := range n {
+		d, ok := first[i]
+		switch {
+		case !ok:
+			none++
+		case d > within:
+			late++
+		}
+		if ok && d > worst {
+			worst = d
+		}
+	}
+	if none == n {
+		if err := h.unreachable(srcs); err != nil {
+			return err
+		}
+	}
+	measured := fmt.Sprintf("slowest first event %s", ms(worst))
+	if none > 0 || late > 0 {
+		measured = fmt.Sprintf("%d of %d streams without a first event after %s, %d late", none, n, within+time.Second, late)
+	}
+	h.Check("first-event", none == 0 && late == 0, measured, "")
+	return nil
+}
+
+// unreachable explains why no stream ever got an event: the target refused, failed or
+// answered with something other than an event stream.
+func (h *Harness) unreachable(srcs []*runner.EventSource) error {
+	opened := 0
+	reasons := map[runner.CloseReason]int{}
+	for _, s := range srcs {
+		if s.Opens() > 0 {
+			opened++
+		}
+		reasons[s.Reason()]++
+	}
+	if opened > 0 {
+		return nil // streams opened: the lack of events is a finding, not an error
+	}
+	m := h.agg.Metrics()
+	return fmt.Errorf("no stream to %s opened (close reasons %v, errors %v)", h.opts.Target, reasons, m.Errors)
+}
