@@ -133,6 +133,9 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 		lastID, hasLastID = lastEventID(r)
 	}
 	if !s.cfg.Faults.NoReplace && !s.replace(r, sess) {
+		if s.shuttingDown() {
+			s.unavailable(w, "server shutting down")
+		}
 		return
 	}
 

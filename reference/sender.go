@@ -116,7 +116,7 @@ func (sn *sender) write(events, replayed int) bool {
 		return true
 	}
 	err := st.write(sn.buf.Bytes(), events, replayed)
-	if err == nil || sn.srv.cfg.Faults.LeakOnDisconnect {
+	if err == nil || err == errStreamNotReady || sn.srv.cfg.Faults.LeakOnDisconnect {
 		return true
 	}
 	if err != errStreamClosed {

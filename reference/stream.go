@@ -19,7 +19,12 @@ const noFlushBufferSize = 8 << 10
 // it interrupts), also under fault no-heartbeat, so that shutdown stays quick.
 const closeGrace = time.Second
 
-var errStreamClosed = errors.New("stream closed")
+var (
+	errStreamClosed = errors.New("stream closed")
+	// errStreamNotReady: the headers are not written yet. Only a sender writing into
+	// another sender's stream (fault no-replace) can get it.
+	errStreamNotReady = errors.New("stream headers not written yet")
+)
 
 // stream is one open text/event-stream response. Any goroutine may call write, end and
 // the accessors; writes are serialised by mu and never block longer than the write
@@ -34,7 +39,8 @@ type stream struct {
 	m            *metrics
 
 	mu       sync.Mutex
-	closed   bool
+	ready    bool  // headers written
+	closed   bool  // released by the handler
 	writeErr error // the first failed write's error
 
 	endOnce  sync.Once
@@ -61,6 +67,9 @@ func newStream(r *http.Request, w http.ResponseWriter, writeTimeout time.Duratio
 
 // writeHeaders sends the stream's status line and headers at once.
 func (st *stream) writeHeaders(noFlush bool) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ready = true
 	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -83,6 +92,9 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 	defer st.mu.Unlock()
 	if st.closed {
 		return errStreamClosed
+	}
+	if !st.ready {
+		return errStreamNotReady
 	}
 	if st.writeTimeout > 0 {
 		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))

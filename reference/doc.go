@@ -1,0 +1,92 @@
+// Package reference is sseharness's reference Server-Sent Events server: a target known
+// to be right, and the same target with exactly one thing done wrong (Faults), so that
+// every scenario can be shown able to fail. `sseharness serve` runs it.
+//
+// # Sessions
+//
+// GET /sessions/{id}/events opens the stream of session id (1-128 characters of
+// [A-Za-z0-9._:-], else 400). The handler writes and flushes the headers
+// (Content-Type: text/event-stream; charset=utf-8, Cache-Control: no-cache,
+// X-Accel-Buffering: no) and hands the body to the session's sender, a goroutine that
+// writes everything else: `retry: <ms>`, then `event: connected`, then any replay, then
+// `event: tick` every Tick, `event: progress`/`event: done` as callbacks arrive, and
+// `: ping` every Heartbeat. Every frame is flushed at once.
+//
+// Every event has `id: <seq>` and one data line of JSON with at least session, seq,
+// sent_unix_ns (when the sender wrote it, also for a replayed event) and sender (an id
+// unique to the sender, "s-<n>"); also produced_unix_ns (when the event was produced),
+// replayed (true for a Last-Event-ID replay), and progress and message for progress and
+// done. Seqs count 1, 2, 3, ... per session across all its streams, without gaps: ticks,
+// progress and done each take one. The connected event takes none: its id and seq are
+// the stream's starting point, the last seq before the first event this stream sends
+// (the client's Last-Event-ID when resuming, else the session's current seq; 0 for a new
+// session). So it never moves a client's last event id past an event it has not got,
+// and it is neither retained nor replayed; exactly-once checks skip it.
+//
+// A session has at most one stream and one sender. A second connection with the same id
+// ends the earlier stream (reason replaced; its client sees the body end), waits until
+// the earlier sender has stopped, and only then starts its own sender; concurrent
+// connections with one id are serialised.
+//
+// # Resumption
+//
+// With Last-Event-ID: N (or ?lastEventId=N), the session's retained events (the last
+// Replay) with seq > N are replayed in order, then the stream goes on live; events
+// produced during the replay are queued, so nothing is lost or doubled. When N cannot be
+// honoured, a comment saying events were lost follows the connected event (never an
+// error status):
+//   - N not a number: live only, after the current seq;
+//   - N older than the retained window: every retained event, then live (a visible gap);
+//   - N ahead of the session (it was forgotten, or the server restarted): the session
+//     continues numbering after N, so the client's ids keep increasing.
+//
+// Ticks are produced only by a running sender, i.e. while a stream is open; progress
+// callbacks are produced and retained whether or not a stream is open.
+//
+// # Progress callbacks and the end of a session
+//
+// POST /sessions/{id}/progress with {"progress": 0..100, "message": "..."} produces one
+// event per accepted call (progress < 100: `event: progress`; 100: `event: done`, after
+// which the sender ends the stream, reason done). The reply is {"session", "seq"}. A
+// body that is not one JSON object, a progress that is not a whole number in 0..100, or a
+// body over 64 KiB is 400; with CallbackToken a missing or wrong Bearer token is 401;
+// a callback after done is 409. Once done, GET answers 204 No Content, which stops an
+// EventSource, unless the client's Last-Event-ID is before the done event: then it gets
+// the events it missed up to done, and the end.
+//
+// A session is held in memory while a stream, a request or a sender uses it, and for
+// SessionTTL after that (to resume, and to answer 204 once done); then it is forgotten.
+// sseref_sessions_active counts the sessions held. A request that would create one more
+// than MaxSessions gets 503 with Retry-After.
+//
+// # Topics
+//
+// GET /topics/{name}/events and POST /topics/{name} (body = payload, at most 64 KiB)
+// fan one published event out to every subscriber through a go-sse Joe per topic, with
+// a FiniteReplayer for Last-Event-ID. Topic events are `event: message` with id = the
+// topic's seq and JSON data with topic, session (= topic), seq, sent_unix_ns (when
+// published), sender (the topic's publisher, "t-<n>") and payload. An id too old for the
+// replayer, or unknown, gets the lost comment and the live stream only.
+//
+// # Streams end
+//
+// A stream ends when its client goes (client_gone), when a write fails or blocks past
+// WriteTimeout or the kernel's TCP user timeout (= WriteTimeout) drops a peer that
+// stopped reading (write_error), when a same-id connection replaces it (replaced), after
+// MaxLifetime (lifetime), after the done event (done), or at shutdown (shutdown, after a
+// final `: shutdown` comment); sseref_streams_closed_total counts each reason.
+//
+// # Metrics
+//
+// GET /metrics serves a registry of the Server's own: go_* and process_* plus
+// sseref_streams_open, sseref_sessions_active, sseref_topics_active,
+// sseref_senders_active (running senders, leaked ones included),
+// sseref_senders_waiting (queued for a pool worker under fault pool=N),
+// sseref_duplicate_senders_total (a sender started while another of the same session
+// ran), sseref_events_sent_total (events handed to a stream, replays included; under
+// no-flush, into its buffer), sseref_events_replayed_total and
+// sseref_streams_closed_total{reason}. They stay truthful under every fault.
+//
+// Browsers on any origin may use the server: CORS requests get their origin echoed
+// with credentials allowed, and preflights (for Last-Event-ID) are answered.
+package reference
