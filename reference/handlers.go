@@ -167,11 +167,11 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
 		st.end(st.writeErrorReason(err))
 	}
-	s.senders.Add(1)
-	if s.pool != nil {
-		s.pool.submit(sn)
-	} else {
+	s.senders.add()
+	if s.pool == nil {
 		go sn.run()
+	} else if !s.pool.submit(sn) {
+		sn.finishUnstarted() // shutting down
 	}
 	reason := s.hold(r, st, nil)
 	if !(s.cfg.Faults.LeakOnDisconnect && !cleanEnd(reason)) {

@@ -285,7 +285,7 @@ func (sn *sender) finish() {
 	sn.sess.mu.Unlock()
 	sn.srv.m.sendersActive.Dec()
 	close(sn.stopped)
-	sn.srv.senders.Done()
+	sn.srv.senders.done()
 }
 
 // finishUnstarted detaches a sender that never ran (cancelled in the pool queue).
@@ -294,7 +294,7 @@ func (sn *sender) finishUnstarted() {
 	sn.detachLocked()
 	sn.sess.mu.Unlock()
 	close(sn.stopped)
-	sn.srv.senders.Done()
+	sn.srv.senders.done()
 }
 
 func (sn *sender) detachLocked() {
@@ -326,13 +326,19 @@ func newSenderPool(m *metrics) *senderPool {
 	return p
 }
 
-func (p *senderPool) submit(sn *sender) {
+// submit queues sn for a worker; false when the pool is closed (shutdown).
+func (p *senderPool) submit(sn *sender) bool {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
 	sn.poolElem = p.queue.PushBack(sn)
 	sn.poolState = poolQueued
 	p.m.sendersWaiting.Inc()
 	p.cond.Signal()
 	p.mu.Unlock()
+	return true
 }
 
 // take blocks until a sender is queued or the pool is closed (nil).
@@ -390,4 +396,43 @@ func (p *senderPool) worker(shutdown <-chan struct{}) {
 	}
 	sn.run()
 	<-shutdown
+}
+
+// tracker counts running goroutines of one kind. Unlike a WaitGroup it may be added to
+// while someone waits for zero (a request arriving during shutdown).
+type tracker struct {
+	mu      sync.Mutex
+	n       int
+	waiters []chan struct{}
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 {
+		for _, w := range t.waiters {
+			close(w)
+		}
+		t.waiters = nil
+	}
+}
+
+// idle returns a channel closed once the count is zero.
+func (t *tracker) idle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch := make(chan struct{})
+	if t.n == 0 {
+		close(ch)
+	} else {
+		t.waiters = append(t.waiters, ch)
+	}
+	return ch
 }

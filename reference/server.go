@@ -35,8 +35,8 @@ type Server struct {
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{} // closed when shutdown begins
 
-	bg         sync.WaitGroup // janitor and pool workers
-	senders    sync.WaitGroup // senders started (or queued) and not yet finished
+	bg         sync.WaitGroup // janitor and pool workers, all started by New
+	senders    tracker        // senders started (or queued) and not yet finished
 	nextSender atomic.Uint64
 }
 
@@ -155,18 +155,19 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(url string)) err
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
 	s.topics.shutdown(ctx)
-	done := make(chan struct{})
+	bgDone := make(chan struct{})
 	go func() {
-		s.senders.Wait()
 		s.bg.Wait()
-		close(done)
+		close(bgDone)
 	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, ch := range []<-chan struct{}{bgDone, s.senders.idle()} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 func (s *Server) beginShutdown() {

@@ -250,6 +250,10 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	case err := <-subDone:
 		subscribed = false
 		st.end(subscribeEndReason(st, err))
+	case <-r.Context().Done(): // Joe is busy (a slow subscriber); this client left meanwhile
+		st.end(st.goneReason())
+	case <-s.shutdownCh:
+		st.end(ReasonShutdown)
 	}
 	t.mu.Unlock()
 
