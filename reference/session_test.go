@@ -521,3 +521,41 @@ func TestCORSPreflightAllowsLastEventID(t *testing.T) {
 		t.Fatalf("stream CORS headers: %v", c.resp.Header)
 	}
 }
+
+func TestResumeWhileEventsAreProducedDuringTheReplay(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Tick = 5 * time.Millisecond
+	base := startServer(t, cfg)
+	c1 := open(t, base+"/sessions/busy/events", nil)
+	fs1 := c1.awaitEvents(wait, "tick", 3)
+	c1.close()
+	awaitMetrics(t, base, wait, "stream closed", func(m map[string]float64) bool { return m["sseref_streams_open"] == 0 })
+	// A long backlog to replay, and callbacks racing with the replay.
+	for i := range 300 {
+		progress(t, base, "busy", i%100, "backlog")
+	}
+	got := seqs(t, fs1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var last uint64
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				last = progress(t, base, "busy", 1, "during replay")
+			}
+		}
+	})
+	c2 := open(t, base+"/sessions/busy/events", map[string]string{"Last-Event-ID": strconv.FormatUint(got[len(got)-1], 10)})
+	c2.awaitEvents(wait, "progress", 320)
+	close(stop)
+	wg.Wait()
+	fs2 := c2.await(wait, "every event up to the last callback", func(fs []frame, _ bool) bool {
+		s := seqs(t, fs)
+		return len(s) > 0 && s[len(s)-1] >= last
+	})
+	exactlyOnceFrom1(t, append(got, seqs(t, fs2)...))
+}
