@@ -130,14 +130,15 @@ func scenarioCharts(s *ScenarioResult) []string {
 		out = append(out, latencyChart(h, s.Metrics.Latency))
 	}
 	if tl := s.Timeline; len(tl.Points) > 0 {
+		// Each timeline point is a whole step: draw it as a flat segment across the step.
 		step := tl.Step().Seconds()
-		xs := make([]float64, len(tl.Points))
-		open := make([]float64, len(tl.Points))
-		rate := make([]float64, len(tl.Points))
+		var xs, open, rate []float64
 		for i, p := range tl.Points {
-			xs[i] = float64(i) * step
-			open[i] = float64(p.Open)
-			rate[i] = float64(p.Events) / step
+			for _, x := range []float64{float64(i) * step, float64(i+1) * step} {
+				xs = append(xs, x)
+				open = append(open, float64(p.Open))
+				rate = append(rate, float64(p.Events)/step)
+			}
 		}
 		out = append(out,
 			lineChart("Streams open", xs, open, colorOpen, fmtNumber),
@@ -193,6 +194,19 @@ func niceMax(v float64) float64 {
 	return 10 * p
 }
 
+// niceAxisMax is niceMax in the unit the labels use: binary for bytes, so the axis reads
+// 16 MiB rather than 19.1 MiB.
+func niceAxisMax(v float64, yFmt func(float64) string) float64 {
+	if strings.HasSuffix(yFmt(1024), "KiB") {
+		scale := 1.0
+		for v/scale >= 1024 {
+			scale *= 1024
+		}
+		return niceMax(v/scale) * scale
+	}
+	return niceMax(v)
+}
+
 // axes draws the frame, three horizontal grid lines with labels, and x labels.
 func axes(b *strings.Builder, yMax float64, yFmt func(float64) string, xLabels [3]string) {
 	esc := html.EscapeString
@@ -219,7 +233,7 @@ func lineChart(title string, xs, ys []float64, color string, yFmt func(float64) 
 		yMax = math.Max(yMax, ys[i])
 		xMax = math.Max(xMax, xs[i])
 	}
-	yMax = niceMax(yMax)
+	yMax = niceAxisMax(yMax, yFmt)
 	if xMax <= 0 {
 		xMax = 1
 	}
@@ -292,13 +306,18 @@ func latencyChart(h *Histogram, s DurationStats) string {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`,
 			plotL+float64(i)*barW+1, plotB-bh, barW-2, bh, colorLatency)
 	}
-	for _, m := range []struct {
+	for i, m := range []struct {
 		label string
 		ms    float64
 	}{{"p50", s.P50MS}, {"p99", s.P99MS}} {
 		x := plotL + pos(m.ms*1e6)*plotWidth
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333" stroke-dasharray="%d"/>`, x, plotT, x, plotB, latencyMarkerDashLength)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s %s</text>`, x+3, plotT+12, m.label, html.EscapeString(fmtMS(m.ms)))
+		// Labels on separate lines, on the side of the marker with room for them.
+		tx, anchor := x+3, "start"
+		if x > plotR-90 {
+			tx, anchor = x-3, "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s">%s %s</text>`, tx, plotT+12+14*i, anchor, m.label, html.EscapeString(fmtMS(m.ms)))
 	}
 	b.WriteString("</svg></figure>")
 	return b.String()
