@@ -58,10 +58,11 @@ func (d *distribution) percentile(p float64) (float64, bool) {
 // stats summarises the distribution for a result file; the histogram is copied so the
 // summary stays valid while the distribution keeps growing.
 func (d *distribution) stats() DurationStats {
-	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact(), Histogram: d.hist.Clone()}
+	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact()}
 	if s.Count == 0 {
-		return s
+		return s // no histogram: nothing to merge or draw
 	}
+	s.Histogram = d.hist.Clone()
 	s.fillFrom(d.percentile)
 	if s.Exact {
 		// montanaflynn/stats over the exact samples, as the percentiles are.
