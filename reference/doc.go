@@ -17,11 +17,11 @@
 // unique to the sender, "s-<n>"); also produced_unix_ns (when the event was produced),
 // replayed (true for a Last-Event-ID replay), and progress and message for progress and
 // done. Seqs count 1, 2, 3, ... per session across all its streams, without gaps: ticks,
-// progress and done each take one. The connected event takes none: its id and seq are
-// the stream's starting point, the last seq before the first event this stream sends
-// (the client's Last-Event-ID when resuming, else the session's current seq; 0 for a new
-// session). So it never moves a client's last event id past an event it has not got,
-// and it is neither retained nor replayed; exactly-once checks skip it.
+// progress and done each take one. The connected event takes none and has no id field,
+// so it leaves the client's last event ID as it was (an EventSource keeps its id buffer
+// across events); its JSON seq is the stream's starting point, the last seq before the
+// first event this stream sends (the client's Last-Event-ID when resuming, else the
+// session's current seq; 0 for a new session). It is neither retained nor replayed.
 //
 // A session has at most one stream and one sender. A second connection with the same id
 // ends the earlier stream (reason replaced; its client sees the body end), waits until

@@ -63,7 +63,10 @@ func newEvent(id uint64, typ string, data *eventData) *sse.Message {
 	if err != nil { // eventData holds only strings and numbers
 		panic(err)
 	}
-	m := &sse.Message{ID: sse.ID(strconv.FormatUint(id, 10)), Type: sse.Type(typ)}
+	m := &sse.Message{Type: sse.Type(typ)}
+	if typ != "connected" {
+		m.ID = sse.ID(strconv.FormatUint(id, 10))
+	}
 	m.AppendData(string(js))
 	return m
 }

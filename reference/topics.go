@@ -122,8 +122,8 @@ func newTopicReplayer(replay int, name string) *topicReplayer {
 		if err != nil { // only for a count below 2
 			panic(err)
 		}
-		// A placeholder with id 0 lets a client that has seen nothing yet (connected
-		// event id 0) resume from 0. It is never replayed: replay starts after the id found.
+		// A placeholder with id 0 lets a client that has seen nothing yet (whose stream
+		// started at 0) resume from 0. It is never replayed: replay starts after the id found.
 		if _, err := fr.Put(&sse.Message{ID: sse.ID("0")}, []string{name}); err != nil {
 			panic(err)
 		}
@@ -294,7 +294,7 @@ func subscribeEndReason(st *stream, err error) string {
 	return st.writeErrorReason(err)
 }
 
-// topicStart is where a topic stream starts: the connected event's id, the id to hand
+// topicStart is where a topic stream starts: the connected event's seq, the id to hand
 // Joe's replayer, and a lost-events comment. t.mu must be held. Unlike a session, a
 // topic is shared, so an id ahead of it is not adopted, and an expired id gets only the
 // live stream after the comment.
