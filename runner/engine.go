@@ -204,17 +204,19 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 	}
 	l.sources[i] = es
 	l.streams.Add(1)
-	go func() {
-		defer l.streams.Done()
-		var churn *time.Timer
-		if at, ok := l.plan.LeaveAt(i); ok {
-			churn = time.AfterFunc(time.Until(l.start.Add(at)), func() { es.Leave(l.plan.ChurnDelay, false) })
-		}
-		es.Run(l.hardCtx)
+	// The source's own goroutine is the stream's only one: no wrapper goroutine, its
+	// end is signalled through onEnd.
+	var churn *time.Timer
+	if at, ok := l.plan.LeaveAt(i); ok {
+		churn = time.AfterFunc(time.Until(l.start.Add(at)), func() { es.Leave(l.plan.ChurnDelay, false) })
+	}
+	es.onEnd = func() {
 		if churn != nil {
 			churn.Stop()
 		}
-	}()
+		l.streams.Done()
+	}
+	go es.Run(l.hardCtx)
 	return true
 }
 

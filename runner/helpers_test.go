@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +150,13 @@ func (r *recorder) waitKind(t *testing.T, k RecordKind, n int) []Record {
 func (r *recorder) flush() {
 	r.ch <- Record{}
 	<-r.flushed
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

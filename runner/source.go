@@ -1,18 +1,13 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"mime"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,14 +69,27 @@ type EventSource struct {
 	out chan<- Record
 
 	readRate atomic.Int64
+	rateGen  atomic.Uint64 // bumped by SetReadRate: pacing restarts from then
 	paused   atomic.Bool
 
-	// Owned by the Run goroutine.
+	// Owned by the Run goroutine. Kept here rather than in locals so that the frames
+	// under a blocked read stay small (see Run).
 	parser      *eventstream.Parser
 	seq         seqTracker
 	senders     senderTracker
 	retry       time.Duration
 	lastEventAt time.Time
+	start       time.Time // of the current attempt
+	scheduled   time.Time // when the current attempt was due
+	closedAt    time.Time // end of the previous attempt
+	delay       time.Duration
+	first       bool   // no event yet in this attempt
+	seenID      string // last event ID string as last published to lastID
+	item        eventstream.Item
+	actx        context.Context // the current attempt's
+	acancel     context.CancelFunc
+	stopAfter   func() bool
+	onEnd       func() // set by the engine: called when Run ends
 
 	mu          sync.Mutex
 	final       CloseReason // a deliberate end (client close/reset, stopped, cancelled)
@@ -208,7 +216,10 @@ func (es *EventSource) ResumeReading() {
 }
 
 // SetReadRate limits reading to bytesPerSecond (0 or less: unlimited), from now on.
-func (es *EventSource) SetReadRate(bytesPerSecond int64) { es.readRate.Store(bytesPerSecond) }
+func (es *EventSource) SetReadRate(bytesPerSecond int64) {
+	es.readRate.Store(bytesPerSecond)
+	es.rateGen.Add(1)
+}
 
 // SetReconnect enables or disables reconnecting after the current connection ends.
 func (es *EventSource) SetReconnect(on bool) {
@@ -324,72 +335,110 @@ func (es *EventSource) emit(r Record) {
 // status or content type, size limit), a deliberate end (Close, Reset, the engine's
 // stop) or ctx's end (Closed reason cancelled). Between connections it waits the
 // reconnection time. Run returns nil; call it once.
+//
+// Memory: 10,000 sources each park one goroutine in a socket read, so the frames on
+// that path are kept small (records are built in helpers that are not inlined): the
+// parked stack then fits in 4 KB after the garbage collector shrinks it.
 func (es *EventSource) Run(ctx context.Context) error {
-	defer func() {
-		es.mu.Lock()
-		es.ended = true
-		es.open = false
-		es.changedLocked()
-		es.mu.Unlock()
-		close(es.done)
-	}()
-	stopAfter := context.AfterFunc(ctx, func() { es.end(CloseCancelled, false) })
-	defer stopAfter()
+	es.setup(ctx)
+	for attempt := 0; es.begin(ctx, attempt); attempt++ {
+		// The attempt, inline: Opened ... Closed.
+		x, reason := es.connect(es.actx, attempt)
+		if x != nil {
+			reason = es.consume(es.actx, attempt, x)
+			es.release(x)
+		}
+		if !es.again(reason) {
+			break
+		}
+	}
+	es.finish()
+	return nil
+}
 
-	scheduled := es.cfg.Scheduled
-	if scheduled.IsZero() {
-		scheduled = time.Now()
+//go:noinline
+func (es *EventSource) setup(ctx context.Context) {
+	es.stopAfter = context.AfterFunc(ctx, es.cancelled)
+	es.scheduled = es.cfg.Scheduled
+	if es.scheduled.IsZero() {
+		es.scheduled = time.Now()
 	}
-	var closedAt time.Time
-	var delay time.Duration
-	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithCancel(ctx)
-		es.mu.Lock()
-		es.cancel = cancel
-		final := es.final
-		es.mu.Unlock()
-		if attempt > 0 {
-			if final == "" {
-				final = es.sleep(actx, delay)
-			}
-			if final != "" {
-				cancel()
-				// Ended while waiting to reconnect: this Closed record has no Opened
-				// before it, so that the last Closed of a stream always says why it ended.
-				es.closed(attempt, final)
-				return nil
-			}
-			es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(closedAt),
-				Retry: es.retry, LastEventID: es.LastEventID()})
-		} else if final != "" {
-			cancel()
-			es.closed(attempt, final)
-			return nil
-		}
-		reason := es.attempt(actx, attempt, scheduled)
+}
+
+func (es *EventSource) cancelled() { es.end(CloseCancelled, false) }
+
+//go:noinline
+func (es *EventSource) finish() {
+	es.stopAfter()
+	es.mu.Lock()
+	es.ended = true
+	es.open = false
+	es.changedLocked()
+	es.mu.Unlock()
+	close(es.done)
+	if es.onEnd != nil {
+		es.onEnd()
+	}
+}
+
+// begin creates the attempt's context, makes its cancel reachable by the controls
+// and, before a reconnect, waits the delay and emits the Reconnect record. It returns
+// false when the source ended before the attempt could start, after emitting that
+// attempt's Closed record.
+//
+//go:noinline
+func (es *EventSource) begin(ctx context.Context, attempt int) bool {
+	actx, cancel := context.WithCancel(ctx)
+	es.mu.Lock()
+	es.cancel = cancel
+	final := es.final
+	es.mu.Unlock()
+	if final == "" && attempt > 0 {
+		final = es.sleep(actx, es.delay)
+	}
+	if final != "" {
 		cancel()
-		closedAt = time.Now()
-		es.mu.Lock()
-		leaving, leaveDelay := es.leaving, es.leaveDelay
-		es.leaving = false
-		noReconnect := es.noReconnect
-		es.mu.Unlock()
-		switch {
-		case reason == CloseEOF || reason == CloseNetworkError:
-			if noReconnect {
-				return nil
-			}
-			delay = es.retry
-			if es.cfg.Jitter > 0 {
-				delay += time.Duration(rand.Float64() * es.cfg.Jitter * float64(delay))
-			}
-		case reason == CloseChurn && leaving:
-			delay = leaveDelay
-		default:
-			return nil
-		}
-		scheduled = closedAt.Add(delay)
+		// Ended before the attempt: this Closed record has no Opened before it, so
+		// that the last Closed of a stream always says why it ended.
+		es.closed(attempt, final)
+		return false
 	}
+	es.actx, es.acancel = actx, cancel
+	if attempt > 0 {
+		es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
+			Retry: es.retry, LastEventID: es.LastEventID()})
+	}
+	return true
+}
+
+// again decides after an attempt whether and when to reconnect.
+//
+//go:noinline
+func (es *EventSource) again(reason CloseReason) bool {
+	es.acancel()
+	es.actx, es.acancel = nil, nil
+	es.closedAt = time.Now()
+	es.mu.Lock()
+	leaving, leaveDelay := es.leaving, es.leaveDelay
+	es.leaving = false
+	noReconnect := es.noReconnect
+	es.mu.Unlock()
+	switch {
+	case reason == CloseEOF || reason == CloseNetworkError:
+		if noReconnect {
+			return false
+		}
+		es.delay = es.retry
+		if es.cfg.Jitter > 0 {
+			es.delay += time.Duration(rand.Float64() * es.cfg.Jitter * float64(es.delay))
+		}
+	case reason == CloseChurn && leaving:
+		es.delay = leaveDelay
+	default:
+		return false
+	}
+	es.scheduled = es.closedAt.Add(es.delay)
+	return true
 }
 
 // sleep waits d unless the source is ended or told to leave meanwhile; it returns the
@@ -409,6 +458,7 @@ func (es *EventSource) sleep(ctx context.Context, d time.Duration) CloseReason {
 				// Replace the cancelled wait context so the new wait can be interrupted.
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+				defer cancel()
 				es.cancel = cancel
 			}
 			es.mu.Unlock()
@@ -424,6 +474,8 @@ func (es *EventSource) sleep(ctx context.Context, d time.Duration) CloseReason {
 }
 
 // closed emits the Closed record of an attempt and remembers its reason.
+//
+//go:noinline
 func (es *EventSource) closed(attempt int, reason CloseReason) {
 	es.mu.Lock()
 	es.reason = reason
@@ -453,6 +505,8 @@ func (es *EventSource) interrupted(ctx context.Context) CloseReason {
 
 // fail ends an attempt with an error: an Error record, then Closed with the
 // harness's reason when it caused the error, else with reason.
+//
+//go:noinline
 func (es *EventSource) fail(ctx context.Context, attempt int, reason CloseReason, class ErrorClass, err error) CloseReason {
 	if r := es.interrupted(ctx); r != "" {
 		es.closed(attempt, r)
@@ -463,410 +517,25 @@ func (es *EventSource) fail(ctx context.Context, attempt int, reason CloseReason
 	return reason
 }
 
-// response is the part of an HTTP response the runner uses.
-type response struct {
-	status      int
-	proto       string
-	contentType string
-	location    string
-	body        io.Reader
-	ttHeaders   time.Duration // request written -> headers
-	slotWait    time.Duration // HTTP/2: waiting for a stream under the server's limit
-}
-
-// attempt makes one connection attempt (following redirects) and reads it to its
-// end. It emits Opened ... Closed and returns the Closed reason.
-func (es *EventSource) attempt(ctx context.Context, attempt int, scheduled time.Time) CloseReason {
-	start := time.Now()
-	es.emit(Record{Kind: RecordOpened, Attempt: attempt, Time: start, Scheduled: scheduled})
-
-	u := es.url
-	var waited time.Duration
-	dial, tlsHS := time.Duration(-1), time.Duration(-1)
-	for hop := 0; ; hop++ {
-		p, err := es.b.pool(u)
-		if err != nil {
-			return es.fail(ctx, attempt, CloseBadStatus, ErrProtocol, err)
-		}
-		l, err := p.acquire(ctx, es.cfg.RecvBuffer)
-		if err != nil {
-			return es.fail(ctx, attempt, CloseNetworkError, ErrDial, err)
-		}
-		waited += l.wait
-		if l.dial >= 0 {
-			dial, tlsHS = l.dial, l.tlsHS
-		}
-		if !es.attach(l) {
-			l.release()
-			return es.fail(ctx, attempt, CloseNetworkError, ErrRead, errors.New("interrupted"))
-		}
-		var resp response
-		var cleanup func()
-		if l.h2 != nil {
-			resp, cleanup, err = es.roundTripH2(ctx, l.h2, u)
-			waited += resp.slotWait
-		} else {
-			resp, err = es.roundTripH1(ctx, l, u)
-			cleanup = func() {}
-		}
-		if err != nil {
-			cleanup()
-			es.detach(l)
-			return es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
-		}
-		if isRedirect(resp.status) && resp.location != "" && hop < maxRedirects {
-			next, perr := u.Parse(resp.location)
-			cleanup()
-			es.detach(l)
-			if perr != nil {
-				return es.fail(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("redirect to %q: %w", resp.location, perr))
-			}
-			u = next
-			continue
-		}
-		es.emit(Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: resp.status, Proto: resp.proto,
-			ContentType: resp.contentType, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: resp.ttHeaders})
-		reason := es.consume(ctx, attempt, start, resp)
-		cleanup()
-		es.detach(l)
-		return reason
-	}
-}
-
-func isRedirect(status int) bool {
-	switch status {
-	case 301, 302, 303, 307, 308:
-		return true
-	}
-	return false
-}
-
-// attach makes the lease's connection reachable by Close/Reset/Leave; it returns
-// false when the source was interrupted already.
-func (es *EventSource) attach(l *lease) bool {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	if es.final != "" || es.leaving {
-		return false
-	}
-	es.conn, es.tcp = l.conn, l.tcp
-	return true
-}
-
-func (es *EventSource) detach(l *lease) {
-	es.mu.Lock()
-	es.conn, es.tcp = nil, nil
-	es.mu.Unlock()
-	l.release()
-}
-
-// h1ReadBuffer is the bufio size under http.ReadResponse: headers are read through
-// it and body reads of the parser's size bypass it, so it can stay small.
-const h1ReadBuffer = 1 << 10
-
-// roundTripH1 writes the request on the leased HTTP/1.1 connection and reads the
-// response headers.
-func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (response, error) {
-	req := es.requestBytes(u)
-	if err := l.conn.SetWriteDeadline(time.Now().Add(es.cfg.HeaderTimeout)); err != nil {
-		return response{}, err
-	}
-	if _, err := l.conn.Write(req); err != nil {
-		return response{}, classify(ErrRead, err)
-	}
-	wrote := time.Now()
-	l.conn.SetWriteDeadline(time.Time{})
-	l.conn.SetReadDeadline(wrote.Add(es.cfg.HeaderTimeout))
-	br := bufio.NewReaderSize(&flowReader{es: es, ctx: ctx, r: l.conn}, h1ReadBuffer)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return response{}, classify(ErrRead, fmt.Errorf("connection closed before response headers: %w", err))
-		}
-		var ne net.Error
-		if errors.As(err, &ne) {
-			return response{}, classify(ErrRead, err)
-		}
-		return response{}, classify(ErrProtocol, fmt.Errorf("malformed response: %w", err))
-	}
-	l.conn.SetReadDeadline(time.Time{})
-	return response{status: resp.StatusCode, proto: resp.Proto, contentType: resp.Header.Get("Content-Type"),
-		location: resp.Header.Get("Location"), body: resp.Body, ttHeaders: time.Since(wrote)}, nil
-}
-
-// requestBytes writes the GET request by hand: the scale path never builds an
-// http.Request.
-func (es *EventSource) requestBytes(u *url.URL) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, "GET "...)
-	b = append(b, u.RequestURI()...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, u.Host...)
-	b = append(b, "\r\nUser-Agent: "...)
-	b = append(b, es.b.cfg.UserAgent...)
-	b = append(b, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
-	if id := es.LastEventID(); id != "" {
-		b = append(b, "Last-Event-ID: "...)
-		b = append(b, id...)
-		b = append(b, "\r\n"...)
-	}
-	for k, vs := range es.cfg.Header {
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, strings.NewReplacer("\r", "", "\n", "").Replace(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	return append(b, "\r\n"...)
-}
-
-// roundTripH2 sends the request on the shared HTTP/2 connection.
-func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *url.URL) (response, func(), error) {
-	var mu sync.Mutex
-	var wrote time.Time
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { mu.Lock(); wrote = time.Now(); mu.Unlock() }}
-	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, trace))
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		cancel()
-		return response{}, func() {}, err
-	}
-	for k, vs := range es.cfg.Header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("User-Agent", es.b.cfg.UserAgent)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if id := es.LastEventID(); id != "" {
-		req.Header.Set("Last-Event-ID", id)
-	}
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(es.cfg.HeaderTimeout, func() { timedOut.Store(true); cancel() })
-	rtStart := time.Now()
-	resp, err := cc.RoundTrip(req)
-	timer.Stop()
-	now := time.Now()
-	mu.Lock()
-	w := wrote
-	mu.Unlock()
-	// The headers are written once the connection has a stream slot: the time before
-	// is the wait under the server's SETTINGS_MAX_CONCURRENT_STREAMS.
-	r := response{slotWait: 0, ttHeaders: -1}
-	if !w.IsZero() {
-		r.slotWait = w.Sub(rtStart)
-		r.ttHeaders = now.Sub(w)
-	}
-	if err != nil {
-		cancel()
-		if timedOut.Load() {
-			return r, func() {}, classify(ErrTimeout, fmt.Errorf("no response headers within %v", es.cfg.HeaderTimeout))
-		}
-		return r, func() {}, classify(ErrRead, err)
-	}
-	r.status, r.proto = resp.StatusCode, resp.Proto
-	r.contentType, r.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
-	r.body = &flowReader{es: es, ctx: ctx, r: resp.Body}
-	return r, func() { cancel(); resp.Body.Close() }, nil
-}
-
-// isEventStream reports whether a Content-Type's MIME essence is text/event-stream
-// (case-insensitive, parameters ignored); an unparsable type is not.
-func isEventStream(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		// mime rejects some parameter lists browsers accept ("text/event-stream;"):
-		// the essence is what counts.
-		essence, _, _ := strings.Cut(contentType, ";")
-		essence = strings.TrimSpace(essence)
-		if !strings.ContainsRune(essence, '/') || strings.ContainsAny(essence, " \t") {
-			return false
-		}
-		mt = strings.ToLower(essence)
-	}
-	return mt == "text/event-stream"
+//go:noinline
+func (es *EventSource) opened(attempt int) {
+	es.start = time.Now()
+	es.emit(Record{Kind: RecordOpened, Attempt: attempt, Time: es.start, Scheduled: es.scheduled})
 }
 
 // consume checks the final response and, when it opens the stream, reads it to its
-// end, emitting Event, Comment and Retry records.
-func (es *EventSource) consume(ctx context.Context, attempt int, start time.Time, resp response) CloseReason {
-	switch {
-	case resp.status == http.StatusNoContent:
-		es.closed(attempt, CloseNoContent)
-		return CloseNoContent
-	case resp.status != http.StatusOK:
-		return es.fail(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("status %d", resp.status))
-	case !isEventStream(resp.contentType):
-		return es.fail(ctx, attempt, CloseBadContentType, ErrContentType, fmt.Errorf("content type %q is not text/event-stream", resp.contentType))
+// end, emitting Event, Comment and Retry records. The source's goroutine spends its
+// life in the parser.Next call below, so this frame holds nothing but the loop.
+func (es *EventSource) consume(ctx context.Context, attempt int, x *exchange) CloseReason {
+	if reason := es.accept(ctx, attempt, x); reason != "" {
+		return reason
 	}
-	es.mu.Lock()
-	es.open = true
-	es.opens++
-	es.changedLocked()
-	es.mu.Unlock()
-	es.senders.reset()
-
-	if es.parser == nil {
-		es.parser = eventstream.New(resp.body, eventstream.Config{
-			MaxLineSize:    es.cfg.MaxLineSize,
-			MaxEventSize:   es.cfg.MaxEventSize,
-			ReadBufferSize: es.cfg.ReadBufferSize,
-			LastEventID:    es.LastEventID(),
-		})
-	} else {
-		es.parser.Reset(resp.body)
-	}
-	first := true
-	seenID := es.LastEventID()
 	for {
-		it, err := es.parser.Next()
-		now := time.Now()
-		// The last event ID string changes at every dispatch, also one that fires no
-		// event; a reconnect sends it.
-		if id := es.parser.LastEventID(); id != seenID {
-			seenID = id
-			es.mu.Lock()
-			es.lastID = id
-			es.mu.Unlock()
-		}
+		var err error
+		es.item, err = es.parser.Next()
 		if err != nil {
-			switch {
-			case errors.Is(err, io.EOF):
-				if r := es.interrupted(ctx); r != "" {
-					es.closed(attempt, r)
-					return r
-				}
-				es.closed(attempt, CloseEOF)
-				return CloseEOF
-			case errors.Is(err, eventstream.ErrTooLarge):
-				// Not retried: the same oversized event would come back after a resume.
-				return es.fail(ctx, attempt, CloseTooLarge, ErrTooLarge, err)
-			default:
-				return es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
-			}
+			return es.bodyEnded(ctx, attempt, err)
 		}
-		switch it.Kind {
-		case eventstream.KindEvent:
-			es.event(attempt, start, now, first, it)
-			first = false
-		case eventstream.KindComment:
-			es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
-		case eventstream.KindRetry:
-			es.retry = it.Retry
-			es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
-		}
-	}
-}
-
-// event measures one event and emits its record.
-func (es *EventSource) event(attempt int, start, now time.Time, first bool, it eventstream.Item) {
-	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
-		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1}
-	if first {
-		r.TTFirst = now.Sub(start)
-	}
-	if !es.lastEventAt.IsZero() {
-		r.Gap = now.Sub(es.lastEventAt)
-	}
-	es.lastEventAt = now
-	f := scanData(it.Data, es.cfg.LatencyField, es.cfg.SenderField)
-	if f.hasSent {
-		// Clamped at 0: a negative value means "not timed", and clocks of two hosts
-		// may disagree by a little.
-		r.Latency = max(time.Duration(now.UnixNano()-f.sent), 0)
-	}
-	if f.hasSender {
-		r.Sender = f.sender
-		r.DuplicateSender = es.senders.observe(f.sender)
-	}
-	if s := parseSeq(it.ID); s >= 0 {
-		r.Seq = s
-		r.Missing, r.Duplicate, r.OutOfOrder = es.seq.observe(s)
-	}
-	es.emit(r)
-	// Counted after the record is out, so a waiter that wakes sees it sent.
-	es.mu.Lock()
-	es.events++
-	es.changedLocked()
-	es.mu.Unlock()
-}
-
-// flowReader sits under the parser: it pauses while the source is told to stop
-// reading and paces reads to the source's read rate. Either wait ends when the
-// attempt does.
-type flowReader struct {
-	es  *EventSource
-	ctx context.Context
-	r   io.Reader
-
-	rate  int64
-	since time.Time
-	n     int64
-	timer *time.Timer
-}
-
-func (f *flowReader) Read(p []byte) (int, error) {
-	if f.es.paused.Load() {
-		if err := f.es.waitResume(f.ctx); err != nil {
-			return 0, err
-		}
-	}
-	rate := f.es.readRate.Load()
-	if rate <= 0 {
-		f.rate = 0
-		return f.r.Read(p)
-	}
-	if rate != f.rate {
-		f.rate, f.since, f.n = rate, time.Now(), 0
-	}
-	// Wait until the bytes read so far fit the rate, then read at most a tenth of a
-	// second's worth, so that the pace is smooth.
-	due := f.since.Add(time.Duration(float64(f.n) / float64(rate) * float64(time.Second)))
-	if d := time.Until(due); d > 0 {
-		if err := f.wait(d); err != nil {
-			return 0, err
-		}
-	}
-	if chunk := max(rate/10, 1); int64(len(p)) > chunk {
-		p = p[:chunk]
-	}
-	n, err := f.r.Read(p)
-	f.n += int64(n)
-	return n, err
-}
-
-func (f *flowReader) wait(d time.Duration) error {
-	if f.timer == nil {
-		f.timer = time.NewTimer(d)
-	} else {
-		f.timer.Reset(d)
-	}
-	select {
-	case <-f.timer.C:
-		return nil
-	case <-f.ctx.Done():
-		f.timer.Stop()
-		return f.ctx.Err()
-	}
-}
-
-// waitResume blocks while the source is paused.
-func (es *EventSource) waitResume(ctx context.Context) error {
-	for {
-		es.mu.Lock()
-		if !es.paused.Load() {
-			es.mu.Unlock()
-			return nil
-		}
-		if es.resume == nil {
-			es.resume = make(chan struct{})
-		}
-		ch := es.resume
-		es.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		es.handle(attempt)
 	}
 }

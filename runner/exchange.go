@@ -1,0 +1,471 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sseharness/sseharness/eventstream"
+)
+
+// exchange is one request and its response head, with the connection it holds.
+type exchange struct {
+	lease       *lease
+	status      int
+	proto       string
+	contentType string
+	location    string
+	body        io.Reader
+	cleanup     func() // HTTP/2: ends the stream
+	ttHeaders   time.Duration
+	slotWait    time.Duration // HTTP/2: waiting for a stream under the server's limit
+}
+
+// connect starts an attempt (Opened record), acquires a connection, sends the
+// request, follows redirects and emits the Headers record of the final response. On failure it emits Error and Closed and
+// returns the reason.
+//
+//go:noinline
+func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, CloseReason) {
+	es.opened(attempt)
+	u := es.url
+	var waited time.Duration
+	dial, tlsHS := time.Duration(-1), time.Duration(-1)
+	for hop := 0; ; hop++ {
+		p, err := es.b.pool(u)
+		if err != nil {
+			return nil, es.fail(ctx, attempt, CloseBadStatus, ErrProtocol, err)
+		}
+		l, err := p.acquire(ctx, es.cfg.RecvBuffer)
+		if err != nil {
+			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrDial, err)
+		}
+		waited += l.wait
+		if l.dial >= 0 {
+			dial, tlsHS = l.dial, l.tlsHS
+		}
+		if !es.attach(l) {
+			l.release()
+			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrRead, errors.New("interrupted"))
+		}
+		var x *exchange
+		if l.h2 != nil {
+			x, err = es.roundTripH2(ctx, l.h2, u)
+		} else {
+			x, err = es.roundTripH1(ctx, l, u)
+		}
+		x.lease = l
+		waited += x.slotWait
+		if err != nil {
+			es.release(x)
+			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
+		}
+		if isRedirect(x.status) && x.location != "" && hop < maxRedirects {
+			es.release(x)
+			next, err := u.Parse(x.location)
+			if err != nil {
+				return nil, es.fail(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("redirect to %q: %w", x.location, err))
+			}
+			u = next
+			continue
+		}
+		es.emit(Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: x.status, Proto: x.proto,
+			ContentType: x.contentType, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders})
+		return x, ""
+	}
+}
+
+// release ends the exchange and gives its connection back.
+//
+//go:noinline
+func (es *EventSource) release(x *exchange) {
+	if x.cleanup != nil {
+		x.cleanup()
+	}
+	es.mu.Lock()
+	es.conn, es.tcp = nil, nil
+	es.mu.Unlock()
+	x.lease.release()
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case 301, 302, 303, 307, 308:
+		return true
+	}
+	return false
+}
+
+// attach makes the lease's connection reachable by Close/Reset/Leave; it returns
+// false when the source was interrupted already.
+func (es *EventSource) attach(l *lease) bool {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.final != "" || es.leaving {
+		return false
+	}
+	es.conn, es.tcp = l.conn, l.tcp
+	return true
+}
+
+// headReadBuffer is the bufio size http.ReadResponse reads the head through. It lives
+// only while the head is read; body bytes read along with it are handed over.
+const headReadBuffer = 1 << 10
+
+// roundTripH1 writes the request on the leased HTTP/1.1 connection and reads the
+// response head.
+func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (*exchange, error) {
+	x := &exchange{ttHeaders: -1}
+	if err := l.conn.SetWriteDeadline(time.Now().Add(es.cfg.HeaderTimeout)); err != nil {
+		return x, classify(ErrRead, err)
+	}
+	if _, err := l.conn.Write(es.requestBytes(u)); err != nil {
+		return x, classify(ErrRead, err)
+	}
+	wrote := time.Now()
+	l.conn.SetWriteDeadline(time.Time{})
+	l.conn.SetReadDeadline(wrote.Add(es.cfg.HeaderTimeout))
+	src := &flowReader{es: es, ctx: ctx, r: l.conn}
+	br := bufio.NewReaderSize(src, headReadBuffer)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return x, classify(ErrRead, fmt.Errorf("connection closed before response headers: %w", err))
+		}
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return x, classify(ErrRead, err)
+		}
+		return x, classify(ErrProtocol, fmt.Errorf("malformed response: %w", err))
+	}
+	x.ttHeaders = time.Since(wrote)
+	l.conn.SetReadDeadline(time.Time{})
+	var pending []byte
+	if n := br.Buffered(); n > 0 {
+		pending = make([]byte, n)
+		br.Read(pending)
+	}
+	chunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
+	x.status, x.proto = resp.StatusCode, resp.Proto
+	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
+	x.body = newBodyReader(l.conn, src, pending, chunked, resp.ContentLength)
+	return x, nil
+}
+
+// requestBytes writes the GET request by hand: the scale path never builds an
+// http.Request.
+func (es *EventSource) requestBytes(u *url.URL) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, "GET "...)
+	b = append(b, u.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, u.Host...)
+	b = append(b, "\r\nUser-Agent: "...)
+	b = append(b, es.b.cfg.UserAgent...)
+	b = append(b, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
+	if id := es.LastEventID(); id != "" {
+		b = append(b, "Last-Event-ID: "...)
+		b = append(b, id...)
+		b = append(b, "\r\n"...)
+	}
+	for k, vs := range es.cfg.Header {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, strings.NewReplacer("\r", "", "\n", "").Replace(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// roundTripH2 sends the request on the shared HTTP/2 connection.
+func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *url.URL) (*exchange, error) {
+	x := &exchange{ttHeaders: -1}
+	var mu sync.Mutex
+	var wrote time.Time
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { mu.Lock(); wrote = time.Now(); mu.Unlock() }}
+	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, trace))
+	x.cleanup = cancel
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return x, err
+	}
+	for k, vs := range es.cfg.Header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("User-Agent", es.b.cfg.UserAgent)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if id := es.LastEventID(); id != "" {
+		req.Header.Set("Last-Event-ID", id)
+	}
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(es.cfg.HeaderTimeout, func() { timedOut.Store(true); cancel() })
+	rtStart := time.Now()
+	resp, err := cc.RoundTrip(req)
+	timer.Stop()
+	now := time.Now()
+	mu.Lock()
+	w := wrote
+	mu.Unlock()
+	// The headers are written once the connection has a stream slot: the time before
+	// is the wait under the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+	if !w.IsZero() {
+		x.slotWait = w.Sub(rtStart)
+		x.ttHeaders = now.Sub(w)
+	}
+	if err != nil {
+		if timedOut.Load() {
+			return x, classify(ErrTimeout, fmt.Errorf("no response headers within %v", es.cfg.HeaderTimeout))
+		}
+		return x, classify(ErrRead, err)
+	}
+	x.status, x.proto = resp.StatusCode, resp.Proto
+	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
+	x.body = &flowReader{es: es, ctx: ctx, r: resp.Body}
+	x.cleanup = func() { cancel(); resp.Body.Close() }
+	return x, nil
+}
+
+// isEventStream reports whether a Content-Type's MIME essence is text/event-stream
+// (case-insensitive, parameters ignored); an unparsable type is not.
+func isEventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		// mime rejects some parameter lists browsers accept ("text/event-stream;"):
+		// the essence is what counts.
+		essence, _, _ := strings.Cut(contentType, ";")
+		essence = strings.TrimSpace(essence)
+		if !strings.ContainsRune(essence, '/') || strings.ContainsAny(essence, " \t") {
+			return false
+		}
+		mt = strings.ToLower(essence)
+	}
+	return mt == "text/event-stream"
+}
+
+// accept applies the EventSource rules to the final response: 204 stops, another
+// status or content type fails; a good response opens the stream and readies the
+// parser. It returns "" when the stream is open.
+//
+//go:noinline
+func (es *EventSource) accept(ctx context.Context, attempt int, x *exchange) CloseReason {
+	switch {
+	case x.status == http.StatusNoContent:
+		es.closed(attempt, CloseNoContent)
+		return CloseNoContent
+	case x.status != http.StatusOK:
+		return es.fail(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("status %d", x.status))
+	case !isEventStream(x.contentType):
+		return es.fail(ctx, attempt, CloseBadContentType, ErrContentType, fmt.Errorf("content type %q is not text/event-stream", x.contentType))
+	}
+	es.mu.Lock()
+	es.open = true
+	es.opens++
+	es.changedLocked()
+	es.mu.Unlock()
+	es.senders.reset()
+	es.first = true
+	es.seenID = es.LastEventID()
+	if es.parser == nil {
+		es.parser = eventstream.New(x.body, eventstream.Config{
+			MaxLineSize:    es.cfg.MaxLineSize,
+			MaxEventSize:   es.cfg.MaxEventSize,
+			ReadBufferSize: es.cfg.ReadBufferSize,
+			LastEventID:    es.seenID,
+		})
+	} else {
+		es.parser.Reset(x.body)
+	}
+	return ""
+}
+
+// bodyEnded turns the parser's final error into the attempt's end.
+//
+//go:noinline
+func (es *EventSource) bodyEnded(ctx context.Context, attempt int, err error) CloseReason {
+	es.publishLastID()
+	switch {
+	case errors.Is(err, io.EOF):
+		if r := es.interrupted(ctx); r != "" {
+			es.closed(attempt, r)
+			return r
+		}
+		es.closed(attempt, CloseEOF)
+		return CloseEOF
+	case errors.Is(err, eventstream.ErrTooLarge):
+		// Not retried: the same oversized event would come back after a resume.
+		return es.fail(ctx, attempt, CloseTooLarge, ErrTooLarge, err)
+	default:
+		return es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
+	}
+}
+
+// publishLastID makes the parser's last event ID string visible to LastEventID: it
+// changes at every dispatch, also one that fires no event, and a reconnect sends it.
+func (es *EventSource) publishLastID() {
+	if id := es.parser.LastEventID(); id != es.seenID {
+		es.seenID = id
+		es.mu.Lock()
+		es.lastID = id
+		es.mu.Unlock()
+	}
+}
+
+// handle handles the item the parser just returned.
+//
+//go:noinline
+func (es *EventSource) handle(attempt int) {
+	it := &es.item
+	now := time.Now()
+	es.publishLastID()
+	switch it.Kind {
+	case eventstream.KindEvent:
+		es.event(attempt, now, it)
+	case eventstream.KindComment:
+		es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
+	case eventstream.KindRetry:
+		es.retry = it.Retry
+		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+	}
+	es.item = eventstream.Item{} // do not keep the event's data alive while idle
+}
+
+// event measures one event and emits its record.
+func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
+	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
+		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1}
+	if es.first {
+		r.TTFirst = now.Sub(es.start)
+		es.first = false
+	}
+	if !es.lastEventAt.IsZero() {
+		r.Gap = now.Sub(es.lastEventAt)
+	}
+	es.lastEventAt = now
+	f := scanData(it.Data, es.cfg.LatencyField, es.cfg.SenderField)
+	if f.hasSent {
+		// Clamped at 0: a negative value means "not timed", and clocks of two hosts
+		// may disagree by a little.
+		r.Latency = max(time.Duration(now.UnixNano()-f.sent), 0)
+	}
+	if f.hasSender {
+		r.Sender = f.sender
+		r.DuplicateSender = es.senders.observe(f.sender)
+	}
+	if s := parseSeq(it.ID); s >= 0 {
+		r.Seq = s
+		r.Missing, r.Duplicate, r.OutOfOrder = es.seq.observe(s)
+	}
+	es.emit(r)
+	// Counted after the record is out, so a waiter that wakes sees it sent.
+	es.mu.Lock()
+	es.events++
+	es.changedLocked()
+	es.mu.Unlock()
+}
+
+// flowReader sits under the parser: it pauses while the source is told to stop
+// reading and paces reads to the source's read rate. Either wait ends when the
+// attempt does.
+type flowReader struct {
+	es  *EventSource
+	ctx context.Context
+	r   io.Reader
+
+	gen   uint64 // SetReadRate generation the pacing below started at
+	since time.Time
+	n     int64
+	timer *time.Timer
+}
+
+func (f *flowReader) Read(p []byte) (int, error) {
+	if f.active() {
+		return f.slowRead(p)
+	}
+	return f.r.Read(p)
+}
+
+// active reports whether reads must pause or be paced.
+func (f *flowReader) active() bool { return f.es.paused.Load() || f.es.readRate.Load() > 0 }
+
+// slowRead is the paused or rate-limited read, apart so that the common path stays
+// a thin frame.
+//
+//go:noinline
+func (f *flowReader) slowRead(p []byte) (int, error) {
+	if f.es.paused.Load() {
+		if err := f.es.waitResume(f.ctx); err != nil {
+			return 0, err
+		}
+	}
+	rate := f.es.readRate.Load()
+	if rate <= 0 {
+		return f.r.Read(p)
+	}
+	if gen := f.es.rateGen.Load(); gen != f.gen || f.since.IsZero() {
+		f.gen, f.since, f.n = gen, time.Now(), 0
+	}
+	// Wait until the bytes read so far fit the rate, then read at most a tenth of a
+	// second's worth, so that the pace is smooth.
+	due := f.since.Add(time.Duration(float64(f.n) / float64(rate) * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		if err := f.wait(d); err != nil {
+			return 0, err
+		}
+	}
+	if chunk := max(rate/10, 1); int64(len(p)) > chunk {
+		p = p[:chunk]
+	}
+	n, err := f.r.Read(p)
+	f.n += int64(n)
+	return n, err
+}
+
+func (f *flowReader) wait(d time.Duration) error {
+	if f.timer == nil {
+		f.timer = time.NewTimer(d)
+	} else {
+		f.timer.Reset(d)
+	}
+	select {
+	case <-f.timer.C:
+		return nil
+	case <-f.ctx.Done():
+		f.timer.Stop()
+		return f.ctx.Err()
+	}
+}
+
+// waitResume blocks while the source is paused.
+func (es *EventSource) waitResume(ctx context.Context) error {
+	for {
+		es.mu.Lock()
+		if !es.paused.Load() {
+			es.mu.Unlock()
+			return nil
+		}
+		if es.resume == nil {
+			es.resume = make(chan struct{})
+		}
+		ch := es.resume
+		es.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
