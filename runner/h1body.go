@@ -35,16 +35,16 @@ const (
 type chunkState uint8
 
 const (
-	stSize       chunkState = iota // chunk-size hex digits
-	stExt                          // chunk extension, up to LF
-	stSizeLF                       // CR seen after the size line, LF expected
-	stData                         // chunk-data, remaining bytes
-	stDataCR                       // CR expected after chunk-data
-	stDataLF                       // LF expected after chunk-data
-	stTrailer                      // start of a trailer line (or the final CRLF)
-	stTrailerLine                  // inside a trailer field line
-	stTrailerLF                    // CR of the final empty line seen, LF expected
-	stDone                         // last-chunk and trailers read: end of body
+	stSize        chunkState = iota // chunk-size hex digits
+	stExt                           // chunk extension, up to LF
+	stSizeLF                        // CR seen after the size line, LF expected
+	stData                          // chunk-data, remaining bytes
+	stDataCR                        // CR expected after chunk-data
+	stDataLF                        // LF expected after chunk-data
+	stTrailer                       // start of a trailer line (or the final CRLF)
+	stTrailerLine                   // inside a trailer field line
+	stTrailerLF                     // CR of the final empty line seen, LF expected
+	stDone                          // last-chunk and trailers read: end of body
 )
 
 // maxChunkSize bounds one chunk's size (well past any real event-stream chunk) so the
