@@ -636,3 +636,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("Start listened on an impossible address")
 	}
 }
+
+// A client that goes away ends its upstream request, as nginx does by default
+// (proxy_ignore_client_abort off), in both modes.
+func TestClientGoneEndsUpstream(t *testing.T) {
+	for _, accel := range []string{"", "no"} {
+		t.Run("X-Accel-Buffering="+accel, func(t *testing.T) {
+			u := newStepUpstream(t, accel)
+			p := startProxy(t, proxy.Config{Upstream: u.srv.URL, BufferSize: 100})
+			s := openStream(t, newClient(t), p.URL()+"/")
+			e := event(0, 100)
+			u.write(t, e)
+			s.awaitHeader(t)
+			s.read(t, len(e))
+			s.cancel()
+			select {
+			case <-u.gone:
+			case <-time.After(awaitTimeout):
+				t.Fatal("the upstream request outlived its client")
+			}
+			waitFor(t, "no stream left", func() bool { st := p.Stats(); return st.Streams == 0 && st.UpstreamConns == 0 })
+		})
+	}
+}
