@@ -241,6 +241,13 @@ func TestP13_EOFDiscardsUnfinishedBlock(t *testing.T) {
 	expectItems(t, "data:1\n\ndata:2\n", Config{}, msg("1"))
 	expectItems(t, "data:1\n\ndata:2", Config{}, msg("1"))
 	expectItems(t, "event:a\nid:4\ndata:2\n", Config{})
+	// An unterminated last line is not a line at all: no retry, no comment.
+	expectItems(t, "data:1\n\nretry:5", Config{}, msg("1"))
+	expectItems(t, "data:1\n\n: ping", Config{}, msg("1"))
+	o := expectItems(t, "data:1\n\nid:3", Config{}, msg("1"))
+	if o.LastID != "" {
+		t.Errorf("unterminated id line: last event ID %q, want empty", o.LastID)
+	}
 	// EOF is returned again, and the discarded bytes count in Offset.
 	body := "data:1\n\ndata:2\n"
 	p := New(strings.NewReader(body), Config{})
