@@ -45,9 +45,11 @@ type BrowserConfig struct {
 type Browser struct {
 	cfg BrowserConfig
 
-	mu     sync.Mutex
-	pools  map[string]*originPool
-	closed bool
+	mu sync.Mutex
+	// Most browsers talk to one origin: its pool is kept apart, and the map is made
+	// only for a second origin (a browser per stream makes every byte count).
+	first  *originPool
+	others map[string]*originPool
 }
 
 // NewBrowser returns a browser with no connections yet.
@@ -61,7 +63,7 @@ func NewBrowser(cfg BrowserConfig) *Browser {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "sseharness"
 	}
-	return &Browser{cfg: cfg, pools: make(map[string]*originPool)}
+	return &Browser{cfg: cfg}
 }
 
 // ID returns the browser's index.
@@ -77,10 +79,7 @@ type BrowserStats struct {
 // Stats returns a snapshot of the browser's pools.
 func (b *Browser) Stats() BrowserStats {
 	b.mu.Lock()
-	pools := make([]*originPool, 0, len(b.pools))
-	for _, p := range b.pools {
-		pools = append(pools, p)
-	}
+	pools := b.poolsLocked()
 	b.mu.Unlock()
 	var s BrowserStats
 	for _, p := range pools {
@@ -93,13 +92,12 @@ func (b *Browser) Stats() BrowserStats {
 	return s
 }
 
-// Close closes the browser's HTTP/2 connections. HTTP/1.1 connections belong to the
-// requests using them and close with them.
+// Close closes the browser's HTTP/2 connections (streams on them end with a network
+// error). HTTP/1.1 connections belong to the requests using them and close with
+// them. The browser stays usable: a later request dials again.
 func (b *Browser) Close() {
 	b.mu.Lock()
-	b.closed = true
-	pools := b.pools
-	b.pools = make(map[string]*originPool)
+	pools := b.poolsLocked()
 	b.mu.Unlock()
 	for _, p := range pools {
 		p.mu.Lock()
@@ -126,18 +124,39 @@ func (b *Browser) pool(u *url.URL) (*originPool, error) {
 			port = "443"
 		}
 	}
-	key := u.Scheme + "://" + net.JoinHostPort(host, port)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if p := b.pools[key]; p != nil {
+	if p := b.first; p != nil && p.scheme == u.Scheme && p.host == host && p.port == port {
 		return p, nil
 	}
-	p := &originPool{b: b, scheme: u.Scheme, host: host, addr: net.JoinHostPort(host, port), max: b.cfg.MaxConnsPerHost}
+	key := u.Scheme + "://" + net.JoinHostPort(host, port)
+	if p := b.others[key]; p != nil {
+		return p, nil
+	}
+	p := &originPool{b: b, scheme: u.Scheme, host: host, port: port, max: b.cfg.MaxConnsPerHost}
 	if u.Scheme == "http" || b.cfg.DisableHTTP2 {
 		p.mode = modeH1
 	}
-	b.pools[key] = p
+	if b.first == nil {
+		b.first = p
+	} else {
+		if b.others == nil {
+			b.others = make(map[string]*originPool)
+		}
+		b.others[key] = p
+	}
 	return p, nil
+}
+
+func (b *Browser) poolsLocked() []*originPool {
+	var pools []*originPool
+	if b.first != nil {
+		pools = append(pools, b.first)
+	}
+	for _, p := range b.others {
+		pools = append(pools, p)
+	}
+	return pools
 }
 
 func (b *Browser) tlsConfig(host string) *tls.Config {
@@ -166,7 +185,7 @@ type originPool struct {
 	b      *Browser
 	scheme string
 	host   string // for SNI
-	addr   string // host:port to dial
+	port   string
 
 	mu      sync.Mutex
 	max     int
@@ -178,6 +197,9 @@ type originPool struct {
 	// h2Dialled counts HTTP/2 connections made, for tests and reports.
 	h2Dialled int
 }
+
+// addr is the host:port to dial (made when dialling rather than kept per pool).
+func (p *originPool) addr() string { return net.JoinHostPort(p.host, p.port) }
 
 // lease is what acquire hands out: either an HTTP/1.1 connection of its own (which
 // holds a pool slot until release) or the shared HTTP/2 connection.
@@ -376,7 +398,7 @@ func (b *Browser) dial(ctx context.Context, p *originPool, recvBuf int) (conn ne
 		}
 	}
 	t0 := time.Now()
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	c, err := d.DialContext(ctx, "tcp", p.addr())
 	dial = time.Since(t0)
 	if err != nil {
 		return nil, nil, dial, -1, "", classify(ErrDial, err)
@@ -423,7 +445,7 @@ func (p *originPool) newH2(ctx context.Context, conn net.Conn) (*http.ClientConn
 		// opening a second connection.
 		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true},
 	}
-	return t.NewClientConn(ctx, "https", p.addr)
+	return t.NewClientConn(ctx, "https", p.addr())
 }
 
 // Do sends an ordinary request through the browser's pool: over HTTP/1.1 it waits for

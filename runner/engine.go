@@ -216,7 +216,7 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		}
 		l.streams.Done()
 	}
-	go es.Run(l.hardCtx)
+	go es.run()
 	return true
 }
 

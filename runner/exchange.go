@@ -196,8 +196,12 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	var mu sync.Mutex
 	var wrote time.Time
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { mu.Lock(); wrote = time.Now(); mu.Unlock() }}
-	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, trace))
-	x.cleanup = cancel
+	// The request's context hangs off the attempt through AfterFunc: deriving it
+	// from the attempt context through the trace's value context would cost a
+	// goroutine per stream in the context package.
+	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(context.Background(), trace))
+	stop := context.AfterFunc(ctx, cancel)
+	x.cleanup = func() { stop(); cancel() }
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return x, err
@@ -235,7 +239,7 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	x.status, x.proto = resp.StatusCode, resp.Proto
 	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
 	x.body = &flowReader{es: es, ctx: ctx, r: resp.Body}
-	x.cleanup = func() { cancel(); resp.Body.Close() }
+	x.cleanup = func() { stop(); cancel(); resp.Body.Close() }
 	return x, nil
 }
 

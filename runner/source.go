@@ -86,9 +86,7 @@ type EventSource struct {
 	first       bool   // no event yet in this attempt
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
-	actx        context.Context // the current attempt's
-	acancel     context.CancelFunc
-	stopAfter   func() bool
+	actx        *attemptCtx // the current attempt's
 	onEnd       func() // set by the engine: called when Run ends
 
 	mu          sync.Mutex
@@ -97,7 +95,7 @@ type EventSource struct {
 	leaving     bool          // Leave was called: drop the connection, come back
 	leaveDelay  time.Duration // how long to stay away
 	noReconnect bool
-	cancel      context.CancelFunc // cancels the current attempt (or reconnect wait)
+	cancel      func() // cancels the current attempt (or reconnect wait)
 	conn        net.Conn
 	tcp         *net.TCPConn
 	resume      chan struct{} // closed by ResumeReading
@@ -340,8 +338,17 @@ func (es *EventSource) emit(r Record) {
 // that path are kept small (records are built in helpers that are not inlined): the
 // parked stack then fits in 4 KB after the garbage collector shrinks it.
 func (es *EventSource) Run(ctx context.Context) error {
-	es.setup(ctx)
-	for attempt := 0; es.begin(ctx, attempt); attempt++ {
+	stop := context.AfterFunc(ctx, es.cancelled)
+	es.run()
+	stop()
+	return nil
+}
+
+// run is Run without watching a context: the engine ends its sources itself, which
+// saves each of them a registration in the run's context.
+func (es *EventSource) run() {
+	es.setup()
+	for attempt := 0; es.begin(attempt); attempt++ {
 		// The attempt, inline: Opened ... Closed.
 		x, reason := es.connect(es.actx, attempt)
 		if x != nil {
@@ -353,12 +360,10 @@ func (es *EventSource) Run(ctx context.Context) error {
 		}
 	}
 	es.finish()
-	return nil
 }
 
 //go:noinline
-func (es *EventSource) setup(ctx context.Context) {
-	es.stopAfter = context.AfterFunc(ctx, es.cancelled)
+func (es *EventSource) setup() {
 	es.scheduled = es.cfg.Scheduled
 	if es.scheduled.IsZero() {
 		es.scheduled = time.Now()
@@ -369,7 +374,6 @@ func (es *EventSource) cancelled() { es.end(CloseCancelled, false) }
 
 //go:noinline
 func (es *EventSource) finish() {
-	es.stopAfter()
 	es.mu.Lock()
 	es.ended = true
 	es.open = false
@@ -381,29 +385,35 @@ func (es *EventSource) finish() {
 	}
 }
 
-// begin creates the attempt's context, makes its cancel reachable by the controls
-// and, before a reconnect, waits the delay and emits the Reconnect record. It returns
-// false when the source ended before the attempt could start, after emitting that
-// attempt's Closed record.
+// newAttemptLocked gives the source a fresh attempt context, reachable by the
+// controls through es.cancel.
+func (es *EventSource) newAttemptLocked() {
+	es.actx = &attemptCtx{}
+	es.cancel = es.actx.cancel
+	if es.final != "" {
+		es.actx.cancel()
+	}
+}
+
+// begin creates the attempt's context and, before a reconnect, waits the delay and
+// emits the Reconnect record. It returns false when the source ended before the
+// attempt could start, after emitting that attempt's Closed record.
 //
 //go:noinline
-func (es *EventSource) begin(ctx context.Context, attempt int) bool {
-	actx, cancel := context.WithCancel(ctx)
+func (es *EventSource) begin(attempt int) bool {
 	es.mu.Lock()
-	es.cancel = cancel
+	es.newAttemptLocked()
 	final := es.final
 	es.mu.Unlock()
 	if final == "" && attempt > 0 {
-		final = es.sleep(actx, es.delay)
+		final = es.sleep(es.delay)
 	}
 	if final != "" {
-		cancel()
 		// Ended before the attempt: this Closed record has no Opened before it, so
 		// that the last Closed of a stream always says why it ended.
 		es.closed(attempt, final)
 		return false
 	}
-	es.actx, es.acancel = actx, cancel
 	if attempt > 0 {
 		es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
 			Retry: es.retry, LastEventID: es.LastEventID()})
@@ -415,8 +425,7 @@ func (es *EventSource) begin(ctx context.Context, attempt int) bool {
 //
 //go:noinline
 func (es *EventSource) again(reason CloseReason) bool {
-	es.acancel()
-	es.actx, es.acancel = nil, nil
+	es.actx.cancel()
 	es.closedAt = time.Now()
 	es.mu.Lock()
 	leaving, leaveDelay := es.leaving, es.leaveDelay
@@ -442,24 +451,21 @@ func (es *EventSource) again(reason CloseReason) bool {
 }
 
 // sleep waits d unless the source is ended or told to leave meanwhile; it returns the
-// final reason when ended. A Leave during the wait restarts it with the leave delay.
-func (es *EventSource) sleep(ctx context.Context, d time.Duration) CloseReason {
+// final reason when ended. A Leave during the wait restarts it with the leave delay
+// (and a fresh attempt context, since Leave cancelled the current one).
+func (es *EventSource) sleep(d time.Duration) CloseReason {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			return ""
-		case <-ctx.Done():
+		case <-es.actx.Done():
 			es.mu.Lock()
 			final, leaving, leaveDelay := es.final, es.leaving, es.leaveDelay
 			es.leaving = false
-			if final == "" && leaving {
-				// Replace the cancelled wait context so the new wait can be interrupted.
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-				defer cancel()
-				es.cancel = cancel
+			if final == "" {
+				es.newAttemptLocked()
 			}
 			es.mu.Unlock()
 			if final != "" {
