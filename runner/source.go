@@ -87,7 +87,7 @@ type EventSource struct {
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
 	actx        *attemptCtx // the current attempt's
-	onEnd       func() // set by the engine: called when Run ends
+	onEnd       func()      // set by the engine: called when Run ends
 
 	mu          sync.Mutex
 	final       CloseReason // a deliberate end (client close/reset, stopped, cancelled)
