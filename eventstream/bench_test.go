@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 
 	sse "github.com/tmaxmax/go-sse"
@@ -161,5 +162,18 @@ func TestLongLineBufferIsReleased(t *testing.T) {
 	}
 	if cap(p.line) > keepBufferCap || cap(p.data) > keepBufferCap {
 		t.Errorf("after a 200 KiB event: line buffer cap %d, data buffer cap %d; want <= %d", cap(p.line), cap(p.data), keepBufferCap)
+	}
+}
+
+// TestUnfinishedEventBufferIsReleasedAtEOF: a big event cut off by the end of the body
+// must not stay allocated while the stream waits to reconnect.
+func TestUnfinishedEventBufferIsReleasedAtEOF(t *testing.T) {
+	body := bytes.Repeat([]byte("data:"+strings.Repeat("x", 1000)+"\n"), 200)
+	p := New(bytes.NewReader(body), Config{})
+	if _, err := p.Next(); err != io.EOF {
+		t.Fatalf("Next = %v, want io.EOF", err)
+	}
+	if cap(p.line) > keepBufferCap || cap(p.data) > keepBufferCap {
+		t.Errorf("after EOF inside a 200 KB event: line buffer cap %d, data buffer cap %d; want <= %d", cap(p.line), cap(p.data), keepBufferCap)
 	}
 }
