@@ -196,9 +196,11 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 			op.Kind, op.Scheduled = RecordOpened, scheduled
 			er.Kind, er.Class, er.Err = RecordError, ErrProtocol, err.Error()
 			cl.Kind, cl.Reason = RecordClosed, CloseBadStatus
-			l.out <- op
-			l.out <- er
-			l.out <- cl
+			if l.out != nil {
+				l.out <- op
+				l.out <- er
+				l.out <- cl
+			}
 		}()
 		return true
 	}

@@ -8,7 +8,10 @@ type RecordKind uint8
 // The kinds of record a simulated EventSource emits, in the order they usually occur
 // for one connection attempt: Opened, Headers, then Events and Comments, then Closed,
 // then Reconnect when the client will try again. Error records may appear anywhere and
-// are always followed by a Closed record for the same attempt.
+// are always followed by a Closed record for the same attempt. When a stream is ended
+// (stopped, cancelled, closed by the scenario) while it waits to reconnect, it emits a
+// Closed record for the attempt it did not start, with no Opened before it: the last
+// Closed record of a stream always says why the stream ended.
 const (
 	RecordOpened    RecordKind = iota + 1 // a connection attempt began
 	RecordHeaders                         // response headers arrived
@@ -89,17 +92,25 @@ type Record struct {
 	// Event.
 	EventType  string
 	EventID    string        // last event ID string at dispatch
-	Bytes      int           // bytes read from the body since the previous record of this attempt
-	TTFirst    time.Duration // set on the first event of an attempt: attempt start -> event
-	Latency    time.Duration // receive time - sent time from the data; negative when not timed
+	Bytes      int           // bytes read from the body since the previous record of this attempt (Event, Comment, Retry)
+	TTFirst    time.Duration // first event of an attempt: attempt start -> event; negative on later events
+	Latency    time.Duration // receive time - sent time from the data (clamped at 0); negative when not timed
 	Gap        time.Duration // since the previous event of this stream (any attempt); negative on the first
 	Seq        int64         // numeric event id, or -1 when the id is not a number
 	Sender     string        // sender identifier from the data, "" when absent
-	Missing    int64         // ids skipped between the previous numeric id and this one
-	Duplicate  bool          // this id was already seen by this stream (any attempt)
+	Missing    int64         // ids skipped between the highest numeric id so far and this one
+	Duplicate  bool          // this id was already seen by this stream (any attempt; see below)
 	OutOfOrder bool          // this id is lower than one already seen, and not a duplicate
+	// Ids are tracked per stream in O(1) memory: the highest id and a window of the
+	// 1024 ids below it. An id older than the window is reported OutOfOrder (it can no
+	// longer be told from a duplicate). An OutOfOrder event fills a gap an earlier
+	// Missing counted, so ids lost = sum(Missing) - count(OutOfOrder). The event ID is
+	// the last event ID string, which an event without an id field keeps: such an
+	// event repeats the previous id and shows as a Duplicate.
 	// DuplicateSender is set when an event comes from a sender that this connection saw
-	// before another sender took over: two senders are pushing into one stream.
+	// before another sender took over: two senders are pushing into one stream
+	// (A, B, A flags the second A; a plain switch A -> B flags nothing). A connection
+	// remembers the last 4 senders it replaced.
 	DuplicateSender bool
 
 	// Retry and Reconnect.
