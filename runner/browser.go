@@ -437,13 +437,13 @@ func (p *originPool) newH2(ctx context.Context, conn net.Conn) (*http.ClientConn
 	}
 	protos := new(http.Protocols)
 	protos.SetHTTP2(true)
+	// A ClientConn is one connection: its RoundTrip waits while the server's
+	// SETTINGS_MAX_CONCURRENT_STREAMS are in use, as a browser queues requests
+	// instead of opening a second connection.
 	t := &http.Transport{
 		DialTLSContext:  handOver,
 		TLSClientConfig: p.b.tlsConfig(p.host),
 		Protocols:       protos,
-		// Strict: a browser queues requests past the server's stream limit instead of
-		// opening a second connection.
-		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: true},
 	}
 	return t.NewClientConn(ctx, "https", p.addr())
 }

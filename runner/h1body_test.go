@@ -91,6 +91,7 @@ func TestBodyReaderChunkedForms(t *testing.T) {
 		{"cut inside data", "5\r\nhel", "hel", io.ErrUnexpectedEOF},
 		{"cut before last chunk", "3\r\nabc\r\n", "abc", io.ErrUnexpectedEOF},
 		{"missing CRLF after data", "3\r\nabcX\r\n", "abc", errChunked},
+		{"LF without CR after data", "3\r\nabcX\n0\r\n\r\n", "abc", errChunked},
 		{"bad size", "zz\r\n", "", errChunked},
 		{"empty size", "\r\n", "", errChunked},
 		{"huge size", "ffffffffffffffffff\r\n", "", errChunked},
