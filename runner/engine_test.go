@@ -295,3 +295,29 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		t.Fatal("Run accepted an invalid config")
 	}
 }
+
+func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
+	srv := newCountingServer(t, true, 0)
+	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: 300 * time.Millisecond}
+	out := make(chan Record, 1024)
+	l, err := StartWith(ctxTimeout(t, 30*time.Second), cfg, out, StartOptions{RootCAs: srv.roots()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.Wait(); close(out) }()
+	headers := 0
+	for r := range out {
+		switch r.Kind {
+		case RecordHeaders:
+			headers++
+			if r.Proto != "HTTP/2.0" {
+				t.Errorf("stream %d over %s", r.Stream, r.Proto)
+			}
+		case RecordError:
+			t.Errorf("error %+v", r)
+		}
+	}
+	if headers != 14 || srv.conns.Load() != 2 {
+		t.Errorf("%d streams opened over %d connections, want 14 over 2 (one per browser)", headers, srv.conns.Load())
+	}
+}

@@ -25,6 +25,7 @@ const (
 
 var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error"}
 
+// String returns the kind's name as used in reports ("event", "closed", ...).
 func (k RecordKind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
 		return kindNames[k]
