@@ -3,7 +3,6 @@ package conform
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -66,8 +65,8 @@ func checkDelivery(o *observations) outcome {
 		return warn("the head came %s after the request, together with the first bytes: headers wait for output%s", secs(hold), enc)
 	}
 	events := len(parseBody(m.Body, "").Events)
-	return pass("head after %v, first bytes %v later, %d events each in one flush%s",
-		hold.Round(time.Millisecond), first.Sub(m.HeadersAt).Round(time.Millisecond), events, enc)
+	return pass("head %d ms after the request, first bytes %d ms after the head, %d events each in one flush%s",
+		hold.Milliseconds(), first.Sub(m.HeadersAt).Milliseconds(), events, enc)
 }
 
 // splitEvent finds an event whose bytes arrived in reads further apart than
@@ -130,9 +129,8 @@ func checkKeepAlive(o *observations) outcome {
 	if longest > keepAliveWarn {
 		return warn("longest silence %s, over %s (%s)", secs(longest), secs(keepAliveWarn), what)
 	}
-	src := "keep-alive"
 	if p.Comments == 0 {
-		src = "events (no comments seen; the stream was never idle)"
+		return pass("longest silence %s over %s watched, all bytes from %d events: the stream was never idle, no keep-alive comment seen", secs(longest), secs(m.EndAt.Sub(m.HeadersAt)), len(p.Events))
 	}
-	return pass("longest silence %s over %s watched, bytes from %s (%s)", secs(longest), secs(m.EndAt.Sub(m.HeadersAt)), src, strings.TrimSpace(what))
+	return pass("longest silence %s over %s watched (%s)", secs(longest), secs(m.EndAt.Sub(m.HeadersAt)), what)
 }

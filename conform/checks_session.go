@@ -48,7 +48,7 @@ func checkResume(o *observations) outcome {
 	case v.repeated != "":
 		return fail("after Last-Event-ID %q the server resent event %q, which the client already had", sent, v.repeated)
 	case !v.found && v.fresh > 0:
-		return fail("after Last-Event-ID %q the server skipped event %q: the resumed stream went on with %q", sent, want.ID, v.firstID)
+		return fail("after Last-Event-ID %q the server skipped event %q: the resumed stream went on with %s", sent, want.ID, v.firstID)
 	case !v.found:
 		return fail("after Last-Event-ID %q no event with an id arrived within %v (expected %q)", sent, o.cfg.Timeout, want.ID)
 	case v.fresh > 0:

@@ -201,12 +201,12 @@ func TestJudgeReplay(t *testing.T) {
 		got  []eventstream.Item
 		want replayVerdict
 	}{
-		{"replayed", []eventstream.Item{item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: "3"}},
-		{"greeting-at-the-position-first", []eventstream.Item{item("2", "connected", "x"), item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: "2"}},
-		{"no-id-greeting", []eventstream.Item{item(resumeSentinel, "hello", "x"), item("3", "tick", "c")}, replayVerdict{done: true, found: true, firstID: "3"}},
-		{"repeated", []eventstream.Item{item("2", "tick", "b")}, replayVerdict{done: true, repeated: "2", firstID: "2"}},
-		{"skipped", []eventstream.Item{item("4", "tick", "d"), item("5", "tick", "e"), item("6", "tick", "f")}, replayVerdict{done: true, fresh: 3, firstID: "4"}},
-		{"not-yet", []eventstream.Item{item("4", "tick", "d")}, replayVerdict{fresh: 1, firstID: "4"}},
+		{"replayed", []eventstream.Item{item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: `"3" (tick)`}},
+		{"greeting-at-the-position-first", []eventstream.Item{item("2", "connected", "x"), item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: `"2" (connected)`}},
+		{"no-id-greeting", []eventstream.Item{item(resumeSentinel, "hello", "x"), item("3", "tick", "c")}, replayVerdict{done: true, found: true, firstID: `"3" (tick)`}},
+		{"repeated", []eventstream.Item{item("2", "tick", "b")}, replayVerdict{done: true, repeated: "2", firstID: `"2" (tick)`}},
+		{"skipped", []eventstream.Item{item("4", "tick", "d"), item("5", "tick", "e"), item("6", "tick", "f")}, replayVerdict{done: true, fresh: 3, firstID: `"4" (tick)`}},
+		{"not-yet", []eventstream.Item{item("4", "tick", "d")}, replayVerdict{fresh: 1, firstID: `"4" (tick)`}},
 	}
 	for _, tc := range cases {
 		if got := judgeReplay(first, from, tc.got); got != tc.want {

@@ -168,11 +168,12 @@ func checkOrigin(s string) error {
 }
 
 // Result is one conformance run.
+// Its file form is Report's (the configured header values are left out of it).
 type Result struct {
-	Config   Config        `json:"config"` // resolved: defaults applied
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration"`
-	Findings []Finding     `json:"findings"` // in check order, 1..22
+	Config   Config // resolved: defaults applied
+	Started  time.Time
+	Duration time.Duration
+	Findings []Finding // in check order, 1..22
 }
 
 // Failed reports whether any MUST check failed.

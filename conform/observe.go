@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,7 +220,7 @@ type replayVerdict struct {
 	found    bool   // the event after the resume point arrived
 	repeated string // ID of an event the client already had, resent
 	fresh    int    // events that are neither old nor the expected one, before it
-	firstID  string // ID of the first event on the resumed stream with an id of its own
+	firstID  string // the first event on the resumed stream with an id of its own: "id" (type)
 }
 
 // judgeReplay compares the events of a resumed stream (parsed with resumeSentinel)
@@ -233,7 +234,7 @@ func judgeReplay(events []eventstream.Item, from int, got []eventstream.Item) re
 			continue // no id of its own (e.g. a greeting): not part of the replay
 		}
 		if v.firstID == "" {
-			v.firstID = e.ID
+			v.firstID = fmt.Sprintf("%q (%s)", e.ID, e.Type)
 		}
 		if from+1 < len(events) && sameEvent(events[from+1], e, events) {
 			v.found, v.done = true, true
@@ -288,6 +289,9 @@ func describeErr(err error) string {
 	case errors.As(err, &dns):
 		return "DNS: " + dns.Error()
 	case errors.As(err, &op) && op.Op == "dial":
+		if msg := op.Err.Error(); strings.HasPrefix(msg, "connect:") {
+			return msg
+		}
 		return "connect: " + op.Err.Error()
 	}
 	return err.Error()

@@ -61,6 +61,7 @@ func commands() []command {
 		{"serve", "run the reference SSE server (the target known to be right, or with --fault, known to be wrong)", runServe},
 		{"proxy", "run a reverse proxy that buffers like nginx's proxy_buffering (for the proxy-buffering scenario)", runProxy},
 		{"parse", "parse a captured event stream into one JSON object per event (spec-exact)", runParse},
+		{"conform", "check a live SSE endpoint against the WHATWG spec, rule by rule", runConform},
 		{"report", "re-render a saved result (table, markdown, junit, html), or merge shard results", runReport},
 		{"compare", "compare two results and fail on regressions (a CI gate)", runCompare},
 	}
