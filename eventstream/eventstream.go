@@ -99,10 +99,15 @@ func (k Kind) String() string {
 // Item is one thing the stream produced. Which fields are set depends on Kind; the
 // others are zero, except Bytes, which every Item carries.
 type Item struct {
-	Kind    Kind
-	Type    string        // KindEvent: event type, "message" when none was set
-	Data    string        // KindEvent
-	ID      string        // KindEvent: the last event ID string at dispatch
+	Kind Kind
+	Type string // KindEvent: event type, "message" when none was set
+	Data string // KindEvent
+	ID   string // KindEvent: the last event ID string at dispatch
+	// HasID (KindEvent) says the event's own block had an id field that was honoured
+	// (one without U+0000). Without one, ID merely carries the previous event's id over,
+	// as the spec's id buffer does: a consumer counting ids exactly once skips such
+	// events rather than see the same id twice.
+	HasID   bool
 	Retry   time.Duration // KindRetry: the new reconnection time
 	Comment string        // KindComment: text after the colon (leading space kept as sent)
 	// Bytes counts the raw body bytes consumed since the previous Item (or the start
@@ -141,7 +146,9 @@ type Parser struct {
 	id     string
 	idNext []byte
 	idSet  bool
-	lastID string // last event ID string
+	// idField: the block being built had an honoured id field (reported as HasID).
+	idField bool
+	lastID  string // last event ID string
 
 	// Strings reused when the same event type or comment recurs (ticks, heartbeats).
 	lastType    string
@@ -187,7 +194,7 @@ func (p *Parser) Reset(r io.Reader) {
 	p.need, p.seen, p.cp = 0, 0, 0
 	p.lower, p.upper = 0x80, 0xBF
 	p.atStart, p.skipLF = true, false
-	p.id, p.idSet = p.lastID, false
+	p.id, p.idSet, p.idField = p.lastID, false, false
 	p.pos, p.itemPos, p.lineStart = 0, 0, 0
 	p.releaseBuffers()
 }
@@ -457,6 +464,7 @@ func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 		p.data = append(p.data, '\n')
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
+			p.idField = true
 			p.idSet = string(value) != p.id
 			if p.idSet {
 				p.idNext = append(p.idNext[:0], value...)
@@ -491,6 +499,8 @@ func (p *Parser) dispatch(it *Item) (ok bool) {
 	}
 	p.idNext = truncated(p.idNext)
 	p.lastID = p.id
+	hasID := p.idField
+	p.idField = false
 	if n < 0 {
 		p.typ = p.typ[:0]
 		return false
@@ -498,6 +508,7 @@ func (p *Parser) dispatch(it *Item) (ok bool) {
 	it.Kind = KindEvent
 	it.Type = "message"
 	it.ID = p.lastID
+	it.HasID = hasID
 	if len(p.typ) > 0 {
 		it.Type = reuse(&p.lastType, p.typ)
 	}

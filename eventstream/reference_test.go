@@ -36,7 +36,7 @@ func refParse(body []byte, cfg Config) (items []Item, lastID string, tooLarge bo
 
 	lastID = cfg.LastEventID
 	idBuf, typ, data := lastID, "", ""
-	hasData := false
+	hasData, hasID := false, false
 	for _, line := range lines {
 		if len(line) > maxLine {
 			return items, lastID, true
@@ -48,9 +48,9 @@ func refParse(body []byte, cfg Config) (items []Item, lastID string, tooLarge bo
 				if t == "" {
 					t = "message"
 				}
-				items = append(items, Item{Kind: KindEvent, Type: t, Data: data, ID: lastID})
+				items = append(items, Item{Kind: KindEvent, Type: t, Data: data, ID: lastID, HasID: hasID})
 			}
-			typ, data, hasData = "", "", false
+			typ, data, hasData, hasID = "", "", false, false
 			continue
 		}
 		if line[0] == ':' {
@@ -75,7 +75,7 @@ func refParse(body []byte, cfg Config) (items []Item, lastID string, tooLarge bo
 			data, hasData = next, true
 		case "id":
 			if !strings.Contains(value, "\x00") {
-				idBuf = value
+				idBuf, hasID = value, true
 			}
 		case "retry":
 			if value != "" && strings.Trim(value, "0123456789") == "" {

@@ -435,3 +435,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("negative config: %s, %v", fmtItems(o.Items), o.Err)
 	}
 }
+
+// TestHasIDMarksEventsWithTheirOwnID: HasID is set only on events whose own block had an
+// honoured id field; the others carry the previous id over (P11) without HasID.
+func TestHasIDMarksEventsWithTheirOwnID(t *testing.T) {
+	o := checkEverySplit(t, []byte("id: 1\ndata: a\n\ndata: b\n\nid: 1\ndata: c\n\nid: x\x00\ndata: d\n\nid\ndata: e\n\n"), Config{})
+	got := events(o.Items)
+	want := []struct {
+		data, id string
+		has      bool
+	}{{"a", "1", true}, {"b", "1", false}, {"c", "1", true}, {"d", "1", false}, {"e", "", true}}
+	if len(got) != len(want) {
+		t.Fatalf("got %s", fmtItems(got))
+	}
+	for i, w := range want {
+		if got[i].Data != w.data || got[i].ID != w.id || got[i].HasID != w.has {
+			t.Errorf("event %d: data %q id %q HasID %v, want %q %q %v", i, got[i].Data, got[i].ID, got[i].HasID, w.data, w.id, w.has)
+		}
+	}
+}
