@@ -298,7 +298,7 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 
 func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	srv := newCountingServer(t, true, 0)
-	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: 300 * time.Millisecond}
+	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour}
 	out := make(chan Record, 1024)
 	l, err := StartWith(ctxTimeout(t, 30*time.Second), cfg, out, StartOptions{RootCAs: srv.roots()})
 	if err != nil {
@@ -309,7 +309,9 @@ func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	for r := range out {
 		switch r.Kind {
 		case RecordHeaders:
-			headers++
+			if headers++; headers == 14 {
+				l.Stop()
+			}
 			if r.Proto != "HTTP/2.0" {
 				t.Errorf("stream %d over %s", r.Stream, r.Proto)
 			}
