@@ -72,10 +72,10 @@ func lastClosed(recs []Record) map[int]CloseReason {
 func TestRunOpensOnScheduleAndStopsAfterHold(t *testing.T) {
 	srv, _ := tickServer(t)
 	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/s/{session}", Streams: 5, Ramp: 400 * time.Millisecond,
-		Hold: 400 * time.Millisecond, Drain: 5 * time.Second}
+		Hold: time.Second, Drain: 5 * time.Second}
 	start := time.Now()
 	recs := runAll(t, ctxTimeout(t, 30*time.Second), cfg)
-	if el := time.Since(start); el < 800*time.Millisecond {
+	if el := time.Since(start); el < 1400*time.Millisecond {
 		t.Errorf("run took %v, less than ramp + hold", el)
 	}
 	plan := cfg.Plan()
@@ -246,15 +246,28 @@ func TestRunShardsSplitTheLoad(t *testing.T) {
 	srv, requests := tickServer(t)
 	seen := make(map[int]int)
 	for shard := 0; shard < 2; shard++ {
-		cfg := Config{Target: srv.URL, Streams: 6, StreamsPerBrowser: 2, Hold: 100 * time.Millisecond, Shard: Shard{Index: shard, Count: 2}}
-		for _, r := range runAll(t, ctxTimeout(t, 30*time.Second), cfg) {
-			if r.Kind == RecordOpened {
+		cfg := Config{Target: srv.URL, Streams: 6, StreamsPerBrowser: 2, Hold: time.Hour, Shard: Shard{Index: shard, Count: 2}}
+		out := make(chan Record, 256)
+		l, err := Start(ctxTimeout(t, 30*time.Second), cfg, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { l.Wait(); close(out) }()
+		headers := 0
+		for r := range out {
+			switch r.Kind {
+			case RecordOpened:
 				if prev, ok := seen[r.Stream]; ok {
 					t.Errorf("stream %d opened by shards %d and %d", r.Stream, prev, shard)
 				}
 				seen[r.Stream] = shard
 				if r.Browser != r.Stream/2 || r.Browser%2 != shard {
 					t.Errorf("stream %d browser %d in shard %d", r.Stream, r.Browser, shard)
+				}
+			case RecordHeaders:
+				// Shard 0 has browsers 0 and 2 (4 streams), shard 1 browser 1 (2).
+				if headers++; headers == 4-2*shard {
+					l.Stop()
 				}
 			}
 		}
