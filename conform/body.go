@@ -42,7 +42,9 @@ func parseBody(body []byte, seed string) parsed {
 }
 
 // utf8BOM is the byte order mark a body may start with.
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+const utf8BOM = "\xEF\xBB\xBF"
+
+func hasBOM(b []byte) bool { return len(b) >= len(utf8BOM) && string(b[:len(utf8BOM)]) == utf8BOM }
 
 // rawLine is one line of a raw body, located by byte offsets.
 type rawLine struct {
@@ -56,7 +58,7 @@ type rawLine struct {
 func scanLines(body []byte) []rawLine {
 	var lines []rawLine
 	i := 0
-	if bytes.HasPrefix(body, utf8BOM) {
+	if hasBOM(body) {
 		i = len(utf8BOM)
 	}
 	for i < len(body) {

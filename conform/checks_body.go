@@ -77,14 +77,14 @@ func utf8Problem(body []byte, complete bool) string {
 		i += n
 	}
 	start := 0
-	if bytes.HasPrefix(body, utf8BOM) {
+	if hasBOM(body) {
 		start = len(utf8BOM)
-		if bytes.HasPrefix(body[start:], utf8BOM) {
+		if hasBOM(body[start:]) {
 			return "two BOMs at the start; the second becomes part of the first field name, which is then ignored"
 		}
 	}
 	for _, l := range scanLines(body) {
-		if l.Start != start && bytes.HasPrefix(body[l.Start:l.End], utf8BOM) {
+		if l.Start != start && hasBOM(body[l.Start:l.End]) {
 			return fmt.Sprintf("BOM at the start of the line at byte %d; it becomes part of the field name, which is then ignored", l.Start)
 		}
 	}

@@ -246,3 +246,14 @@ func TestUnreachableTarget(t *testing.T) {
 		t.Fatalf("err %v, want ErrUnreachable", err)
 	}
 }
+
+// TestUntrustedCertificateIsUnreachable: without --insecure a self-signed server cannot
+// be judged at all, and the error says how to proceed.
+func TestUntrustedCertificateIsUnreachable(t *testing.T) {
+	t.Parallel()
+	base := startTestServer(t, goodOpts(), true)
+	_, err := Run(context.Background(), Config{Target: base + "/s/tls", Idle: time.Second, Timeout: 5 * time.Second})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "--insecure") {
+		t.Fatalf("err %v, want ErrUnreachable mentioning --insecure", err)
+	}
+}

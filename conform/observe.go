@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -285,7 +286,10 @@ func describeErr(err error) string {
 	}
 	var dns *net.DNSError
 	var op *net.OpError
+	var cert *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &cert):
+		return "TLS certificate: " + cert.Err.Error() + " (--insecure accepts a self-signed test server)"
 	case errors.As(err, &dns):
 		return "DNS: " + dns.Error()
 	case errors.As(err, &op) && op.Op == "dial":

@@ -130,7 +130,9 @@ func newProber(cfg Config) *prober {
 func (p *prober) close() { p.transport.CloseIdleConnections() }
 
 // fetch sends one request and records the exchange as plan says. hdr is added to the
-// configured headers; a value of "" deletes a header. It never returns nil.
+// configured headers; a value of "" deletes a header. It blocks for at most
+// plan.HeaderTimeout plus plan.Window (twice the Window with FromFirstByte), less when
+// ctx ends, and never returns nil.
 func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr http.Header, plan readPlan) *exchange {
 	ex := &exchange{Label: label, Method: method, URL: rawURL, ContentLength: -1}
 	ctx, cancel := context.WithCancel(ctx)
