@@ -46,7 +46,11 @@ func checkDelivery(o *observations) outcome {
 		if m.End == endEOF {
 			return na("the body ended empty (see check 11)")
 		}
-		return fail("no body byte within %s of the head: the output is held back (not flushed) or nothing was sent; clients see no event", secs(o.watch))
+		held := "the output is held back (not flushed)"
+		if m.Encoding == "gzip" {
+			held = "the gzip-encoded output is held back (compressor or response not flushed)"
+		}
+		return fail("no body byte within %s of the head: %s or nothing was sent; clients see no event", secs(o.watch), held)
 	}
 	if msg := splitEvent(m); msg != "" {
 		return fail("%s", msg)

@@ -126,6 +126,21 @@ func TestGoodServerFailsNothing(t *testing.T) {
 	}
 }
 
+// TestGzipFlushedPerEventIsIncremental: compression is fine when each event is flushed
+// through the compressor.
+func TestGzipFlushedPerEventIsIncremental(t *testing.T) {
+	t.Parallel()
+	opts := goodOpts()
+	opts.gzip = true
+	fs := runConform(t, startTestServer(t, opts, false), nil)
+	if ids := failing(fs); len(ids) > 0 {
+		t.Fatalf("failed checks %v:\n%s", ids, dump(fs))
+	}
+	if fs[7].Verdict != Pass || !strings.Contains(fs[7].Seen, "gzip") || fs[9].Verdict != Pass {
+		t.Fatalf("gzip stream:\n%s", dump(fs))
+	}
+}
+
 // TestEachCheckCanFail: for every check, a server that breaks it (and, where the rule
 // cannot be broken alone, the named checks that necessarily fail with it) makes exactly
 // those checks fail.
@@ -147,6 +162,8 @@ func TestEachCheckCanFail(t *testing.T) {
 		{"content-length", 7, func(o *srvOpts) { o.contentLength = true }, nil, nil},
 		{"event-split-across-flushes", 7, func(o *srvOpts) { o.splitGreeting = 2200 * time.Millisecond }, nil, nil},
 		{"head-then-nothing", 7, func(o *srvOpts) { o.headOnly = true }, nil, []int{8}},
+		// Compressed output that waits in the compressor reaches the client as nothing.
+		{"gzip-holds-output", 7, func(o *srvOpts) { o.gzip, o.gzipHold = true, true }, nil, []int{8}},
 		{"silent-when-idle", 8, func(o *srvOpts) { o.tick, o.heartbeat = 0, 0 }, nil, nil},
 		{"dropped", 8, func(o *srvOpts) { o.dropAfter = 400 * time.Millisecond }, nil, nil},
 		{"no-replay", 9, func(o *srvOpts) { o.noReplay = true }, nil, nil},

@@ -2,6 +2,7 @@ package conform
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net"
@@ -29,6 +30,8 @@ type srvOpts struct {
 	contentLength     bool          // 7: a Content-Length on the stream
 	splitGreeting     time.Duration // 7: the greeting's blank line comes this much later
 	headOnly          bool          // 7: headers flushed, then no byte at all
+	gzip              bool          // gzip-encode the stream, flushing the compressor per write (fine)
+	gzipHold          bool          // 7: with gzip, never flush the compressor: output waits in it
 	dropAfter         time.Duration // 8: the server ends each stream after this long
 	noReplay          bool          // 9: Last-Event-ID ignored
 	replayInclusive   bool          // 9: the replay starts with the event the client had
@@ -175,6 +178,25 @@ func (s flushSink) write(b string) error {
 	return nil
 }
 
+type gzipSink struct {
+	gz   *gzip.Writer
+	f    http.Flusher
+	hold bool
+}
+
+func (s gzipSink) write(b string) error {
+	if _, err := s.gz.Write([]byte(b)); err != nil {
+		return err
+	}
+	if !s.hold {
+		if err := s.gz.Flush(); err != nil {
+			return err
+		}
+	}
+	s.f.Flush()
+	return nil
+}
+
 type connSink struct{ bw *bufio.ReadWriter }
 
 func (s connSink) write(b string) error {
@@ -292,6 +314,12 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 			_, _ = conn.Read(buf)
 			conn.Close()
 		}()
+	} else if o.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gzipSink{gz: gz, f: w.(http.Flusher), hold: o.gzipHold}
 	} else {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
