@@ -152,6 +152,10 @@ func (a *Aggregate) Add(r runner.Record) {
 		}
 		if r.OutOfOrder {
 			m.OutOfOrderIDs++
+			// A late event fills a gap an earlier Missing counted: it was not lost.
+			if m.MissingIDs > 0 {
+				m.MissingIDs--
+			}
 		}
 		if r.DuplicateSender {
 			m.DuplicateSenders++
@@ -278,7 +282,7 @@ type Metrics struct {
 	// RetryFields counts valid retry fields received.
 	RetryFields      int64 `json:"retry_fields"`
 	Reconnects       int64 `json:"reconnects"`
-	MissingIDs       int64 `json:"missing_ids"`       // ids skipped (lost)
+	MissingIDs       int64 `json:"missing_ids"`       // ids skipped and never delivered (lost)
 	DuplicateIDs     int64 `json:"duplicate_ids"`     // ids a stream saw twice
 	OutOfOrderIDs    int64 `json:"out_of_order_ids"`  // ids lower than one already seen
 	DuplicateSenders int64 `json:"duplicate_senders"` // events from a second sender into one stream

@@ -369,7 +369,9 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 		r.Sender = f.sender
 		r.DuplicateSender = es.senders.observe(f.sender)
 	}
-	if s := parseSeq(it.ID); s >= 0 {
+	// Only an event whose own block carried an id is counted: one without merely
+	// carries the previous id over (the spec's id buffer) and is not that event again.
+	if s := parseSeq(it.ID); s >= 0 && it.HasID {
 		r.Seq = s
 		r.Missing, r.Duplicate, r.OutOfOrder = es.seq.observe(s)
 	}

@@ -97,7 +97,7 @@ type Record struct {
 	TTFirst    time.Duration // first event of an attempt: attempt start -> event; negative on later events
 	Latency    time.Duration // receive time - sent time from the data (clamped at 0); negative when not timed
 	Gap        time.Duration // since the previous event of this stream (any attempt); negative on the first
-	Seq        int64         // numeric event id, or -1 when the id is not a number
+	Seq        int64         // numeric id of the event's own id field; -1 when it had none or not a number
 	Sender     string        // sender identifier from the data, "" when absent
 	Missing    int64         // ids skipped between the highest numeric id so far and this one
 	Duplicate  bool          // this id was already seen by this stream (any attempt; see below)

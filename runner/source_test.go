@@ -221,6 +221,25 @@ func TestIDsFlagged(t *testing.T) {
 	}
 }
 
+// TestEventsWithoutOwnIDAreNotDuplicates: an event without an id field carries the
+// previous id over (the spec's id buffer); it is not that event again.
+func TestEventsWithoutOwnIDAreNotDuplicates(t *testing.T) {
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "id: 1\ndata: {}\n\nevent: connected\ndata: {}\n\nid: 2\ndata: {}\n\nid: 2\ndata: {}\n\n")
+		<-r.Context().Done()
+	})
+	rec := newRecorder(t)
+	startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
+	ev := rec.waitKind(t, RecordEvent, 4)
+	if ev[1].EventID != "1" || ev[1].Seq != -1 || ev[1].Duplicate {
+		t.Errorf("event without an id: id %q seq %d duplicate %v; want id 1 carried over, seq -1, not a duplicate", ev[1].EventID, ev[1].Seq, ev[1].Duplicate)
+	}
+	if ev[2].Duplicate || !ev[3].Duplicate {
+		t.Errorf("duplicates %v %v: want only the repeated id 2 flagged", ev[2].Duplicate, ev[3].Duplicate)
+	}
+}
+
 func TestIDsTrackedAcrossResume(t *testing.T) {
 	var hits atomic.Int32
 	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
