@@ -3,6 +3,7 @@ package conform
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -138,6 +139,52 @@ func TestGzipFlushedPerEventIsIncremental(t *testing.T) {
 	}
 	if fs[7].Verdict != Pass || !strings.Contains(fs[7].Seen, "gzip") || fs[9].Verdict != Pass {
 		t.Fatalf("gzip stream:\n%s", dump(fs))
+	}
+}
+
+// TestWarnings: what a check reports as a warning (the rule is followed in a way that
+// costs clients something) is a warn, not a fail.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		check  int
+		modify func(*srvOpts)
+		cfg    func(*Config)
+	}{
+		{"charset-latin1", 2, func(o *srvOpts) { o.contentType = "text/event-stream; charset=iso-8859-1" }, nil},
+		{"event-without-data", 6, func(o *srvOpts) { o.greetingEventOnly = true }, nil},
+		{"bodies-end-at-once", 11, func(o *srvOpts) { o.emptyBody = true }, nil},
+		{"echoed-origin-without-vary", 14, func(o *srvOpts) { o.noVary = true }, nil},
+		{"no-allow-credentials", 15, func(o *srvOpts) { o.acac = "-" }, nil},
+		{"needs-a-custom-header", 18, func(o *srvOpts) { o.requireHeader = "X-Token" }, func(c *Config) { c.Header = http.Header{"X-Token": {"t"}} }},
+		{"no-cache-control-directive", 19, func(o *srvOpts) { o.cacheControl = "private" }, nil},
+		{"no-x-accel-buffering", 21, func(o *srvOpts) { o.xAccel = "-" }, nil},
+		{"retry-500ms", 22, func(o *srvOpts) { o.retry = "500" }, nil},
+		{"no-retry", 22, func(o *srvOpts) { o.retry = "" }, nil},
+	}
+	results := make([]map[int]Finding, len(cases))
+	errs := make([]error, len(cases))
+	cfgs := make([]Config, len(cases))
+	for i, tc := range cases {
+		opts := goodOpts()
+		tc.modify(&opts)
+		cfgs[i] = testConfig(startTestServer(t, opts, false), "warn-"+tc.name)
+		if tc.cfg != nil {
+			tc.cfg(&cfgs[i])
+		}
+	}
+	concurrently(len(cases), func(i int) { results[i], errs[i] = conformFindings(cfgs[i]) })
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%02d-%s", tc.check, tc.name), func(t *testing.T) {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if f := results[i][tc.check]; f.Verdict != Warn {
+				t.Fatalf("check %d: %s, want warn:\n%s", tc.check, f.Verdict, dump(results[i]))
+			}
+			t.Logf("%d: %s", tc.check, results[i][tc.check].Seen)
+		})
 	}
 }
 

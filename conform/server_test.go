@@ -41,15 +41,17 @@ type srvOpts struct {
 	stopStatus        int           // 12: status of the stop URL (default 204)
 	anyStar503        bool          // 13: Accept */* gets 503 with Retry-After
 	doubleACAO        bool          // 14: two Access-Control-Allow-Origin headers
-	acac              string        // 15: Access-Control-Allow-Credentials value (default "true")
+	acac              string        // 15: Access-Control-Allow-Credentials value (default "true"; "-" = none)
 	preflightHeaders  string        // 16: preflight's Access-Control-Allow-Headers (default "last-event-id")
 	noCORSOnResume    bool          // 17: no CORS headers when Last-Event-ID is sent
 	cacheControl      string        // 19: Cache-Control instead of no-cache
 	http10            bool          // 20: answer as HTTP/1.0, the body delimited by close
-	xAccel            string        // 21: X-Accel-Buffering value (default "no")
+	xAccel            string        // 21: X-Accel-Buffering value (default "no"; "-" = none)
 	requireHeader     string        // 18 (warn): this request header must be present
 	noGreetingRetry   bool          // 22: no retry field at all
 	greetingEventOnly bool          // 6 (warn): an event+id block without data
+	emptyBody         bool          // 11 (warn): every stream is a 200 that ends at once
+	noVary            bool          // 14 (warn): the echoed origin without Vary: Origin
 }
 
 // goodOpts is a server that breaks no check.
@@ -152,12 +154,16 @@ func (ts *testServer) cors(h http.Header, r *http.Request) {
 	if ts.opts.doubleACAO {
 		h.Add("Access-Control-Allow-Origin", "*")
 	}
-	acac := ts.opts.acac
-	if acac == "" {
-		acac = "true"
+	switch acac := ts.opts.acac; acac {
+	case "":
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case "-": // none
+	default:
+		h.Set("Access-Control-Allow-Credentials", acac)
 	}
-	h.Set("Access-Control-Allow-Credentials", acac)
-	h.Add("Vary", "Origin")
+	if !ts.opts.noVary {
+		h.Add("Vary", "Origin")
+	}
 }
 
 // sink is where a stream's bytes go: a flushing ResponseWriter or a hijacked conn.
@@ -284,11 +290,13 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		cc = "no-cache"
 	}
 	h.Set("Cache-Control", cc)
-	xa := o.xAccel
-	if xa == "" {
-		xa = "no"
+	switch xa := o.xAccel; xa {
+	case "":
+		h.Set("X-Accel-Buffering", "no")
+	case "-": // none
+	default:
+		h.Set("X-Accel-Buffering", xa)
 	}
-	h.Set("X-Accel-Buffering", xa)
 	ts.cors(h, r)
 	if o.contentLength {
 		h.Set("Content-Length", "1000000")
@@ -324,6 +332,9 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		out = flushSink{w, w.(http.Flusher)}
+	}
+	if o.emptyBody {
+		return
 	}
 	if o.headOnly {
 		<-r.Context().Done()
