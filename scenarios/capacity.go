@@ -81,7 +81,8 @@ func runCapacity(ctx context.Context, h *Harness) error {
 	var srcs []*runner.EventSource
 	var results []stepResult
 	sustained := 0
-	for _, target := range steps {
+	for _, total := range steps {
+		target := h.share(total)
 		for i := len(srcs); i < target; i++ {
 			es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
 			if err != nil {
@@ -99,7 +100,7 @@ func runCapacity(ctx context.Context, h *Harness) error {
 		mu.Lock()
 		collecting = false
 		p99, ok := percentile(window, 0.99)
-		res := stepResult{streams: target, p99: p99, timed: len(window), errs: errs, notOpen: len(notOpen)}
+		res := stepResult{streams: total, p99: p99, timed: len(window), errs: errs, notOpen: len(notOpen)}
 		mu.Unlock()
 		if s, ok := h.Scrape(ctx); ok {
 			if v, ok := s.Value(runner.MetricRSS); ok {

@@ -260,12 +260,28 @@ func (h *Harness) Request(streams, browsers int, hold time.Duration, note string
 	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note}
 }
 
-// Streams returns the scenario's stream count: --streams when given, else def.
+// Streams returns this process's stream count of the scenario: --streams when given,
+// else def; with a shard, its share of that (at least one).
 func (h *Harness) Streams(def int) int {
+	n := def
 	if h.opts.Streams > 0 {
-		return h.opts.Streams
+		n = h.opts.Streams
 	}
-	return def
+	return h.share(n)
+}
+
+// share is this shard's part of n: shard I of N gets n/N, plus one when I < n%N, so the
+// shards' parts add up to n exactly.
+func (h *Harness) share(n int) int {
+	c := h.opts.Shard.Count
+	if c <= 1 {
+		return n
+	}
+	part := n / c
+	if h.opts.Shard.Index < n%c {
+		part++
+	}
+	return max(part, 1)
 }
 
 // Limit returns a check's threshold: an override from the options, else its default
@@ -323,8 +339,11 @@ func (h *Harness) add(name string, v report.Verdict, measured, detail string) {
 	h.mu.Unlock()
 }
 
-// Session returns a session id unique to this run, scenario and index.
+// Session returns a session id unique to this run, scenario, shard and index.
 func (h *Harness) Session(tag string, i int) string {
+	if h.opts.Shard.Count > 1 {
+		return fmt.Sprintf("%s-%s-k%d-%s%d", h.opts.RunID, h.sc.Name, h.opts.Shard.Index, tag, i)
+	}
 	return fmt.Sprintf("%s-%s-%s%d", h.opts.RunID, h.sc.Name, tag, i)
 }
 

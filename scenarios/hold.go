@@ -28,7 +28,10 @@ func hold() *Scenario {
 }
 
 func runHold(ctx context.Context, h *Harness) error {
-	n := h.Streams(100)
+	n := 100 // the run's total; the runner picks this shard's streams
+	if h.opts.Streams > 0 {
+		n = h.opts.Streams
+	}
 	holdFor := 10 * time.Second
 	if h.opts.Hold > 0 {
 		holdFor = h.opts.Hold
@@ -37,7 +40,6 @@ func runHold(ctx context.Context, h *Harness) error {
 	if ramp == 0 {
 		ramp = time.Duration(n) * time.Millisecond // 1,000 streams per second
 	}
-	h.Request(n, n, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
 
 	var mu sync.Mutex
 	perStream := make([]int, n)
@@ -52,7 +54,7 @@ func runHold(ctx context.Context, h *Harness) error {
 		mu.Lock()
 		defer mu.Unlock()
 		lost += int(r.Missing)
-		if r.Duplicate {
+		if r.Duplicate || r.OutOfOrder {
 			lost++
 		}
 		if counting && r.Stream >= 0 && r.Stream < n {
@@ -63,8 +65,11 @@ func runHold(ctx context.Context, h *Harness) error {
 	cfg := runner.Config{
 		Target: h.opts.Target, StreamTemplate: h.opts.StreamTemplate, Header: h.opts.Header,
 		Streams: n, Ramp: ramp, Hold: holdFor + 2*time.Second, Insecure: h.opts.Insecure,
-		SessionPrefix: h.Session("", 0) + "-",
+		SessionPrefix: fmt.Sprintf("%s-hold-", h.opts.RunID), Shard: h.opts.Shard,
 	}
+	mine := 0
+	cfg.Resolved().Plan().ShardStreams(func(int) bool { mine++; return true })
+	h.Request(mine, mine, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
 	load, err := h.StartLoad(ctx, cfg)
 	if err != nil {
 		return err
@@ -92,24 +97,25 @@ func runHold(ctx context.Context, h *Harness) error {
 	if m.Streams == 0 {
 		return fmt.Errorf("no stream to %s opened (errors %v)", h.opts.Target, m.Errors)
 	}
-	notOpened := int64(n) - m.Streams
+	notOpened := int64(mine) - m.Streams
 	h.Check("streams-opened", float64(notOpened) <= h.Num("streams-opened"),
-		fmt.Sprintf("%d of %d opened, all within %s", m.Streams, n, ms(m.LastOpen.Sub(m.FirstOpen))), "")
+		fmt.Sprintf("%d of %d opened, all within %s", m.Streams, mine, ms(m.LastOpen.Sub(m.FirstOpen))), "")
 	h.Check("errors", float64(m.ErrorTotal()) <= h.Num("errors"), fmt.Sprintf("%d errors %v", m.ErrorTotal(), m.Errors), "")
 	h.Check("no-missing-ids", float64(lost) <= h.Num("no-missing-ids"), fmt.Sprintf("%d ids missing or repeated", lost), "")
 
-	counts := append([]int(nil), perStream...)
+	var counts []int
+	cfg.Resolved().Plan().ShardStreams(func(i int) bool { counts = append(counts, perStream[i]); return true })
 	sort.Ints(counts)
 	median := counts[len(counts)/2]
 	behind := 0
-	for _, c := range perStream {
+	for _, c := range counts {
 		if float64(median-c) > h.Num("every-event") {
 			behind++
 		}
 	}
-	h.Check("every-event", behind == 0, fmt.Sprintf("%d of %d streams behind the median of %d events in the %s window (min %d)", behind, n, median, holdFor, counts[0]), "")
+	h.Check("every-event", behind == 0, fmt.Sprintf("%d of %d streams behind the median of %d events in the %s window (min %d)", behind, mine, median, holdFor, counts[0]), "")
 
-	runnerPer := (runnerPeak - runnerBase) / float64(n) / 1024
+	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024
 	note := fmt.Sprintf("runner %.1f KB RSS per stream", runnerPer)
 	if b, ok := h.baseline.Value(runner.MetricRSS); ok {
 		if v, ok := server.Value(runner.MetricRSS); ok {

@@ -43,6 +43,9 @@ func runResume(ctx context.Context, h *Harness) error {
 		mu.Lock()
 		defer mu.Unlock()
 		missing[r.Stream] += r.Missing
+		if r.OutOfOrder {
+			missing[r.Stream]-- // a late event fills a gap counted as missing before
+		}
 		if r.Duplicate {
 			dups[r.Stream]++
 		}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sseharness/sseharness/runner"
 )
 
 // Scenario is one named failure mode with the checks that decide whether the target
@@ -156,6 +158,9 @@ type Options struct {
 	Progress func(line string)
 	// RunID makes session ids unique across runs against the same server.
 	RunID string
+	// Shard makes this process run its share of every scenario's streams, with session
+	// ids no other shard uses (`run --shard I/N`); `report merge` combines the results.
+	Shard runner.Shard
 }
 
 // Validate reports every problem with o at once, given the scenarios about to run.
@@ -177,6 +182,9 @@ func (o Options) Validate(scs []*Scenario) error {
 	}
 	if o.Hold < 0 || o.Ramp < 0 || o.SLOP99 < 0 {
 		errs = append(errs, errors.New("hold, ramp and slo-p99 must not be negative"))
+	}
+	if o.Shard.Count < 0 || o.Shard.Index < 0 || (o.Shard.Count > 0 && o.Shard.Index >= o.Shard.Count) {
+		errs = append(errs, fmt.Errorf("shard %d/%d: want I/N with 0 <= I < N", o.Shard.Index, o.Shard.Count))
 	}
 	for _, n := range o.CapacitySteps {
 		if n <= 0 {

@@ -55,6 +55,9 @@ func runStorm(ctx context.Context, h *Harness) error {
 			}
 		case runner.RecordEvent:
 			missing += r.Missing
+			if r.OutOfOrder {
+				missing-- // a late event fills a gap counted as missing before
+			}
 			if r.Duplicate {
 				dups++
 			}

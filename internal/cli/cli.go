@@ -58,6 +58,8 @@ type command struct {
 // commands is the subcommand table, in the order `sseharness help` lists them.
 func commands() []command {
 	return []command{
+		{"run", "run scenarios against a target (default: the embedded reference server) and judge them", runRun},
+		{"list", "list the scenarios and what each one proves", runList},
 		{"serve", "run the reference SSE server (the target known to be right, or with --fault, known to be wrong)", runServe},
 		{"proxy", "run a reverse proxy that buffers like nginx's proxy_buffering (for the proxy-buffering scenario)", runProxy},
 		{"parse", "parse a captured event stream into one JSON object per event (spec-exact)", runParse},

@@ -73,6 +73,8 @@ makes up); the defaults fit the reference server's contract.`)
 		format      = fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
 		nginxConf   = fs.String("nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
 		nginxBin    = fs.String("nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
+		shard       = fs.String("shard", "", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
+		thrFile     = fs.String("thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
@@ -90,6 +92,27 @@ makes up); the defaults fit the reference server's contract.`)
 	scs, err := scenarios.Select(fs.Args())
 	if err != nil {
 		return usageError(env, "run", "%v", err)
+	}
+	var sh runner.Shard
+	if *shard != "" {
+		i, n, ok := strings.Cut(*shard, "/")
+		var err1, err2 error
+		sh.Index, err1 = strconv.Atoi(i)
+		sh.Count, err2 = strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
+			return usageError(env, "run", "--shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
+		}
+	}
+	if *thrFile != "" {
+		t, err := report.LoadThresholds(*thrFile)
+		if err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+		for k, v := range t.Flat() {
+			if _, set := thresholds[k]; !set {
+				thresholds[k] = v
+			}
+		}
 	}
 	embedded := *target == ""
 	if !embedded && *faults != "" {
@@ -129,6 +152,7 @@ makes up); the defaults fit the reference server's contract.`)
 		CapacitySteps:          capSteps,
 		Thresholds:             thresholds,
 		NginxPath:              *nginxBin,
+		Shard:                  sh,
 	}
 	if *nginxConf != "" {
 		opts.NginxConf, err = os.ReadFile(*nginxConf)
@@ -169,6 +193,9 @@ makes up); the defaults fit the reference server's contract.`)
 		HarnessVersion: Version(),
 		Target:         *target,
 		Start:          time.Now(),
+	}
+	if sh.Count > 1 {
+		res.Shard = &report.Shard{Index: sh.Index, Count: sh.Count}
 	}
 	if embedded {
 		res.Target = "embedded reference server"

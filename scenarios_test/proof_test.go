@@ -1,0 +1,301 @@
+// Package scenarios_test is the end-to-end proof that the harness can fail: every
+// scenario passes against the reference server and fails, on the check that names the
+// fault, against each fault mode it claims to catch. It runs the real binary, as users do.
+package scenarios_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/scenarios"
+)
+
+// binary is the sseharness built once for the whole package by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sseharness-proof-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "sseharness")
+	build := exec.Command("go", "build", "-o", binary, "github.com/sseharness/sseharness")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build sseharness:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs the binary with args, bounded in time, and returns its exit code, output and
+// the result file it wrote.
+func run(t *testing.T, timeout time.Duration, args ...string) (int, string, *report.Result) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "result.json")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--out", out}, args...)...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v\n%s", args, err, buf.String())
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("run %v did not finish within %s\n%s", args, timeout, buf.String())
+	}
+	res, err := report.Load(out)
+	if err != nil {
+		t.Fatalf("run %v wrote no readable result (exit %d): %v\n%s", args, code, err, buf.String())
+	}
+	return code, buf.String(), res
+}
+
+func scenario(t *testing.T, res *report.Result, name string) report.ScenarioResult {
+	t.Helper()
+	for _, s := range res.Scenarios {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("result has no scenario %s", name)
+	return report.ScenarioResult{}
+}
+
+func check(t *testing.T, s report.ScenarioResult, name string) report.Check {
+	t.Helper()
+	for _, c := range s.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("scenario %s has no check %s", s.Name, name)
+	return report.Check{}
+}
+
+func ci() bool { return os.Getenv("CI") == "true" }
+
+func nginxInstalled(t *testing.T) bool {
+	t.Helper()
+	for _, p := range []string{"nginx", "/usr/sbin/nginx"} {
+		if _, err := exec.LookPath(p); err == nil {
+			return true
+		}
+	}
+	if ci() {
+		t.Errorf("nginx is not installed, and CI=true requires the real-proxy path (apt-get install nginx-light)")
+	}
+	return false
+}
+
+// TestReferencePassesEveryScenario: the main job, `sseharness run` with no arguments,
+// passes against the embedded reference server, every scenario and every check.
+func TestReferencePassesEveryScenario(t *testing.T) {
+	code, out, res := run(t, 5*time.Minute)
+	if code != 0 {
+		t.Fatalf("run against the reference server: exit %d, want 0\n%s", code, out)
+	}
+	if len(res.Scenarios) != len(scenarios.All()) {
+		t.Fatalf("ran %d scenarios, want %d", len(res.Scenarios), len(scenarios.All()))
+	}
+	haveNginx := nginxInstalled(t)
+	for _, s := range res.Scenarios {
+		if s.Verdict != report.VerdictPass {
+			t.Errorf("%s: verdict %s, want pass", s.Name, s.Verdict)
+		}
+		for _, c := range s.Checks {
+			if c.Verdict == report.VerdictPass {
+				continue
+			}
+			// The only checks allowed to be n/a against the embedded server: none, except
+			// nginx's when nginx is missing outside CI.
+			if c.Name == "nginx-added-latency" && !haveNginx && c.Verdict == report.VerdictNotApplicable {
+				t.Logf("nginx not installed: %s is n/a (%s)", c.Name, c.Detail)
+				continue
+			}
+			t.Errorf("%s/%s: %s (%s; %s)", s.Name, c.Name, c.Verdict, c.Measured, c.Detail)
+		}
+	}
+}
+
+// proof is one row of the proof table: the scenario fails against the fault, on check.
+type proof struct {
+	scenario, fault, check string
+}
+
+// proofs is the scenario x fault table; the README carries the same table.
+func proofs() []proof {
+	return []proof{
+		{"mid-stream-disconnect", "leak-on-disconnect", "senders-stopped"},
+		{"same-id-reconnect", "no-replace", "one-sender"},
+		{"same-id-reconnect", "no-replace", "old-stream-ended"},
+		{"resume", "no-replay", "ids-exactly-once"},
+		{"proxy-buffering", "no-flush", "direct-delivery"},
+		{"proxy-buffering", "no-flush", "builtin-proxy-added-latency"},
+		{"half-open", "no-heartbeat", "reaped-stopped-readers"},
+		{"half-open", "no-lifetime", "reaped-blackholed"},
+		{"completion", "no-204", "stops-on-204"},
+		{"starvation", "pool=10", "first-event"},
+	}
+}
+
+// TestEachFaultIsCaught: every scenario fails against each fault it claims to catch, on
+// the check that names the fault, and says so in its output.
+func TestEachFaultIsCaught(t *testing.T) {
+	type key struct{ scenario, fault string }
+	want := map[key][]string{}
+	var order []key
+	for _, p := range proofs() {
+		k := key{p.scenario, p.fault}
+		if _, ok := want[k]; !ok {
+			order = append(order, k)
+		}
+		want[k] = append(want[k], p.check)
+	}
+	// Every fault a scenario declares must be in the table.
+	for _, s := range scenarios.All() {
+		for _, f := range s.Catches {
+			if strings.Contains(f, " ") { // "plain HTTP/1.1 ...": proved by its own test
+				continue
+			}
+			if f == "pool=N" {
+				f = "pool=10"
+			}
+			if _, ok := want[key{s.Name, f}]; !ok {
+				t.Errorf("scenario %s claims to catch %s but the proof table lacks it", s.Name, f)
+			}
+		}
+	}
+	for _, k := range order {
+		t.Run(k.scenario+"/"+k.fault, func(t *testing.T) {
+			code, out, res := run(t, 2*time.Minute, "--fault", k.fault, k.scenario)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (checks failed)\n%s", code, out)
+			}
+			s := scenario(t, res, k.scenario)
+			for _, name := range want[k] {
+				c := check(t, s, name)
+				if c.Verdict != report.VerdictFail {
+					t.Errorf("check %s: %s (%s), want fail", name, c.Verdict, c.Measured)
+				}
+				if !regexp.MustCompile(`(?m)^\S.*` + regexp.QuoteMeta(name)).MatchString(out) {
+					t.Errorf("the output does not name the failing check %s", name)
+				}
+			}
+		})
+	}
+}
+
+// TestSixConnectionLimitOverHTTP1: the same scenario that passes over h2 (the embedded
+// server serves HTTPS with HTTP/2 for it) fails against a plain HTTP/1.1 server.
+func TestSixConnectionLimitOverHTTP1(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := scenarios.StartServer(ctx, binary, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(6 * time.Second)
+	code, out, res := run(t, 2*time.Minute, "--target", srv.URL, "six-connection-limit")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	s := scenario(t, res, "six-connection-limit")
+	if c := check(t, s, "streams-open"); c.Verdict != report.VerdictFail {
+		t.Errorf("streams-open: %s (%s), want fail over HTTP/1.1", c.Verdict, c.Measured)
+	}
+	if c := check(t, s, "ordinary-request"); c.Verdict != report.VerdictFail {
+		t.Errorf("ordinary-request: %s (%s), want fail over HTTP/1.1", c.Verdict, c.Measured)
+	}
+	if s.Metrics.Protocols["HTTP/1.1"] == 0 {
+		t.Errorf("protocols %v: want HTTP/1.1", s.Metrics.Protocols)
+	}
+}
+
+var batchedRE = regexp.MustCompile(`(\d+) events, (\d+)% arrived in batches`)
+
+// batched reads "N events, P% arrived in batches" from a proxy check's detail.
+func batched(t *testing.T, c report.Check) (events, pct int) {
+	t.Helper()
+	m := batchedRE.FindStringSubmatch(c.Detail)
+	if m == nil {
+		return 0, 0
+	}
+	events, _ = strconv.Atoi(m[1])
+	pct, _ = strconv.Atoi(m[2])
+	return events, pct
+}
+
+// TestProxyBufferingThroughNginx: through a real nginx with stock buffering, the no-flush
+// server's events arrive late and in batches; the correct server's do not.
+func TestProxyBufferingThroughNginx(t *testing.T) {
+	if !nginxInstalled(t) {
+		t.Skip("nginx is not installed (apt-get install nginx-light); the real-proxy path is not exercised")
+	}
+	code, out, good := run(t, 2*time.Minute, "--hold", "12s", "proxy-buffering")
+	if code != 0 {
+		t.Fatalf("correct server: exit %d\n%s", code, out)
+	}
+	c := check(t, scenario(t, good, "proxy-buffering"), "nginx-added-latency")
+	if c.Verdict != report.VerdictPass {
+		t.Fatalf("correct server through nginx: %s (%s)", c.Verdict, c.Measured)
+	}
+	if n, pct := batched(t, c); n == 0 || pct > 20 {
+		t.Errorf("correct server through nginx: %d events, %d%% in batches; want them one by one (%s)", n, pct, c.Detail)
+	}
+	if p99, ok := p99MS(c.Measured); !ok || p99 >= 1000 {
+		t.Errorf("correct server through nginx: %q, want a p99 well under a second", c.Measured)
+	}
+
+	code, out, bad := run(t, 2*time.Minute, "--hold", "12s", "--fault", "no-flush", "proxy-buffering")
+	if code != 1 {
+		t.Fatalf("no-flush server: exit %d, want 1\n%s", code, out)
+	}
+	s := scenario(t, bad, "proxy-buffering")
+	if c := check(t, s, "direct-delivery"); c.Verdict != report.VerdictFail {
+		t.Errorf("no-flush direct: %s (%s), want fail", c.Verdict, c.Measured)
+	}
+	// Within 12 s the no-flush server's 8 KiB buffer fills once: whatever arrives through
+	// nginx comes in one batch, seconds late (or nothing arrives at all).
+	c = check(t, s, "nginx-added-latency")
+	n, pct := batched(t, c)
+	p99, timed := p99MS(c.Measured)
+	switch {
+	case n == 0 && c.Verdict == report.VerdictFail:
+		t.Logf("no-flush through nginx: nothing arrived in 12s (%s)", c.Measured)
+	case n > 0 && pct >= 50 && timed && p99 >= 1000:
+		t.Logf("no-flush through nginx: %d events, %d%% in batches, p99 %dms", n, pct, p99)
+	default:
+		t.Errorf("no-flush through nginx: want late batches, got %q / %q", c.Measured, c.Detail)
+	}
+}
+
+var p99RE = regexp.MustCompile(`^p99 (\d+)ms`)
+
+// p99MS reads "p99 Nms ..." from a proxy check's measured value.
+func p99MS(measured string) (int, bool) {
+	m := p99RE.FindStringSubmatch(measured)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(m[1])
+	return v, err == nil
+}
