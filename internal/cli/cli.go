@@ -129,16 +129,21 @@ func newFlagSet(env *Env, name, synopsis, description string) *flag.FlagSet {
 }
 
 // parseFlags parses args into fs. It returns ok=false with the exit code to return when
-// parsing ended the command: 0 after -h, 2 after a bad flag (flag already printed why).
+// parsing ended the command: 0 after -h (the usage text is printed), 2 after a bad flag
+// (one line saying what is wrong, and where to read more).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	// -h prints usage on stdout-like success; errors go to stderr with exit 2.
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package would print the whole usage on any error
 	err := fs.Parse(args)
+	fs.SetOutput(out)
 	if err == nil {
 		return 0, true
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 		return ExitOK, false
 	}
+	fmt.Fprintf(out, "sseharness %s: %v\nRun 'sseharness %s -h' for usage.\n", fs.Name(), err, fs.Name())
 	return ExitUsage, false
 }
 

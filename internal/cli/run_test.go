@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sseharness/sseharness/scenarios"
+)
+
+// TestRunUsageErrorsExit2WithOneLine: bad invocations of run and list say what is wrong
+// in one line and exit 2 before any load starts.
+func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
+	t.Parallel()
+	badThresholds := filepath.Join(t.TempDir(), "slo.yaml")
+	if err := os.WriteFile(badThresholds, []byte("resume:\n  no-such-check: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "no-such-scenario"}, `unknown scenario "no-such-scenario"`},
+		{[]string{"run", "--target", "http://127.0.0.1:1", "--fault", "no-204"}, "--fault applies to the embedded reference server only"},
+		{[]string{"run", "--fault", "nonsense", "resume"}, "known: "},
+		{[]string{"run", "--shard", "4/4"}, "--shard"},
+		{[]string{"run", "--shard", "x"}, "--shard"},
+		{[]string{"run", "--threshold", "resume/no-such-check=1"}, "names no known check"},
+		{[]string{"run", "--threshold", "first-event=soon"}, "want a duration"},
+		{[]string{"run", "--threshold", "broken"}, "CHECK=VALUE"},
+		{[]string{"run", "--thresholds", badThresholds}, "no-such-check"},
+		{[]string{"run", "--thresholds", filepath.Join(t.TempDir(), "missing.yaml")}, "does not exist"},
+		{[]string{"run", "--target", "ftp://example"}, "http:// or https://"},
+		{[]string{"run", "--format", "pdf"}, "unknown format"},
+		{[]string{"run", "--capacity-steps", "100,x"}, "--capacity-steps"},
+		{[]string{"run", "--stream-url", "{target}/events"}, "{session}"},
+		{[]string{"list", "extra"}, "unexpected argument"},
+	} {
+		var out bytes.Buffer
+		env, stderr := serveTestEnv(&out)
+		code := Main(context.Background(), tc.args, env)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
+			continue
+		}
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
+		}
+		if strings.Contains(stderr.String(), "goroutine ") || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
+			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%v: printed %q on stdout", tc.args, out.String())
+		}
+	}
+}
+
+// TestRunUnreachableTargetExit3: a target nobody listens on is a harness error, not a
+// failed check.
+func TestRunUnreachableTargetExit3(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	env, stderr := serveTestEnv(&out)
+	code := Main(context.Background(), []string{"run", "--target", "http://127.0.0.1:1", "--metrics-url", "none", "starvation"}, env)
+	if code != ExitHarness {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitHarness, out.String(), stderr)
+	}
+	if !strings.Contains(out.String(), "starvation") || !strings.Contains(out.String(), "error") {
+		t.Errorf("the result does not say the scenario could not run:\n%s", out.String())
+	}
+}
+
+// TestListNamesEveryScenarioAndCheck: list prints every scenario with what it proves, and
+// -v every check with its default threshold.
+func TestListNamesEveryScenarioAndCheck(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	env, _ := serveTestEnv(&out)
+	if code := Main(context.Background(), []string{"list", "-v"}, env); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range scenarios.All() {
+		if !strings.Contains(out.String(), s.Name+" ") || !strings.Contains(out.String(), s.Proves) {
+			t.Errorf("list lacks %s", s.Name)
+		}
+		for _, c := range s.Checks {
+			if !strings.Contains(out.String(), c.Name) {
+				t.Errorf("list -v lacks %s/%s", s.Name, c.Name)
+			}
+		}
+	}
+}
