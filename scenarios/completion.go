@@ -64,20 +64,12 @@ func runCompletion(ctx context.Context, h *Harness) error {
 		}
 	})
 
-	srcs := make([]*runner.EventSource, n)
-	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
-		if err != nil {
-			return err
-		}
-		srcs[i] = es
+	srcs, err := h.OpenSessions(ctx, "", n, nil)
+	if err != nil {
+		return err
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1)); len(failed) == n {
-		h.Finish()
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got an event within 15s")
+	if _, err := h.AwaitStarted(ctx, srcs, 1); err != nil {
+		return err
 	}
 	for i := range n {
 		for _, p := range []int{25, 50, 75, 100} {

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/sseharness/sseharness/runner"
 )
@@ -36,21 +35,15 @@ func runDisconnect(ctx context.Context, h *Harness) error {
 		}
 		return nil
 	}
-	srcs := make([]*runner.EventSource, n)
-	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) { c.NoReconnect = true })
-		if err != nil {
-			return err
-		}
-		srcs[i] = es
+	srcs, err := h.OpenSessions(ctx, "", n, func(c *runner.SourceConfig) { c.NoReconnect = true })
+	if err != nil {
+		return err
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(2)); len(failed) > 0 {
-		if len(failed) == n {
-			h.Finish()
-			if err := h.unreachable(srcs); err != nil {
-				return err
-			}
-		}
+	failed, err := h.AwaitStarted(ctx, srcs, 2)
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
 		h.Note("%d of %d streams had not got two events before the drop", len(failed), n)
 	}
 	if s, ok := h.Scrape(ctx); ok {

@@ -48,22 +48,15 @@ func runHalfOpen(ctx context.Context, h *Harness) error {
 func halfOpenStopReading(ctx context.Context, h *Harness, n int) error {
 	metric := h.opts.OpenStreamsMetric
 	base, _ := h.Metric(ctx, metric)
-	srcs := make([]*runner.EventSource, n)
-	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session("r", i), func(c *runner.SourceConfig) {
-			c.NoReconnect = true
-			c.RecvBuffer = 4096
-		})
-		if err != nil {
-			return err
-		}
-		srcs[i] = es
+	srcs, err := h.OpenSessions(ctx, "r", n, func(c *runner.SourceConfig) {
+		c.NoReconnect = true
+		c.RecvBuffer = 4096
+	})
+	if err != nil {
+		return err
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1)); len(failed) == n {
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got an event within 15s")
+	if _, err := h.AwaitStarted(ctx, srcs, 1); err != nil {
+		return err
 	}
 	for _, s := range srcs {
 		s.StopReading()
@@ -121,7 +114,9 @@ func halfOpenBlackhole(ctx context.Context, h *Harness, n int) error {
 		}
 		srcs[i] = es
 	}
-	WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1))
+	if _, err := h.AwaitStarted(ctx, srcs, 1); err != nil {
+		return err
+	}
 	px.Blackhole(true)
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })

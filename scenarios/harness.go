@@ -510,6 +510,37 @@ func WaitAll(ctx context.Context, srcs []*runner.EventSource, within time.Durati
 	return failed
 }
 
+// startTimeout bounds how long a scenario waits for its streams' first events.
+const startTimeout = 15 * time.Second
+
+// AwaitStarted waits until every source has n events. It returns the sources that did
+// not get there, and an error when none did: the target is unreachable, refuses the
+// streams, or sends nothing, and the scenario cannot run.
+func (h *Harness) AwaitStarted(ctx context.Context, srcs []*runner.EventSource, n int64) ([]*runner.EventSource, error) {
+	failed := WaitAll(ctx, srcs, startTimeout, awaitEvents(n))
+	if len(srcs) == 0 || len(failed) < len(srcs) {
+		return failed, nil
+	}
+	if err := h.unreachable(srcs); err != nil {
+		return failed, err
+	}
+	return failed, fmt.Errorf("no stream got %s within %s", plural(int(n), "event", "events"), startTimeout)
+}
+
+// OpenSessions opens n sessions' streams (session tag+i, stream index i), each in a
+// browser of its own; tweak adjusts every source's config.
+func (h *Harness) OpenSessions(ctx context.Context, tag string, n int, tweak func(*runner.SourceConfig)) ([]*runner.EventSource, error) {
+	srcs := make([]*runner.EventSource, n)
+	for i := range n {
+		es, err := h.OpenSession(ctx, i, h.Session(tag, i), tweak)
+		if err != nil {
+			return nil, err
+		}
+		srcs[i] = es
+	}
+	return srcs, nil
+}
+
 // awaitEvents is a WaitAll condition: n events in total.
 func awaitEvents(n int64) func(context.Context, *runner.EventSource) error {
 	return func(ctx context.Context, s *runner.EventSource) error { return s.WaitEvents(ctx, n) }

@@ -57,20 +57,12 @@ func runResume(ctx context.Context, h *Harness) error {
 		}
 	})
 
-	srcs := make([]*runner.EventSource, n)
-	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
-		if err != nil {
-			return err
-		}
-		srcs[i] = es
+	srcs, err := h.OpenSessions(ctx, "", n, nil)
+	if err != nil {
+		return err
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(2)); len(failed) == n {
-		h.Finish()
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got two events within 15s")
+	if _, err := h.AwaitStarted(ctx, srcs, 2); err != nil {
+		return err
 	}
 	before := make([]int64, n)
 	for i, s := range srcs {

@@ -68,20 +68,12 @@ func runSameID(ctx context.Context, h *Harness) error {
 	})
 
 	noReconnect := func(c *runner.SourceConfig) { c.NoReconnect = true }
-	old := make([]*runner.EventSource, sessions)
-	for i := range sessions {
-		es, err := h.OpenSession(ctx, i, h.Session("", i), noReconnect)
-		if err != nil {
-			return err
-		}
-		old[i] = es
+	old, err := h.OpenSessions(ctx, "", sessions, noReconnect)
+	if err != nil {
+		return err
 	}
-	if failed := WaitAll(ctx, old, 15*time.Second, awaitEvents(2)); len(failed) == len(old) {
-		h.Finish()
-		if err := h.unreachable(old); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got two events within 15s")
+	if _, err := h.AwaitStarted(ctx, old, 2); err != nil {
+		return err
 	}
 
 	// The reload: one new stream per session; the burst sessions get several at once.

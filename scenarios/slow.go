@@ -58,12 +58,8 @@ func runSlow(ctx context.Context, h *Harness) error {
 		}
 		srcs[i] = es
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(1)); len(failed) == n {
-		h.Finish()
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got an event within 15s")
+	if _, err := h.AwaitStarted(ctx, srcs, 1); err != nil {
+		return err
 	}
 	if h.HasCallback() {
 		filler := strings.Repeat("y", 32<<10)

@@ -39,13 +39,9 @@ func runStarvation(ctx context.Context, h *Harness) error {
 			mu.Unlock()
 		}
 	})
-	srcs := make([]*runner.EventSource, 0, n)
-	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) { c.NoReconnect = true })
-		if err != nil {
-			return err
-		}
-		srcs = append(srcs, es)
+	srcs, err := h.OpenSessions(ctx, "", n, func(c *runner.SourceConfig) { c.NoReconnect = true })
+	if err != nil {
+		return err
 	}
 	// Wait a little past the threshold, so a late first event is measured, not guessed.
 	WaitAll(ctx, srcs, within+time.Second, awaitEvents(1))

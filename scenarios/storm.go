@@ -72,12 +72,8 @@ func runStorm(ctx context.Context, h *Harness) error {
 		}
 		srcs[i] = es
 	}
-	if failed := WaitAll(ctx, srcs, 15*time.Second, awaitEvents(2)); len(failed) == n {
-		h.Finish()
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-		return fmt.Errorf("no stream got two events within 15s")
+	if _, err := h.AwaitStarted(ctx, srcs, 2); err != nil {
+		return err
 	}
 	before := make([]int64, n)
 	for i, s := range srcs {

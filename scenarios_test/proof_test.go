@@ -299,3 +299,50 @@ func p99MS(measured string) (int, bool) {
 	v, err := strconv.Atoi(m[1])
 	return v, err == nil
 }
+
+// TestShardsMergeIntoOneRun: two shards of one hold run against one server, merged with
+// `report merge`, add up to the whole run: every stream once, no session shared.
+func TestShardsMergeIntoOneRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := scenarios.StartServer(ctx, binary, []string{"--tick", "200ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(6 * time.Second)
+	dir := t.TempDir()
+	var files []string
+	var events int64
+	for i := range 2 {
+		code, out, res := run(t, 2*time.Minute, "--target", srv.URL, "--streams", "21", "--hold", "2s", "--shard", fmt.Sprintf("%d/2", i), "hold")
+		if code != 0 {
+			t.Fatalf("shard %d: exit %d\n%s", i, code, out)
+		}
+		if res.Shard == nil || res.Shard.Index != i || res.Shard.Count != 2 {
+			t.Fatalf("shard %d: result shard %+v", i, res.Shard)
+		}
+		s := scenario(t, res, "hold")
+		events += s.Metrics.Events
+		f := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
+		if err := report.Save(f, res); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	cmd := exec.Command(binary, append([]string{"report", "merge", merged}, files...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("report merge: %v\n%s", err, out)
+	}
+	res, err := report.Load(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := scenario(t, res, "hold")
+	if s.Metrics.Streams != 21 {
+		t.Errorf("merged streams %d, want 21 (shards disjoint and complete)", s.Metrics.Streams)
+	}
+	if s.Metrics.Events != events {
+		t.Errorf("merged events %d, want the shards' sum %d", s.Metrics.Events, events)
+	}
+}
