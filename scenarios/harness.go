@@ -56,6 +56,10 @@ type Harness struct {
 func Run(ctx context.Context, sc *Scenario, opts Options) report.ScenarioResult {
 	h := newHarness(sc, opts)
 	err := h.runScenario(ctx)
+	if ctx.Err() != nil {
+		// Ctrl-C: the streams were closed and drained; what was measured is kept.
+		err = fmt.Errorf("interrupted before the scenario finished; the figures cover what ran")
+	}
 	return h.result(err)
 }
 

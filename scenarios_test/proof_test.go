@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -345,4 +347,83 @@ func TestShardsMergeIntoOneRun(t *testing.T) {
 	if s.Metrics.Events != events {
 		t.Errorf("merged events %d, want the shards' sum %d", s.Metrics.Events, events)
 	}
+}
+
+// TestInterruptStillYieldsTheResult: Ctrl-C during a run stops the load, drains the
+// streams and still prints and writes the result, with the interrupted scenario saying so.
+func TestInterruptStillYieldsTheResult(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := scenarios.StartServer(ctx, binary, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(6 * time.Second)
+	out := filepath.Join(t.TempDir(), "result.json")
+	cmd := exec.Command(binary, "run", "--target", srv.URL, "--streams", "20", "--hold", "60s", "--out", out, "hold")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Interrupt once every stream is open on the server.
+	deadline := time.Now().Add(30 * time.Second)
+	for openStreams(t, srv.URL) < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never opened its 20 streams\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run did not stop within 20s of Ctrl-C\n%s", buf.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("exit %d, want 3 (the scenario could not finish)", code)
+	}
+	res, err := report.Load(out)
+	if err != nil {
+		t.Fatalf("no result file after Ctrl-C: %v\n%s", err, buf.String())
+	}
+	s := scenario(t, res, "hold")
+	if !strings.Contains(s.Error, "interrupted") || s.Metrics.Streams != 20 {
+		t.Errorf("result after Ctrl-C: error %q, streams %d; want interrupted with 20 streams measured", s.Error, s.Metrics.Streams)
+	}
+	if !strings.Contains(buf.String(), "interrupted") {
+		t.Errorf("the printed result does not say it was interrupted:\n%s", buf.String())
+	}
+	if n := openStreams(t, srv.URL); n != 0 {
+		// The run closed its streams before exiting; the server may take a moment.
+		deadline := time.Now().Add(5 * time.Second)
+		for openStreams(t, srv.URL) != 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := openStreams(t, srv.URL); n != 0 {
+			t.Errorf("%d streams still open on the server after the run exited", n)
+		}
+	}
+}
+
+// openStreams reads sseref_streams_open from a reference server.
+func openStreams(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^sseref_streams_open (\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no sseref_streams_open in /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
