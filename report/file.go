@@ -30,8 +30,10 @@ func Save(path string, r *Result) error {
 		return fmt.Errorf("result file %s: %w", path, err)
 	}
 	_, werr := tmp.Write(buf.Bytes())
+	// CreateTemp makes the file private; a result is an ordinary file (a CI artifact).
+	merr := tmp.Chmod(0o644)
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if err := errors.Join(werr, merr, cerr); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("result file %s: %w", path, err)
 	}

@@ -82,14 +82,15 @@ makes up); the defaults fit the reference server's contract.`)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
-	if code, ok := parseFlags(fs, args); !ok {
+	names, code, ok := parseInterspersed(fs, args)
+	if !ok {
 		return code
 	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
 		return usageError(env, "run", "%v", err)
 	}
-	scs, err := scenarios.Select(fs.Args())
+	scs, err := scenarios.Select(names)
 	if err != nil {
 		return usageError(env, "run", "%v", err)
 	}

@@ -38,6 +38,7 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--capacity-steps", "100,x"}, "--capacity-steps"},
 		{[]string{"run", "--stream-url", "{target}/events"}, "{session}"},
 		{[]string{"list", "extra"}, "unexpected argument"},
+		{[]string{"run", "resume", "--streams", "x"}, "invalid value"},
 	} {
 		var out bytes.Buffer
 		env, stderr := serveTestEnv(&out)
