@@ -115,7 +115,6 @@ func runCapacity(ctx context.Context, h *Harness) error {
 		}
 		results = append(results, res)
 		if len(notOpen) == len(srcs) && len(results) == 1 {
-			h.Finish()
 			if err := h.unreachable(srcs); err != nil {
 				return err
 			}

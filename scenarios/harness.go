@@ -28,17 +28,19 @@ type Harness struct {
 	opts  Options
 	start time.Time
 
-	records  chan runner.Record
-	agg      *report.Aggregate
-	obsMu    sync.Mutex
-	obs      []func(runner.Record)
-	collDone chan struct{}
+	records      chan runner.Record
+	closeRecords sync.Once
+	agg          *report.Aggregate
+	obsMu        sync.Mutex
+	obs          []func(runner.Record)
+	collDone     chan struct{}
 
 	probe    *runner.Probe // nil without a metrics URL
 	baseline runner.ProbeSample
 	sampler  *runner.Sampler
 
 	mu        sync.Mutex
+	finished  bool // Finish ran: no more sources or loads
 	loads     []*runner.Load
 	sources   []*runner.EventSource
 	browsers  []*runner.Browser
@@ -170,10 +172,11 @@ func (h *Harness) startProgress(ctx context.Context) func() {
 }
 
 // Finish closes every source the scenario opened, waits for their records, and stops
-// the collector and the probe's sampler. It is idempotent; scenarios call it before
-// reading observer state.
+// the collector. It is idempotent; scenarios call it before reading observer state, and
+// open nothing after it.
 func (h *Harness) Finish() {
 	h.mu.Lock()
+	h.finished = true
 	srcs := append([]*runner.EventSource(nil), h.sources...)
 	h.sources = nil
 	brs := h.browsers
@@ -194,17 +197,7 @@ func (h *Harness) Finish() {
 	for _, b := range brs {
 		b.Close()
 	}
-	select {
-	case <-h.collDone:
-		return
-	default:
-	}
-	if srcs != nil || h.records != nil {
-		func() {
-			defer func() { _ = recover() }() // already closed
-			close(h.records)
-		}()
-	}
+	h.closeRecords.Do(func() { close(h.records) })
 	<-h.collDone
 }
 
@@ -398,13 +391,16 @@ func (h *Harness) PostProgress(ctx context.Context, session string, progress int
 // StartLoad starts a load-engine run whose records the harness collects; Finish stops
 // it and waits for it.
 func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Load, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
+	}
 	l, err := runner.Start(ctx, cfg, h.records)
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
 	h.loads = append(h.loads, l)
-	h.mu.Unlock()
 	return l, nil
 }
 
@@ -428,13 +424,16 @@ func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, sessi
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		return nil, fmt.Errorf("scenario %s opened a stream after Finish", h.sc.Name)
+	}
 	es, err := b.NewEventSource(cfg, h.records)
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
 	h.sources = append(h.sources, es)
-	h.mu.Unlock()
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
