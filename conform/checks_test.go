@@ -185,7 +185,14 @@ func TestDeliveryTimeline(t *testing.T) {
 	}
 }
 
+// item is an event whose block carried its own id (unless id is the resume sentinel,
+// which stands for none).
 func item(id, typ, data string) eventstream.Item {
+	return eventstream.Item{Kind: eventstream.KindEvent, ID: id, Type: typ, Data: data, HasID: id != resumeSentinel}
+}
+
+// carried is an event without an id field: its ID is the previous one, carried over.
+func carried(id, typ, data string) eventstream.Item {
 	return eventstream.Item{Kind: eventstream.KindEvent, ID: id, Type: typ, Data: data}
 }
 
@@ -204,6 +211,8 @@ func TestJudgeReplay(t *testing.T) {
 		{"replayed", []eventstream.Item{item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: `"3" (tick)`}},
 		{"greeting-at-the-position-first", []eventstream.Item{item("2", "connected", "x"), item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: `"2" (connected)`}},
 		{"no-id-greeting", []eventstream.Item{item(resumeSentinel, "hello", "x"), item("3", "tick", "c")}, replayVerdict{done: true, found: true, firstID: `"3" (tick)`}},
+		{"greeting-without-id-carries-the-position", []eventstream.Item{carried("2", "connected", "x"), item("3", "tick", "c*")}, replayVerdict{done: true, found: true, firstID: `"3" (tick)`}},
+		{"event-without-id-after-a-repeat", []eventstream.Item{item("2", "tick", "b"), carried("2", "tick", "x")}, replayVerdict{done: true, repeated: "2", firstID: `"2" (tick)`}},
 		{"repeated", []eventstream.Item{item("2", "tick", "b")}, replayVerdict{done: true, repeated: "2", firstID: `"2" (tick)`}},
 		{"skipped", []eventstream.Item{item("4", "tick", "d"), item("5", "tick", "e"), item("6", "tick", "f")}, replayVerdict{done: true, fresh: 3, firstID: `"4" (tick)`}},
 		{"not-yet", []eventstream.Item{item("4", "tick", "d")}, replayVerdict{fresh: 1, firstID: `"4" (tick)`}},

@@ -231,7 +231,7 @@ func judgeReplay(events []eventstream.Item, from int, got []eventstream.Item) re
 	var v replayVerdict
 	sent := events[from].ID
 	for _, e := range got {
-		if e.ID == resumeSentinel || e.ID == "" {
+		if !e.HasID || e.ID == resumeSentinel || e.ID == "" {
 			continue // no id of its own (e.g. a greeting): not part of the replay
 		}
 		if v.firstID == "" {
@@ -248,9 +248,8 @@ func judgeReplay(events []eventstream.Item, from int, got []eventstream.Item) re
 			}
 		}
 		if e.ID == sent {
-			// Another event at the client's position (the reference server greets a
-			// resumed stream with one): it moves the client nowhere, so a drop right
-			// after it loses nothing.
+			// Another event that names the client's position: it moves the client
+			// nowhere, so a drop right after it loses nothing.
 			continue
 		}
 		v.fresh++
