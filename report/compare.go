@@ -160,6 +160,10 @@ func Compare(base, next *Result, gates []Gate) Comparison {
 	return c
 }
 
+// msNoiseFloor is the smallest change of a duration metric, in milliseconds, that can
+// count as a regression.
+const msNoiseFloor = 1.0
+
 func compareScenario(b, n *ScenarioResult, gates []Gate) []ComparisonRow {
 	limits := map[string]float64{}
 	names := comparedMetrics()
@@ -192,6 +196,11 @@ func compareScenario(b, n *ScenarioResult, gates []Gate) []ComparisonRow {
 				worse = 1 // a gate on a neutral metric limits increases
 			}
 			row.Regressed = row.Gated && row.ChangePct*worse > row.LimitPct
+			if d.unit == unitMS && math.Abs(row.New-row.Base) <= msNoiseFloor {
+				// A sub-millisecond move of a millisecond figure is timer and scheduler
+				// noise, whatever percentage it makes of a small base.
+				row.Regressed = false
+			}
 		}
 		rows = append(rows, row)
 	}

@@ -66,11 +66,19 @@ func TestCompareGates(t *testing.T) {
 			[]Gate{{"events", 5}}, "events", true},
 		{"more events, gated at 5%", func(s *ScenarioResult) { s.Metrics.Events *= 2 }, []Gate{{"events", 5}}, "events", false},
 		{"ttfe past 10%", func(s *ScenarioResult) { s.Metrics.TimeToFirstEvent.P99MS *= 1.2 }, DefaultGates(), "ttfe_p99", true},
+		{"latency +50% but within the 1ms noise floor", func(s *ScenarioResult) {
+			s.Metrics.Latency.P99MS = 1.5
+		}, DefaultGates(), "latency_p99", false},
 	}
 	for _, tc := range cases {
-		next := cloneResult(t, base)
+		b := base
+		if strings.Contains(tc.name, "noise floor") {
+			b = cloneResult(t, base)
+			b.Scenarios[0].Metrics.Latency.P99MS = 1.0
+		}
+		next := cloneResult(t, b)
 		tc.mutate(&next.Scenarios[0])
-		c := Compare(base, next, tc.gates)
+		c := Compare(b, next, tc.gates)
 		row := findRow(t, c, "resume", tc.metric)
 		if row.Regressed != tc.regressed {
 			t.Errorf("%s: regressed %v, want %v (row %+v)", tc.name, row.Regressed, tc.regressed, row)

@@ -26,7 +26,8 @@ its change. A gated metric regresses when it gets worse by more than its limit, 
 percent of the base value ("worse" is up for latencies, errors and lost ids, down for
 streams and events). A base of 0 has no relative change: staying 0 is no change, and any
 worsening from 0 (errors 0 -> 1) exceeds every limit. A metric with no value on either
-side (no samples, server figure n/a) is shown as n/a and never regresses.
+side (no samples, server figure n/a) is shown as n/a and never regresses. A duration
+that moves by 1 ms or less never regresses (timer noise on small values).
 
 Default gates: `+strings.Join(defaults, ", ")+`
 (latency_p99: p99 delivery latency; ttfe_p99: p99 time to first event; missing_ids: lost
