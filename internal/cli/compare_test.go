@@ -30,7 +30,8 @@ func TestCompareCommandGates(t *testing.T) {
 		{"errors from 0", []string{base, errs}, ExitFailed, []string{"resume errors from 0"}},
 		{"lost ids from 0", []string{base, lost}, ExitFailed, []string{"missing_ids"}},
 		{"improvement", []string{beyond, base}, ExitOK, []string{"-23.1%"}},
-		{"added gate on events", []string{base, within, "--max-regression", "events=0,latency_max=1"}, ExitFailed, []string{"latency_max"}},
+		{"added gate on events", []string{base, beyond, "--max-regression", "events=0,latency_max=1,latency_p99=50"}, ExitFailed, []string{"resume latency_max"}},
+		{"a 0.5ms move is noise even past its percentage", []string{base, within, "--max-regression", "latency_max=1"}, ExitOK, nil},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runReportCmd(t, append([]string{"compare"}, c.args...)...)
