@@ -72,6 +72,7 @@ func runHold(ctx context.Context, h *Harness) error {
 	mine := 0
 	cfg.Resolved().Plan().ShardStreams(func(int) bool { mine++; return true })
 	h.Request(mine, mine, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
+	h.requested.OpenRate = float64(n) / ramp.Seconds()
 	load, err := h.StartLoad(ctx, cfg)
 	if err != nil {
 		return err
@@ -107,7 +108,11 @@ func runHold(ctx context.Context, h *Harness) error {
 	notOpened := int64(mine) - m.Streams
 	h.Check("streams-opened", float64(notOpened) <= h.Num("streams-opened"),
 		fmt.Sprintf("%d of %d opened, all within %s", m.Streams, mine, ms(m.LastOpen.Sub(m.FirstOpen))), "")
-	h.Check("errors", float64(m.ErrorTotal()) <= h.Num("errors"), fmt.Sprintf("%d errors %v", m.ErrorTotal(), m.Errors), "")
+	errs := fmt.Sprintf("%d errors", m.ErrorTotal())
+	if m.ErrorTotal() > 0 {
+		errs += fmt.Sprintf(" (by class: %v)", m.Errors)
+	}
+	h.Check("errors", float64(m.ErrorTotal()) <= h.Num("errors"), errs, "")
 	h.Check("no-missing-ids", float64(lost) <= h.Num("no-missing-ids"), fmt.Sprintf("%d ids missing or repeated", lost), "")
 
 	var counts []int
