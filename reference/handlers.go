@@ -88,19 +88,29 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// serveSessionEvents is GET /sessions/{id}/events.
-func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := checkName("session id", id); err != nil {
+// admit runs what every stream request passes before it gets a stream: a valid name
+// (else 400), HEAD answered with the headers alone, no new stream while shutting down
+// (503). It reports whether the handler goes on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, what, name string) bool {
+	if err := checkName(what, name); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return false
 	}
 	if r.Method == http.MethodHead {
 		headOnly(w)
-		return
+		return false
 	}
 	if s.shuttingDown() {
 		s.unavailable(w, "server shutting down")
+		return false
+	}
+	return true
+}
+
+// serveSessionEvents is GET /sessions/{id}/events.
+func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.admit(w, r, "session id", id) {
 		return
 	}
 	sess, err := s.sessions.acquire(id, time.Now())

@@ -189,16 +189,7 @@ var _ sse.MessageWriter = (*topicWriter)(nil)
 // serveTopicEvents is GET /topics/{name}/events.
 func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := checkName("topic name", name); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.Method == http.MethodHead {
-		headOnly(w)
-		return
-	}
-	if s.shuttingDown() {
-		s.unavailable(w, "server shutting down")
+	if !s.admit(w, r, "topic name", name) {
 		return
 	}
 	t, err := s.topics.acquire(name, time.Now())
