@@ -35,13 +35,19 @@ func Table(w io.Writer, r *Result) error {
 	return ew.err
 }
 
+// maxCellWidth is the widest a terminal table cell gets before it wraps.
+const maxCellWidth = 56
+
 func writeTerminalTable(ew *errWriter, t textTable) error {
 	ew.printf("%s\n", t.title)
 	tbl := tablewriter.NewTable(ew,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
 		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		// Long cells (measured values, details, spec citations) wrap at word boundaries
+		// so that a table stays readable in an ordinary terminal.
+		tablewriter.WithRowAutoWrap(tw.WrapNormal),
+		tablewriter.WithRowMaxWidth(maxCellWidth),
 	)
 	tbl.Header(toAny(t.header)...)
 	for _, row := range t.rows {
