@@ -320,6 +320,20 @@ func (h *Harness) Check(name string, ok bool, measured, detail string) {
 	h.add(name, v, measured, detail)
 }
 
+// CheckRule records a check that report/ evaluates from the scenario's metrics (metric
+// op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
+// results are merged, unlike a verdict the scenario decides itself.
+func (h *Harness) CheckRule(name, metric, op string) {
+	spec, _ := h.sc.spec(name)
+	thr := op + " " + h.Limit(name).String()
+	if spec.Means != "" {
+		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
+	}
+	h.mu.Lock()
+	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name)}})
+	h.mu.Unlock()
+}
+
 // NA records a check that could not be evaluated, and why.
 func (h *Harness) NA(name, why string) {
 	h.add(name, report.VerdictNotApplicable, "", why)

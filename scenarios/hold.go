@@ -22,7 +22,8 @@ func hold() *Scenario {
 		Checks: []CheckSpec{
 			{Name: "streams-opened", Default: "0", Means: "streams that never opened, at most"},
 			{Name: "errors", Default: "0", Means: "errors, at most"},
-			{Name: "no-missing-ids", Default: "0", Means: "ids missing or repeated, at most"},
+			{Name: "no-missing-ids", Default: "0", Means: "ids lost, at most"},
+			{Name: "no-duplicate-ids", Default: "0", Means: "ids repeated, at most"},
 			{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most"},
 		},
 		run: runHold,
@@ -45,7 +46,6 @@ func runHold(ctx context.Context, h *Harness) error {
 
 	var mu sync.Mutex
 	perStream := make([]int, n)
-	lost := 0
 	// Count events only in the hold window: every stream is open then, so every stream
 	// must have got the same ticks.
 	counting := false
@@ -55,10 +55,6 @@ func runHold(ctx context.Context, h *Harness) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		lost += int(r.Missing)
-		if r.Duplicate || r.OutOfOrder {
-			lost++
-		}
 		if counting && r.Stream >= 0 && r.Stream < n {
 			perStream[r.Stream]++
 		}
@@ -108,12 +104,10 @@ func runHold(ctx context.Context, h *Harness) error {
 	notOpened := int64(mine) - m.Streams
 	h.Check("streams-opened", float64(notOpened) <= h.Num("streams-opened"),
 		fmt.Sprintf("%d of %d opened, all within %s", m.Streams, mine, ms(m.LastOpen.Sub(m.FirstOpen))), "")
-	errs := fmt.Sprintf("%d errors", m.ErrorTotal())
-	if m.ErrorTotal() > 0 {
-		errs += fmt.Sprintf(" (by class: %v)", m.Errors)
-	}
-	h.Check("errors", float64(m.ErrorTotal()) <= h.Num("errors"), errs, "")
-	h.Check("no-missing-ids", float64(lost) <= h.Num("no-missing-ids"), fmt.Sprintf("%d ids missing or repeated", lost), "")
+	// Counts judged by report/ from the metrics, so merged shards are judged exactly.
+	h.CheckRule("errors", "errors", "<=")
+	h.CheckRule("no-missing-ids", "missing_ids", "<=")
+	h.CheckRule("no-duplicate-ids", "duplicate_ids", "<=")
 
 	var counts []int
 	cfg.Resolved().Plan().ShardStreams(func(i int) bool { counts = append(counts, perStream[i]); return true })

@@ -347,6 +347,12 @@ func TestShardsMergeIntoOneRun(t *testing.T) {
 	if s.Metrics.Events != events {
 		t.Errorf("merged events %d, want the shards' sum %d", s.Metrics.Events, events)
 	}
+	// Count checks are rules over the metrics: judged again on the merged figures.
+	for _, name := range []string{"errors", "no-missing-ids", "no-duplicate-ids"} {
+		if c := check(t, s, name); c.Merged || c.Rule == nil || c.Verdict != report.VerdictPass {
+			t.Errorf("merged %s: verdict %s, merged-as-worst %v, rule %v; want a pass re-evaluated from the merged metrics", name, c.Verdict, c.Merged, c.Rule)
+		}
+	}
 }
 
 // TestInterruptStillYieldsTheResult: Ctrl-C during a run stops the load, drains the
