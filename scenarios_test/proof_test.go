@@ -150,6 +150,7 @@ func proofs() []proof {
 		{"same-id-reconnect", "no-replace", "one-sender"},
 		{"same-id-reconnect", "no-replace", "old-stream-ended"},
 		{"resume", "no-replay", "ids-exactly-once"},
+		{"reconnect-storm", "no-replay", "no-lost-ids"},
 		{"proxy-buffering", "no-flush", "direct-delivery"},
 		{"proxy-buffering", "no-flush", "builtin-proxy-added-latency"},
 		{"half-open", "no-heartbeat", "reaped-stopped-readers"},
@@ -432,4 +433,27 @@ func openStreams(t *testing.T, base string) int {
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// TestChecksWithoutAFaultCanFail: the scenarios no fault mode targets still judge what
+// they measure: a starved hold, and limits no real target meets, fail their checks.
+func TestChecksWithoutAFaultCanFail(t *testing.T) {
+	for _, tc := range []struct {
+		scenario, check string
+		args            []string
+	}{
+		{"hold", "every-event", []string{"--fault", "pool=10", "--streams", "20", "--hold", "2s"}},
+		{"slow-consumer", "fast-p99", []string{"--threshold", "slow-consumer/fast-p99=1ns", "--hold", "2s"}},
+		{"capacity", "sustained-steps", []string{"--slo-p99", "1ns", "--capacity-steps", "20", "--hold", "1s"}},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			code, out, res := run(t, 2*time.Minute, append(tc.args, tc.scenario)...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, out)
+			}
+			if c := check(t, scenario(t, res, tc.scenario), tc.check); c.Verdict != report.VerdictFail {
+				t.Errorf("%s: %s (%s), want fail", tc.check, c.Verdict, c.Measured)
+			}
+		})
+	}
 }
