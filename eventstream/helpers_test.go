@@ -47,16 +47,16 @@ type chunkReader struct {
 }
 
 func (c *chunkReader) Read(b []byte) (int, error) {
-	for len(c.chunks) > 0 {
-		n := copy(b, c.chunks[0])
-		if n == len(c.chunks[0]) {
-			c.chunks = c.chunks[1:]
-		} else {
-			c.chunks[0] = c.chunks[0][n:]
-		}
-		return n, nil
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
 	}
-	return 0, io.EOF
+	n := copy(b, c.chunks[0])
+	if n == len(c.chunks[0]) {
+		c.chunks = c.chunks[1:]
+	} else {
+		c.chunks[0] = c.chunks[0][n:]
+	}
+	return n, nil
 }
 
 // splitAt cuts body at the given sorted, in-range offsets.

@@ -109,11 +109,10 @@ func (u *stepUpstream) write(t *testing.T, b []byte) {
 
 // stream is a client reading a response through the proxy in the background.
 type stream struct {
-	cancel  context.CancelFunc
-	header  chan *http.Response // the response, once its headers arrived
-	chunks  chan []byte         // each read's bytes
-	ended   chan error          // the read error that ended the body (io.EOF on a clean end)
-	lastErr error
+	cancel context.CancelFunc
+	header chan *http.Response // the response, once its headers arrived
+	chunks chan []byte         // each read's bytes
+	ended  chan error          // the read error that ended the body (io.EOF on a clean end)
 }
 
 func openStream(t *testing.T, client *http.Client, url string) *stream {

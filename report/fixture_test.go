@@ -8,8 +8,6 @@ import (
 	"github.com/sseharness/sseharness/runner"
 )
 
-func f64(v float64) *float64 { return &v }
-
 // probeSeries returns readings of a server whose goroutines and RSS rise with the load
 // and fall back after it, one per second over secs seconds.
 func probeSeries(start time.Time, secs int, streams float64) ServerProbe {

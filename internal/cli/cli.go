@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"golang.org/x/term"
@@ -161,12 +160,3 @@ func harnessError(env *Env, cmd string, err error) int {
 	return ExitHarness
 }
 
-// sortedKeys returns m's keys in order; used for stable listings.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
