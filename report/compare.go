@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,8 +18,9 @@ import (
 //
 // A base of 0 is special: relative change is undefined, so a new value of 0 is no change
 // and any other value is an infinite change, a regression for every limit when it goes
-// the bad way (for example errors 0 -> 1). A metric without a value on either side (no
-// samples, server figure n/a) is not compared and never regresses.
+// the bad way (for example errors 0 -> 1). A gated metric with a value in the base and
+// none in the new result (no samples, server figure n/a) has lost its evidence and
+// regresses; one without a value in the base is not judged.
 type Gate struct {
 	Metric           string
 	MaxRegressionPct float64
@@ -109,9 +111,19 @@ func comparedMetrics() []string {
 // Comparison is the outcome of Compare.
 type Comparison struct {
 	Rows []ComparisonRow
-	// Notes are things not in the rows: scenarios present on one side only, verdicts
-	// that changed.
+	// Lost lists what the base has and the new result lacks, each a regression: a
+	// scenario absent from the new result or that could not run there, a check of the
+	// base absent from the new scenario.
+	Lost []string
+	// Notes are things not in the rows: scenarios only in the new result, verdicts that
+	// changed.
 	Notes []string
+}
+
+// Regressed reports whether the gate fails: a gated metric regressed or lost its value,
+// or the new result lacks something of the base.
+func (c Comparison) Regressed() bool {
+	return len(c.Lost) > 0 || len(c.Regressions()) > 0
 }
 
 // ComparisonRow is one metric of one scenario, base to new.
@@ -124,14 +136,15 @@ type ComparisonRow struct {
 	ChangePct float64
 	Gated     bool
 	LimitPct  float64 // the gate's limit, when Gated
-	Regressed bool    // gated and worse than the limit allows
+	Regressed bool    // gated and worse than the limit allows, or no value in new while base has one
 	unit      unit
 	worse     int
 }
 
 // Compare compares every scenario present in both results, metric by metric, and marks
-// the gated metrics that regressed beyond their limits. Unknown gate metrics were
-// rejected by ParseGates; here they are ignored.
+// the gated metrics that regressed beyond their limits; what the base has and the new
+// result lacks goes to Lost. Unknown gate metrics were rejected by ParseGates; here they
+// are ignored. A base without scenarios gives nothing to compare: callers refuse it.
 func Compare(base, next *Result, gates []Gate) Comparison {
 	var c Comparison
 	newByName := map[string]*ScenarioResult{}
@@ -144,12 +157,16 @@ func Compare(base, next *Result, gates []Gate) Comparison {
 		seen[b.Name] = true
 		n, ok := newByName[b.Name]
 		if !ok {
-			c.Notes = append(c.Notes, fmt.Sprintf("scenario %s is only in the base result", b.Name))
+			c.Lost = append(c.Lost, fmt.Sprintf("scenario %s is missing from the new result", b.Name))
 			continue
 		}
 		if b.Verdict != n.Verdict {
 			c.Notes = append(c.Notes, fmt.Sprintf("scenario %s: verdict %s -> %s", b.Name, b.Verdict, n.Verdict))
 		}
+		if n.Verdict == VerdictError && b.Verdict != VerdictError {
+			c.Lost = append(c.Lost, fmt.Sprintf("scenario %s could not run in the new result: %s", b.Name, orText(n.Error, "no reason given")))
+		}
+		c.Lost = append(c.Lost, lostChecks(b, n)...)
 		c.Rows = append(c.Rows, compareScenario(b, n, gates)...)
 	}
 	for i := range next.Scenarios {
@@ -160,6 +177,29 @@ func Compare(base, next *Result, gates []Gate) Comparison {
 	return c
 }
 
+// lostChecks names the checks of b that n lacks.
+func lostChecks(b, n *ScenarioResult) []string {
+	has := map[string]bool{}
+	for _, c := range n.Checks {
+		has[c.Name] = true
+	}
+	var lost []string
+	for _, c := range b.Checks {
+		if !has[c.Name] {
+			lost = append(lost, fmt.Sprintf("scenario %s: check %s is missing from the new result", b.Name, c.Name))
+			has[c.Name] = true // named once
+		}
+	}
+	return lost
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 // msNoiseFloor is the smallest change of a duration metric, in milliseconds, that can
 // count as a regression.
 const msNoiseFloor = 1.0
@@ -168,7 +208,7 @@ func compareScenario(b, n *ScenarioResult, gates []Gate) []ComparisonRow {
 	limits := map[string]float64{}
 	names := comparedMetrics()
 	for _, g := range gates {
-		if _, dup := limits[g.Metric]; !dup && !contains(names, g.Metric) {
+		if _, dup := limits[g.Metric]; !dup && !slices.Contains(names, g.Metric) {
 			names = append(names, g.Metric)
 		}
 		limits[g.Metric] = g.MaxRegressionPct
@@ -188,6 +228,9 @@ func compareScenario(b, n *ScenarioResult, gates []Gate) []ComparisonRow {
 		}
 		if !row.Gated && row.BaseOK && row.NewOK && row.Base == 0 && row.New == 0 {
 			continue // nothing to say, and ungated
+		}
+		if row.Gated && row.BaseOK && !row.NewOK {
+			row.Regressed = true // the evidence the base had is gone
 		}
 		if row.BaseOK && row.NewOK {
 			row.ChangePct = changePct(row.Base, row.New)
@@ -215,15 +258,6 @@ func changePct(base, next float64) float64 {
 		return math.Inf(int(math.Copysign(1, next)))
 	}
 	return (next - base) / math.Abs(base) * 100
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Regressions lists the rows that regressed beyond their gates.
@@ -276,9 +310,12 @@ func WriteComparison(w io.Writer, c Comparison) error {
 				limit = "-" + fmtNumber(r.LimitPct) + "%"
 			}
 			result = "ok"
-			if r.Regressed {
+			switch {
+			case r.Regressed && !r.NewOK:
+				result = "REGRESSED (no value)"
+			case r.Regressed:
 				result = "REGRESSED"
-			} else if !r.BaseOK || !r.NewOK {
+			case !r.BaseOK || !r.NewOK:
 				result = "n/a"
 			}
 		}
@@ -289,8 +326,13 @@ func WriteComparison(w io.Writer, c Comparison) error {
 	if err := tbl.Render(); err != nil {
 		return err
 	}
+	for _, l := range c.Lost {
+		ew.printf("REGRESSED: %s\n", l)
+	}
 	for _, n := range c.Notes {
 		ew.printf("%s\n", n)
 	}
 	return ew.err
 }
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -101,11 +101,72 @@ func TestCompareFromZeroAndNA(t *testing.T) {
 	if r := findRow(t, c, "same-id-reconnect", "duplicate_senders"); r.Regressed || r.ChangeText() != "-100%" {
 		t.Errorf("55 -> 0: %+v %s", r, r.ChangeText())
 	}
-	// A server figure n/a on one side is shown, never a regression.
+	// A gated server figure the base has and the new result lacks has lost its evidence:
+	// a regression. The other way round (new evidence) it is shown, never a regression.
 	next.Scenarios[0].Server = ServerFigures{}
-	c = Compare(base, next, WithGates(DefaultGates(), []Gate{{"server_rss_bytes_peak", 0}}))
-	if r := findRow(t, c, "resume", "server_rss_bytes_peak"); r.Regressed || r.NewOK || r.ChangeText() != "n/a" {
-		t.Errorf("n/a server figure %+v", r)
+	gates := WithGates(DefaultGates(), []Gate{{"server_rss_bytes_peak", 0}})
+	c = Compare(base, next, gates)
+	if r := findRow(t, c, "resume", "server_rss_bytes_peak"); !r.Regressed || r.NewOK || r.ChangeText() != "n/a" || !c.Regressed() {
+		t.Errorf("gated server figure lost in new: %+v", r)
+	}
+	noServer := cloneResult(t, base)
+	noServer.Scenarios[0].Server = ServerFigures{}
+	c = Compare(noServer, base, gates)
+	if r := findRow(t, c, "resume", "server_rss_bytes_peak"); r.Regressed || r.BaseOK || c.Regressed() {
+		t.Errorf("gated server figure only in new: %+v", r)
+	}
+	// Ungated, a figure lost is shown and not judged.
+	c = Compare(base, noServer, DefaultGates())
+	if r := findRow(t, c, "resume", "server_rss_bytes_peak"); r.Regressed || c.Regressed() {
+		t.Errorf("ungated server figure lost in new: %+v", r)
+	}
+}
+
+// TestCompareLostEvidence: a new result that lacks a scenario, a check or a gated metric
+// of the base, or whose scenario could not run, regresses, each named.
+func TestCompareLostEvidence(t *testing.T) {
+	base := fixtureResult(t)
+	cases := []struct {
+		name   string
+		change func(*Result)
+		want   []string // in Lost or in a regressed row "scenario/metric"
+	}{
+		{"no scenarios at all", func(r *Result) { r.Scenarios = nil }, []string{
+			"scenario resume is missing", "scenario same-id-reconnect is missing", "scenario six-connection-limit is missing", "scenario conform is missing"}},
+		{"one scenario gone", func(r *Result) { r.Scenarios = r.Scenarios[1:] }, []string{"scenario resume is missing"}},
+		{"a check gone", func(r *Result) { r.Scenarios[1].Checks = r.Scenarios[1].Checks[1:] }, []string{"scenario same-id-reconnect: check duplicate-senders is missing"}},
+		{"every check gone", func(r *Result) { r.Scenarios[3].Checks = nil }, []string{"scenario conform: check status-200 is missing", "check stop-204 is missing"}},
+		{"could not run", func(r *Result) {
+			r.Scenarios[0] = ScenarioResult{Name: "resume", Verdict: VerdictError, Error: "dial refused", Checks: r.Scenarios[0].Checks}
+		}, []string{"scenario resume could not run in the new result: dial refused", "resume/latency_p99"}},
+		{"no events delivered", func(r *Result) { r.Scenarios[0].Metrics.Latency = DurationStats{} }, []string{"resume/latency_p99"}},
+	}
+	for _, tc := range cases {
+		next := cloneResult(t, base)
+		tc.change(next)
+		c := Compare(base, next, DefaultGates())
+		if !c.Regressed() {
+			t.Errorf("%s: not a regression: lost %q, rows %+v", tc.name, c.Lost, c.Regressions())
+			continue
+		}
+		got := strings.Join(c.Lost, "\n")
+		for _, r := range c.Regressions() {
+			got += "\n" + r.Scenario + "/" + r.Metric
+			if !r.NewOK && r.ChangeText() != "n/a" {
+				t.Errorf("%s: %s/%s change %q", tc.name, r.Scenario, r.Metric, r.ChangeText())
+			}
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: regressions %q lack %q", tc.name, got, w)
+			}
+		}
+	}
+	// A scenario that could not run in the base either is no loss.
+	next := cloneResult(t, base)
+	next.Scenarios[2].Error = "another reason"
+	if c := Compare(base, next, DefaultGates()); c.Regressed() {
+		t.Errorf("error in both: lost %q, rows %+v", c.Lost, c.Regressions())
 	}
 }
 
@@ -117,10 +178,13 @@ func TestCompareNotes(t *testing.T) {
 	next.Scenarios = append(next.Scenarios, ScenarioResult{Name: "brand-new"})
 	c := Compare(base, next, DefaultGates())
 	joined := strings.Join(c.Notes, "\n")
-	for _, want := range []string{"resume: verdict pass -> fail", "six-connection-limit is only in the base", "brand-new is only in the new"} {
+	for _, want := range []string{"resume: verdict pass -> fail", "brand-new is only in the new"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("notes %q lack %q", joined, want)
 		}
+	}
+	if len(c.Lost) != 2 || !strings.Contains(c.Lost[0], "six-connection-limit is missing") || !strings.Contains(c.Lost[1], "conform is missing") {
+		t.Errorf("lost %q, want six-connection-limit and conform", c.Lost)
 	}
 }
 

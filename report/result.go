@@ -1,6 +1,9 @@
 package report
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,6 +24,9 @@ const (
 	VerdictError         Verdict = "error"
 )
 
+// verdicts are every Verdict a result may hold.
+var verdicts = []Verdict{VerdictPass, VerdictFail, VerdictWarn, VerdictNotApplicable, VerdictError}
+
 // Level is how binding a conformance check is; scenario checks have no level.
 type Level string
 
@@ -30,6 +36,12 @@ const (
 	LevelShould   Level = "SHOULD"
 	LevelAdvisory Level = "ADVISORY"
 )
+
+// levels are every Level a check may hold besides none.
+var levels = []Level{LevelMust, LevelShould, LevelAdvisory}
+
+// ruleOps are the operators Rule knows.
+var ruleOps = []string{"<=", "<", ">=", ">", "=="}
 
 // Result is the whole outcome of one `run` or `conform`: the file `--out` writes and
 // `report` re-renders.
@@ -239,4 +251,87 @@ func (s *ScenarioResult) FailedChecks() []string {
 		}
 	}
 	return names
+}
+
+// Validate reports every value of r this harness does not know, in one line naming each
+// field: a verdict other than the Verdict constants, a level other than the Level
+// constants, a rule operator Rule does not know, a scenario or check without a name, a
+// scenario name given twice. A result read from a file is judged by its verdicts, so an
+// unknown one must be refused rather than shown and passed.
+func (r *Result) Validate() error {
+	var p problems
+	checkVerdict(&p, "verdict", r.Verdict)
+	first := map[string]int{}
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		at := fmt.Sprintf("scenarios[%d]", i)
+		if s.Name == "" {
+			p.add("%s.name: missing", at)
+		} else if j, dup := first[s.Name]; dup {
+			p.add("%s.name: %q is also scenarios[%d]", at, s.Name, j)
+		} else {
+			first[s.Name] = i
+		}
+		checkVerdict(&p, at+".verdict", s.Verdict)
+		for j := range s.Checks {
+			c := &s.Checks[j]
+			cat := fmt.Sprintf("%s.checks[%d]", at, j)
+			if c.Name == "" {
+				p.add("%s.name: missing", cat)
+			}
+			checkVerdict(&p, cat+".verdict", c.Verdict)
+			if c.Level != "" && !slices.Contains(levels, c.Level) {
+				p.add("%s.level: unknown value %q (known: %s, or none)", cat, c.Level, joinValues(levels))
+			}
+			if c.Rule != nil && !slices.Contains(ruleOps, c.Rule.Op) {
+				p.add("%s.rule.op: unknown value %q (known: %s)", cat, c.Rule.Op, joinValues(ruleOps))
+			}
+		}
+	}
+	return p.err()
+}
+
+func checkVerdict(p *problems, field string, v Verdict) {
+	switch {
+	case v == "":
+		p.add("%s: missing", field)
+	case !slices.Contains(verdicts, v):
+		p.add("%s: unknown value %q (known: %s)", field, v, joinValues(verdicts))
+	}
+}
+
+func joinValues[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// problems collects what is wrong with a result for one error line; past maxProblems it
+// only counts, so that a file wrong throughout still gives a readable line.
+type problems struct {
+	list []string
+	more int
+}
+
+const maxProblems = 5
+
+func (p *problems) add(format string, args ...any) {
+	if len(p.list) == maxProblems {
+		p.more++
+		return
+	}
+	p.list = append(p.list, fmt.Sprintf(format, args...))
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	msg := strings.Join(p.list, "; ")
+	if p.more > 0 {
+		msg += fmt.Sprintf("; and %d more", p.more)
+	}
+	return fmt.Errorf("%s", msg)
 }

@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -220,6 +222,22 @@ func TestLoadErrors(t *testing.T) {
 		{write("noschema.json", `{"target": "x"}`), "no schema_version"},
 		{write("future.json", `{"schema_version": 7}`), "schema_version 7; this harness reads version 1"},
 		{write("types.json", `{"schema_version": 1, "scenarios": [{"metrics": {"events": "many"}}]}`), "field scenarios.metrics.events holds a JSON string"},
+		{write("verdict.json", `{"schema_version": 1, "verdict": "maybe", "scenarios": []}`), `verdict: unknown value "maybe" (known: pass, fail, warn, n/a, error)`},
+		{write("noverdict.json", `{"schema_version": 1, "scenarios": []}`), `verdict: missing`},
+		{write("checkverdict.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [
+			{"name": "a", "verdict": "pass", "metrics": {}, "checks": [{"name": "x", "verdict": "pass"}]},
+			{"name": "b", "verdict": "pass", "metrics": {}},
+			{"name": "c", "verdict": "pass", "metrics": {}, "checks": [{"name": "y", "verdict": "maybe"}]}]}`), `scenarios[2].checks[0].verdict: unknown value "maybe"`},
+		{write("level.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "conform", "verdict": "pass", "metrics": {},
+			"checks": [{"name": "x", "verdict": "pass", "level": "MAY"}]}]}`), `scenarios[0].checks[0].level: unknown value "MAY" (known: MUST, SHOULD, ADVISORY, or none)`},
+		{write("scverdict.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "a", "verdict": "PASS", "metrics": {}}]}`), `scenarios[0].verdict: unknown value "PASS"`},
+		{write("op.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "a", "verdict": "pass", "metrics": {},
+			"checks": [{"name": "x", "verdict": "pass", "rule": {"metric": "errors", "op": "=<", "limit": 0}}]}]}`), `scenarios[0].checks[0].rule.op: unknown value "=<"`},
+		{write("nometrics.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "a", "verdict": "pass", "metrics": {}}, {"name": "b", "verdict": "pass"}]}`), `scenarios[1].metrics: missing`},
+		{write("nullmetrics.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "a", "verdict": "pass", "metrics": null}]}`), `scenarios[0].metrics: missing`},
+		{write("dupname.json", `{"schema_version": 1, "verdict": "pass", "scenarios": [{"name": "a", "verdict": "pass", "metrics": {}}, {"name": "a", "verdict": "pass", "metrics": {}}]}`), `scenarios[1].name: "a" is also scenarios[0]`},
+		{write("many.json", `{"schema_version": 1, "verdict": "?", "scenarios": [{"name": "a", "verdict": "?", "metrics": {},
+			"checks": [{"name": "x", "verdict": "?"}, {"name": "y", "verdict": "?"}, {"name": "z", "verdict": "?"}, {"name": "w", "verdict": "?"}, {"verdict": "?"}]}]}`), `scenarios[0].checks[2].verdict: unknown value "?" (known: pass, fail, warn, n/a, error); and 3 more`},
 		{write("hist.json", `{"schema_version": 1, "scenarios": [{"metrics": {"delivery_latency": {"count": 2, "histogram": {"relative_error": 0.0099, "count": 2, "offset": 0, "counts": [1]}}}}]}`), "histogram"},
 	}
 	for _, c := range cases {
@@ -233,6 +251,51 @@ func TestLoadErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want one line naming the file and containing %q", filepath.Base(c.path), msg, c.want)
 		}
 	}
+}
+
+// TestLoadRefusesLargeFiles: a file over the limit is refused without being decoded,
+// whatever it holds; the same file loads under a raised limit.
+func TestLoadRefusesLargeFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.json")
+	if err := Save(path, fixtureResult(t)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadMax(path, st.Size()-1)
+	var tooLarge *FileTooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Size != st.Size() || !strings.Contains(err.Error(), "big.json is ") || !strings.Contains(err.Error(), "larger than the limit") {
+		t.Fatalf("limit one byte short: %v", err)
+	}
+	if _, err := LoadMax(path, st.Size()); err != nil {
+		t.Fatalf("limit exactly the size: %v", err)
+	}
+	// Not a regular file: found too large while reading, at most limit+1 bytes read.
+	pipePath := filepath.Join(t.TempDir(), "pipe.json")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		defer pw.Close()
+		chunk := bytes.Repeat([]byte(" "), 4096)
+		for {
+			if _, err := pw.Write(chunk); err != nil {
+				return // the reader stopped and closed its end
+			}
+		}
+	}()
+	if err := os.Symlink(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()), pipePath); err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	_, err = LoadMax(pipePath, 1<<20)
+	if !errors.As(err, &tooLarge) || tooLarge.Size != -1 {
+		t.Fatalf("endless pipe: %v", err)
+	}
+	pr.Close()
 }
 
 func TestSaveError(t *testing.T) {

@@ -26,17 +26,22 @@ its change. A gated metric regresses when it gets worse by more than its limit, 
 percent of the base value ("worse" is up for latencies, errors and lost ids, down for
 streams and events). A base of 0 has no relative change: staying 0 is no change, and any
 worsening from 0 (errors 0 -> 1) exceeds every limit. A metric with no value on either
-side (no samples, server figure n/a) is shown as n/a and never regresses. A duration
-that moves by 1 ms or less never regresses (timer noise on small values).
+side (no samples, server figure n/a) is shown as n/a; a gated one with a value in the
+base and none in the new result has lost its evidence and regresses. A duration that
+moves by 1 ms or less never regresses (timer noise on small values). A scenario or check
+of the base that the new result lacks, or a scenario that could not run there, is a
+regression too; a base without scenarios is refused (nothing to gate on).
 
 Default gates: `+strings.Join(defaults, ", ")+`
 (latency_p99: p99 delivery latency; ttfe_p99: p99 time to first event; missing_ids: lost
 ids). --max-regression replaces the limit of a metric or gates another one.
 
-Exit status: 0 when no gated metric regressed beyond its limit, 1 when one did, 2 for a
-missing or malformed file, an unknown metric or bad flags.`)
+Exit status: 0 when no gated metric regressed beyond its limit and nothing of the base
+is missing, 1 otherwise, 2 for a missing, malformed or too large file, a base without
+scenarios, an unknown metric or bad flags.`)
 	var gates gateFlag
 	fs.Var(&gates, "max-regression", "limit how much metrics may worsen, in percent of the base: `METRIC=PCT[,METRIC=PCT...]` (repeatable; unknown metrics are listed in the error) (default "+strings.Join(defaults, ",")+")")
+	maxSize := maxFileSizeFlag(fs)
 	files, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -48,27 +53,38 @@ missing or malformed file, an unknown metric or bad flags.`)
 	if err != nil {
 		return fileError(env, "compare", fmt.Errorf("--max-regression: %w", err))
 	}
-	base, err := report.Load(files[0])
+	base, err := loadResult(files[0], maxSize)
 	if err != nil {
 		return fileError(env, "compare", err)
 	}
-	next, err := report.Load(files[1])
+	next, err := loadResult(files[1], maxSize)
 	if err != nil {
 		return fileError(env, "compare", err)
+	}
+	if len(base.Scenarios) == 0 {
+		return fileError(env, "compare", fmt.Errorf("base result %s has no scenarios: nothing to gate on", files[0]))
 	}
 	cmp := report.Compare(base, next, report.WithGates(report.DefaultGates(), overrides))
 	if err := report.WriteComparison(env.Stdout, cmp); err != nil {
 		return harnessError(env, "compare", err)
 	}
-	regs := cmp.Regressions()
-	if len(regs) == 0 {
+	if !cmp.Regressed() {
 		fmt.Fprintln(env.Stdout, "no gated metric regressed beyond its limit")
 		return ExitOK
 	}
-	var parts []string
-	for _, r := range regs {
-		parts = append(parts, fmt.Sprintf("%s %s %s (limit %g%%)", r.Scenario, r.Metric, r.ChangeText(), r.LimitPct))
+	if regs := cmp.Regressions(); len(regs) > 0 {
+		var parts []string
+		for _, r := range regs {
+			if !r.NewOK {
+				parts = append(parts, fmt.Sprintf("%s %s has no value in the new result", r.Scenario, r.Metric))
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %s %s (limit %g%%)", r.Scenario, r.Metric, r.ChangeText(), r.LimitPct))
+		}
+		fmt.Fprintf(env.Stdout, "%d gated metric(s) regressed: %s\n", len(regs), strings.Join(parts, "; "))
 	}
-	fmt.Fprintf(env.Stdout, "%d gated metric(s) regressed: %s\n", len(regs), strings.Join(parts, "; "))
+	if len(cmp.Lost) > 0 {
+		fmt.Fprintf(env.Stdout, "%d item(s) of the base lost: %s\n", len(cmp.Lost), strings.Join(cmp.Lost, "; "))
+	}
 	return ExitFailed
 }

@@ -44,6 +44,11 @@ cannot be connected to.`)
 	if fs.NArg() > 0 {
 		return usageError(env, "conform", "unexpected argument %q (the stream URL goes in --target)", fs.Arg(0))
 	}
+	if *target != "" {
+		if err := validateTarget("--target", *target); err != nil {
+			return usageError(env, "conform", "%v", err)
+		}
+	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
 		return usageError(env, "conform", "%v", err)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/sseharness/sseharness/report"
@@ -29,10 +31,14 @@ their histograms, server figures are taken once, checks with a metric rule are
 re-evaluated and the others take the worst shard's verdict. Every shard 0..N-1 must be
 given exactly once.
 
+A result file is checked as it is read: every verdict and level must be one this harness
+knows, and a file over --max-file-size is refused without being read.
+
 Exit status: 0 when the result passed, 1 when a check failed, 3 when a scenario could not
-run (as 'run' exits for the same result), 2 for a missing or malformed file or bad
-flags, 3 when the output cannot be written.`)
+run (as 'run' exits for the same result), 2 for a missing, malformed or too large file or
+bad flags, 3 when the output cannot be written.`)
 	format := fs.String("format", "table", "output `format`: "+strings.Join(report.Formats(), ", "))
+	maxSize := maxFileSizeFlag(fs)
 	out := fs.String("out", "", "write to this `file` instead of standard output")
 	fs.StringVar(out, "o", "", "shorthand for --out")
 	files, code, ok := parseInterspersed(fs, args)
@@ -46,7 +52,7 @@ flags, 3 when the output cannot be written.`)
 	if err != nil {
 		return usageError(env, "report", "--format: %v", err)
 	}
-	res, err := report.Load(files[0])
+	res, err := loadResult(files[0], maxSize)
 	if err != nil {
 		return fileError(env, "report", err)
 	}
@@ -60,6 +66,7 @@ func runReportMerge(_ context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "report merge", "OUT.json SHARD.json...", `
 Combines the result files of the shards of one distributed run into OUT.json and prints
 its verdict table. See 'sseharness report -h'.`)
+	maxSize := maxFileSizeFlag(fs)
 	files, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -75,7 +82,7 @@ its verdict table. See 'sseharness report -h'.`)
 	}
 	var shards []*report.Result
 	for _, p := range shardPaths {
-		r, err := report.Load(p)
+		r, err := loadResult(p, maxSize)
 		if err != nil {
 			return fileError(env, "report merge", err)
 		}
@@ -97,6 +104,60 @@ its verdict table. See 'sseharness report -h'.`)
 		fmt.Fprintln(env.Stdout, line)
 	}
 	return exitFor(merged)
+}
+
+// byteSize is a flag of a size in bytes: a plain count, or a number with a unit (KiB,
+// MiB, GiB binary; KB, MB, GB decimal; B).
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	factor float64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+func (b *byteSize) String() string {
+	for _, u := range byteUnits[:3] {
+		if int64(*b) > 0 && int64(*b)%int64(u.factor) == 0 && int64(*b)/int64(u.factor) < 1024 {
+			return strconv.FormatInt(int64(*b)/int64(u.factor), 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *byteSize) Set(v string) error {
+	num, factor := strings.TrimSpace(v), 1.0
+	for _, u := range byteUnits {
+		if len(num) > len(u.suffix) && strings.EqualFold(num[len(num)-len(u.suffix):], u.suffix) {
+			num, factor = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.factor
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsNaN(f) || f*factor < 1 || f*factor > math.MaxInt64/2 {
+		return fmt.Errorf("want a positive size such as 64MiB, 200MB or 1048576")
+	}
+	*b = byteSize(f * factor)
+	return nil
+}
+
+// maxFileSizeFlag defines --max-file-size on fs, defaulting to report.DefaultMaxFileSize.
+func maxFileSizeFlag(fs *flag.FlagSet) *byteSize {
+	size := byteSize(report.DefaultMaxFileSize)
+	fs.Var(&size, "max-file-size", "refuse result files larger than this `size` without reading them (KiB, MiB, GiB, KB, MB, GB or bytes)")
+	return &size
+}
+
+// loadResult reads a result file of at most maxSize bytes; a file over it is refused
+// with a hint at the flag that raises the limit.
+func loadResult(path string, maxSize *byteSize) (*report.Result, error) {
+	r, err := report.LoadMax(path, int64(*maxSize))
+	if tooLarge := (*report.FileTooLargeError)(nil); errors.As(err, &tooLarge) {
+		return nil, fmt.Errorf("%w (raise the limit with --max-file-size)", err)
+	}
+	return r, err
 }
 
 // fileError prints one line about a bad input file and returns ExitUsage: the file is

@@ -233,3 +233,59 @@ func TestParseInterspersed(t *testing.T) {
 		t.Errorf("positional %q format %q ok %v", pos, *f, ok)
 	}
 }
+
+// TestReportCommandValidatesFiles: report and report merge refuse result files with an
+// unknown verdict or level, or over the size limit, with exit 2 and one line naming the
+// file and the field; nothing is rendered and no merged file is written.
+func TestReportCommandValidatesFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := writeReportResult(t, dir, "r.json", reportResultSpec{streams: 4, events: 2, latency: time.Millisecond})
+	maybe := editResult(t, good, "maybe.json", func(d map[string]any) { d["verdict"] = "maybe" })
+	scMaybe := editResult(t, good, "sc.json", func(d map[string]any) { scenario0(d)["verdict"] = "passed" })
+	level := editResult(t, good, "level.json", func(d map[string]any) {
+		scenario0(d)["checks"].([]any)[1].(map[string]any)["level"] = "OPTIONAL"
+	})
+	st, err := os.Stat(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shards []string
+	for i := 0; i < 2; i++ {
+		shards = append(shards, writeReportResult(t, dir, fmt.Sprintf("s%d.json", i),
+			reportResultSpec{streams: 4, events: 2, latency: time.Millisecond, shard: &report.Shard{Index: i, Count: 2}}))
+	}
+	badShard := editResult(t, shards[1], "s1-bad.json", func(d map[string]any) {
+		scenario0(d)["checks"].([]any)[1].(map[string]any)["verdict"] = "maybe"
+	})
+	merged := filepath.Join(dir, "merged.json")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", maybe}, `maybe.json is invalid: verdict: unknown value "maybe" (known: pass, fail, warn, n/a, error)`},
+		{[]string{"report", scMaybe, "--format", "junit"}, `sc.json is invalid: scenarios[0].verdict: unknown value "passed"`},
+		{[]string{"report", level}, `level.json is invalid: scenarios[0].checks[1].level: unknown value "OPTIONAL"`},
+		{[]string{"report", good, "--max-file-size", fmt.Sprint(st.Size() - 1)}, "r.json is "},
+		{[]string{"report", "--max-file-size=1KB", good}, "larger than the limit of 1000 B (raise the limit with --max-file-size)"},
+		{[]string{"report", "merge", merged, shards[0], badShard}, `s1-bad.json is invalid: scenarios[0].checks[1].verdict: unknown value "maybe"`},
+		{[]string{"report", "merge", "--max-file-size", "1KiB", merged, shards[0], shards[1]}, "s0.json is "},
+	} {
+		code, stdout, stderr := runReportCmd(t, c.args...)
+		if code != ExitUsage || !strings.Contains(stderr, c.want) || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, stdout, stderr, c.want)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: stderr is not one line: %q", c.args, stderr)
+		}
+	}
+	if _, err := os.Stat(merged); err == nil {
+		t.Errorf("a refused merge wrote %s", merged)
+	}
+	// Raised limits and valid files go through.
+	if code, _, stderr := runReportCmd(t, "report", "--max-file-size", fmt.Sprint(st.Size()), good); code != ExitOK {
+		t.Errorf("limit = size: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runReportCmd(t, "report", "merge", "--max-file-size", "1MiB", merged, shards[0], shards[1]); code != ExitOK {
+		t.Errorf("merge: exit %d, stderr %q", code, stderr)
+	}
+}

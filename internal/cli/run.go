@@ -167,6 +167,9 @@ makes up); the defaults fit the reference server's contract.`)
 	} else if opts.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
+	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}}}).check(); err != nil {
+		return usageError(env, "run", "%v", err)
+	}
 	check := opts
 	check.Target = *target
 	if embedded {
