@@ -36,6 +36,16 @@ type Config struct {
 	// SessionTTL is how long a session without an open stream or running sender is kept
 	// (for resumption, and to answer 204 once done) before it is forgotten (default 5m).
 	SessionTTL time.Duration
+	// MaxEarlySessions is how many sessions progress callbacks may create before any
+	// stream opened them (early progress: a job that reports before its page connects).
+	// They are held apart from MaxSessions, so callbacks for ids nobody opens cannot keep
+	// streams out; one more is answered 503. 0 = early progress off: a callback for a
+	// session no stream opened is 404 (default 1000).
+	MaxEarlySessions int
+	// EarlySessionTTL is how long a session made by a callback waits for its first
+	// stream before it is forgotten (at most SessionTTL; default 1m). Once a stream
+	// opened it, it is an ordinary session under SessionTTL.
+	EarlySessionTTL time.Duration
 	// TLS serves HTTPS with HTTP/2, using CertFile/KeyFile when set, else an in-memory
 	// self-signed certificate for 127.0.0.1, ::1 and localhost (default false).
 	TLS bool
@@ -60,6 +70,9 @@ func DefaultConfig() Config {
 		Replay:       1000,
 		MaxSessions:  100000,
 		SessionTTL:   5 * time.Minute,
+		// Callback-made sessions: a small cap and a short wait of their own.
+		MaxEarlySessions: 1000,
+		EarlySessionTTL:  time.Minute,
 	}
 }
 
@@ -95,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTTL <= 0 {
 		bad("session-ttl must be > 0, got %v", c.SessionTTL)
+	}
+	if c.MaxEarlySessions < 0 {
+		bad("max-early-sessions must be >= 0 (0 = early progress off), got %d", c.MaxEarlySessions)
+	}
+	if c.EarlySessionTTL <= 0 {
+		bad("early-session-ttl must be > 0, got %v", c.EarlySessionTTL)
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		bad("cert and key must be given together")

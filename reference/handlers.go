@@ -113,7 +113,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r, "session id", id) {
 		return
 	}
-	sess, err := s.sessions.acquire(id, time.Now())
+	sess, err := s.sessions.acquire(id, time.Now(), true)
 	if err != nil {
 		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
 		return
@@ -336,8 +336,15 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	sess, err := s.sessions.acquire(id, now)
-	if err != nil {
+	sess, err := s.sessions.acquire(id, now, false)
+	switch {
+	case errors.Is(err, errUnknownSession):
+		http.Error(w, fmt.Sprintf("session %s: %v (max-early-sessions 0)", id, err), http.StatusNotFound)
+		return
+	case errors.Is(err, errTooManyEarly):
+		s.unavailable(w, fmt.Sprintf("%v (max-early-sessions %d)", err, s.cfg.MaxEarlySessions))
+		return
+	case err != nil:
 		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
 		return
 	}
