@@ -112,7 +112,7 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(url string)) err
 		ConnContext:       connContext,
 		// Per-connection errors (TLS handshakes of probing clients) are not worth a log line.
 		ErrorLog: log.New(io.Discard, "", 0),
-		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: s.cfg.H2MaxStreams},
 	}
 	hs.RegisterOnShutdown(s.beginShutdown)
 	scheme := "http"
