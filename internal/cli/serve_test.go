@@ -382,3 +382,15 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// run --fault is judged by the same parser as serve's, new faults included, on one line.
+func TestValidateFaultsKnowsEveryFault(t *testing.T) {
+	t.Parallel()
+	if err := validateFaults("gzip-buffer,late-head,cut-after=30s,pool=2,no-flush"); err != nil {
+		t.Fatalf("valid fault list refused: %v", err)
+	}
+	err := validateFaults("cut-after=never,typo")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "cut-after=D") || !strings.Contains(err.Error(), `"typo"`) {
+		t.Fatalf("bad list: %v; want one line naming both problems", err)
+	}
+}
