@@ -245,3 +245,16 @@ func TestParseNewFaults(t *testing.T) {
 		}
 	}
 }
+
+// Topic streams are cut the same way.
+func TestFaultCutAfterCutsTopicStreams(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, withFault(t, testConfig(), "cut-after=200ms"))
+	c := open(t, base+"/topics/news/events", nil)
+	c.awaitEvents(wait, "connected", 1)
+	c.awaitEOF(wait)
+	if !errors.Is(c.err, io.ErrUnexpectedEOF) {
+		t.Fatalf("topic stream under cut-after ended with %v, want an unexpected EOF", c.err)
+	}
+	awaitMetrics(t, base, wait, "the topic stream counted as cut", func(m map[string]float64) bool { return m[closed(reference.ReasonCut)] == 1 })
+}
