@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -268,7 +269,16 @@ func TestAcquireSlotCancel(t *testing.T) {
 // connection; the rest wait (CONNECTING, no error, no second connection), and closing
 // one lets exactly one more in.
 func TestBrowserHTTP2QueuesBeyondTheCapOnOneConnection(t *testing.T) {
-	const streamCap, n = 5, 8
+	// 100 and 120 are the figures measured with Chromium; 5 is below the 100 streams
+	// net/http's client assumes before the server's SETTINGS arrive.
+	for _, tc := range []struct{ streamCap, n int }{{5, 8}, {100, 120}} {
+		t.Run(fmt.Sprintf("cap %d, %d streams", tc.streamCap, tc.n), func(t *testing.T) {
+			checkQueuesBeyondTheCap(t, tc.streamCap, tc.n)
+		})
+	}
+}
+
+func checkQueuesBeyondTheCap(t *testing.T, streamCap, n int) {
 	srv := newCountingServer(t, true, streamCap)
 	b := NewBrowser(BrowserConfig{RootCAs: srv.roots()})
 	rec := newRecorder(t)
