@@ -64,7 +64,8 @@ type Config struct {
 	// InsecureUpstream skips TLS certificate verification towards an https Upstream
 	// (for the reference server's self-signed certificate).
 	InsecureUpstream bool
-	// IdleTimeout, when > 0, cuts a request whose upstream sent no byte for that long,
+	// IdleTimeout, when > 0, cuts a request whose upstream sent no byte for that long
+	// while the proxy waited for it (time a slow client holds up a send does not count),
 	// as nginx's proxy_read_timeout (and a load balancer's idle timeout) does: before the
 	// response head the client gets 504; after it, the client's response is cut mid-body
 	// (no chunked terminator), as nginx does. Heartbeats shorter than it keep a quiet
@@ -451,7 +452,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	idle := p.startIdleTimer(upCancel)
-	defer idle.stop()
+	defer idle.disarm()
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
 		if idle.fired() {
@@ -473,13 +474,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.streams--
 		p.mu.Unlock()
 	}()
-	idle.touch()
+	idle.disarm()
 	p.relay(w, r, resp, idle)
 }
 
 // idleTimer is Config.IdleTimeout for one request: it cancels the upstream request
-// once the upstream has been silent for the timeout. A nil idleTimer (no timeout) does
-// nothing.
+// once the proxy has waited that long for the upstream's next bytes. As nginx's read
+// timer it runs only while the proxy waits for the upstream (from the request to the
+// head, and in each read), not while a slow client holds up a send. A nil idleTimer
+// (no timeout) does nothing.
 type idleTimer struct {
 	p       *Proxy
 	d       time.Duration
@@ -503,20 +506,21 @@ func (p *Proxy) startIdleTimer(cancelUpstream context.CancelFunc) *idleTimer {
 	return it
 }
 
-// touch restarts the timeout: the upstream just sent something.
-func (it *idleTimer) touch() {
+// arm starts a full timeout: the proxy waits for the upstream.
+func (it *idleTimer) arm() {
 	if it != nil && !it.expired.Load() {
 		it.t.Reset(it.d)
 	}
 }
 
-func (it *idleTimer) fired() bool { return it != nil && it.expired.Load() }
-
-func (it *idleTimer) stop() {
+// disarm stops the timeout: the upstream answered.
+func (it *idleTimer) disarm() {
 	if it != nil {
 		it.t.Stop()
 	}
 }
+
+func (it *idleTimer) fired() bool { return it != nil && it.expired.Load() }
 
 // propagateClientGone runs once the client has gone away: it cancels the upstream
 // request, except while the blackhole is on (a network that drops traffic drops the
@@ -585,10 +589,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	buf := make([]byte, size)
 	pending := 0 // bytes held in buf[:pending]
 	for {
+		idle.arm()
 		n, err := resp.Body.Read(buf[pending:])
-		if n > 0 {
-			idle.touch()
-		}
+		idle.disarm()
 		if n > 0 && !p.discard(n) {
 			pending += n
 			if !buffered || pending == len(buf) {
