@@ -31,7 +31,8 @@ type Config struct {
 	// resumption (default 1000; 0 = none retained).
 	Replay int
 	// MaxSessions is how many sessions (and, separately, topics) the server holds at once;
-	// a request that would create one more is answered 503 (default 100000).
+	// a request that would create one more is answered 503 (default 100000). Sessions
+	// only callbacks have touched do not count (see MaxEarlySessions).
 	MaxSessions int
 	// SessionTTL is how long a session without an open stream or running sender is kept
 	// (for resumption, and to answer 204 once done) before it is forgotten (default 5m).
