@@ -50,7 +50,7 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "a write blocked this `duration` ends the stream (also the TCP user timeout)")
 	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", cfg.MaxLifetime, "the server ends a stream after this `duration` (the client reconnects)")
 	fs.IntVar(&cfg.Replay, "replay", cfg.Replay, "`events` retained per session (and topic) for Last-Event-ID resumption")
-	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions held at once; one more gets 503 with Retry-After")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions opened by streams held at once; one more gets 503 with Retry-After")
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "an idle or finished session is forgotten this `duration` after its last stream")
 	fs.IntVar(&cfg.MaxEarlySessions, "max-early-sessions", cfg.MaxEarlySessions, "sessions progress callbacks may create before a stream opens them, apart from --max-sessions (0 = 404 for them)")
 	fs.DurationVar(&cfg.EarlySessionTTL, "early-session-ttl", cfg.EarlySessionTTL, "a session made by a callback is forgotten this `duration` after its last callback unless a stream opens it")
