@@ -28,6 +28,8 @@ import (
 //   - a location /.sseharness/nginx-ready answering 204, which tells that this nginx is up;
 //   - no `user`, `pid` or `daemon` directive and only relative paths, so that
 //     `nginx -p DIR -c FILE -g 'daemon off; pid ...;'` runs it without root.
+//
+// With NginxConfig.ReadTimeout, the value of every proxy_read_timeout is replaced too.
 const ConfUpstream = "127.0.0.1:8080"
 
 // NginxReadyPath is the location every config answers with 204 without forwarding.
@@ -59,6 +61,11 @@ type NginxConfig struct {
 	Binary string
 	// StartTimeout bounds the wait for nginx to answer. 0 means DefaultNginxStartTimeout.
 	StartTimeout time.Duration
+	// ReadTimeout, when > 0, replaces the value of every proxy_read_timeout directive
+	// of the config (nginx's idle timeout on the upstream: a stream silent for that long
+	// is cut), in whole milliseconds; the config must have one. Default 0: as written
+	// (docker/nginx/idle-timeout.conf has a short one).
+	ReadTimeout time.Duration
 }
 
 // Validate reports every problem of c at once.
@@ -80,6 +87,9 @@ func (c *NginxConfig) Validate() error {
 	}
 	if c.StartTimeout < 0 {
 		errs = append(errs, fmt.Errorf("nginx start timeout %v: must not be negative", c.StartTimeout))
+	}
+	if c.ReadTimeout < 0 || c.ReadTimeout > 0 && c.ReadTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("nginx read timeout %v: want 0 (as in the config) or at least 1ms", c.ReadTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -125,7 +135,18 @@ func NginxAvailable() (path string, err error) {
 	return path, nil
 }
 
-var listenDirective = regexp.MustCompile(`(?m)^([ \t]*listen[ \t]+)([^;\s]+)`)
+var (
+	listenDirective      = regexp.MustCompile(`(?m)^([ \t]*listen[ \t]+)([^;\s]+)`)
+	readTimeoutDirective = regexp.MustCompile(`(?m)^([ \t]*proxy_read_timeout[ \t]+)([^;\s]+)`)
+)
+
+// setReadTimeout replaces the value of every proxy_read_timeout directive with d.
+func setReadTimeout(conf []byte, d time.Duration) ([]byte, error) {
+	if !readTimeoutDirective.Match(conf) {
+		return nil, errors.New("no proxy_read_timeout directive to set")
+	}
+	return readTimeoutDirective.ReplaceAll(conf, []byte(fmt.Sprintf("${1}%dms", d.Milliseconds()))), nil
+}
 
 // rewriteConf applies the placeholder scheme: the address of the one listen directive
 // becomes listen, every ConfUpstream becomes upstream.
@@ -197,6 +218,9 @@ func StartNginx(ctx context.Context, cfg NginxConfig) (*Nginx, error) {
 			}
 		}
 		conf, err := rewriteConf(raw, listen, upstream)
+		if err == nil && cfg.ReadTimeout > 0 {
+			conf, err = setReadTimeout(conf, cfg.ReadTimeout)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("nginx config %s: %w", cfg.ConfFile, err)
 		}

@@ -15,6 +15,10 @@
 //     client (nginx's proxy_hide_header default);
 //   - one upstream connection per request (nginx's stock HTTP/1.0 upstream, no keep-alive);
 //   - a client that goes away aborts the upstream request (proxy_ignore_client_abort off).
+//   - with Config.IdleTimeout, proxy_read_timeout: an upstream silent that long gets its
+//     request cut (504 before the head; after it the client's response ends abruptly,
+//     without the chunked terminator, which is what nginx 1.22 was measured doing with
+//     docker/nginx/idle-timeout.conf).
 //
 // nginx's count differs by the upstream's header bytes (its first buffer holds the
 // upstream's status line and headers too, so the first batch carries ~4000 body bytes);
@@ -33,6 +37,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,6 +64,13 @@ type Config struct {
 	// InsecureUpstream skips TLS certificate verification towards an https Upstream
 	// (for the reference server's self-signed certificate).
 	InsecureUpstream bool
+	// IdleTimeout, when > 0, cuts a request whose upstream sent no byte for that long
+	// while the proxy waited for it (time a slow client holds up a send does not count),
+	// as nginx's proxy_read_timeout (and a load balancer's idle timeout) does: before the
+	// response head the client gets 504; after it, the client's response is cut mid-body
+	// (no chunked terminator), as nginx does. Heartbeats shorter than it keep a quiet
+	// stream alive. Default 0: no idle timeout.
+	IdleTimeout time.Duration
 }
 
 // Validate reports every problem of c at once.
@@ -84,6 +96,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("upstream URL %q: must not carry a query or fragment", c.Upstream))
 		}
 	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle timeout %v: must not be negative (0 = none)", c.IdleTimeout))
+	}
 	if c.BufferSize < 0 || c.BufferSize > maxBufferSize {
 		errs = append(errs, fmt.Errorf("buffer size %d: want 0 (default %d) to %d bytes", c.BufferSize, DefaultBufferSize, maxBufferSize))
 	}
@@ -108,6 +123,7 @@ type Stats struct {
 	Requests      int64 // requests received since start
 	Cut           int64 // connections closed by CutAll since start
 	Discarded     int64 // upstream response bytes dropped by the blackhole since start
+	IdleTimeouts  int64 // requests cut by IdleTimeout since start
 }
 
 // Proxy is a running reverse proxy. Its methods are safe for concurrent use.
@@ -130,6 +146,7 @@ type Proxy struct {
 	requests      int64
 	cut           int64
 	discarded     int64
+	idleTimeouts  int64
 	// blackholeOff is nil while the blackhole is off; while on, it is a channel closed
 	// when the blackhole is switched off, so waiters learn of it.
 	blackholeOff chan struct{}
@@ -297,6 +314,7 @@ func (p *Proxy) Stats() Stats {
 		Requests:      p.requests,
 		Cut:           p.cut,
 		Discarded:     p.discarded,
+		IdleTimeouts:  p.idleTimeouts,
 	}
 }
 
@@ -433,8 +451,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Header.Set("X-Forwarded-For", host)
 	}
 
+	idle := p.startIdleTimer(upCancel)
+	defer idle.disarm()
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
+		if idle.fired() {
+			http.Error(w, fmt.Sprintf("gateway timeout: the upstream sent nothing for %v", p.cfg.IdleTimeout), http.StatusGatewayTimeout)
+			return
+		}
 		if upCtx.Err() != nil {
 			return // the client left or the proxy is closing: nobody to answer
 		}
@@ -450,8 +474,53 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.streams--
 		p.mu.Unlock()
 	}()
-	p.relay(w, r, resp)
+	idle.disarm()
+	p.relay(w, r, resp, idle)
 }
+
+// idleTimer is Config.IdleTimeout for one request: it cancels the upstream request
+// once the proxy has waited that long for the upstream's next bytes. As nginx's read
+// timer it runs only while the proxy waits for the upstream (from the request to the
+// head, and in each read), not while a slow client holds up a send. A nil idleTimer
+// (no timeout) does nothing.
+type idleTimer struct {
+	p       *Proxy
+	d       time.Duration
+	t       *time.Timer
+	expired atomic.Bool
+}
+
+func (p *Proxy) startIdleTimer(cancelUpstream context.CancelFunc) *idleTimer {
+	if p.cfg.IdleTimeout <= 0 {
+		return nil
+	}
+	it := &idleTimer{p: p, d: p.cfg.IdleTimeout}
+	it.t = time.AfterFunc(it.d, func() {
+		if it.expired.CompareAndSwap(false, true) {
+			p.mu.Lock()
+			p.idleTimeouts++
+			p.mu.Unlock()
+			cancelUpstream()
+		}
+	})
+	return it
+}
+
+// arm starts a full timeout: the proxy waits for the upstream.
+func (it *idleTimer) arm() {
+	if it != nil && !it.expired.Load() {
+		it.t.Reset(it.d)
+	}
+}
+
+// disarm stops the timeout: the upstream answered.
+func (it *idleTimer) disarm() {
+	if it != nil {
+		it.t.Stop()
+	}
+}
+
+func (it *idleTimer) fired() bool { return it != nil && it.expired.Load() }
 
 // propagateClientGone runs once the client has gone away: it cancels the upstream
 // request, except while the blackhole is on (a network that drops traffic drops the
@@ -474,7 +543,7 @@ func (p *Proxy) propagateClientGone(handlerDone <-chan struct{}, cancelUpstream 
 
 // relay copies resp to w, buffered or passed through as resp's X-Accel-Buffering and the
 // configuration say.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, idle *idleTimer) {
 	buffered := !p.cfg.NoBuffering
 	switch strings.ToLower(strings.TrimSpace(resp.Header.Get("X-Accel-Buffering"))) {
 	case "no":
@@ -520,7 +589,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 	buf := make([]byte, size)
 	pending := 0 // bytes held in buf[:pending]
 	for {
+		idle.arm()
 		n, err := resp.Body.Read(buf[pending:])
+		idle.disarm()
 		if n > 0 && !p.discard(n) {
 			pending += n
 			if !buffered || pending == len(buf) {
@@ -540,8 +611,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Respons
 			_ = send(buf[:pending])
 			return
 		}
-		// The upstream broke off (or was cut): end the client's response just as
-		// abruptly, after what was already read, as nginx does.
+		// The upstream broke off (or was cut, or was silent past the idle timeout):
+		// end the client's response just as abruptly, after what was already read, as
+		// nginx does.
 		if _, on := p.blackholed(); !on && pending > 0 {
 			_ = send(buf[:pending])
 		}

@@ -31,16 +31,31 @@ type Config struct {
 	// resumption (default 1000; 0 = none retained).
 	Replay int
 	// MaxSessions is how many sessions (and, separately, topics) the server holds at once;
-	// a request that would create one more is answered 503 (default 100000).
+	// a request that would create one more is answered 503 (default 100000). Sessions
+	// only callbacks have touched do not count (see MaxEarlySessions).
 	MaxSessions int
 	// SessionTTL is how long a session without an open stream or running sender is kept
 	// (for resumption, and to answer 204 once done) before it is forgotten (default 5m).
 	SessionTTL time.Duration
+	// MaxEarlySessions is how many sessions progress callbacks may create before any
+	// stream opened them (early progress: a job that reports before its page connects).
+	// They are held apart from MaxSessions, so callbacks for ids nobody opens cannot keep
+	// streams out; one more is answered 503. 0 = early progress off: a callback for a
+	// session no stream opened is 404 (default 1000).
+	MaxEarlySessions int
+	// EarlySessionTTL is how long a session made by a callback waits for its first
+	// stream before it is forgotten (at most SessionTTL; default 1m). Once a stream
+	// opened it, it is an ordinary session under SessionTTL.
+	EarlySessionTTL time.Duration
 	// TLS serves HTTPS with HTTP/2, using CertFile/KeyFile when set, else an in-memory
 	// self-signed certificate for 127.0.0.1, ::1 and localhost (default false).
 	TLS bool
 	// CertFile and KeyFile are a PEM certificate and key; setting them implies TLS.
 	CertFile, KeyFile string
+	// H2MaxStreams is the SETTINGS_MAX_CONCURRENT_STREAMS advertised over HTTP/2 (with
+	// TLS): how many streams one connection may have open at once; a client queues the
+	// rest. Many servers, proxies and CDNs advertise about 100 (default 1000, generous).
+	H2MaxStreams int
 	// CallbackToken, when set, is required as `Authorization: Bearer <token>` on progress
 	// callbacks and topic publishes (default "": no authentication).
 	CallbackToken string
@@ -60,6 +75,10 @@ func DefaultConfig() Config {
 		Replay:       1000,
 		MaxSessions:  100000,
 		SessionTTL:   5 * time.Minute,
+		// Callback-made sessions: a small cap and a short wait of their own.
+		MaxEarlySessions: 1000,
+		EarlySessionTTL:  time.Minute,
+		H2MaxStreams:     1000,
 	}
 }
 
@@ -96,8 +115,20 @@ func (c Config) Validate() error {
 	if c.SessionTTL <= 0 {
 		bad("session-ttl must be > 0, got %v", c.SessionTTL)
 	}
+	if c.MaxEarlySessions < 0 {
+		bad("max-early-sessions must be >= 0 (0 = early progress off), got %d", c.MaxEarlySessions)
+	}
+	if c.EarlySessionTTL <= 0 {
+		bad("early-session-ttl must be > 0, got %v", c.EarlySessionTTL)
+	}
+	if c.H2MaxStreams < 1 {
+		bad("h2-max-streams must be >= 1, got %d", c.H2MaxStreams)
+	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		bad("cert and key must be given together")
+	}
+	if c.Faults.CutAfter < 0 {
+		bad("fault cut-after=D needs D > 0, got %v", c.Faults.CutAfter)
 	}
 	if c.Faults.Pool < 0 {
 		bad("fault pool=N needs N >= 1, got %d", c.Faults.Pool)
@@ -128,6 +159,20 @@ type Faults struct {
 	No204 bool
 	// NoLifetime: streams have no maximum lifetime.
 	NoLifetime bool
+	// GzipBuffer: an event stream whose client accepts gzip is gzip-compressed and never
+	// flushed: bytes leave only when the compressor's output fills the response buffer,
+	// as gzip middleware that does not flush per event does. (The correct server does not
+	// compress event streams.)
+	GzipBuffer bool
+	// LateHead: a session stream's status and headers are held, with the retry field and
+	// the connected event, until the sender's next write (its first event or ping), as
+	// frameworks that send the head only with the first write do: a quiet stream never
+	// looks open.
+	LateHead bool
+	// CutAfter > 0: every stream's connection is cut after CutAfter, mid-body and without
+	// the chunked terminator (HTTP/2: RST_STREAM), as a framework's request or async
+	// timeout does (reason cut).
+	CutAfter time.Duration
 	// Pool > 0: senders run on a fixed pool of Pool workers whose tasks never end, so
 	// session Pool+1 never gets its first event.
 	Pool int
@@ -144,10 +189,12 @@ func (f *Faults) faultFlags() map[string]*bool {
 		"no-heartbeat":       &f.NoHeartbeat,
 		"no-204":             &f.No204,
 		"no-lifetime":        &f.NoLifetime,
+		"gzip-buffer":        &f.GzipBuffer,
+		"late-head":          &f.LateHead,
 	}
 }
 
-// KnownFaults lists the fault names ParseFaults accepts, "pool=N" last.
+// KnownFaults lists the fault names ParseFaults accepts, "cut-after=D" and "pool=N" last.
 func KnownFaults() []string {
 	var f Faults
 	names := make([]string, 0, 9)
@@ -155,10 +202,10 @@ func KnownFaults() []string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return append(names, "pool=N")
+	return append(names, "cut-after=D", "pool=N")
 }
 
-// ParseFaults parses a comma-separated fault list such as "no-replace,pool=10". The empty
+// ParseFaults parses a comma-separated fault list such as "no-replace,pool=10,cut-after=30s". The empty
 // string is no fault. An unknown name is an error that lists the known ones.
 func ParseFaults(s string) (Faults, error) {
 	var f Faults
@@ -176,6 +223,15 @@ func ParseFaults(s string) (Faults, error) {
 				continue
 			}
 			f.Pool = v
+			continue
+		}
+		if d, ok := strings.CutPrefix(name, "cut-after="); ok {
+			v, err := time.ParseDuration(d)
+			if err != nil || v <= 0 {
+				errs = append(errs, fmt.Errorf("fault %q: cut-after=D needs a duration D > 0, such as 30s", name))
+				continue
+			}
+			f.CutAfter = v
 			continue
 		}
 		p, ok := flags[name]
@@ -198,6 +254,9 @@ func (f Faults) String() string {
 		if *p {
 			names = append(names, name)
 		}
+	}
+	if f.CutAfter > 0 {
+		names = append(names, "cut-after="+f.CutAfter.String())
 	}
 	sort.Strings(names)
 	if f.Pool > 0 {

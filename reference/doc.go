@@ -56,8 +56,16 @@
 //
 // A session is held in memory while a stream, a request or a sender uses it, and for
 // SessionTTL after that (to resume, and to answer 204 once done); then it is forgotten.
-// sseref_sessions_active counts the sessions held. A request that would create one more
+// sseref_sessions_active counts the sessions held. A stream that would create one more
 // than MaxSessions gets 503 with Retry-After.
+//
+// A callback may come before any stream opened its session (early progress: a job that
+// reports before its page connects); its events are retained and replayed as usual. Such
+// early sessions are held apart: at most MaxEarlySessions of them (one more callback is
+// 503), each forgotten EarlySessionTTL after its last callback unless a stream opens it,
+// which makes it an ordinary session under MaxSessions (503 when there is no room). So
+// callbacks for ids nobody opens, junk or not, cannot keep streams out. With
+// MaxEarlySessions 0 a callback for a session no stream opened is 404.
 //
 // # Topics
 //
@@ -73,8 +81,9 @@
 // A stream ends when its client goes (client_gone), when a write fails or blocks past
 // WriteTimeout or the kernel's TCP user timeout (= WriteTimeout) drops a peer that
 // stopped reading (write_error), when a same-id connection replaces it (replaced), after
-// MaxLifetime (lifetime), after the done event (done), or at shutdown (shutdown, after a
-// final `: shutdown` comment); sseref_streams_closed_total counts each reason.
+// MaxLifetime (lifetime), after the done event (done), at shutdown (shutdown, after a
+// final `: shutdown` comment), or under fault cut-after (cut); sseref_streams_closed_total
+// counts each reason.
 //
 // # Metrics
 //
@@ -84,8 +93,31 @@
 // sseref_senders_waiting (queued for a pool worker under fault pool=N),
 // sseref_duplicate_senders_total (a sender started while another of the same session
 // ran), sseref_events_sent_total (events handed to a stream, replays included; under
-// no-flush, into its buffer), sseref_events_replayed_total and
+// no-flush, gzip-buffer and late-head, into what holds them), sseref_events_replayed_total and
 // sseref_streams_closed_total{reason}. They stay truthful under every fault.
+//
+// # HTTP/2
+//
+// With TLS the server speaks HTTP/2 and advertises SETTINGS_MAX_CONCURRENT_STREAMS =
+// H2MaxStreams (default 1000, generous; many servers, proxies and CDNs use about 100).
+// A client that opens more streams than that on one connection must queue the rest.
+//
+// # Production faults
+//
+// Besides the faults of the original write-up (see Faults), three reproduce pitfalls
+// users keep reporting (a fourth, the HTTP/2 stream cap, is the setting above):
+//   - gzip-buffer: when the client's Accept-Encoding allows gzip, event streams
+//     (sessions and topics) are gzip-compressed (Content-Encoding: gzip) and never
+//     flushed: bytes leave only when the compressor's output fills the response buffer,
+//     hundreds of events later. The correct server does not compress event streams at
+//     all, whatever the client accepts, so it can flush every event;
+//   - late-head: a session stream's status and headers are held, with its retry field
+//     and connected event, until the sender's next write (its first event, or a ping):
+//     a quiet stream never looks open. Faults.LateHead is meant for every streaming
+//     endpoint that holds a head;
+//   - cut-after=D: every stream's connection is cut D after it opened, mid-body: over
+//     HTTP/1.1 without the chunked terminator (the client reads an unexpected EOF),
+//     over HTTP/2 with RST_STREAM; reason cut.
 //
 // Browsers on any origin may use the server: CORS requests get their origin echoed
 // with credentials allowed, and preflights (for Last-Event-ID) are answered.

@@ -113,7 +113,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r, "session id", id) {
 		return
 	}
-	sess, err := s.sessions.acquire(id, time.Now())
+	sess, err := s.sessions.acquire(id, time.Now(), true)
 	if err != nil {
 		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
 		return
@@ -154,6 +154,10 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 		writeTimeout = s.cfg.WriteTimeout
 	}
 	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
+	if s.cfg.Faults.GzipBuffer {
+		st.gzipBuffered(r)
+	}
+	st.lateHead = s.cfg.Faults.LateHead
 	sn := &sender{
 		srv:     s,
 		id:      "s-" + strconv.FormatUint(s.nextSender.Add(1), 10),
@@ -194,6 +198,9 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.mu.Unlock()
 	close(st.closedCh)
+	if reason == ReasonCut {
+		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
+	}
 }
 
 // hold waits until the stream must end and returns why: the stream itself asked to
@@ -205,6 +212,12 @@ func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
 		t := time.NewTimer(s.cfg.MaxLifetime)
 		defer t.Stop()
 		lifetime = t.C
+	}
+	var cut <-chan time.Time
+	if s.cfg.Faults.CutAfter > 0 {
+		t := time.NewTimer(s.cfg.Faults.CutAfter)
+		defer t.Stop()
+		cut = t.C
 	}
 	var pingC <-chan time.Time
 	if ping != nil && !s.cfg.Faults.NoHeartbeat {
@@ -221,6 +234,8 @@ func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
 			st.end(ReasonShutdown)
 		case <-lifetime:
 			st.end(ReasonLifetime)
+		case <-cut:
+			st.end(ReasonCut)
 		case <-pingC:
 			ping()
 			continue
@@ -336,8 +351,15 @@ func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	sess, err := s.sessions.acquire(id, now)
-	if err != nil {
+	sess, err := s.sessions.acquire(id, now, false)
+	switch {
+	case errors.Is(err, errUnknownSession):
+		http.Error(w, fmt.Sprintf("session %s: %v (max-early-sessions 0)", id, err), http.StatusNotFound)
+		return
+	case errors.Is(err, errTooManyEarly):
+		s.unavailable(w, fmt.Sprintf("%v (max-early-sessions %d)", err, s.cfg.MaxEarlySessions))
+		return
+	case err != nil:
 		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
 		return
 	}

@@ -13,11 +13,12 @@ const (
 	ReasonDone       = "done"        // the session's job reached 100 and `event: done` was sent
 	ReasonWriteError = "write_error" // a write failed or blocked past WriteTimeout (incl. TCP user timeout)
 	ReasonShutdown   = "shutdown"    // the server shut down
+	ReasonCut        = "cut"         // fault cut-after: the connection was cut mid-stream
 )
 
 // CloseReasons lists every close reason, so that each series exists from the start.
 func CloseReasons() []string {
-	return []string{ReasonClientGone, ReasonReplaced, ReasonLifetime, ReasonDone, ReasonWriteError, ReasonShutdown}
+	return []string{ReasonClientGone, ReasonReplaced, ReasonLifetime, ReasonDone, ReasonWriteError, ReasonShutdown, ReasonCut}
 }
 
 // metrics holds one Server's collectors, registered on a registry of its own.

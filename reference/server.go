@@ -50,7 +50,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
 		m:          m,
-		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
+		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},
 		shutdownCh: make(chan struct{}),
 	}
@@ -112,7 +112,7 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(url string)) err
 		ConnContext:       connContext,
 		// Per-connection errors (TLS handshakes of probing clients) are not worth a log line.
 		ErrorLog: log.New(io.Discard, "", 0),
-		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: s.cfg.H2MaxStreams},
 	}
 	hs.RegisterOnShutdown(s.beginShutdown)
 	scheme := "http"
@@ -192,7 +192,7 @@ func (s *Server) shuttingDown() bool {
 
 // janitor forgets idle sessions and topics.
 func (s *Server) janitor() {
-	every := min(max(s.cfg.SessionTTL/4, 10*time.Millisecond), 5*time.Second)
+	every := min(max(min(s.cfg.SessionTTL, s.cfg.EarlySessionTTL)/4, 10*time.Millisecond), 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

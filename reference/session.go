@@ -121,6 +121,9 @@ type session struct {
 	// replacement finishes before the next connection looks at the session.
 	connect chan struct{}
 	refs    int // requests using the session; guarded by sessionStore.mu
+	// early: made by a progress callback and no stream has opened it yet; such sessions
+	// count against the early cap, not MaxSessions. Guarded by sessionStore.mu.
+	early bool
 
 	mu         sync.Mutex
 	seq        uint64 // last seq produced
@@ -226,30 +229,55 @@ func (s *session) progress(p uint8, message string, now time.Time) (uint64, erro
 	return it.seq, nil
 }
 
-// sessionStore holds the sessions by id and forgets idle ones.
+// sessionStore holds the sessions by id and forgets idle ones. Sessions that only
+// progress callbacks have touched (early) are held apart, under maxEarly and earlyTTL,
+// so that callbacks for ids nobody opens cannot fill the room streams need.
 type sessionStore struct {
-	max    int
-	ttl    time.Duration
-	replay int
-	m      *metrics
+	max      int
+	ttl      time.Duration
+	maxEarly int
+	earlyTTL time.Duration
+	replay   int
+	m        *metrics
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	early    int // sessions with early set
 }
 
-var errTooManySessions = errors.New("too many sessions")
+var (
+	errTooManySessions = errors.New("too many sessions")
+	errTooManyEarly    = errors.New("too many sessions created by progress callbacks before any stream opened them")
+	errUnknownSession  = errors.New("no stream has opened this session and early progress is off")
+)
 
 // acquire returns the session with id, creating it if there is room, and pins it until
-// release.
-func (ss *sessionStore) acquire(id string, now time.Time) (*session, error) {
+// release. A stream (byStream) makes or turns a session into a full one, counted
+// against max; a callback makes an early one, counted against maxEarly.
+func (ss *sessionStore) acquire(id string, now time.Time, byStream bool) (*session, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	full := len(ss.sessions) - ss.early
 	s, ok := ss.sessions[id]
-	if !ok {
-		if len(ss.sessions) >= ss.max {
+	switch {
+	case ok && byStream && s.early:
+		if full >= ss.max {
 			return nil, errTooManySessions
 		}
-		s = &session{id: id, connect: make(chan struct{}, 1), log: eventLog{max: ss.replay}, lastActive: now}
+		s.early = false
+		ss.early--
+	case ok:
+	case byStream && full >= ss.max:
+		return nil, errTooManySessions
+	case !byStream && ss.maxEarly == 0:
+		return nil, errUnknownSession
+	case !byStream && ss.early >= ss.maxEarly:
+		return nil, errTooManyEarly
+	default:
+		s = &session{id: id, connect: make(chan struct{}, 1), log: eventLog{max: ss.replay}, lastActive: now, early: !byStream}
+		if s.early {
+			ss.early++
+		}
 		ss.sessions[id] = s
 		ss.m.sessionsActive.Set(float64(len(ss.sessions)))
 	}
@@ -267,7 +295,8 @@ func (ss *sessionStore) release(s *session, now time.Time) {
 }
 
 // sweep forgets sessions that nobody uses, with no stream and no running sender, idle
-// for the TTL. A finished session is kept as long, to answer 204.
+// for the TTL (earlyTTL for an early one). A finished session is kept as long, to
+// answer 204.
 func (ss *sessionStore) sweep(now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -275,11 +304,18 @@ func (ss *sessionStore) sweep(now time.Time) {
 		if s.refs > 0 {
 			continue
 		}
+		ttl := ss.ttl
+		if s.early {
+			ttl = min(ss.earlyTTL, ss.ttl)
+		}
 		s.mu.Lock()
-		idle := s.running == 0 && s.sender == nil && s.stream == nil && now.Sub(s.lastActive) >= ss.ttl
+		idle := s.running == 0 && s.sender == nil && s.stream == nil && now.Sub(s.lastActive) >= ttl
 		s.mu.Unlock()
 		if idle {
 			delete(ss.sessions, id)
+			if s.early {
+				ss.early--
+			}
 		}
 	}
 	ss.m.sessionsActive.Set(float64(len(ss.sessions)))

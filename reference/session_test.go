@@ -414,22 +414,23 @@ func TestMaxSessionsIs503WithRetryAfter(t *testing.T) {
 	cfg.MaxSessions = 2
 	base := startServer(t, cfg)
 	open(t, base+"/sessions/one/events", nil).awaitEvents(wait, "connected", 1)
-	progress(t, base, "two", 5, "a session made by a callback")
-	resp, err := testHTTP.Do(mustReq(t, base+"/sessions/three/events", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("third session: status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	if code, _ := post(t, base+"/sessions/four/progress", `{"progress":1}`, nil); code != http.StatusServiceUnavailable {
-		t.Fatalf("callback for a new session: status %d, want 503", code)
+	progress(t, base, "early", 5, "a session made by a callback: held apart from max-sessions")
+	open(t, base+"/sessions/two/events", nil).awaitEvents(wait, "connected", 1)
+	for _, id := range []string{"three", "early"} { // a new one, and the callback's first stream
+		resp, err := testHTTP.Do(mustReq(t, base+"/sessions/"+id+"/events", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("session %s: status %d Retry-After %q, want 503 with Retry-After", id, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
 	}
 	// Existing sessions still work.
 	open(t, base+"/sessions/two/events", nil).awaitEvents(wait, "connected", 1)
-	if m := scrape(t, base); m["sseref_sessions_active"] != 2 {
-		t.Fatalf("sessions_active = %v, want 2", m["sseref_sessions_active"])
+	progress(t, base, "one", 10, "to an open session")
+	if m := scrape(t, base); m["sseref_sessions_active"] != 3 {
+		t.Fatalf("sessions_active = %v, want 3 (two streamed, one early)", m["sseref_sessions_active"])
 	}
 }
 

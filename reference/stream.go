@@ -2,10 +2,13 @@ package reference
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +38,8 @@ type stream struct {
 	w            http.ResponseWriter
 	rc           *http.ResponseController
 	bw           *bufio.Writer // fault no-flush: the 8 KiB response buffer; nil otherwise
+	gz           *gzip.Writer  // fault gzip-buffer: the compressor, never flushed; nil otherwise
+	lateHead     bool          // fault late-head: the head waits for the write after the preamble
 	writeTimeout time.Duration // per-write deadline; 0 = none (fault no-heartbeat)
 	m            *metrics
 
@@ -42,6 +47,9 @@ type stream struct {
 	ready    bool  // headers written
 	closed   bool  // released by the handler
 	writeErr error // the first failed write's error
+
+	headHeld bool   // fault late-head: the head is not sent yet; guarded by mu
+	held     []byte // fault late-head: the preamble (first write), sent with the next one; guarded by mu
 
 	endOnce  sync.Once
 	endCh    chan struct{} // closed by the first end
@@ -77,6 +85,14 @@ func (st *stream) writeHeaders(noFlush bool) error {
 		// Tells nginx-style proxies not to buffer the response.
 		h.Set("X-Accel-Buffering", "no")
 	}
+	if st.gz != nil {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+	}
+	if st.lateHead {
+		st.headHeld = true // written by the first write that goes out
+		return nil
+	}
 	st.w.WriteHeader(http.StatusOK)
 	if st.writeTimeout > 0 {
 		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
@@ -96,6 +112,15 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 	if !st.ready {
 		return errStreamNotReady
 	}
+	if st.headHeld {
+		if st.held == nil { // the preamble: held back with the head
+			st.held = append([]byte{}, frame...)
+			st.count(events, replayed)
+			return nil
+		}
+		frame = append(st.held, frame...)
+		st.held, st.headHeld = nil, false
+	}
 	if st.writeTimeout > 0 {
 		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
 	}
@@ -105,16 +130,25 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 		}
 		return err
 	}
+	st.count(events, replayed)
+	return nil
+}
+
+// count adds frames handed to the stream to the metrics.
+func (st *stream) count(events, replayed int) {
 	if events > 0 {
 		st.m.eventsSent.Add(float64(events))
 	}
 	if replayed > 0 {
 		st.m.eventsReplayed.Add(float64(replayed))
 	}
-	return nil
 }
 
 func (st *stream) writeLocked(frame []byte) error {
+	if st.gz != nil {
+		_, err := st.gz.Write(frame)
+		return err
+	}
 	if st.bw == nil {
 		if _, err := st.w.Write(frame); err != nil {
 			return err
@@ -144,7 +178,7 @@ func (st *stream) end(reason string) {
 // a short deadline; one whose client is gone or broken is cut at once.
 func (st *stream) close(finalComment []byte) {
 	switch st.reason {
-	case ReasonClientGone, ReasonWriteError:
+	case ReasonClientGone, ReasonWriteError, ReasonCut:
 		// A deadline in the past makes a sender blocked in a write return now.
 		_ = st.rc.SetWriteDeadline(time.Now().Add(-time.Second))
 		st.mu.Lock()
@@ -155,14 +189,23 @@ func (st *stream) close(finalComment []byte) {
 	_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
 	st.mu.Lock()
 	ok := true
+	if st.headHeld && st.held != nil {
+		finalComment = append(st.held, finalComment...)
+	}
 	if finalComment != nil {
-		if st.bw != nil {
+		if st.gz != nil {
+			_, err := st.gz.Write(finalComment)
+			ok = err == nil
+		} else if st.bw != nil {
 			_, err := st.bw.Write(finalComment)
 			ok = err == nil
 		} else {
 			_, err := st.w.Write(finalComment)
 			ok = err == nil
 		}
+	}
+	if ok && st.gz != nil {
+		ok = st.gz.Close() == nil
 	}
 	if ok && st.bw != nil {
 		ok = st.bw.Flush() == nil
@@ -221,4 +264,38 @@ func cleanEnd(reason string) bool {
 		return false
 	}
 	return true
+}
+
+// gzipBuffered arms fault gzip-buffer when r accepts gzip: the stream's output goes
+// through a compressor that is never flushed. Call it before writeHeaders.
+func (st *stream) gzipBuffered(r *http.Request) {
+	if !acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		return
+	}
+	if st.bw != nil {
+		st.gz = gzip.NewWriter(st.bw)
+	} else {
+		st.gz = gzip.NewWriter(st.w)
+	}
+}
+
+// acceptsGzip reports whether Accept-Encoding values list gzip (or *) without q=0.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			name, q, _ := strings.Cut(params, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				if w, err := strconv.ParseFloat(strings.TrimSpace(q), 64); err == nil && w == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
 }

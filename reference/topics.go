@@ -209,6 +209,9 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 		writeTimeout = s.cfg.WriteTimeout
 	}
 	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
+	if s.cfg.Faults.GzipBuffer {
+		st.gzipBuffered(r)
+	}
 	s.m.streamsOpen.Inc()
 	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
 		st.end(st.writeErrorReason(err))
@@ -261,7 +264,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var ping bytes.Buffer
 	appendComment(&ping, "ping")
-	s.hold(r, st, func() {
+	reason := s.hold(r, st, func() {
 		if err := st.write(ping.Bytes(), 0, 0); err != nil {
 			st.end(st.writeErrorReason(err))
 		}
@@ -272,6 +275,9 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 		<-subDone
 	}
 	close(st.closedCh)
+	if reason == ReasonCut {
+		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
+	}
 }
 
 // subscribeEndReason classifies why Joe ended a subscription.

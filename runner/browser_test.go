@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -260,5 +261,81 @@ func TestAcquireSlotCancel(t *testing.T) {
 	p.releaseSlot()
 	if s := b.Stats(); s.Active != 0 {
 		t.Errorf("stats after release %+v", s)
+	}
+}
+
+// As Chromium does against an h2 origin advertising SETTINGS_MAX_CONCURRENT_STREAMS: a
+// page opening more EventSources than the cap at once gets exactly the cap open on one
+// connection; the rest wait (CONNECTING, no error, no second connection), and closing
+// one lets exactly one more in.
+func TestBrowserHTTP2QueuesBeyondTheCapOnOneConnection(t *testing.T) {
+	// 100 and 120 are the figures measured with Chromium; 5 is below the 100 streams
+	// net/http's client assumes before the server's SETTINGS arrive.
+	for _, tc := range []struct{ streamCap, n int }{{5, 8}, {100, 120}} {
+		t.Run(fmt.Sprintf("cap %d, %d streams", tc.streamCap, tc.n), func(t *testing.T) {
+			checkQueuesBeyondTheCap(t, tc.streamCap, tc.n)
+		})
+	}
+}
+
+func checkQueuesBeyondTheCap(t *testing.T, streamCap, n int) {
+	srv := newCountingServer(t, true, streamCap)
+	b := NewBrowser(BrowserConfig{RootCAs: srv.roots()})
+	rec := newRecorder(t)
+	var sources []*EventSource
+	for i := range n { // all at once, before the server's SETTINGS are known
+		sources = append(sources, startSource(t, b, SourceConfig{URL: srv.URL + "/events", Stream: i}, rec.ch))
+	}
+	openCount := func() int {
+		k := 0
+		for _, es := range sources {
+			if es.IsOpen() {
+				k++
+			}
+		}
+		return k
+	}
+	waitFor(t, 10*time.Second, "the cap's streams open", func() bool { return openCount() == streamCap })
+	// The waiting streams have had every chance to fail or dial: give the pool's
+	// goroutines a round trip on the same connection to show their hand.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/plain", nil)
+	doErr := make(chan error, 1)
+	go func() {
+		resp, err := b.Do(ctxTimeout(t, 30*time.Second), req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		doErr <- err
+	}()
+	select {
+	case err := <-doErr:
+		t.Fatalf("an ordinary request went through at the stream cap (err %v): it must queue", err)
+	case <-time.After(200 * time.Millisecond): // a negative: nothing may happen meanwhile
+	}
+	if k := openCount(); k != streamCap {
+		t.Fatalf("%d streams open, want exactly the cap %d", k, streamCap)
+	}
+	if errs := rec.kind(RecordError); len(errs) > 0 {
+		t.Fatalf("streams beyond the cap failed instead of waiting: %+v", errs[0])
+	}
+	if c, s := srv.conns.Load(), b.Stats(); c != 1 || s.H2Conns != 1 {
+		t.Fatalf("server accepted %d connections, browser dialled %d h2: want 1", c, s.H2Conns)
+	}
+	var closedOne *EventSource
+	for _, es := range sources {
+		if es.IsOpen() {
+			closedOne = es
+			break
+		}
+	}
+	closedOne.Close()
+	waitFor(t, 10*time.Second, "one waiting stream admitted after a close", func() bool {
+		return rec.count(RecordHeaders) == streamCap+1
+	})
+	if k := openCount(); k != streamCap {
+		t.Fatalf("%d streams open after one closed and one was admitted, want %d", k, streamCap)
+	}
+	if errs := rec.kind(RecordError); len(errs) > 0 || srv.conns.Load() != 1 {
+		t.Fatalf("errors %v, server connections %d: want none and 1", errs, srv.conns.Load())
 	}
 }

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/sseharness/sseharness/reference"
@@ -43,7 +45,11 @@ func (p *progressLine) end() {
 	}
 }
 
+// validateFaults checks a --fault list as serve will parse it (every fault of
+// reference.KnownFaults, cut-after=D and pool=N included), as one line.
 func validateFaults(s string) error {
-	_, err := reference.ParseFaults(s)
-	return err
+	if _, err := reference.ParseFaults(s); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
 }

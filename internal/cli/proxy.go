@@ -18,6 +18,11 @@ accumulated and is then sent in one batch; the rest is sent when the upstream en
 carrying X-Accel-Buffering: no is passed through and flushed at once, as nginx does. Use it to
 see what a buffering proxy does to a stream (the proxy-buffering scenario).
 
+With --idle-timeout D, a request whose upstream sends no byte for D is cut, as nginx's
+proxy_read_timeout and load balancers' idle timeouts do: 504 before the response head,
+an abrupt end (no chunked terminator) after it. Heartbeats shorter than D keep a quiet
+stream alive (the idle-timeout scenario).
+
 Prints the URL it listens on as its first line of output and runs until interrupted
 (SIGINT/SIGTERM).`)
 	var cfg proxy.Config
@@ -26,6 +31,7 @@ Prints the URL it listens on as its first line of output and runs until interrup
 	fs.IntVar(&cfg.BufferSize, "buffer", proxy.DefaultBufferSize, "response `bytes` held before they are sent (nginx's stock buffer: one 4 KiB page)")
 	fs.BoolVar(&cfg.NoBuffering, "no-buffering", false, "pass every read through at once, as nginx's proxy_buffering off")
 	fs.BoolVar(&cfg.InsecureUpstream, "insecure", false, "skip TLS certificate verification towards an https upstream")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "cut a stream whose upstream sent nothing for this `duration`, as nginx's proxy_read_timeout (0 = never)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}

@@ -55,6 +55,7 @@ func TestProxyCommandUsageErrors(t *testing.T) {
 		{"bad addr", []string{"proxy", "--upstream", "http://127.0.0.1:1", "--addr", "nowhere"}, "listen address"},
 		{"stray argument", []string{"proxy", "--upstream", "http://127.0.0.1:1", "extra"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"proxy", "--bogus"}, "flag provided but not defined"},
+		{"negative idle timeout", []string{"proxy", "--upstream", "http://127.0.0.1:1", "--idle-timeout", "-1s"}, "idle timeout -1s: must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -79,7 +80,7 @@ func TestProxyCommandHelp(t *testing.T) {
 		t.Fatalf("exit %d, want 0", code)
 	}
 	help := out.String() + stderr.String()
-	for _, want := range []string{"-addr", "127.0.0.1:8081", "-upstream", "-buffer", "4096", "-no-buffering", "-insecure", "X-Accel-Buffering"} {
+	for _, want := range []string{"-addr", "127.0.0.1:8081", "-upstream", "-buffer", "4096", "-no-buffering", "-insecure", "X-Accel-Buffering", "-idle-timeout", "proxy_read_timeout"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help does not mention %q:\n%s", want, help)
 		}
@@ -142,5 +143,41 @@ func TestProxyCommandListenFailureIsHarnessError(t *testing.T) {
 	}
 	if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
 		t.Fatalf("error is not one line: %q", stderr)
+	}
+}
+
+// --idle-timeout reaches the proxy: an upstream silent past it gets the client a 504.
+func TestProxyCommandIdleTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(func() {
+		up.CloseClientConnections()
+		up.Close()
+	})
+	pr, pw := io.Pipe()
+	env, stderr := proxyTestEnv(pw)
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Main(ctx, []string{"proxy", "--addr", "127.0.0.1:0", "--upstream", up.URL, "--idle-timeout", "200ms"}, env)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exit
+	})
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no URL printed; stderr: %s", stderr)
+	}
+	url := lines.Text()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := hc.Get(url + "/sessions/s/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("mute upstream through --idle-timeout 200ms: status %d, want 504", resp.StatusCode)
 	}
 }

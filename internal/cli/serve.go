@@ -26,7 +26,22 @@ Prints the URL it listens on as its first line of output (useful with --addr
 127.0.0.1:0) and runs until interrupted (SIGINT/SIGTERM), then ends every open stream
 with a final ": shutdown" comment and exits.
 
-Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", "))
+With --tls, HTTP/2 advertises SETTINGS_MAX_CONCURRENT_STREAMS = --h2-max-streams
+(default 1000, generous; many servers, proxies and CDNs allow about 100): a client
+queues the streams beyond it on the connection. Progress callbacks may come before a
+stream opened their session (early progress): such sessions have a cap and a TTL of
+their own (--max-early-sessions, --early-session-ttl), so callbacks for ids nobody
+opens cannot take the room of streams; --max-early-sessions 0 answers them 404.
+
+Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
+  gzip-buffer    gzip-compress event streams when the client accepts gzip, never
+                 flushing: events leave only when the compressor's buffer fills (the
+                 correct server does not compress event streams)
+  late-head      hold a session stream's status and headers until its first event
+                 (or ping): a quiet stream never looks open
+  cut-after=D    cut every stream's connection after D, mid-body, without the chunked
+                 terminator (HTTP/2: RST_STREAM), as a framework timeout does
+  pool=N         senders on N workers that never finish: session N+1 gets no events`)
 	cfg := reference.DefaultConfig()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "`address` to listen on (port 0 picks a free port)")
 	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "`interval` between tick events of an open stream (0 = no ticks)")
@@ -35,8 +50,11 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", "))
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "a write blocked this `duration` ends the stream (also the TCP user timeout)")
 	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", cfg.MaxLifetime, "the server ends a stream after this `duration` (the client reconnects)")
 	fs.IntVar(&cfg.Replay, "replay", cfg.Replay, "`events` retained per session (and topic) for Last-Event-ID resumption")
-	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions held at once; one more gets 503 with Retry-After")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions opened by streams held at once; one more gets 503 with Retry-After")
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "an idle or finished session is forgotten this `duration` after its last stream")
+	fs.IntVar(&cfg.MaxEarlySessions, "max-early-sessions", cfg.MaxEarlySessions, "sessions progress callbacks may create before a stream opens them, apart from --max-sessions (0 = 404 for them)")
+	fs.DurationVar(&cfg.EarlySessionTTL, "early-session-ttl", cfg.EarlySessionTTL, "a session made by a callback is forgotten this `duration` after its last callback unless a stream opens it")
+	fs.IntVar(&cfg.H2MaxStreams, "h2-max-streams", cfg.H2MaxStreams, "`streams` one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS, with --tls)")
 	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "serve HTTPS with HTTP/2 (in-memory self-signed certificate for 127.0.0.1, ::1, localhost unless --cert/--key)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (with --key; implies --tls)")
 	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file` (with --cert)")

@@ -49,8 +49,10 @@ func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--fault", "nonsense"}, "known: leak-on-disconnect, no-204, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, pool=N"},
+		{[]string{"--fault", "nonsense"}, "known: gzip-buffer, late-head, leak-on-disconnect, no-204, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, cut-after=D, pool=N"},
 		{[]string{"--fault", "pool=0"}, "pool=N"},
+		{[]string{"--fault", "cut-after=soon"}, "cut-after=D needs a duration"},
+		{[]string{"--h2-max-streams", "0", "--max-early-sessions", "-1"}, "max-early-sessions must be >= 0 (0 = early progress off), got -1; h2-max-streams must be >= 1"},
 		{[]string{"--tick", "-1s", "--replay", "-1"}, "tick must be >= 0"},
 		{[]string{"--cert", "c.pem"}, "cert and key"},
 		{[]string{"--addr", "nohost"}, "addr"},
@@ -86,7 +88,7 @@ func TestServeHelpNamesEveryFlagWithDefault(t *testing.T) {
 	}
 	help := stderr.String() + out.String()
 	for _, f := range []string{"-addr", "127.0.0.1:8080", "-tick", "1s", "-retry", "5s", "-heartbeat", "15s", "-write-timeout", "10s",
-		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N"} {
+		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-max-early-sessions", "-early-session-ttl", "1m0s", "-h2-max-streams", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N", "gzip-buffer", "late-head", "cut-after=D"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("help lacks %q", f)
 		}
@@ -143,6 +145,54 @@ func TestServePrintsURLFirstAndStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after its context ended")
+	}
+}
+
+// Issue 12: 100 junk callbacks for ids nobody opens do not fill --max-sessions 100.
+func TestServeJunkCallbacksDoNotStarveStreams(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	env, stderr := serveTestEnv(pw)
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--max-sessions", "100", "--tick", "0"}, env)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exit:
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not return after its context ended")
+		}
+	})
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("nothing printed; stderr: %s", stderr)
+	}
+	url := lines.Text()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for i := range 100 {
+		resp, err := hc.Post(fmt.Sprintf("%s/sessions/junk-%d/progress", url, i), "application/json", strings.NewReader(`{"progress":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	for i := range 100 {
+		req, _ := http.NewRequestWithContext(sctx, http.MethodGet, fmt.Sprintf("%s/sessions/real-%d/events", url, i), nil)
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // held open: all 100 must fit at once
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d after 100 junk callbacks: status %d, want 200", i, resp.StatusCode)
+		}
 	}
 }
 
@@ -331,4 +381,16 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// run --fault is judged by the same parser as serve's, new faults included, on one line.
+func TestValidateFaultsKnowsEveryFault(t *testing.T) {
+	t.Parallel()
+	if err := validateFaults("gzip-buffer,late-head,cut-after=30s,pool=2,no-flush"); err != nil {
+		t.Fatalf("valid fault list refused: %v", err)
+	}
+	err := validateFaults("cut-after=never,typo")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "cut-after=D") || !strings.Contains(err.Error(), `"typo"`) {
+		t.Fatalf("bad list: %v; want one line naming both problems", err)
+	}
 }
