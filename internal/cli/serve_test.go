@@ -49,7 +49,7 @@ func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--fault", "nonsense"}, "known: leak-on-disconnect, no-204, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, pool=N"},
+		{[]string{"--fault", "nonsense"}, "known: late-head, leak-on-disconnect, no-204, no-done, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, pool=N, token-batch=N, stream-error=P, gen-slots=N"},
 		{[]string{"--fault", "pool=0"}, "pool=N"},
 		{[]string{"--tick", "-1s", "--replay", "-1"}, "tick must be >= 0"},
 		{[]string{"--cert", "c.pem"}, "cert and key"},
@@ -86,7 +86,8 @@ func TestServeHelpNamesEveryFlagWithDefault(t *testing.T) {
 	}
 	help := stderr.String() + out.String()
 	for _, f := range []string{"-addr", "127.0.0.1:8080", "-tick", "1s", "-retry", "5s", "-heartbeat", "15s", "-write-timeout", "10s",
-		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N"} {
+		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N",
+		"-first-token-delay", "20ms", "-token-interval", "5ms", "/v1/chat/completions"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("help lacks %q", f)
 		}
