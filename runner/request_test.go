@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -545,5 +546,42 @@ func TestRequestScheduleFollowsTheArrivalProcess(t *testing.T) {
 		if e.Sent.Before(e.Scheduled) {
 			t.Fatalf("request %d sent %v before it was due", i, e.Scheduled.Sub(e.Sent))
 		}
+	}
+}
+
+// After the terminal event the runner reads on to the end of the body, so that
+// requests one after another reuse one keep-alive connection.
+func TestRequestStreamsReuseConnections(t *testing.T) {
+	t.Parallel()
+	srv, err := reference.New(func() reference.Config {
+		cfg := reference.DefaultConfig()
+		cfg.FirstTokenDelay, cfg.TokenInterval = 0, 0
+		return cfg
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	conns := 0
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	cfg := chatRequests(ts.URL+"/v1/chat/completions", 10, 3, 1000)
+	cfg.MaxConcurrency = 1
+	if got := runRequests(t, cfg).classes(); got[EndTerminated] != 10 {
+		t.Fatalf("classes %v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("10 requests one at a time opened %d connections, want 1", conns)
 	}
 }
