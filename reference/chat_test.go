@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,8 +133,10 @@ func TestChatStreamsMaxTokensChunksThenDone(t *testing.T) {
 	if c.Arrived[0] < 10*time.Millisecond {
 		t.Errorf("first token after %v, before the 10ms first-token delay", c.Arrived[0])
 	}
-	if c.Arrived[2]-c.Arrived[0] < 4*time.Millisecond {
-		t.Errorf("tokens 1..3 within %v, want at least two 2ms intervals", c.Arrived[2]-c.Arrived[0])
+	// Token i is due at first-token delay + i intervals (a late one makes the next gap
+	// shorter, never the schedule earlier).
+	if c.Arrived[2] < 14*time.Millisecond {
+		t.Errorf("third token after %v, before 10ms + 2 x 2ms", c.Arrived[2])
 	}
 	// Without max_tokens: the default 16.
 	c = chat(t, base, `{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`)
@@ -324,5 +327,53 @@ func TestParseChatFaults(t *testing.T) {
 		if !strings.Contains(known, want) {
 			t.Errorf("KnownFaults %s lacks %s", known, want)
 		}
+	}
+}
+
+func TestChatStreamsEndAtShutdown(t *testing.T) {
+	t.Parallel()
+	// One generation waits for a first token due in 10 minutes, one queues behind it.
+	cfg := chatConfig("gen-slots=1")
+	cfg.FirstTokenDelay = 10 * time.Minute
+	srv, err := reference.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	ended := make(chan error, 2)
+	for range 2 {
+		resp, err := http.Post(ts.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBodyN(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ended <- err
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range 2 {
+		select {
+		case err := <-ended:
+			if err != nil {
+				t.Errorf("body: %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("a chat stream did not end at shutdown")
+		}
+	}
+	resp, err := http.Post(ts.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBodyN(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("after shutdown: status %d, want 503", resp.StatusCode)
 	}
 }
