@@ -322,11 +322,12 @@ type RequestRecord struct {
 	// E2E is Scheduled -> the end: the terminal event, the error event, the end of
 	// the body, the failure or the timeout; not the last content event (TTLast).
 	E2E           time.Duration
-	Status        int   // HTTP status; 0 when none arrived
-	Events        int   // events received
-	ContentEvents int   // events with content
-	BodyBytes     int64 // body bytes consumed
-	Usage         int64 // the server's token count (UsagePath); -1 when none was read
+	Status        int    // HTTP status; 0 when none arrived
+	Proto         string // "HTTP/1.1", "HTTP/2.0"; "" when no response arrived
+	Events        int    // events received
+	ContentEvents int    // events with content
+	BodyBytes     int64  // body bytes consumed
+	Usage         int64  // the server's token count (UsagePath); -1 when none was read
 	End           EndClass
 	Err           string // what went wrong, one line; "" when terminated
 }
@@ -582,6 +583,7 @@ func (rs *requestStream) exchange(runCtx context.Context, sent time.Time, u, bod
 	defer resp.Body.Close()
 	rs.rec.TTHeaders = time.Since(rs.rec.Scheduled)
 	rs.rec.Status = resp.StatusCode
+	rs.rec.Proto = resp.Proto
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return EndHTTPError, fmt.Errorf("status %d: %s", resp.StatusCode, b)

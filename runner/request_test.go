@@ -272,13 +272,13 @@ func TestRequestStreamsCatchEachChatFault(t *testing.T) {
 	})
 	t.Run("gen-slots", func(t *testing.T) {
 		t.Parallel()
-		// 3 requests due at once, 10 tokens 5ms apart each: with one slot the third
-		// waits for two whole generations.
+		// 3 requests due at once, 10 tokens 10ms apart each: with one slot the third
+		// waits for two whole generations (each holds the slot >= 5ms + 9 x 10ms).
 		for _, tc := range []struct {
 			fault  string
 			queued bool
 		}{{"", false}, {"gen-slots=1", true}} {
-			cfg := chatRequests(chatServer(t, 5*time.Millisecond, 5*time.Millisecond, tc.fault), 3, 10, 1000)
+			cfg := chatRequests(chatServer(t, 5*time.Millisecond, 10*time.Millisecond, tc.fault), 3, 10, 1000)
 			res := runRequests(t, cfg)
 			var maxTTFT, minE2E time.Duration = 0, time.Hour
 			for _, e := range res.ends {
@@ -288,8 +288,8 @@ func TestRequestStreamsCatchEachChatFault(t *testing.T) {
 				maxTTFT = max(maxTTFT, e.TTFT)
 				minE2E = min(minE2E, e.E2E)
 			}
-			if tc.queued && maxTTFT < 2*50*time.Millisecond {
-				t.Errorf("%q: largest TTFT %v, want after two generations (100ms)", tc.fault, maxTTFT)
+			if tc.queued && maxTTFT < 2*95*time.Millisecond {
+				t.Errorf("%q: largest TTFT %v, want after two generations (190ms)", tc.fault, maxTTFT)
 			}
 			if !tc.queued && maxTTFT >= minE2E {
 				t.Errorf("%q: largest TTFT %v not before the first request ended (%v)", tc.fault, maxTTFT, minE2E)
@@ -583,5 +583,30 @@ func TestRequestStreamsReuseConnections(t *testing.T) {
 	defer mu.Unlock()
 	if conns != 1 {
 		t.Fatalf("10 requests one at a time opened %d connections, want 1", conns)
+	}
+}
+
+func TestRequestStreamsOverHTTP2WithTLS(t *testing.T) {
+	t.Parallel()
+	srv, err := reference.New(reference.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	cfg := chatRequests(ts.URL+"/v1/chat/completions", 3, 4, 100)
+	cfg.Insecure = true
+	res := runRequests(t, cfg)
+	for _, e := range res.ends {
+		if e.End != EndTerminated || e.Proto != "HTTP/2.0" || e.ContentEvents != 4 {
+			t.Fatalf("request %d: %s %q over %q, %d content events", e.Request, e.End, e.Err, e.Proto, e.ContentEvents)
+		}
+	}
+	cfg.Insecure = false
+	if e := runRequests(t, cfg).ends[0]; e.End != EndNetworkError || !strings.Contains(e.Err, "certificate") {
+		t.Fatalf("without Insecure: %s %q, want a certificate error", e.End, e.Err)
 	}
 }
