@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -170,4 +174,41 @@ func BenchmarkRequestStreamAccuracy(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(events)/1e3, "cpu-us/chunk")
 	b.ReportMetric(float64(median(ttft)-first)/1e6, "ttft-excess-ms")
 	b.ReportMetric(float64(median(gaps)-interval)/1e6, "itl-excess-ms")
+}
+
+// BenchmarkRequestStreamFloor is BenchmarkRequestStreamAccuracy's load read by the
+// least a Go client can do (net/http, each body read into a buffer and dropped, no
+// parsing, no clock, no records): the CPU per chunk the runtime and kernel cost at
+// this rate, against which the runner's own cost shows.
+func BenchmarkRequestStreamFloor(b *testing.B) {
+	u := startHelperChat(b, 50*time.Millisecond, 10*time.Millisecond)
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":64}`
+	offsets := Schedule(Arrival{Kind: ArrivalPoisson}, 20, 0, max(b.N, 20), 0)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100, DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	var bytesRead atomic.Int64
+	b.ResetTimer()
+	cpu0, start := cpuTime(), time.Now()
+	for _, off := range offsets {
+		time.Sleep(time.Until(start.Add(off)))
+		wg.Go(func() {
+			resp, err := client.Post(u, "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			n, _ := io.Copy(io.Discard, resp.Body)
+			bytesRead.Add(n)
+		})
+	}
+	wg.Wait()
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	if bytesRead.Load() == 0 {
+		b.Fatal("nothing read")
+	}
+	// 64 content chunks, the usage chunk and [DONE] per request, as the runner counts.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(offsets)*66)/1e3, "cpu-us/chunk")
 }
