@@ -99,6 +99,11 @@ type RequestConfig struct {
 	// those running cancelled (EndCancelled). Default Timeout.
 	Drain time.Duration
 
+	// Shard makes this process send only requests n with n % Count == Index, on the
+	// schedule of the whole run (numbers, sessions, bodies and due times stay global),
+	// so that shards together make exactly the run one process would.
+	Shard Shard
+
 	// Insecure skips TLS certificate verification.
 	Insecure bool
 	// DialTimeout bounds TCP connect plus TLS handshake. Default DefaultDialTimeout.
@@ -130,6 +135,9 @@ func (c RequestConfig) Resolved() RequestConfig {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Shard.Count == 0 {
+		c.Shard.Count = 1
 	}
 	return c
 }
@@ -184,6 +192,12 @@ func (c RequestConfig) Validate() error {
 		if d.v < 0 {
 			bad("%s: %v is negative", d.name, d.v)
 		}
+	}
+	if c.Shard.Count < 0 {
+		bad("shard count: %d is negative", c.Shard.Count)
+	}
+	if c.Shard.Index < 0 || c.Shard.Index >= r.Shard.Count {
+		bad("shard index: %d is outside 0..%d", c.Shard.Index, r.Shard.Count-1)
 	}
 	if c.MaxEventSize < 0 || c.MaxLineSize < 0 {
 		bad("max event size %d and max line size %d: must be >= 0", c.MaxEventSize, c.MaxLineSize)
@@ -335,13 +349,13 @@ type RequestRecord struct {
 // RequestRun summarises a run of request streams; the records carry the rest.
 type RequestRun struct {
 	Start     time.Time
-	Scheduled int // requests in the schedule
+	Scheduled int // requests in the schedule (of this shard)
 	Sent      int // requests sent
 	Dropped   int // due but never sent (EndDropped)
 	NotDue    int // not yet due when the run's context ended (no record)
-	// ScheduledRate is (Scheduled-1) / last scheduled offset; AchievedRate is
-	// (Sent-1) / (last send - Start): the same measure of the sends that happened.
-	// 0 with fewer than 2 requests.
+	// ScheduledRate is (Scheduled-1) / (last due time - first due time); AchievedRate
+	// is (Sent-1) / (last send - first due time): the same measure of the sends that
+	// happened. 0 with fewer than 2 requests.
 	ScheduledRate float64
 	AchievedRate  float64
 	// MaxWaited is the longest time a sent request waited in the client.
@@ -405,26 +419,34 @@ func newRequestRunner(c RequestConfig, out chan<- RequestRecord) *requestRunner 
 func (rr *requestRunner) run(ctx context.Context) RequestRun {
 	c := rr.cfg
 	offsets := Schedule(c.Arrival, c.Rate, c.Seed, c.Requests, c.Duration)
-	res := RequestRun{Scheduled: len(offsets)}
-	if n := len(offsets); n >= 2 && offsets[n-1] > 0 {
-		res.ScheduledRate = float64(n-1) / offsets[n-1].Seconds()
+	// This shard sends requests own(0), own(1), ... own(count-1).
+	own := func(k int) int { return c.Shard.Index + k*c.Shard.Count }
+	count := 0
+	if len(offsets) > c.Shard.Index {
+		count = (len(offsets) - c.Shard.Index + c.Shard.Count - 1) / c.Shard.Count
 	}
+	res := RequestRun{Scheduled: count}
 	start := time.Now()
 	res.Start = start
-	if len(offsets) == 0 {
+	if count == 0 {
 		return res
 	}
-	runCtx, cancel := context.WithDeadline(ctx, start.Add(offsets[len(offsets)-1]+c.Drain))
+	first, last := offsets[own(0)], offsets[own(count-1)]
+	if count >= 2 && last > first {
+		res.ScheduledRate = float64(count-1) / (last - first).Seconds()
+	}
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(last+c.Drain))
 	defer cancel()
 	bodyRng := rand.New(rand.NewPCG(c.Seed^0x5bd1e995, c.Seed+1))
 	slots := make(chan struct{}, c.MaxConcurrency)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var wg sync.WaitGroup
-	next := 0
+	next := 0 // of this shard's requests
 dispatch:
-	for ; next < len(offsets); next++ {
-		due := start.Add(offsets[next])
+	for ; next < count; next++ {
+		n := own(next)
+		due := start.Add(offsets[n])
 		if d := time.Until(due); d > 0 {
 			timer.Reset(d)
 			select {
@@ -447,10 +469,9 @@ dispatch:
 			if c.RandomBodies {
 				body = c.Bodies[bodyRng.IntN(len(c.Bodies))]
 			} else {
-				body = c.Bodies[next%len(c.Bodies)]
+				body = c.Bodies[n%len(c.Bodies)]
 			}
 		}
-		n := next
 		wg.Go(func() {
 			defer func() { <-slots }()
 			rr.do(runCtx, n, due, body)
@@ -459,15 +480,16 @@ dispatch:
 	// What is left was due and never sent (the run ran out of time), or not yet due
 	// (ctx ended).
 	now := time.Now()
-	for ; next < len(offsets); next++ {
-		due := start.Add(offsets[next])
+	for ; next < count; next++ {
+		n := own(next)
+		due := start.Add(offsets[n])
 		if due.After(now) {
-			res.NotDue = len(offsets) - next
+			res.NotDue = count - next
 			break
 		}
 		res.Dropped++
 		rr.out <- RequestRecord{
-			Kind: RequestEnd, Request: next, Session: c.session(next), Time: now, Scheduled: due,
+			Kind: RequestEnd, Request: n, Session: c.session(n), Time: now, Scheduled: due,
 			Waited: now.Sub(due), TTHeaders: -1, TTFT: -1, TTLast: -1, E2E: -1, Usage: -1,
 			End: EndDropped, Err: "never sent: the run ended while it waited in the client",
 		}
@@ -477,8 +499,8 @@ dispatch:
 	defer rr.mu.Unlock()
 	res.Sent = rr.sent
 	res.MaxWaited = rr.maxWaited
-	if rr.sent >= 2 && rr.lastSent.After(start) {
-		res.AchievedRate = float64(rr.sent-1) / rr.lastSent.Sub(start).Seconds()
+	if firstDue := start.Add(first); rr.sent >= 2 && rr.lastSent.After(firstDue) {
+		res.AchievedRate = float64(rr.sent-1) / rr.lastSent.Sub(firstDue).Seconds()
 	}
 	if !rr.lastEnd.IsZero() {
 		res.Elapsed = rr.lastEnd.Sub(start)

@@ -610,3 +610,69 @@ func TestRequestStreamsOverHTTP2WithTLS(t *testing.T) {
 		t.Fatalf("without Insecure: %s %q, want a certificate error", e.End, e.Err)
 	}
 }
+
+func TestRequestShardsSplitOneRun(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	bodies := map[string]string{} // session -> body
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies[r.URL.Query().Get("s")] = string(b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer ts.Close()
+	cfg := RequestConfig{URL: ts.URL + "/?s={session}", Body: `{"n":{n}}`, EndData: "[DONE]", Rate: 100, Requests: 7}
+	want := Schedule(cfg.Arrival, cfg.Rate, cfg.Seed, cfg.Requests, 0)
+	seen := map[int]int{} // request -> shard
+	for shard := range 2 {
+		cfg.Shard = Shard{Index: shard, Count: 2}
+		ch := make(chan RequestRecord, 64)
+		var ends []RequestRecord
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for r := range ch {
+				if r.Kind == RequestEnd {
+					ends = append(ends, r)
+				}
+			}
+		}()
+		run, err := RunRequests(context.Background(), cfg, ch)
+		close(ch)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantN := []int{4, 3}[shard]
+		if run.Scheduled != wantN || run.Sent != wantN || len(ends) != wantN {
+			t.Fatalf("shard %d: run %+v, %d ends; want %d requests", shard, run, len(ends), wantN)
+		}
+		if run.ScheduledRate < 49.99 || run.ScheduledRate > 50.01 {
+			t.Errorf("shard %d: scheduled rate %.3f, want 50/s (every other request of 100/s)", shard, run.ScheduledRate)
+		}
+		for _, e := range ends {
+			if e.Request%2 != shard || e.End != EndTerminated {
+				t.Fatalf("shard %d sent request %d (%s)", shard, e.Request, e.End)
+			}
+			if _, dup := seen[e.Request]; dup {
+				t.Fatalf("request %d sent twice", e.Request)
+			}
+			seen[e.Request] = shard
+			if got := e.Scheduled.Sub(run.Start); got != want[e.Request] {
+				t.Errorf("request %d due at +%v, want +%v as in the whole run", e.Request, got, want[e.Request])
+			}
+		}
+	}
+	if len(seen) != 7 {
+		t.Fatalf("shards sent %d of 7 requests", len(seen))
+	}
+	if got := bodies["s-5"]; got != `{"n":5}` {
+		t.Fatalf("request 5's body %q, want its global number", got)
+	}
+	if err := (RequestConfig{URL: ts.URL, Rate: 1, Requests: 1, Shard: Shard{Index: 2, Count: 2}}).Validate(); err == nil || !strings.Contains(err.Error(), "shard index") {
+		t.Fatalf("shard index 2 of 2: %v", err)
+	}
+}
