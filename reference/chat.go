@@ -3,7 +3,9 @@ package reference
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +15,9 @@ import (
 
 // maxChatTokens is the largest max_tokens accepted, so that one request stays bounded.
 const maxChatTokens = 4096
+
+// maxChatBody is the largest chat request body accepted: prompts can be long.
+const maxChatBody = 1 << 20
 
 // defaultChatTokens is max_tokens when a request leaves it out (OpenAI's old default).
 const defaultChatTokens = 16
@@ -93,8 +98,14 @@ func parseChatRequest(body []byte) (model string, tokens int, err error) {
 // serveChatCompletions is POST /v1/chat/completions: a streaming chat completion of
 // max_tokens tokens, one chunk each, then a usage chunk and `data: [DONE]`.
 func (s *Server) serveChatCompletions(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
-	if !ok {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxChatBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			chatError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "body over %d KiB", maxChatBody>>10)
+		} else {
+			chatError(w, http.StatusBadRequest, "invalid_request_error", "reading body: %v", err)
+		}
 		return
 	}
 	model, tokens, err := parseChatRequest(body)

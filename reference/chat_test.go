@@ -160,10 +160,16 @@ func TestChatRejectsBadRequestsWithOneLineJSONError(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user"}],"stream":false}`, "streaming"},
 		{`{"model":"m","messages":[{"role":"user"}],"stream":true,"max_tokens":0}`, "max_tokens"},
 		{`{"model":"m","messages":[{"role":"user"}],"stream":true,"max_tokens":100000}`, "max_tokens"},
+		{`{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 1<<20) + `"}],"stream":true}`, "KiB"},
 	} {
 		c := chat(t, base, tc.body)
-		if c.Status != http.StatusBadRequest {
-			t.Errorf("%s: status %d, want 400", tc.body, c.Status)
+		wantStatus := http.StatusBadRequest
+		if tc.want == "KiB" {
+			wantStatus = http.StatusRequestEntityTooLarge
+			tc.body = tc.body[:40] + "..."
+		}
+		if c.Status != wantStatus {
+			t.Errorf("%s: status %d, want %d", tc.body, c.Status, wantStatus)
 			continue
 		}
 		var e struct {

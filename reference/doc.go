@@ -73,7 +73,8 @@
 // POST /v1/chat/completions is the streaming subset of OpenAI's chat completion API:
 // a JSON object with model (non-empty string), messages (non-empty array of objects
 // with a role), "stream": true and max_tokens (1..4096, default 16); other fields are
-// ignored. Anything else is 400 with an OpenAI-style body
+// ignored; the body may be up to 1 MiB (over it: 413). Anything else is 400 with an
+// OpenAI-style body
 // {"error": {"message": "<one line>", "type": "invalid_request_error", ...}}. A valid
 // request gets 200 text/event-stream at once, then, FirstTokenDelay after its
 // generation starts, max_tokens chunks one TokenInterval apart, each

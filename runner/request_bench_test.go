@@ -170,6 +170,9 @@ func BenchmarkRequestStreamAccuracy(b *testing.B) {
 			gaps = append(gaps, c.TokenGap)
 		}
 	}
+	if len(ttft) == 0 || len(gaps) == 0 {
+		b.Fatalf("%d TTFTs and %d token gaps measured", len(ttft), len(gaps))
+	}
 	median := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(events)/1e3, "cpu-us/chunk")
 	b.ReportMetric(float64(median(ttft)-first)/1e6, "ttft-excess-ms")
