@@ -59,6 +59,12 @@ type Config struct {
 	// CallbackToken, when set, is required as `Authorization: Bearer <token>` on progress
 	// callbacks and topic publishes (default "": no authentication).
 	CallbackToken string
+	// FirstTokenDelay is how long POST /v1/chat/completions waits, once a generation
+	// starts, before its first token (default 20ms; 0 = none).
+	FirstTokenDelay time.Duration
+	// TokenInterval is the time between two tokens of a chat completion (default 5ms;
+	// 0 = as fast as the connection takes them).
+	TokenInterval time.Duration
 	// Faults are the deliberate bugs to reproduce (default none).
 	Faults Faults
 }
@@ -79,6 +85,9 @@ func DefaultConfig() Config {
 		MaxEarlySessions: 1000,
 		EarlySessionTTL:  time.Minute,
 		H2MaxStreams:     1000,
+
+		FirstTokenDelay: 20 * time.Millisecond,
+		TokenInterval:   5 * time.Millisecond,
 	}
 }
 
@@ -133,6 +142,15 @@ func (c Config) Validate() error {
 	if c.Faults.Pool < 0 {
 		bad("fault pool=N needs N >= 1, got %d", c.Faults.Pool)
 	}
+	if c.FirstTokenDelay < 0 || c.TokenInterval < 0 {
+		bad("first-token-delay and token-interval must be >= 0, got %v and %v", c.FirstTokenDelay, c.TokenInterval)
+	}
+	if c.Faults.TokenBatch < 0 || c.Faults.GenSlots < 0 {
+		bad("faults token-batch=N and gen-slots=N need N >= 1, got %d and %d", c.Faults.TokenBatch, c.Faults.GenSlots)
+	}
+	if c.Faults.StreamError < 0 || c.Faults.StreamError > 100 {
+		bad("fault stream-error=P needs P in 1..100, got %d", c.Faults.StreamError)
+	}
 	return errors.Join(errs...)
 }
 
@@ -167,7 +185,7 @@ type Faults struct {
 	// LateHead: a session stream's status and headers are held, with the retry field and
 	// the connected event, until the sender's next write (its first event or ping), as
 	// frameworks that send the head only with the first write do: a quiet stream never
-	// looks open.
+	// looks open. A chat completion's head is written only with its first token.
 	LateHead bool
 	// CutAfter > 0: every stream's connection is cut after CutAfter, mid-body and without
 	// the chunked terminator (HTTP/2: RST_STREAM), as a framework's request or async
@@ -176,6 +194,20 @@ type Faults struct {
 	// Pool > 0: senders run on a fixed pool of Pool workers whose tasks never end, so
 	// session Pool+1 never gets its first event.
 	Pool int
+
+	// Chat completion faults (POST /v1/chat/completions).
+	//
+	// TokenBatch > 1: tokens are written TokenBatch per chunk, so one chunk is not one token.
+	TokenBatch int
+	// NoDone: the stream ends without its terminal `data: [DONE]`.
+	NoDone bool
+	// StreamError > 0: that percentage of requests (every one whose number n, counting
+	// from 1, makes floor(n*P/100) step up) gets an error event inside the 200 halfway
+	// through and ends.
+	StreamError int
+	// GenSlots > 0: only GenSlots generations run at once; the rest queue (with their
+	// response head sent), so time to first token grows with load.
+	GenSlots int
 }
 
 // faultFlags maps each boolean fault's name to its field.
@@ -191,18 +223,57 @@ func (f *Faults) faultFlags() map[string]*bool {
 		"no-lifetime":        &f.NoLifetime,
 		"gzip-buffer":        &f.GzipBuffer,
 		"late-head":          &f.LateHead,
+		"no-done":            &f.NoDone,
 	}
 }
 
-// KnownFaults lists the fault names ParseFaults accepts, "cut-after=D" and "pool=N" last.
+// KnownFaults lists the fault names ParseFaults accepts, those with a value last.
 func KnownFaults() []string {
 	var f Faults
-	names := make([]string, 0, 9)
+	names := make([]string, 0, 14)
 	for name := range f.faultFlags() {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return append(names, "cut-after=D", "pool=N")
+	names = append(names, "cut-after=D", "pool=N")
+	for _, nf := range f.numberFaults() {
+		names = append(names, nf.name+"="+nf.unit)
+	}
+	return names
+}
+
+// numberFault is a fault with a number: name=N.
+type numberFault struct {
+	name, unit string
+	min, max   int
+	p          *int
+}
+
+// numberFaults lists the faults with a number besides pool=N, in KnownFaults order.
+func (f *Faults) numberFaults() []numberFault {
+	return []numberFault{
+		{"token-batch", "N", 1, 1 << 20, &f.TokenBatch},
+		{"stream-error", "P", 1, 100, &f.StreamError},
+		{"gen-slots", "N", 1, 1 << 20, &f.GenSlots},
+	}
+}
+
+// parseNumberFault parses name=N for the faults of numberFaults; ok is false when name
+// is none of them.
+func (f *Faults) parseNumberFault(name string) (ok bool, err error) {
+	for _, nf := range f.numberFaults() {
+		n, found := strings.CutPrefix(name, nf.name+"=")
+		if !found {
+			continue
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || v < nf.min || v > nf.max {
+			return true, fmt.Errorf("fault %q: %s=%s needs a whole number from %d to %d", name, nf.name, nf.unit, nf.min, nf.max)
+		}
+		*nf.p = v
+		return true, nil
+	}
+	return false, nil
 }
 
 // ParseFaults parses a comma-separated fault list such as "no-replace,pool=10,cut-after=30s". The empty
@@ -234,6 +305,12 @@ func ParseFaults(s string) (Faults, error) {
 			f.CutAfter = v
 			continue
 		}
+		if ok, err := f.parseNumberFault(name); ok {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		p, ok := flags[name]
 		if !ok {
 			errs = append(errs, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(KnownFaults(), ", ")))
@@ -261,6 +338,11 @@ func (f Faults) String() string {
 	sort.Strings(names)
 	if f.Pool > 0 {
 		names = append(names, "pool="+strconv.Itoa(f.Pool))
+	}
+	for _, nf := range f.numberFaults() {
+		if *nf.p > 0 {
+			names = append(names, nf.name+"="+strconv.Itoa(*nf.p))
+		}
 	}
 	return strings.Join(names, ",")
 }

@@ -76,6 +76,23 @@
 // published), sender (the topic's publisher, "t-<n>") and payload. An id too old for the
 // replayer, or unknown, gets the lost comment and the live stream only.
 //
+// # Chat completions
+//
+// POST /v1/chat/completions is the streaming subset of OpenAI's chat completion API:
+// a JSON object with model (non-empty string), messages (non-empty array of objects
+// with a role), "stream": true and max_tokens (1..4096, default 16); other fields are
+// ignored; the body may be up to 1 MiB (over it: 413). Anything else is 400 with an
+// OpenAI-style body
+// {"error": {"message": "<one line>", "type": "invalid_request_error", ...}}. A valid
+// request gets 200 text/event-stream at once, then, FirstTokenDelay after its
+// generation starts, max_tokens chunks one TokenInterval apart, each
+// `data: {"id":"chatcmpl-<n>","object":"chat.completion.chunk",...,"choices":[{"index":0,
+// "delta":{"content":"tok<i> "},"finish_reason":null}]}` (the first delta also has
+// "role":"assistant"), then a chunk with an empty delta, finish_reason "length" and
+// usage.completion_tokens = max_tokens, then `data: [DONE]`, and the body ends.
+// Faults token-batch=N, no-done, stream-error=P, gen-slots=N and late-head each break
+// one of these properties (see Faults).
+//
 // # Streams end
 //
 // A stream ends when its client goes (client_gone), when a write fails or blocks past

@@ -29,6 +29,7 @@ type Server struct {
 	sessions  *sessionStore
 	topics    *topicStore
 	pool      *senderPool // fault pool=N only
+	chat      *chatState
 	handler   http.Handler
 	tlsConfig *tls.Config // nil without TLS
 
@@ -52,6 +53,7 @@ func New(cfg Config) (*Server, error) {
 		m:          m,
 		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},
+		chat:       newChatState(cfg.Faults),
 		shutdownCh: make(chan struct{}),
 	}
 	if cfg.tlsEnabled() {
@@ -66,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /sessions/{id}/progress", s.serveProgress)
 	mux.HandleFunc("GET /topics/{name}/events", s.serveTopicEvents)
 	mux.HandleFunc("POST /topics/{name}", s.servePublish)
+	mux.HandleFunc("POST /v1/chat/completions", s.serveChatCompletions)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -18,6 +18,14 @@
 //     opens, which are slow, which churn, which shard owns it); Start/Run turn it into
 //     streams with two deadlines: stop at the end of the hold, cancel after the drain.
 //   - Probe scrapes the server's Prometheus metrics before, during and after a run.
+//   - RunRequests drives request streams instead: requests (an OpenAI-style chat
+//     completion with "stream": true, say) that each get a finite event stream back,
+//     sent open-loop on a Schedule (constant, poisson or gamma:SHAPE arrivals from a
+//     seed) under a concurrency cap. It emits RequestRecords: a RequestChunk per event
+//     (gap, token gap, content) and a RequestEnd per request (time to headers, TTFT,
+//     E2E, events, content bytes, the server's token count, and its EndClass). Every
+//     latency counts from the request's scheduled time, so time spent waiting in the
+//     client is in it (no coordinated omission) and also reported apart (Waited).
 //
 // Memory: the HTTP/1.1 path is one goroutine per stream over a net.Conn of its own.
 // The response head is parsed by http.ReadResponse, the body is read in place into

@@ -19,6 +19,10 @@ Run the reference Server-Sent Events server: the target known to be right, or, w
   POST /sessions/{id}/progress  job callback {"progress": 0..100, "message": "..."}
   GET  /topics/{name}/events    fan-out stream of a topic
   POST /topics/{name}           publish the body to a topic's subscribers
+  POST /v1/chat/completions     OpenAI-style streaming chat completion: {"model", "messages",
+                                "stream": true, "max_tokens"} -> max_tokens chunks (after
+                                --first-token-delay, one per --token-interval), a usage
+                                chunk, then data: [DONE]; anything else 400
   GET  /metrics                 Prometheus metrics (go_*, process_*, sseref_*)
   GET  /healthz                 200
 
@@ -58,6 +62,8 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
 	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "serve HTTPS with HTTP/2 (in-memory self-signed certificate for 127.0.0.1, ::1, localhost unless --cert/--key)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (with --key; implies --tls)")
 	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file` (with --cert)")
+	fs.DurationVar(&cfg.FirstTokenDelay, "first-token-delay", cfg.FirstTokenDelay, "chat completions: `delay` before the first token")
+	fs.DurationVar(&cfg.TokenInterval, "token-interval", cfg.TokenInterval, "chat completions: `interval` between tokens")
 	fs.StringVar(&cfg.CallbackToken, "callback-token", "", "require 'Authorization: Bearer `token`' on progress callbacks and topic publishes")
 	// Validation errors are joined with newlines; a usage error is one line.
 	oneLine := func(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

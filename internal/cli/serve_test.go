@@ -49,7 +49,7 @@ func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--fault", "nonsense"}, "known: gzip-buffer, late-head, leak-on-disconnect, no-204, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, cut-after=D, pool=N"},
+		{[]string{"--fault", "nonsense"}, "known: gzip-buffer, late-head, leak-on-disconnect, no-204, no-done, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, cut-after=D, pool=N, token-batch=N, stream-error=P, gen-slots=N"},
 		{[]string{"--fault", "pool=0"}, "pool=N"},
 		{[]string{"--fault", "cut-after=soon"}, "cut-after=D needs a duration"},
 		{[]string{"--h2-max-streams", "0", "--max-early-sessions", "-1"}, "max-early-sessions must be >= 0 (0 = early progress off), got -1; h2-max-streams must be >= 1"},
@@ -88,7 +88,8 @@ func TestServeHelpNamesEveryFlagWithDefault(t *testing.T) {
 	}
 	help := stderr.String() + out.String()
 	for _, f := range []string{"-addr", "127.0.0.1:8080", "-tick", "1s", "-retry", "5s", "-heartbeat", "15s", "-write-timeout", "10s",
-		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-max-early-sessions", "-early-session-ttl", "1m0s", "-h2-max-streams", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N", "gzip-buffer", "late-head", "cut-after=D"} {
+		"-max-lifetime", "30m0s", "-replay", "1000", "-max-sessions", "100000", "-max-early-sessions", "-early-session-ttl", "1m0s", "-h2-max-streams", "-tls", "-cert", "-key", "-callback-token", "-fault", "pool=N", "gzip-buffer", "late-head", "cut-after=D",
+		"-first-token-delay", "20ms", "-token-interval", "5ms", "/v1/chat/completions"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("help lacks %q", f)
 		}

@@ -1,0 +1,147 @@
+package runner
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// JSONPath names a value inside a JSON document: dot-separated object keys and array
+// indices, e.g. "choices.0.delta.content". The empty path names nothing.
+type JSONPath []string
+
+// ParseJSONPath splits a dotted path; an empty segment ("a..b", ".a") is an error.
+func ParseJSONPath(s string) (JSONPath, error) {
+	if s == "" {
+		return nil, nil
+	}
+	segs := strings.Split(s, ".")
+	for _, seg := range segs {
+		if seg == "" {
+			return nil, fmt.Errorf("JSON path %q has an empty segment", s)
+		}
+	}
+	return JSONPath(segs), nil
+}
+
+// String returns the dotted form.
+func (p JSONPath) String() string { return strings.Join(p, ".") }
+
+// Lookup returns the raw JSON text of the value at p in doc (a string value still
+// quoted), or ok false when doc is not JSON down to that value, or p is empty. A
+// segment reads an object's key or, on an array, the element of that index. It scans
+// without decoding (or allocating, unless a key has escapes): the runner looks up
+// paths in every chunk of every request.
+func (p JSONPath) Lookup(doc string) (raw string, ok bool) {
+	if len(p) == 0 {
+		return "", false
+	}
+	i := skipWS(doc, 0)
+	end := scanValue(doc, i)
+	if end < 0 {
+		return "", false
+	}
+	raw = doc[i:end]
+	for _, seg := range p {
+		if raw, ok = jsonChild(raw, seg); !ok {
+			return "", false
+		}
+	}
+	return raw, true
+}
+
+// jsonChild returns the member seg of object v, or element seg of array v.
+func jsonChild(v, seg string) (string, bool) {
+	if v == "" {
+		return "", false
+	}
+	switch v[0] {
+	case '{':
+		return jsonMember(v, seg)
+	case '[':
+		idx, err := strconv.Atoi(seg)
+		if err != nil || idx < 0 {
+			return "", false
+		}
+		return jsonElement(v, idx)
+	}
+	return "", false
+}
+
+func jsonMember(s, key string) (string, bool) {
+	i := 1
+	for {
+		i = skipWS(s, i)
+		if i >= len(s) || s[i] != '"' {
+			return "", false
+		}
+		kEnd, kEsc := scanString(s, i)
+		if kEnd < 0 {
+			return "", false
+		}
+		k := s[i+1 : kEnd-1]
+		if kEsc {
+			k = unquoteJSON(s[i:kEnd])
+		}
+		i = skipWS(s, kEnd)
+		if i >= len(s) || s[i] != ':' {
+			return "", false
+		}
+		i = skipWS(s, i+1)
+		vEnd := scanValue(s, i)
+		if vEnd < 0 {
+			return "", false
+		}
+		if k == key {
+			return s[i:vEnd], true
+		}
+		i = skipWS(s, vEnd)
+		if i >= len(s) || s[i] != ',' {
+			return "", false
+		}
+		i++
+	}
+}
+
+func jsonElement(s string, idx int) (string, bool) {
+	i := 1
+	for n := 0; ; n++ {
+		i = skipWS(s, i)
+		if i >= len(s) || s[i] == ']' {
+			return "", false
+		}
+		vEnd := scanValue(s, i)
+		if vEnd < 0 {
+			return "", false
+		}
+		if n == idx {
+			return s[i:vEnd], true
+		}
+		i = skipWS(s, vEnd)
+		if i >= len(s) || s[i] != ',' {
+			return "", false
+		}
+		i++
+	}
+}
+
+// jsonStringLen returns the decoded length in bytes of the JSON string raw, or ok false
+// when raw is not a string.
+func jsonStringLen(raw string) (n int, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return 0, false
+	}
+	inner := raw[1 : len(raw)-1]
+	if strings.IndexByte(inner, '\\') < 0 {
+		return len(inner), true
+	}
+	return len(unquoteJSON(raw)), true
+}
+
+// jsonInt reads a JSON number (or a string holding one) as an integer.
+func jsonInt(raw string) (int64, bool) {
+	if raw == "" || raw == "null" {
+		return 0, false
+	}
+	return parseNanos(raw)
+}
