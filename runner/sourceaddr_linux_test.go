@@ -1,0 +1,58 @@
+//go:build linux
+
+package runner
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The socket a bound dial makes has IP_BIND_ADDRESS_NO_PORT set (the kernel chose its
+// port at connect time) and the receive buffer asked for.
+func TestSourceAddrsDialerSetsBindNoPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	src, err := NewSourceAddrs(addrList(t, "127.0.0.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, recvBuf := range []int{0, 16384} {
+		d := src.dialer(recvBuf)
+		c, err := d.DialContext(ctxTimeout(t, 10*time.Second), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var noPort, rcv int
+		var gerr error
+		raw.Control(func(fd uintptr) {
+			noPort, gerr = unix.GetsockoptInt(int(fd), unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT)
+			if gerr == nil {
+				rcv, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			}
+		})
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		if noPort != 1 {
+			t.Errorf("IP_BIND_ADDRESS_NO_PORT = %d, want 1", noPort)
+		}
+		// Linux doubles the value set and reports the doubled figure.
+		if recvBuf > 0 && rcv != 2*recvBuf {
+			t.Errorf("SO_RCVBUF = %d, want %d", rcv, 2*recvBuf)
+		}
+		if got := c.LocalAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.7" {
+			t.Errorf("local address %s, want 127.0.0.7", got)
+		}
+		c.Close()
+	}
+}
