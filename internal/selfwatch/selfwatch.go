@@ -341,7 +341,7 @@ func lateBucket(d time.Duration) int {
 		return int(v)
 	}
 	e := 63 - bits.LeadingZeros64(v) // v in [2^e, 2^(e+1)), e >= 3
-	sub := (v >> (e - 3)) & 7 // next three bits
+	sub := (v >> (e - 3)) & 7        // next three bits
 	return e*8 + int(sub)
 }
 
