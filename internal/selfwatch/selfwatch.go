@@ -146,23 +146,24 @@ type Summary struct {
 // Watcher samples the process while a run goes. Summary and Stop are safe for
 // concurrent use.
 type Watcher struct {
-	cfg    Config
-	start  time.Time
-	cpu0   time.Duration
-	cpuErr error
-	hist0  []metrics.Sample
-	cores  int
-	procs  int
-	affin  int
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
-	final  Summary
-	mu     sync.Mutex
-	late   lateHist
-	peak   float64
-	winCPU time.Duration // CPU time at the start of the current window
-	winAt  time.Time
+	cfg      Config
+	start    time.Time
+	cpu0     time.Duration
+	cpuErr   error
+	hist0    []metrics.Sample
+	cores    int
+	procs    int
+	affin    int
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once // makes final
+	stopOnce sync.Once
+	final    Summary
+	mu       sync.Mutex
+	late     lateHist
+	peak     float64
+	winCPU   time.Duration // CPU time at the start of the current window
+	winAt    time.Time
 }
 
 var histNames = [...]string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
@@ -242,11 +243,7 @@ func (w *Watcher) Summary() Summary {
 
 // Stop ends the watch and returns its final summary; later calls return the same.
 func (w *Watcher) Stop() Summary {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
+	w.stopOnce.Do(func() { close(w.stop) })
 	<-w.done
 	w.once.Do(func() { w.final = w.summarise() })
 	return w.final

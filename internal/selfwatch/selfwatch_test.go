@@ -302,3 +302,24 @@ func TestWatcherLiveSummaryStopAndContext(t *testing.T) {
 		t.Errorf("JSON round trip: %v, %+v", err, back)
 	}
 }
+
+func TestConcurrentSummaryAndStop(t *testing.T) {
+	w, err := Start(context.Background(), Config{Tick: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	got := make([]Summary, 4)
+	for i := range got {
+		wg.Go(func() {
+			w.Summary()
+			got[i] = w.Stop()
+		})
+	}
+	wg.Wait()
+	for _, s := range got[1:] {
+		if s.DurationMS != got[0].DurationMS || s.TickLateness != got[0].TickLateness {
+			t.Fatalf("Stop returned different summaries: %+v and %+v", got[0], s)
+		}
+	}
+}
