@@ -156,9 +156,8 @@ type Watcher struct {
 	affin    int
 	stop     chan struct{}
 	done     chan struct{}
-	once     sync.Once // makes final
 	stopOnce sync.Once
-	final    Summary
+	final    Summary // set by probe before done closes
 	mu       sync.Mutex
 	late     lateHist
 	peak     float64
@@ -201,7 +200,11 @@ func readHists() []metrics.Sample {
 // probe wakes every Tick and records how late it ran. Each wake is measured from the
 // previous one, so a long stall counts once, with its whole length.
 func (w *Watcher) probe(ctx context.Context) {
-	defer close(w.done)
+	defer func() {
+		// The final figures end where the watch ended, however late Stop comes.
+		w.final = w.summarise()
+		close(w.done)
+	}()
 	t := time.NewTimer(w.cfg.Tick)
 	defer t.Stop()
 	due := time.Now().Add(w.cfg.Tick)
@@ -234,7 +237,6 @@ func (w *Watcher) probe(ctx context.Context) {
 func (w *Watcher) Summary() Summary {
 	select {
 	case <-w.done:
-		w.once.Do(func() { w.final = w.summarise() })
 		return w.final
 	default:
 	}
@@ -245,7 +247,6 @@ func (w *Watcher) Summary() Summary {
 func (w *Watcher) Stop() Summary {
 	w.stopOnce.Do(func() { close(w.stop) })
 	<-w.done
-	w.once.Do(func() { w.final = w.summarise() })
 	return w.final
 }
 
