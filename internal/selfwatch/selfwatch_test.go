@@ -280,8 +280,13 @@ func TestWatcherLiveSummaryStopAndContext(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the probe did not end with its context")
 	}
+	ended := time.Now()
+	time.Sleep(50 * time.Millisecond) // Stop comes late: the figures must not grow
 	s1 := w.Stop()
 	s2 := w.Stop()
+	if end := s1.Start.Add(time.Duration(s1.DurationMS * float64(time.Millisecond))); end.After(ended) {
+		t.Errorf("the watch ended at %v, its summary runs to %v", ended, end)
+	}
 	if s1.TickLateness.Count < 20 || s1.TickLateness != s2.TickLateness || s1.DurationMS != s2.DurationMS {
 		t.Errorf("stop: %+v then %+v", s1.TickLateness, s2.TickLateness)
 	}
