@@ -13,7 +13,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -34,6 +33,9 @@ type BrowserConfig struct {
 	DialTimeout time.Duration
 	// UserAgent is sent on every request. Default "sseharness".
 	UserAgent string
+	// SourceAddrs, when set, binds each new connection to its next source address
+	// (round-robin, shared by the browsers of a run). Nil: the system's choice.
+	SourceAddrs *SourceAddrs
 }
 
 // Browser is one simulated browser: it owns a connection pool per origin, which every
@@ -387,21 +389,12 @@ func (p *originPool) acquireConn(ctx context.Context, start time.Time, recvBuf i
 func (b *Browser) dial(ctx context.Context, p *originPool, recvBuf int) (conn net.Conn, tcp *net.TCPConn, dial, tlsHS time.Duration, proto string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	if recvBuf > 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) { serr = setRecvBuffer(fd, recvBuf) }); err != nil {
-				return err
-			}
-			return serr
-		}
-	}
+	d := b.cfg.SourceAddrs.dialer(recvBuf)
 	t0 := time.Now()
 	c, err := d.DialContext(ctx, "tcp", p.addr())
 	dial = time.Since(t0)
 	if err != nil {
-		return nil, nil, dial, -1, "", classify(ErrDial, err)
+		return nil, nil, dial, -1, "", classifyDial(err, d.LocalAddr)
 	}
 	tcp, _ = c.(*net.TCPConn)
 	if p.scheme != "https" {

@@ -67,6 +67,10 @@ const (
 	ErrProtocol    ErrorClass = "protocol"
 )
 
+// ErrPortsExhausted is a dial that found no free local port for its (source,
+// destination) pair; its error carries advice (ErrPortsExhaustedAdvice).
+const ErrPortsExhausted ErrorClass = "ports-exhausted"
+
 // Record is one observation of one simulated EventSource. The runner emits records and
 // nothing else; report/ aggregates them. Which fields are set depends on Kind; the
 // others are zero. Durations that could not be measured are negative.
