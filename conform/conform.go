@@ -42,7 +42,7 @@ const (
 
 // Finding is the result of one check.
 type Finding struct {
-	ID        int     `json:"id"`        // 1..22, the numbering of issue 6
+	ID        int     `json:"id"`        // 1..23: the numbering of issue 6, and 23 of issue 12
 	Name      string  `json:"name"`      // short slug, e.g. "keep-alive"
 	Level     Level   `json:"level"`     // MUST, SHOULD or ADVISORY
 	Verdict   Verdict `json:"verdict"`   // pass, warn, fail or n/a
@@ -173,7 +173,7 @@ type Result struct {
 	Config   Config // resolved: defaults applied
 	Started  time.Time
 	Duration time.Duration
-	Findings []Finding // in check order, 1..22
+	Findings []Finding // in check order, 1..23
 }
 
 // Failed reports whether any MUST check failed.
