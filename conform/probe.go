@@ -22,10 +22,11 @@ import (
 // most maxChunksKept), and the first maxItemsKept events and comments. Past them only
 // counts and times are kept, and the checks say the body was cut.
 const (
-	maxBodyKept    = 1 << 20
+	maxBodyKept    = 256 << 10
 	maxChunksKept  = 1 << 14
 	maxItemsKept   = 2048
 	maxRetriesKept = 16
+	maxHeaderBytes = 256 << 10
 )
 
 // The size limits the checks judge (check 23): a line or an event's data over the
@@ -214,8 +215,11 @@ func newProber(cfg Config) *prober {
 		ForceAttemptHTTP2:   true,
 		DisableCompression:  true, // Accept-Encoding is set, and decoded, by the probe itself
 		MaxIdleConnsPerHost: 4,
-		TLSHandshakeTimeout: cfg.Timeout,
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: cfg.Insecure}, //nolint:gosec // opt-in --insecure
+		// A response head is a few hundred bytes; the default 10 MB would let a hostile
+		// target hold that much per request.
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		TLSHandshakeTimeout:    cfg.Timeout,
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: cfg.Insecure}, //nolint:gosec // opt-in --insecure
 	}
 	return &prober{transport: tr, header: cfg.Header}
 }
