@@ -199,3 +199,48 @@ func TestBoundedGzipStopsABomb(t *testing.T) {
 		t.Fatalf("ordinary gzip stream: %v", err)
 	}
 }
+
+// TestUnknownReplayJudgement pins what a reply to the unknown-id probe may carry.
+func TestUnknownReplayJudgement(t *testing.T) {
+	t.Parallel()
+	ev := func(id string) eventstream.Item {
+		return eventstream.Item{Kind: eventstream.KindEvent, ID: id, HasID: true, Type: "tick"}
+	}
+	comment := func(c string) eventstream.Item { return eventstream.Item{Kind: eventstream.KindComment, Comment: c} }
+	first := append(ids("101", "102", "103"), comment(" ping"))
+	for i := range first[:3] {
+		first[i].Type = "tick"
+	}
+	timestamps := ids("1733044800123", "1733044801456")
+	opaque := ids("9e3779b97f4a7c15", "3c6ef372fe94f82a")
+	cases := []struct {
+		name  string
+		first []eventstream.Item
+		reply []eventstream.Item
+		bad   string // substring of the problem; "" = none
+	}{
+		{"live", first, []eventstream.Item{ev("104"), ev("105")}, ""},
+		{"replay-from-right-after-the-probe", first, []eventstream.Item{ev("2"), ev("3")}, ""},
+		{"silent-gap", first, []eventstream.Item{ev("90"), ev("91"), ev("104")}, "88 event(s) (2..89) are skipped"},
+		{"marked-gap", first, []eventstream.Item{comment(" events lost"), ev("90"), ev("104")}, ""},
+		{"replay-from-the-probe", first, []eventstream.Item{ev("1"), ev("2")}, "at or before"},
+		{"gap-in-timestamp-ids-is-not-counted", timestamps, []eventstream.Item{ev("1733044700000")}, "the events with ids 2..1733044699999"},
+		{"opaque-replay", opaque, []eventstream.Item{ev("0000000000000001"), ev("9e3779b97f4a7c15")}, "replayed 2 events (1 of them already sent"},
+		{"opaque-live", opaque, []eventstream.Item{ev("daa66d2c7ddf743f")}, ""},
+	}
+	head := time.Now()
+	for _, tc := range cases {
+		s := shapeOf(tc.first, 10*time.Second)
+		probe, _, _ := s.probeID()
+		u := newUnknownReplay(&s, probe)
+		for i, it := range tc.reply {
+			if u.feed(it, head, head.Add(time.Duration(i)*time.Millisecond)) {
+				break
+			}
+		}
+		problem, note := u.problem(time.Second)
+		if (tc.bad == "") != (problem == "") || !strings.Contains(problem, tc.bad) {
+			t.Errorf("%s: problem %q (note %q), want %q", tc.name, problem, note, tc.bad)
+		}
+	}
+}

@@ -54,11 +54,14 @@ type idShape struct {
 	kind       idKind
 	prefix     string // idPrefixed
 	minN, maxN uint64 // idNumeric, idPrefixed: the smallest and largest number seen
-	ids        []string
-	seen       map[string]bool
-	types      map[string]bool // event types of the first stream
-	comments   map[string]bool // comment texts of the first stream
-	rate       float64         // events with an id per second on the first stream
+	// consecutive: each id's number is the previous one's plus 1, so a gap in numbers
+	// counts events.
+	consecutive bool
+	ids         []string
+	seen        map[string]bool
+	types       map[string]bool // event types of the first stream
+	comments    map[string]bool // comment texts of the first stream
+	rate        float64         // events with an id per second on the first stream
 }
 
 // shapeOf classifies the ids of the first stream's items.
@@ -105,9 +108,13 @@ func shapeOf(items []eventstream.Item, watched time.Duration) idShape {
 		return s
 	}
 	s.minN = ^uint64(0)
-	for _, id := range s.ids {
+	s.consecutive = true
+	var prev uint64
+	for i, id := range s.ids {
 		n, _ := s.number(id)
 		s.minN, s.maxN = min(s.minN, n), max(s.maxN, n)
+		s.consecutive = s.consecutive && (i == 0 || n == prev+1)
+		prev = n
 	}
 	return s
 }
@@ -298,12 +305,15 @@ func (u *unknownReplay) problem(window time.Duration) (problem, note string) {
 		if u.firstN == probeN+1 {
 			return "", fmt.Sprintf("replayed %d events from %q, right after it (the server still has them)", u.old, u.firstID)
 		}
-		missing := u.firstN - probeN - 1
-		if u.marker != "" {
-			return "", fmt.Sprintf("replayed %d retained events from %q%s: a visible gap of %d", u.old, u.firstID, marked, missing)
+		skipped := fmt.Sprintf("the events with ids %s%d..%s%d", s.prefix, probeN+1, s.prefix, u.firstN-1)
+		if s.consecutive {
+			skipped = fmt.Sprintf("%d event(s) (%s%d..%s%d)", u.firstN-probeN-1, s.prefix, probeN+1, s.prefix, u.firstN-1)
 		}
-		msg := fmt.Sprintf("silent gap: for the too-old Last-Event-ID %q the server replayed %d retained event(s) from %q within %s with no gap marker, so %d event(s) (%s%d..%s%d) are skipped unnoticed",
-			u.probe, u.old, u.firstID, secs(u.lastOldAt), missing, s.prefix, probeN+1, s.prefix, u.firstN-1)
+		if u.marker != "" {
+			return "", fmt.Sprintf("replayed %d retained events from %q%s: a visible gap (%s)", u.old, u.firstID, marked, skipped)
+		}
+		msg := fmt.Sprintf("silent gap: for the too-old Last-Event-ID %q the server replayed %d retained event(s) from %q within %s with no gap marker, so %s are skipped unnoticed",
+			u.probe, u.old, u.firstID, secs(u.lastOldAt), skipped)
 		if flood != "" {
 			msg += "; " + flood
 		}
