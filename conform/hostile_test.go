@@ -107,6 +107,9 @@ func TestDefectDoubles(t *testing.T) {
 			if t.Failed() {
 				t.Logf("\n%s", dump(fs))
 			}
+			for _, id := range want {
+				t.Logf("%d %s: %s", id, fs[id].Name, fs[id].Seen)
+			}
 		})
 	}
 }

@@ -312,7 +312,7 @@ func (u *unknownReplay) problem(window time.Duration) (problem, note string) {
 		if u.marker != "" {
 			return "", fmt.Sprintf("replayed %d retained events from %q%s: a visible gap (%s)", u.old, u.firstID, marked, skipped)
 		}
-		msg := fmt.Sprintf("silent gap: for the too-old Last-Event-ID %q the server replayed %d retained event(s) from %q within %s with no gap marker, so %s are skipped unnoticed",
+		msg := fmt.Sprintf("silent gap: for the too-old Last-Event-ID %q the server replayed %d old event(s) from %q within %s with no gap marker, so %s are skipped unnoticed",
 			u.probe, u.old, u.firstID, secs(u.lastOldAt), skipped)
 		if flood != "" {
 			msg += "; " + flood
