@@ -59,6 +59,10 @@ func TestDefectDoubles(t *testing.T) {
 			want: []int{9}, says: seen{9: {"400 Bad Request", "resent event"}}},
 		{name: "close-delimited-http-1.1", opts: func(o *srvOpts) { o.hijack = "close-delimited" },
 			want: []int{20}, says: seen{20: {"close", "chunked"}}},
+		// Thousands of events, more than the kept items: the reconnect resumes from one
+		// of the last (still retained), not from the first kept ones (long evicted).
+		{name: "fast-stream-short-retention", opts: func(o *srvOpts) { o.tick, o.retain = time.Millisecond, 300 },
+			want: nil, verdict: map[int]Verdict{9: Pass}},
 		{name: "oversized-event", opts: func(o *srvOpts) { o.oversizedEvent = true },
 			want: []int{23}, verdict: map[int]Verdict{8: NA}, says: seen{23: {"event data longer than 1048576"}}},
 	}
@@ -142,7 +146,7 @@ func TestProbeIDHasTheTargetsShape(t *testing.T) {
 		{"none", nil, idNone, unknownID, true},
 	}
 	for _, tc := range cases {
-		s := shapeOf(ids(tc.ids...), time.Second)
+		s := shapeOf(ids(tc.ids...), 0, time.Second)
 		if s.kind != tc.kind {
 			t.Errorf("%s: shape %s, want %s", tc.name, s.kind, tc.kind)
 			continue
@@ -233,7 +237,7 @@ func TestUnknownReplayJudgement(t *testing.T) {
 	}
 	head := time.Now()
 	for _, tc := range cases {
-		s := shapeOf(tc.first, 10*time.Second)
+		s := shapeOf(tc.first, 0, 10*time.Second)
 		probe, _, _ := s.probeID()
 		u := newUnknownReplay(&s, probe)
 		for i, it := range tc.reply {

@@ -163,7 +163,7 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 				return it.Kind == eventstream.KindEvent && v.add(events, o.resumeFrom, it)
 			}})
 	}
-	o.shape = shapeOf(o.main.Items, o.main.watched())
+	o.shape = shapeOf(o.main.items(), o.main.IDEvents, o.main.watched())
 	var ok bool
 	o.probeID, ok, o.noProbe = o.shape.probeID()
 	if !ok {

@@ -19,12 +19,14 @@ import (
 
 // Bounds of what one exchange keeps, whatever the target sends: the first maxBodyKept
 // body bytes (for the checks that read raw bytes), the reads that brought them (at
-// most maxChunksKept), and the first maxItemsKept events and comments. Past them only
-// counts and times are kept, and the checks say the body was cut.
+// most maxChunksKept), the first maxItemsKept events and comments and the last
+// maxTailKept after them (a reconnect resumes from the latest). Past them only counts
+// and times are kept, and the checks say the body was cut.
 const (
 	maxBodyKept    = 256 << 10
 	maxChunksKept  = 1 << 14
 	maxItemsKept   = 2048
+	maxTailKept    = 256
 	maxRetriesKept = 16
 	maxHeaderBytes = 256 << 10
 )
@@ -104,7 +106,10 @@ type exchange struct {
 
 	// What the spec-exact parser made of the whole body (not only of Body).
 	Items    []eventstream.Item // events and comments, the first maxItemsKept
-	Events   int64              // events dispatched
+	tail     []eventstream.Item // the last maxTailKept after Items, a ring from tailAt
+	tailAt   int
+	Events   int64 // events dispatched
+	IDEvents int64 // of those, with an id field of their own
 	Comments int64
 	Retries  []time.Duration // distinct valid retry values, the first maxRetriesKept
 	RetryMin time.Duration   // smallest retry value; meaningful when Retries is not empty
@@ -137,6 +142,9 @@ func (e *exchange) addItem(it eventstream.Item) {
 	switch it.Kind {
 	case eventstream.KindEvent:
 		e.Events++
+		if it.HasID && it.ID != "" {
+			e.IDEvents++
+		}
 	case eventstream.KindComment:
 		e.Comments++
 	case eventstream.KindRetry:
@@ -148,9 +156,23 @@ func (e *exchange) addItem(it eventstream.Item) {
 		}
 		return
 	}
-	if len(e.Items) < maxItemsKept {
+	switch {
+	case len(e.Items) < maxItemsKept:
 		e.Items = append(e.Items, it)
+	case len(e.tail) < maxTailKept:
+		e.tail = append(e.tail, it)
+	default:
+		e.tail[e.tailAt] = it
+		e.tailAt = (e.tailAt + 1) % maxTailKept
 	}
+}
+
+// items returns the kept items in order: the first ones, then the last ones (with the
+// ones between them left out).
+func (e *exchange) items() []eventstream.Item {
+	out := append([]eventstream.Item(nil), e.Items...)
+	out = append(out, e.tail[e.tailAt:]...)
+	return append(out, e.tail[:e.tailAt]...)
 }
 
 // events returns the kept events.
@@ -159,7 +181,7 @@ func (e *exchange) events() []eventstream.Item {
 		return nil
 	}
 	var out []eventstream.Item
-	for _, it := range e.Items {
+	for _, it := range e.items() {
 		if it.Kind == eventstream.KindEvent {
 			out = append(out, it)
 		}

@@ -64,8 +64,9 @@ type idShape struct {
 	rate        float64         // events with an id per second on the first stream
 }
 
-// shapeOf classifies the ids of the first stream's items.
-func shapeOf(items []eventstream.Item, watched time.Duration) idShape {
+// shapeOf classifies the ids of the first stream's kept items; withID events with an
+// id of their own came in watched.
+func shapeOf(items []eventstream.Item, withID int64, watched time.Duration) idShape {
 	s := idShape{seen: map[string]bool{}, types: map[string]bool{}, comments: map[string]bool{}}
 	for _, it := range items {
 		switch it.Kind {
@@ -85,7 +86,7 @@ func shapeOf(items []eventstream.Item, watched time.Duration) idShape {
 		return s
 	}
 	if watched > 0 {
-		s.rate = float64(len(s.ids)) / watched.Seconds()
+		s.rate = float64(max(withID, int64(len(s.ids)))) / watched.Seconds()
 	}
 	s.kind = idNumeric
 	for _, id := range s.ids {
