@@ -2,44 +2,8 @@ package conform
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"time"
-
-	"github.com/sseharness/sseharness/eventstream"
 )
-
-// parsed is what the spec-exact parser (the runner's) made of a body.
-type parsed struct {
-	Events   []eventstream.Item // KindEvent items, in order
-	Retries  []time.Duration    // valid retry fields, in order
-	Comments int
-	Err      error // a parser limit or other error; io.EOF is not reported
-}
-
-// parseBody runs eventstream over a captured body. seed is the Last-Event-ID the
-// request carried (the parser's initial last event ID).
-func parseBody(body []byte, seed string) parsed {
-	var out parsed
-	p := eventstream.New(bytes.NewReader(body), eventstream.Config{LastEventID: seed})
-	for {
-		it, err := p.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				out.Err = err
-			}
-			return out
-		}
-		switch it.Kind {
-		case eventstream.KindEvent:
-			out.Events = append(out.Events, it)
-		case eventstream.KindRetry:
-			out.Retries = append(out.Retries, it.Retry)
-		case eventstream.KindComment:
-			out.Comments++
-		}
-	}
-}
 
 // utf8BOM is the byte order mark a body may start with.
 const utf8BOM = "\xEF\xBB\xBF"

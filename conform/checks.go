@@ -43,7 +43,7 @@ type check struct {
 	Judge     func(o *observations) outcome
 }
 
-// checks returns the checklist of issue 6, in order.
+// checks returns the checklist of issue 6, in order, and check 23 of issue 12.
 func checks() []check {
 	return []check{
 		{1, "status", Must, "200 after 301/302/303/307/308 redirects with Location", specInterface + "; Fetch: HTTP-redirect fetch", checkStatus},
@@ -52,9 +52,9 @@ func checks() []check {
 		{4, "utf-8", Must, "valid UTF-8; at most one BOM, only at byte 0", specParsing, checkUTF8},
 		{5, "line-grammar", Must, "lines end in CR/LF/CRLF; blank line after every event before the body ends", specParsing, checkGrammar},
 		{6, "field-values", Should, "retry only ASCII digits; no NUL in id (warn: event/id without data)", specInterpret, checkFieldValues},
-		{7, "incremental-delivery", Must, "bytes flushed as written: no Content-Length, events whole, output within --idle", specAuthoring, checkDelivery},
+		{7, "incremental-delivery", Must, "bytes flushed as written: no Content-Length, events whole (n/a without an event)", specAuthoring, checkDelivery},
 		{8, "keep-alive", Should, "a byte at least every ~15 s (warn > 20 s; fail: a silent --idle window or dropped)", specAuthoring, checkKeepAlive},
-		{9, "resume", Must, "Last-Event-ID accepted (200); replay without gap or repeat; unknown id not an error", specLastID + "; " + specProcessing, checkResume},
+		{9, "resume", Must, "Last-Event-ID accepted (200); replay without gap or repeat; an unknown id of the target's shape: live or a marked gap, no error, no silent replay", specLastID + "; " + specProcessing, checkResume},
 		{10, "id-reset", Must, "reconnect without Last-Event-ID (after an empty id) accepted", specInterpret + " (id field); " + specLastID, checkIDReset},
 		{11, "reconnect-after-close", Should, "clean close, then the reconnect is accepted; bodies do not end at once", specProcessing, checkReconnect},
 		{12, "stop-204", Must, "finished/unknown stream answers 204 (or another non-200), never an empty 200", specProcessing, checkStop},
@@ -65,9 +65,10 @@ func checks() []check {
 		{17, "cors-resume", Should, "a reconnect with Origin and Last-Event-ID carries the same CORS headers", specCORS + "; " + specLastID, checkCORSResume},
 		{18, "get", Must, "a plain GET (what EventSource sends) yields the stream", specInterface, checkGet},
 		{19, "no-cache", Advisory, "Cache-Control no-cache or no-store; never served from a cache", specHTTPCache, checkCache},
-		{20, "protocol", Advisory, "HTTP/2 (warn HTTP/1.1: 6 connections per host; fail HTTP/1.0)", specAuthoring, checkProtocol},
+		{20, "protocol", Advisory, "HTTP/2 (warn HTTP/1.1: 6 connections per host; fail HTTP/1.0 or a close-delimited body)", specAuthoring, checkProtocol},
 		{21, "proxy-buffering", Advisory, "X-Accel-Buffering: no (proxies do not buffer the stream)", specPush + "; " + specAuthoring, checkProxyBuffering},
 		{22, "retry-sanity", Advisory, "retry sent, 1000 ms .. 2^31-1 ms (fail: 0)", specInterpret + " (retry field); " + specProcessing, checkRetry},
+		{23, "size-limits", Should, "lines and events up to 1 MiB; gzip expanding at most 256:1 (the read stops past either)", specParsing + " (clients buffer a line or event whole)", checkSizeLimits},
 	}
 }
 
@@ -279,6 +280,8 @@ func checkProtocol(o *observations) outcome {
 	switch {
 	case m.ProtoMajor >= 2:
 		return pass("%s: streams share one connection", m.Proto)
+	case m.Proto == "HTTP/1.1" && m.Status == http.StatusOK && m.ContentLength < 0 && len(m.TransferEncoding) == 0:
+		return fail("HTTP/1.1 without Content-Length or chunked coding: the body is delimited by the connection's close, so proxies cannot frame it or reuse the connection; send it chunked")
 	case m.Proto == "HTTP/1.1":
 		return warn("HTTP/1.1: browsers open at most 6 connections per host, so a 7th tab's EventSource waits; serve h2")
 	}

@@ -196,7 +196,7 @@ func checkRetry(o *observations) outcome {
 	var seen []string
 	var worst outcome
 	for _, e := range bs {
-		for _, r := range parseBody(e.Body, "").Retries {
+		for _, r := range e.Retries {
 			if v := fmt.Sprint(r.Milliseconds()); !slices.Contains(seen, v) {
 				seen = append(seen, v)
 			}
@@ -217,4 +217,31 @@ func checkRetry(o *observations) outcome {
 		return warn("no retry field: clients fall back to their own default reconnection time")
 	}
 	return pass("retry %s ms", strings.Join(seen, ", "))
+}
+
+// --- 23: size limits ---------------------------------------------------------------
+
+func checkSizeLimits(o *observations) outcome {
+	all := o.streams()
+	if o.stop != nil {
+		all = append(all, o.stop)
+	}
+	var read, wire int64
+	var bodies int
+	for _, e := range all {
+		if !e.gotResponse() || e.Total == 0 {
+			continue
+		}
+		if e.End == endLimit {
+			return fail("%s stream: %v, after %d bytes in %s; the read was stopped there: a client keeps buffering such a line, event or body without bound",
+				e.Label, e.EndErr, e.Total, secs(e.watched()))
+		}
+		bodies++
+		read += e.Total
+		wire += e.Wire
+	}
+	if bodies == 0 {
+		return na("no body bytes read (%s)", describeResponse(o.main))
+	}
+	return pass("%d bytes in %d bodies (%d on the wire): no line or event over %d bytes, no gzip expansion over %d:1", read, bodies, wire, maxLineSize, maxGzipRatio)
 }

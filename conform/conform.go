@@ -42,7 +42,7 @@ const (
 
 // Finding is the result of one check.
 type Finding struct {
-	ID        int     `json:"id"`        // 1..22, the numbering of issue 6
+	ID        int     `json:"id"`        // 1..23: the numbering of issue 6, and 23 of issue 12
 	Name      string  `json:"name"`      // short slug, e.g. "keep-alive"
 	Level     Level   `json:"level"`     // MUST, SHOULD or ADVISORY
 	Verdict   Verdict `json:"verdict"`   // pass, warn, fail or n/a
@@ -73,9 +73,10 @@ type Config struct {
 	// Origin is the Origin header value for the CORS checks. Nothing is dialed there.
 	// Default DefaultOrigin.
 	Origin string
-	// Idle is how long the stream is watched for keep-alive bytes (check 8) and for
-	// its first bytes (check 7). It should exceed the server's keep-alive interval (the
-	// spec suggests ~15 s): a whole window without a byte fails check 8. Default 20 s.
+	// Idle is how long the stream is watched for keep-alive bytes (check 8); the
+	// events it brings are what check 7 judges (without one, 7 is n/a: silence is not
+	// buffering). It should exceed the server's keep-alive interval (the spec suggests
+	// ~15 s): a whole window without a byte fails check 8. Default 20 s.
 	Idle time.Duration
 	// Timeout bounds the wait for response headers of every request, and the read of
 	// a resumed stream. Default 10 s.
@@ -173,7 +174,7 @@ type Result struct {
 	Config   Config // resolved: defaults applied
 	Started  time.Time
 	Duration time.Duration
-	Findings []Finding // in check order, 1..22
+	Findings []Finding // in check order, 1..23
 }
 
 // Failed reports whether any MUST check failed.

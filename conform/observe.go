@@ -33,7 +33,8 @@ const (
 // no id field of its own on that stream. It contains NUL, which no id field can.
 const resumeSentinel = "\x00sseharness-no-id\x00"
 
-// unknownID is the Last-Event-ID of the "unknown id" probe.
+// unknownID is the Last-Event-ID of the "unknown id" probe when the stream showed no
+// id whose shape to follow.
 const unknownID = "sseharness-conform-unknown-id-0"
 
 // observations is everything the checks judge.
@@ -52,8 +53,15 @@ type observations struct {
 	// Last-Event-ID; -1 when the main stream gave no id to resume from.
 	resumeFrom int
 	resume     *exchange // GET ResumeURL with Last-Event-ID; nil when resumeFrom < 0
-	unknown    *exchange // GET ResumeURL with an unknown Last-Event-ID
-	noID       *exchange // GET ResumeURL without Last-Event-ID, after the resume
+	// shape is what the main stream showed of its ids; probeID, of that shape, is the
+	// unknown Last-Event-ID sent ("" when none exists: noProbe says why).
+	shape   idShape
+	probeID string
+	noProbe string
+	unknown *exchange // GET ResumeURL with Last-Event-ID probeID; nil without one
+	// unknownReplay is what the unknown-id reply carried.
+	unknownReplay *unknownReplay
+	noID          *exchange // GET ResumeURL without Last-Event-ID, after the resume
 
 	acceptNone *exchange // GET Target without Accept
 	acceptAny  *exchange // GET Target with Accept: */*
@@ -86,7 +94,7 @@ func (o *observations) mainEvents() []eventstream.Item {
 	if !o.main.gotResponse() {
 		return nil
 	}
-	return parseBody(o.main.Body, "").Events
+	return o.main.events()
 }
 
 // streams returns every exchange that asked for the stream, for checks that look at
@@ -142,24 +150,39 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 
 	// A probe has seen enough once an event arrived: the body neither ended at once
 	// nor held its output back.
-	short := readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(body []byte) bool {
-		return len(parseBody(body, "").Events) > 0
+	short := readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(_ *exchange, it eventstream.Item, _ time.Time) bool {
+		return it.Kind == eventstream.KindEvent
 	}}
 	events := o.mainEvents()
 	o.resumeFrom = resumePoint(events)
 	if o.resumeFrom >= 0 {
+		var v replayVerdict
 		o.resume = p.fetch(ctx, "resume", http.MethodGet, cfg.ResumeURL,
 			http.Header{"Last-Event-ID": {events[o.resumeFrom].ID}},
-			readPlan{HeaderTimeout: cfg.Timeout, Window: cfg.Timeout, Until: func(body []byte) bool {
-				return judgeReplay(events, o.resumeFrom, parseBody(body, resumeSentinel).Events).done
+			readPlan{HeaderTimeout: cfg.Timeout, Window: cfg.Timeout, Seed: resumeSentinel, Until: func(_ *exchange, it eventstream.Item, _ time.Time) bool {
+				return it.Kind == eventstream.KindEvent && v.add(events, o.resumeFrom, it)
 			}})
+	}
+	o.shape = shapeOf(o.main.items(), o.main.IDEvents, o.main.watched())
+	var ok bool
+	o.probeID, ok, o.noProbe = o.shape.probeID()
+	if !ok {
+		o.probeID = ""
 	}
 	steps := []struct {
 		dst *(*exchange)
 		fn  func() *exchange
 	}{
 		{&o.unknown, func() *exchange {
-			return p.fetch(ctx, "unknown-id", http.MethodGet, cfg.ResumeURL, http.Header{"Last-Event-ID": {unknownID}}, short)
+			if o.probeID == "" {
+				return nil
+			}
+			u := newUnknownReplay(&o.shape, o.probeID)
+			o.unknownReplay = u
+			return p.fetch(ctx, "unknown-id", http.MethodGet, cfg.ResumeURL, http.Header{"Last-Event-ID": {o.probeID}},
+				readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(ex *exchange, it eventstream.Item, at time.Time) bool {
+					return u.feed(it, ex.HeadersAt, at)
+				}})
 		}},
 		{&o.noID, func() *exchange { return p.fetch(ctx, "no-id", http.MethodGet, cfg.ResumeURL, nil, short) }},
 		{&o.acceptNone, func() *exchange {
@@ -175,7 +198,10 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 			return p.fetch(ctx, "cors-credentials", http.MethodGet, cfg.Target, http.Header{"Origin": {cfg.Origin}, "Cookie": {"sseharness-conform=1"}}, short)
 		}},
 		{&o.corsResume, func() *exchange {
-			id := unknownID
+			id := o.probeID
+			if id == "" {
+				id = unknownID
+			}
 			if o.resumeFrom >= 0 {
 				id = events[o.resumeFrom].ID
 			}
@@ -229,36 +255,40 @@ type replayVerdict struct {
 // the client already had, events[from+1] is what the server must send first.
 func judgeReplay(events []eventstream.Item, from int, got []eventstream.Item) replayVerdict {
 	var v replayVerdict
-	sent := events[from].ID
 	for _, e := range got {
-		if !e.HasID || e.ID == resumeSentinel || e.ID == "" {
-			continue // no id of its own (e.g. a greeting): not part of the replay
-		}
-		if v.firstID == "" {
-			v.firstID = fmt.Sprintf("%q (%s)", e.ID, e.Type)
-		}
-		if from+1 < len(events) && sameEvent(events[from+1], e, events) {
-			v.found, v.done = true, true
-			return v
-		}
-		for _, h := range events[:from+1] {
-			if sameEvent(h, e, events) {
-				v.repeated, v.done = e.ID, true
-				return v
-			}
-		}
-		if e.ID == sent {
-			// Another event that names the client's position: it moves the client
-			// nowhere, so a drop right after it loses nothing.
-			continue
-		}
-		v.fresh++
-		if v.fresh >= freshLimit {
-			v.done = true
-			return v
+		if v.add(events, from, e) {
+			break
 		}
 	}
 	return v
+}
+
+// add judges the next event e of the resumed stream and reports v.done.
+func (v *replayVerdict) add(events []eventstream.Item, from int, e eventstream.Item) bool {
+	if v.done || !e.HasID || e.ID == resumeSentinel || e.ID == "" {
+		return v.done // no id of its own (e.g. a greeting): not part of the replay
+	}
+	if v.firstID == "" {
+		v.firstID = fmt.Sprintf("%q (%s)", e.ID, e.Type)
+	}
+	if from+1 < len(events) && sameEvent(events[from+1], e, events) {
+		v.found, v.done = true, true
+		return true
+	}
+	for _, h := range events[:from+1] {
+		if sameEvent(h, e, events) {
+			v.repeated, v.done = e.ID, true
+			return true
+		}
+	}
+	if e.ID == events[from].ID {
+		// Another event that names the client's position: it moves the client
+		// nowhere, so a drop right after it loses nothing.
+		return false
+	}
+	v.fresh++
+	v.done = v.fresh >= freshLimit
+	return v.done
 }
 
 // sameEvent reports whether b is a resend of a. Servers re-encode replayed events

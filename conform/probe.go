@@ -9,14 +9,37 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sseharness/sseharness/eventstream"
 )
 
-// maxBodyKept bounds the body bytes an exchange keeps for analysis; past it only the
-// arrival times and sizes of reads are kept, and the checks say the body was cut.
-const maxBodyKept = 8 << 20
+// Bounds of what one exchange keeps, whatever the target sends: the first maxBodyKept
+// body bytes (for the checks that read raw bytes), the reads that brought them (at
+// most maxChunksKept), the first maxItemsKept events and comments and the last
+// maxTailKept after them (a reconnect resumes from the latest). Past them only counts
+// and times are kept, and the checks say the body was cut.
+const (
+	maxBodyKept    = 256 << 10
+	maxChunksKept  = 1 << 14
+	maxItemsKept   = 2048
+	maxTailKept    = 256
+	maxRetriesKept = 16
+	maxHeaderBytes = 256 << 10
+)
+
+// The size limits the checks judge (check 23): a line or an event's data over the
+// parser's limit, or a compressed body that expands more than maxGzipRatio times once
+// past gzipRatioFrom decoded bytes, ends the read of that body.
+const (
+	maxLineSize   = eventstream.DefaultMaxLineSize
+	maxEventSize  = eventstream.DefaultMaxEventSize
+	gzipRatioFrom = 1 << 20
+	maxGzipRatio  = 256
+)
 
 // maxRedirects is the redirect limit of Fetch ("If request's redirect count is 20,
 // return a network error").
@@ -44,6 +67,7 @@ const (
 	endEOF                    // the server ended the body cleanly
 	endError                  // the body failed (reset, broken chunking, bad gzip)
 	endStopped                // the harness stopped reading (window over, condition met)
+	endLimit                  // a size limit was passed: EndErr says which (check 23)
 )
 
 // exchange is everything observed about one request: what was sent, the redirects,
@@ -68,15 +92,105 @@ type exchange struct {
 	ContentLength int64 // -1 when unknown
 	Encoding      string
 	HeadersAt     time.Time
+	// TransferEncoding is the response's transfer codings ("chunked"); none with
+	// ContentLength -1 on HTTP/1.1 is a body delimited by the connection's close.
+	TransferEncoding []string
 
-	Chunks    []chunk
-	Body      []byte // decoded body, at most maxBodyKept bytes
-	Total     int64  // decoded body bytes read
-	Truncated bool   // Total > len(Body)
-	End       endKind
-	EndErr    error
-	EndAt     time.Time
+	Chunks     []chunk // the reads that brought Body, at most maxChunksKept
+	Body       []byte  // decoded body, at most maxBodyKept bytes
+	Total      int64   // decoded body bytes read
+	Wire       int64   // body bytes read from the connection (compressed, when gzip)
+	Truncated  bool    // Total > len(Body)
+	LastByteAt time.Time
+	LongestGap time.Duration // longest wait for a read, from the head on
+
+	// What the spec-exact parser made of the whole body (not only of Body).
+	Items    []eventstream.Item // events and comments, the first maxItemsKept
+	tail     []eventstream.Item // the last maxTailKept after Items, a ring from tailAt
+	tailAt   int
+	Events   int64 // events dispatched
+	IDEvents int64 // of those, with an id field of their own
+	Comments int64
+	Retries  []time.Duration // distinct valid retry values, the first maxRetriesKept
+	RetryMin time.Duration   // smallest retry value; meaningful when Retries is not empty
+
+	End    endKind
+	EndErr error
+	EndAt  time.Time
 }
+
+// record notes one read of n body bytes that returned at.
+func (e *exchange) record(b []byte, at time.Time) {
+	last := e.LastByteAt
+	if last.IsZero() {
+		last = e.HeadersAt
+	}
+	e.LongestGap = max(e.LongestGap, at.Sub(last))
+	e.LastByteAt = at
+	if room := maxBodyKept - len(e.Body); room > 0 {
+		if len(e.Chunks) < maxChunksKept {
+			e.Chunks = append(e.Chunks, chunk{At: at, Off: e.Total, N: len(b)})
+		}
+		e.Body = append(e.Body, b[:min(len(b), room)]...)
+	}
+	e.Total += int64(len(b))
+	e.Truncated = e.Total > int64(len(e.Body))
+}
+
+// addItem counts one parsed item and keeps it while there is room.
+func (e *exchange) addItem(it eventstream.Item) {
+	switch it.Kind {
+	case eventstream.KindEvent:
+		e.Events++
+		if it.HasID && it.ID != "" {
+			e.IDEvents++
+		}
+	case eventstream.KindComment:
+		e.Comments++
+	case eventstream.KindRetry:
+		if len(e.Retries) == 0 || it.Retry < e.RetryMin {
+			e.RetryMin = it.Retry
+		}
+		if len(e.Retries) < maxRetriesKept && !slices.Contains(e.Retries, it.Retry) {
+			e.Retries = append(e.Retries, it.Retry)
+		}
+		return
+	}
+	switch {
+	case len(e.Items) < maxItemsKept:
+		e.Items = append(e.Items, it)
+	case len(e.tail) < maxTailKept:
+		e.tail = append(e.tail, it)
+	default:
+		e.tail[e.tailAt] = it
+		e.tailAt = (e.tailAt + 1) % maxTailKept
+	}
+}
+
+// items returns the kept items in order: the first ones, then the last ones (with the
+// ones between them left out).
+func (e *exchange) items() []eventstream.Item {
+	out := append([]eventstream.Item(nil), e.Items...)
+	out = append(out, e.tail[e.tailAt:]...)
+	return append(out, e.tail[:e.tailAt]...)
+}
+
+// events returns the kept events.
+func (e *exchange) events() []eventstream.Item {
+	if e == nil {
+		return nil
+	}
+	var out []eventstream.Item
+	for _, it := range e.items() {
+		if it.Kind == eventstream.KindEvent {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// watched is how long the body was read, from the head.
+func (e *exchange) watched() time.Duration { return e.EndAt.Sub(e.HeadersAt) }
 
 // gotResponse reports whether a response head arrived.
 func (e *exchange) gotResponse() bool { return e != nil && e.Err == nil && e.Status != 0 }
@@ -86,11 +200,10 @@ func (e *exchange) isStream() bool {
 	return e.gotResponse() && e.Status == http.StatusOK && mimeEssence(e.Header.Get("Content-Type")) == "text/event-stream"
 }
 
-// endedAtOnce reports a 200 body that the server ended within the probe window
-// without a single event: what makes a browser reconnect in a loop.
+// endedAtOnce reports a 200 body that the server ended within atOnce of its head, with
+// or without events: what makes a browser reconnect in a loop.
 func (e *exchange) endedAtOnce() bool {
-	return e.gotResponse() && e.Status == http.StatusOK && e.End == endEOF &&
-		e.EndAt.Sub(e.HeadersAt) < atOnce && len(parseBody(e.Body, "").Events) == 0
+	return e.gotResponse() && e.Status == http.StatusOK && e.End == endEOF && e.watched() < atOnce
 }
 
 // atOnce is how soon a body must end after its headers to count as "ended at once".
@@ -105,8 +218,11 @@ type readPlan struct {
 	// FromFirstByte restarts the Window when the first body byte arrives, so that a
 	// slow first byte does not shorten the watch that follows it.
 	FromFirstByte bool
-	// Until, when set, ends the read early once it returns true for the body so far.
-	Until func(body []byte) bool
+	// Seed is the parser's initial last event ID (the Last-Event-ID sent).
+	Seed string
+	// Until, when set, is called with every parsed item and when it arrived; the read
+	// ends once it returns true.
+	Until func(ex *exchange, it eventstream.Item, at time.Time) bool
 }
 
 // prober makes requests. It holds one Transport; it is safe for concurrent use.
@@ -121,8 +237,11 @@ func newProber(cfg Config) *prober {
 		ForceAttemptHTTP2:   true,
 		DisableCompression:  true, // Accept-Encoding is set, and decoded, by the probe itself
 		MaxIdleConnsPerHost: 4,
-		TLSHandshakeTimeout: cfg.Timeout,
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: cfg.Insecure}, //nolint:gosec // opt-in --insecure
+		// A response head is a few hundred bytes; the default 10 MB would let a hostile
+		// target hold that much per request.
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		TLSHandshakeTimeout:    cfg.Timeout,
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: cfg.Insecure}, //nolint:gosec // opt-in --insecure
 	}
 	return &prober{transport: tr, header: cfg.Header}
 }
@@ -201,6 +320,7 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 	ex.ProtoMajor = resp.ProtoMajor
 	ex.Header = resp.Header
 	ex.ContentLength = resp.ContentLength
+	ex.TransferEncoding = resp.TransferEncoding
 	ex.Encoding = strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
 	defer resp.Body.Close()
 	if plan.Window <= 0 {
@@ -212,32 +332,27 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 	var stopped atomic.Bool
 	windowTimer := time.AfterFunc(plan.Window, func() { stopped.Store(true); cancel() })
 	defer windowTimer.Stop()
-	var body io.Reader = resp.Body
+	wire := &countingReader{r: resp.Body}
+	var body io.Reader = wire
 	if ex.Encoding == "gzip" {
-		body = &lazyGzip{r: resp.Body}
+		body = &boundedGzip{wire: wire}
 	}
-	buf := make([]byte, 4096)
-	for {
-		n, err := body.Read(buf)
-		now := time.Now()
-		if n > 0 {
-			if plan.FromFirstByte && len(ex.Chunks) == 0 {
-				windowTimer.Reset(plan.Window)
-			}
-			ex.Chunks = append(ex.Chunks, chunk{At: now, Off: ex.Total, N: n})
-			if room := maxBodyKept - len(ex.Body); room > 0 {
-				ex.Body = append(ex.Body, buf[:min(n, room)]...)
-			}
-			ex.Total += int64(n)
-			ex.Truncated = ex.Total > int64(len(ex.Body))
-			if plan.Until != nil && plan.Until(ex.Body) {
-				ex.End, ex.EndAt = endStopped, now
-				return ex
-			}
+	rec := &recorder{r: body, ex: ex, first: func() {
+		if plan.FromFirstByte {
+			windowTimer.Reset(plan.Window)
 		}
+	}}
+	parser := eventstream.New(rec, eventstream.Config{MaxLineSize: maxLineSize, MaxEventSize: maxEventSize, LastEventID: plan.Seed})
+	defer func() { ex.Wire = wire.n }()
+	for {
+		it, err := parser.Next()
+		now := time.Now()
 		if err != nil {
 			ex.EndAt = now
+			var ge *expansionError
 			switch {
+			case errors.Is(err, eventstream.ErrTooLarge) || errors.As(err, &ge):
+				ex.End, ex.EndErr = endLimit, err
 			case stopped.Load() || ctx.Err() != nil:
 				ex.End = endStopped
 			case errors.Is(err, io.EOF):
@@ -247,23 +362,72 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 			}
 			return ex
 		}
+		ex.addItem(it)
+		if plan.Until != nil && plan.Until(ex, it, now) {
+			ex.End, ex.EndAt = endStopped, now
+			return ex
+		}
 	}
 }
 
-// lazyGzip opens the gzip stream on the first Read, so that waiting for the gzip
-// header happens inside the timed read loop.
-type lazyGzip struct {
-	r  io.Reader
-	zr *gzip.Reader
+// recorder passes a body through to the parser and records every read in ex.
+type recorder struct {
+	r     io.Reader
+	ex    *exchange
+	first func() // called after the first byte
 }
 
-func (l *lazyGzip) Read(p []byte) (int, error) {
-	if l.zr == nil {
-		zr, err := gzip.NewReader(l.r)
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		if r.ex.Total == 0 {
+			r.first()
+		}
+		r.ex.record(p[:n], time.Now())
+	}
+	return n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// expansionError ends a gzip body that expanded past the limit.
+type expansionError struct{ out, in int64 }
+
+func (e *expansionError) Error() string {
+	return fmt.Sprintf("gzip body expanded %d:1 (%d bytes from %d compressed), over the %d:1 limit", e.out/max(e.in, 1), e.out, e.in, maxGzipRatio)
+}
+
+// boundedGzip decodes a gzip body, opening the gzip stream on the first Read (so that
+// waiting for the gzip header happens inside the timed read loop), and fails once the
+// output passes gzipRatioFrom bytes and maxGzipRatio times the compressed input: a
+// decompression bomb is stopped, not decoded whole.
+type boundedGzip struct {
+	wire *countingReader
+	zr   *gzip.Reader
+	out  int64
+}
+
+func (g *boundedGzip) Read(p []byte) (int, error) {
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.wire)
 		if err != nil {
 			return 0, fmt.Errorf("gzip: %w", err)
 		}
-		l.zr = zr
+		g.zr = zr
 	}
-	return l.zr.Read(p)
+	n, err := g.zr.Read(p)
+	g.out += int64(n)
+	if g.out > gzipRatioFrom && g.out > maxGzipRatio*g.wire.n {
+		return n, &expansionError{out: g.out, in: g.wire.n}
+	}
+	return n, err
 }

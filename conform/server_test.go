@@ -52,6 +52,18 @@ type srvOpts struct {
 	greetingEventOnly bool          // 6 (warn): an event+id block without data
 	emptyBody         bool          // 11 (warn): every stream is a 200 that ends at once
 	noVary            bool          // 14 (warn): the echoed origin without Vary: Origin
+
+	quiet          bool   // no greeting events: only what tick and heartbeat send
+	hijack         string // "break": cut the chunked body at dropAfter; "reset": RST at dropAfter; "close-delimited": HTTP/1.1 without chunking (20)
+	opaqueIDs      bool   // ids are 16 hex digits, not numbers
+	history        int    // events produced before any stream
+	retain         int    // only the last retain events can be replayed (0 = all)
+	silentEvict    bool   // 9: an id older than the retained events replays them without a marker
+	floodUnknown   bool   // 9: an unknown id replays the whole history without a marker
+	oversizedEvent bool   // 23: after the greeting, an event with 2 MiB of data
+	endlessLine    bool   // 23: after the retry field, one line that never ends
+	flood          bool   // after the greeting, tiny events as fast as the connection takes them
+	gzipBomb       bool   // 23: a gzip body of 10 GiB of zeros
 }
 
 // goodOpts is a server that breaks no check.
@@ -61,12 +73,14 @@ func goodOpts() srvOpts {
 
 type sseEvent struct {
 	seq  int
+	id   string
 	typ  string
 	data string
 }
 
 type session struct {
 	mu      sync.Mutex
+	opaque  bool
 	history []sseEvent
 	streams int
 }
@@ -74,9 +88,40 @@ type session struct {
 func (s *session) add(typ, data string) sseEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := sseEvent{seq: len(s.history) + 1, typ: typ, data: data}
+	seq := len(s.history) + 1
+	id := strconv.Itoa(seq)
+	if s.opaque {
+		id = fmt.Sprintf("%016x", uint64(seq)*0x9E3779B97F4A7C15)
+	}
+	e := sseEvent{seq: seq, id: id, typ: typ, data: data}
 	s.history = append(s.history, e)
 	return e
+}
+
+// seqOf returns the seq of the event with the given id, and whether there is one.
+func (s *session) seqOf(id string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.opaque {
+		n, err := strconv.Atoi(id)
+		return n, err == nil && n >= 1 && n <= len(s.history)
+	}
+	for _, e := range s.history {
+		if e.id == id {
+			return e.seq, true
+		}
+	}
+	return 0, false
+}
+
+// oldest returns the seq of the oldest event that can be replayed.
+func (s *session) oldest(retain int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if retain <= 0 || len(s.history) <= retain {
+		return 1
+	}
+	return len(s.history) - retain + 1
 }
 
 func (s *session) after(n int) []sseEvent {
@@ -86,12 +131,6 @@ func (s *session) after(n int) []sseEvent {
 		return nil
 	}
 	return append([]sseEvent(nil), s.history[n:]...)
-}
-
-func (s *session) known(n int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return n >= 0 && n <= len(s.history)
 }
 
 // testServer is an SSE server with sessions, replay, heartbeats, CORS and a stop URL,
@@ -107,8 +146,11 @@ func (ts *testServer) session(id string) *session {
 	defer ts.mu.Unlock()
 	s := ts.sessions[id]
 	if s == nil {
-		s = &session{}
+		s = &session{opaque: ts.opts.opaqueIDs}
 		ts.sessions[id] = s
+		for i := range ts.opts.history {
+			s.add("tick", fmt.Sprintf(`{"old":%d}`, i))
+		}
 	}
 	return s
 }
@@ -203,13 +245,48 @@ func (s gzipSink) write(b string) error {
 	return nil
 }
 
-type connSink struct{ bw *bufio.ReadWriter }
+type connSink struct {
+	bw      *bufio.ReadWriter
+	chunked bool // frame each write as one chunk
+}
 
 func (s connSink) write(b string) error {
+	if s.chunked {
+		fmt.Fprintf(s.bw, "%x\r\n", len(b))
+	}
 	if _, err := s.bw.WriteString(b); err != nil {
 		return err
 	}
+	if s.chunked {
+		s.bw.WriteString("\r\n")
+	}
 	return s.bw.Flush()
+}
+
+// bombMember is one gzip member of 16 MiB of zeros (about 16 KB compressed); members
+// concatenate into one gzip body.
+var bombMember = sync.OnceValue(func() []byte {
+	var b strings.Builder
+	gz, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range 16 {
+		gz.Write(zeros)
+	}
+	gz.Close()
+	return []byte(b.String())
+})
+
+// writeGzipBomb writes 10 GiB of zeros, gzip-compressed, until the client leaves.
+func writeGzipBomb(ctx context.Context, w http.ResponseWriter) {
+	m := bombMember()
+	for range 640 {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := w.Write(m); err != nil {
+			return
+		}
+	}
 }
 
 func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
@@ -265,14 +342,22 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	var replay []sseEvent
 	lost := false
 	if lastID != "" && !o.noReplay {
-		n, err := strconv.Atoi(lastID)
+		n, known := sess.seqOf(lastID)
+		oldest := sess.oldest(o.retain)
 		switch {
-		case err != nil || !sess.known(n):
+		case !known:
 			if o.unknownStatus != 0 {
 				http.Error(w, "unknown id", o.unknownStatus)
 				return
 			}
-			lost = true
+			if o.floodUnknown {
+				replay = sess.after(0)
+			} else {
+				lost = true
+			}
+		case n+1 < oldest:
+			replay = sess.after(oldest - 1)
+			lost = !o.silentEvict
 		case o.replayInclusive && n > 0:
 			replay = sess.after(n - 1)
 		default:
@@ -303,25 +388,44 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var out sink
-	if o.http10 {
+	if o.http10 || o.hijack != "" {
 		conn, bw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			return
 		}
 		defer conn.Close()
-		fmt.Fprintf(bw, "HTTP/1.0 200 OK\r\n")
+		if o.hijack == "reset" {
+			defer conn.(*net.TCPConn).SetLinger(0) // runs before Close: the close sends RST
+		}
+		chunked := o.hijack == "break" || o.hijack == "reset"
+		if chunked {
+			h.Set("Transfer-Encoding", "chunked")
+		}
+		if o.http10 {
+			fmt.Fprintf(bw, "HTTP/1.0 200 OK\r\n")
+		} else {
+			fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\n")
+		}
 		for k, vs := range h {
 			for _, v := range vs {
 				fmt.Fprintf(bw, "%s: %s\r\n", k, v)
 			}
 		}
 		bw.WriteString("\r\n")
-		out = connSink{bw}
+		if bw.Flush() != nil {
+			return
+		}
+		out = connSink{bw: bw, chunked: chunked}
 		go func() { // a hijacked conn is not watched by the server: notice the client leaving
 			buf := make([]byte, 1)
 			_, _ = conn.Read(buf)
 			conn.Close()
 		}()
+	} else if o.gzipBomb {
+		h.Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		writeGzipBomb(r.Context(), w)
+		return
 	} else if o.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(http.StatusOK)
@@ -340,6 +444,15 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	if o.endlessLine {
+		if out.write("retry: 3000\n\ndata: ") != nil {
+			return
+		}
+		line := strings.Repeat("x", 64<<10)
+		for r.Context().Err() == nil && out.write(line) == nil {
+		}
+		return
+	}
 	if o.partialOnAnyStar && r.Header.Get("Accept") == "*/*" {
 		_ = out.write("retry: 3000\n\ndata: never finished\n")
 		return
@@ -348,7 +461,7 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func formatEvent(e sseEvent) string {
-	return fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", e.seq, e.typ, e.data)
+	return fmt.Sprintf("id: %s\nevent: %s\ndata: %s\n\n", e.id, e.typ, e.data)
 }
 
 func (ts *testServer) stream(ctx context.Context, out sink, sess *session, replay []sseEvent, lost bool) {
@@ -369,7 +482,7 @@ func (ts *testServer) stream(ctx context.Context, out sink, sess *session, repla
 		}
 	}
 	// The greeting: two events, so that a client always has two ids to resume between.
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 2 && !o.quiet; i++ {
 		data := fmt.Sprintf(`{"hello":%d}`, i)
 		if o.invalidUTF8 && i == 0 {
 			data = "bad \xff byte"
@@ -392,6 +505,18 @@ func (ts *testServer) stream(ctx context.Context, out sink, sess *session, repla
 		if out.write(formatEvent(e)) != nil {
 			return
 		}
+	}
+	if o.oversizedEvent {
+		line := "data: " + strings.Repeat("x", 64<<10) + "\n"
+		if out.write("event: big\n"+strings.Repeat(line, 32)+"\n") != nil {
+			return
+		}
+	}
+	if o.flood {
+		block := strings.Repeat("data: x\n\n", 64<<10/9)
+		for ctx.Err() == nil && out.write(block) == nil {
+		}
+		return
 	}
 	if o.greetingEventOnly {
 		if out.write("event: orphan\nid: x\n\n") != nil {

@@ -14,7 +14,7 @@ import (
 func runConform(ctx context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "conform", "--target URL [flags]", `
 Checks a live SSE endpoint against the WHATWG HTML "Server-sent events" section (9.2) and,
-for cross-origin use, the Fetch standard's CORS protocol: 22 checks, each with a level
+for cross-origin use, the Fetch standard's CORS protocol: 23 checks, each with a level
 (MUST, SHOULD, ADVISORY), a verdict (pass, warn, fail, n/a), what was seen and the spec
 section. A check the target cannot show (no --stop-url, no event ids, no CORS) is n/a
 with the reason.
@@ -65,8 +65,8 @@ cannot be connected to.`)
 		ResumeURL: *resume,
 		StopURL:   *stop,
 		Origin:    *origin,
-		Idle:      *idle,
-		Timeout:   *timeout,
+		Idle:      max(*idle, 0), // a bad value is reported above, once
+		Timeout:   max(*timeout, 0),
 		Insecure:  *insecure,
 		Header:    http.Header(headers),
 	}
