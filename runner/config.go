@@ -22,7 +22,7 @@ const (
 	DefaultRetry            = 3 * time.Second // the usual browser reconnection time
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultHeaderTimeout    = 30 * time.Second
-	DefaultLatencyField     = "sent_unix_ns"
+	DefaultSentField        = "sent_unix_ns"
 	DefaultSenderField      = "sender"
 	DefaultSessionPrefix    = "s-"
 )
@@ -113,9 +113,13 @@ type Config struct {
 	MaxEventSize int
 	MaxLineSize  int
 
-	// LatencyField is the JSON field of an event's data holding its send time in unix
-	// nanoseconds. Default DefaultLatencyField.
-	LatencyField string
+	// SentField is the JSON path in an event's data of its send time, from which
+	// latency is measured: object keys separated by dots ("ts", "meta.sent_at").
+	// Default DefaultSentField.
+	SentField string
+	// SentUnit says how the send time is written (auto, ns, us, ms, s, rfc3339).
+	// Default: ns for the default field, auto for any other.
+	SentUnit SentUnit
 	// SenderField is the JSON field naming the producer of an event.
 	// Default DefaultSenderField.
 	SenderField string
@@ -172,9 +176,10 @@ func (c Config) Resolved() Config {
 	if c.HeaderTimeout == 0 {
 		c.HeaderTimeout = DefaultHeaderTimeout
 	}
-	if c.LatencyField == "" {
-		c.LatencyField = DefaultLatencyField
+	if c.SentField == "" {
+		c.SentField = DefaultSentField
 	}
+	c.SentUnit = resolveSentUnit(c.SentUnit, c.SentField)
 	if c.SenderField == "" {
 		c.SenderField = DefaultSenderField
 	}
@@ -263,6 +268,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLineSize < 0 {
 		bad("max line size: %d is negative", c.MaxLineSize)
+	}
+	if err := validSentPath(r.SentField); err != nil {
+		bad("%v", err)
+	}
+	if !r.SentUnit.Valid() {
+		bad("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit)
 	}
 	if c.Sessions < 0 {
 		bad("sessions: %d is negative", c.Sessions)

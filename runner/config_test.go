@@ -51,7 +51,7 @@ func TestValidateAcceptsDefaults(t *testing.T) {
 func TestResolvedDefaults(t *testing.T) {
 	r := Config{Target: "http://h", Streams: 10, Browsers: 3}.Resolved()
 	if r.StreamsPerBrowser != 4 || r.Browsers != 3 || r.MaxConnsPerHost != 6 || r.Retry != 3*time.Second ||
-		r.LatencyField != "sent_unix_ns" || r.SenderField != "sender" || r.Shard.Count != 1 {
+		r.SentField != "sent_unix_ns" || r.SenderField != "sender" || r.Shard.Count != 1 {
 		t.Errorf("unexpected defaults: %+v", r)
 	}
 	r = Config{Target: "http://h", Streams: 10, StreamsPerBrowser: 3}.Resolved()

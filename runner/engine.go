@@ -176,7 +176,8 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		HeaderTimeout: l.cfg.HeaderTimeout,
 		MaxEventSize:  l.cfg.MaxEventSize,
 		MaxLineSize:   l.cfg.MaxLineSize,
-		LatencyField:  l.cfg.LatencyField,
+		SentField:     l.cfg.SentField,
+		SentUnit:      l.cfg.SentUnit,
 		SenderField:   l.cfg.SenderField,
 		Scheduled:     scheduled,
 	}

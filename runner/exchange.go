@@ -359,7 +359,7 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 		r.Gap = now.Sub(es.lastEventAt)
 	}
 	es.lastEventAt = now
-	f := scanData(it.Data, es.cfg.LatencyField, es.cfg.SenderField)
+	f := scanData(it.Data, es.cfg.SentField, es.cfg.SentUnit, es.cfg.SenderField)
 	if f.hasSent {
 		// Clamped at 0: a negative value means "not timed", and clocks of two hosts
 		// may disagree by a little.

@@ -122,12 +122,12 @@ func TestScanData(t *testing.T) {
 		{``, 0, false, "", false},
 	}
 	for _, tc := range tests {
-		f := scanData(tc.data, "sent_unix_ns", "sender")
+		f := scanData(tc.data, "sent_unix_ns", SentNanos, "sender")
 		if f.sent != tc.sent || f.hasSent != tc.hasSent || f.sender != tc.sender || f.hasSender != tc.hasSender {
 			t.Errorf("scanData(%s) = %+v, want sent=%d/%v sender=%q/%v", tc.data, f, tc.sent, tc.hasSent, tc.sender, tc.hasSender)
 		}
 	}
-	if f := scanData(`{"t":5,"who":"z"}`, "t", "who"); f.sent != 5 || f.sender != "z" {
+	if f := scanData(`{"t":5,"who":"z"}`, "t", SentNanos, "who"); f.sent != 5 || f.sender != "z" {
 		t.Errorf("configured field names not used: %+v", f)
 	}
 }
@@ -135,7 +135,7 @@ func TestScanData(t *testing.T) {
 func TestScanDataAllocations(t *testing.T) {
 	data := `{"seq":12345,"sender":"sender-1","sent_unix_ns":1700000000123456789,"payload":"xxxxxxxxxxxxxxxx"}`
 	allocs := testing.AllocsPerRun(100, func() {
-		f := scanData(data, "sent_unix_ns", "sender")
+		f := scanData(data, "sent_unix_ns", SentNanos, "sender")
 		if !f.hasSent || !f.hasSender {
 			t.Fatal("fields not found")
 		}
@@ -150,6 +150,6 @@ func FuzzScanData(f *testing.F) {
 	f.Add(`{"a":[{"b":"}"}],"sender":"\u0041"}`)
 	f.Add(`{"sender":"`)
 	f.Fuzz(func(t *testing.T, data string) {
-		scanData(data, "sent_unix_ns", "sender")
+		scanData(data, "sent_unix_ns", SentNanos, "sender")
 	})
 }

@@ -47,10 +47,13 @@ type SourceConfig struct {
 	MaxEventSize   int
 	MaxLineSize    int
 	ReadBufferSize int
-	// LatencyField and SenderField name the JSON fields of the event data holding the
-	// send time (unix ns) and the sender. Defaults "sent_unix_ns" and "sender".
-	LatencyField string
-	SenderField  string
+	// SentField is the JSON path of the event data's send time ("ts",
+	// "meta.sent_at") and SentUnit how it is written; SenderField names the field
+	// holding the sender. Defaults "sent_unix_ns", ns for that field (auto for any
+	// other) and "sender".
+	SentField   string
+	SentUnit    SentUnit
+	SenderField string
 	// Scheduled is when the first attempt was meant to start (Record.Scheduled);
 	// zero means when Run starts.
 	Scheduled time.Time
@@ -127,8 +130,15 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = DefaultHeaderTimeout
 	}
-	if cfg.LatencyField == "" {
-		cfg.LatencyField = DefaultLatencyField
+	if cfg.SentField == "" {
+		cfg.SentField = DefaultSentField
+	}
+	cfg.SentUnit = resolveSentUnit(cfg.SentUnit, cfg.SentField)
+	if !cfg.SentUnit.Valid() {
+		return nil, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", cfg.SentUnit)
+	}
+	if err := validSentPath(cfg.SentField); err != nil {
+		return nil, err
 	}
 	if cfg.SenderField == "" {
 		cfg.SenderField = DefaultSenderField
