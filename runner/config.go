@@ -20,6 +20,8 @@ const (
 	DefaultDrain            = 5 * time.Second
 	DefaultChurnDelay       = time.Second
 	DefaultRetry            = 3 * time.Second // the usual browser reconnection time
+	DefaultMinReconnect     = 100 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultHeaderTimeout    = 30 * time.Second
 	DefaultSentField        = "sent_unix_ns"
@@ -100,6 +102,12 @@ type Config struct {
 	Jitter float64
 	// NoReconnect makes streams stop after their first connection ends.
 	NoReconnect bool
+	// MinReconnect is the shortest reconnection delay whatever the server's retry.
+	// Default DefaultMinReconnect (100 ms).
+	MinReconnect time.Duration
+	// MaxBackoff caps the doubling of the reconnection delay while attempts keep
+	// ending within QuickEnd of their start. Default DefaultMaxBackoff (30 s).
+	MaxBackoff time.Duration
 
 	// Insecure skips TLS certificate verification (self-signed targets).
 	Insecure bool
@@ -169,6 +177,12 @@ func (c Config) Resolved() Config {
 	}
 	if c.Retry == 0 {
 		c.Retry = DefaultRetry
+	}
+	if c.MinReconnect == 0 {
+		c.MinReconnect = DefaultMinReconnect
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -240,7 +254,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"ramp", c.Ramp}, {"hold", c.Hold}, {"drain", c.Drain}, {"churn delay", c.ChurnDelay},
-		{"retry", c.Retry}, {"dial timeout", c.DialTimeout}, {"header timeout", c.HeaderTimeout}} {
+		{"retry", c.Retry}, {"min reconnect", c.MinReconnect}, {"max backoff", c.MaxBackoff}, {"dial timeout", c.DialTimeout}, {"header timeout", c.HeaderTimeout}} {
 		if d.v < 0 {
 			bad("%s: %v is negative", d.name, d.v)
 		}
@@ -317,3 +331,7 @@ func expand(tmpl, target, session string, stream int) string {
 		"{stream}", strconv.Itoa(stream),
 	).Replace(tmpl)
 }
+
+// QuickEnd is how long an attempt must live for its end not to count as immediate:
+// attempts that keep ending sooner back the reconnection delay off.
+const QuickEnd = time.Second

@@ -171,6 +171,8 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		Header:        l.cfg.Header,
 		Retry:         l.cfg.Retry,
 		Jitter:        l.cfg.Jitter,
+		MinReconnect:  l.cfg.MinReconnect,
+		MaxBackoff:    l.cfg.MaxBackoff,
 		NoReconnect:   l.cfg.NoReconnect,
 		RecvBuffer:    l.cfg.RecvBuffer,
 		HeaderTimeout: l.cfg.HeaderTimeout,

@@ -118,6 +118,11 @@ type Record struct {
 	Retry       time.Duration // reconnection time in force (advertised by the server or default)
 	Delay       time.Duration // Reconnect: time from Closed to the new attempt
 	LastEventID string        // Reconnect: the Last-Event-ID the new attempt sends
+	// QuickEnds (Reconnect) counts the attempts in a row, up to the one just ended,
+	// that ended within QuickEnd of their start (0: the last one lived longer). From 2
+	// on, each doubles the delay (see SourceConfig.MaxBackoff): a stream that keeps
+	// ending at once.
+	QuickEnds int
 
 	// Closed.
 	Reason CloseReason

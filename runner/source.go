@@ -34,6 +34,14 @@ type SourceConfig struct {
 	Retry time.Duration
 	// Jitter lengthens each reconnection delay by a random share up to Jitter.
 	Jitter float64
+	// MinReconnect is the shortest reconnection delay, whatever the server's retry
+	// (retry: 0 with streams that end at once must not flood the target).
+	// Default DefaultMinReconnect.
+	MinReconnect time.Duration
+	// MaxBackoff caps the exponential backoff: while attempts keep ending within
+	// QuickEnd of their start, each reconnection waits twice as long as the one
+	// before, up to MaxBackoff (or the retry, when longer). Default DefaultMaxBackoff.
+	MaxBackoff time.Duration
 	// NoReconnect ends the source when its first connection ends.
 	NoReconnect bool
 	// ReadRate limits reading to this many bytes per second (0: unlimited).
@@ -86,6 +94,7 @@ type EventSource struct {
 	scheduled   time.Time // when the current attempt was due
 	closedAt    time.Time // end of the previous attempt
 	delay       time.Duration
+	quickEnds   int    // consecutive attempts that ended within QuickEnd of their start
 	first       bool   // no event yet in this attempt
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
@@ -129,6 +138,12 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	}
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if cfg.MinReconnect <= 0 {
+		cfg.MinReconnect = DefaultMinReconnect
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.SentField == "" {
 		cfg.SentField = DefaultSentField
@@ -426,7 +441,7 @@ func (es *EventSource) begin(attempt int) bool {
 	}
 	if attempt > 0 {
 		es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
-			Retry: es.retry, LastEventID: es.LastEventID()})
+			Retry: es.retry, LastEventID: es.LastEventID(), QuickEnds: es.quickEnds})
 	}
 	return true
 }
@@ -447,7 +462,7 @@ func (es *EventSource) again(reason CloseReason) bool {
 		if noReconnect {
 			return false
 		}
-		es.delay = es.retry
+		es.delay = es.reconnectDelay()
 		if es.cfg.Jitter > 0 {
 			es.delay += time.Duration(rand.Float64() * es.cfg.Jitter * float64(es.delay))
 		}
@@ -458,6 +473,30 @@ func (es *EventSource) again(reason CloseReason) bool {
 	}
 	es.scheduled = es.closedAt.Add(es.delay)
 	return true
+}
+
+// reconnectDelay is the wait before reconnecting after an attempt that ended at
+// es.closedAt: the retry, never shorter than MinReconnect, doubled for each attempt
+// in a row after the first that ended within QuickEnd of its start, up to MaxBackoff.
+// An attempt that lived longer resets the backoff.
+func (es *EventSource) reconnectDelay() time.Duration {
+	if es.closedAt.Sub(es.start) < QuickEnd {
+		es.quickEnds++
+	} else {
+		es.quickEnds = 0
+	}
+	return backoff(es.retry, es.cfg.MinReconnect, es.cfg.MaxBackoff, es.quickEnds)
+}
+
+// backoff is the pure pacing rule of reconnectDelay: base max(retry, floor), doubled
+// quickEnds-1 times, capped at max(limit, base).
+func backoff(retry, floor, limit time.Duration, quickEnds int) time.Duration {
+	d := max(retry, floor)
+	limit = max(limit, d)
+	for i := 1; i < quickEnds && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // sleep waits d unless the source is ended or told to leave meanwhile; it returns the
