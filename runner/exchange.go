@@ -351,6 +351,7 @@ func (es *EventSource) handle(attempt int) {
 func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
 		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1}
+	connFirst := es.first
 	if es.first {
 		r.TTFirst = now.Sub(es.start)
 		es.first = false
@@ -371,9 +372,16 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 	}
 	// Only an event whose own block carried an id is counted: one without merely
 	// carries the previous id over (the spec's id buffer) and is not that event again.
-	if s := parseSeq(it.ID); s >= 0 && it.HasID {
-		r.Seq = s
-		r.Missing, r.Duplicate, r.OutOfOrder = es.seq.observe(s)
+	if it.HasID && it.ID != "" {
+		if s := parseSeq(it.ID); s >= 0 {
+			r.Seq = s
+			o := es.seq.observe(s, now.UnixNano(), connFirst)
+			r.Missing, r.Duplicate, r.OutOfOrder = o.missing, o.dup, o.outOfOrder
+			r.IDReset, r.IDJump, r.Jumped = o.reset, o.jump, o.jumped
+		} else {
+			r.Opaque = true
+			r.Duplicate = es.seq.observeOpaque(it.ID)
+		}
 	}
 	es.emit(r)
 	// Counted after the record is out, so a waiter that wakes sees it sent.

@@ -108,6 +108,21 @@ type Record struct {
 	// Missing counted, so ids lost = sum(Missing) - count(OutOfOrder). The event ID is
 	// the last event ID string, which an event without an id field keeps: such an
 	// event repeats the previous id and shows as a Duplicate.
+	//
+	// Id models: a numeric id lower than the current run's first id (or older than
+	// the window) at a connection's first event is an IDReset (a per-connection
+	// counter, a restarted server), and a forward jump of more than 1024 ids and more
+	// than ten times what the run's own id rate explains over the time since the last
+	// event is an IDJump (a greeting id 0, then the live counter in the thousands;
+	// Jumped holds the ids it skipped). Either restarts the tracking at that id and
+	// counts as neither Missing, Duplicate nor OutOfOrder. The same id as the highest
+	// so far is always a Duplicate (an inclusive Last-Event-ID replay). An id that is
+	// not a plain number sets Opaque and is checked for repeats only (Duplicate, among
+	// the stream's 32 most recent opaque ids); Seq stays -1.
+	IDReset bool
+	IDJump  bool
+	Jumped  int64
+	Opaque  bool
 	// DuplicateSender is set when an event comes from a sender that this connection saw
 	// before another sender took over: two senders are pushing into one stream
 	// (A, B, A flags the second A; a plain switch A -> B flags nothing). A connection

@@ -161,9 +161,7 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	es := &EventSource{b: b, cfg: cfg, url: u, out: out, retry: cfg.Retry, done: make(chan struct{}),
 		noReconnect: cfg.NoReconnect, lastID: cfg.LastEventID}
 	es.readRate.Store(cfg.ReadRate)
-	if s := parseSeq(cfg.LastEventID); s >= 0 {
-		es.seq.seed(s)
-	}
+	es.seq.seed(cfg.LastEventID, time.Now().UnixNano())
 	return es, nil
 }
 
