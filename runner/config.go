@@ -55,6 +55,13 @@ type Config struct {
 	ProgressTemplate string
 	// Header holds extra headers sent on every stream request (e.g. Authorization).
 	Header http.Header
+	// AcceptEncoding is the stream requests' Accept-Encoding: default
+	// DefaultAcceptEncoding (what Chromium's EventSource sends), AcceptIdentity for
+	// uncompressed bodies. Responses in gzip, deflate, br or zstd are decoded.
+	AcceptEncoding string
+	// MaxDecodedRatio is the decompression-bomb limit (decoded bytes per received
+	// byte past the first MiB). Default DefaultMaxDecodedRatio.
+	MaxDecodedRatio int
 
 	// Streams is the number of simulated EventSources in the whole run (all shards).
 	// Default DefaultStreams.
@@ -178,6 +185,12 @@ func (c Config) Resolved() Config {
 	if c.Retry == 0 {
 		c.Retry = DefaultRetry
 	}
+	if c.AcceptEncoding == "" {
+		c.AcceptEncoding = DefaultAcceptEncoding
+	}
+	if c.MaxDecodedRatio == 0 {
+		c.MaxDecodedRatio = DefaultMaxDecodedRatio
+	}
 	if c.MinReconnect == 0 {
 		c.MinReconnect = DefaultMinReconnect
 	}
@@ -288,6 +301,12 @@ func (c Config) Validate() error {
 	}
 	if !r.SentUnit.Valid() {
 		bad("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit)
+	}
+	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
+		bad("accept encoding %q: contains a line break", c.AcceptEncoding)
+	}
+	if c.MaxDecodedRatio < 0 {
+		bad("max decoded ratio: %d is negative", c.MaxDecodedRatio)
 	}
 	if c.Sessions < 0 {
 		bad("sessions: %d is negative", c.Sessions)

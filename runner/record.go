@@ -44,7 +44,8 @@ const (
 	CloseBadStatus      CloseReason = "bad-status"       // another status: fails without reconnect
 	CloseBadContentType CloseReason = "bad-content-type" // not text/event-stream: fails without reconnect
 	CloseNetworkError   CloseReason = "network-error"    // dial, TLS or read error: reconnects
-	CloseTooLarge       CloseReason = "too-large"        // a line or event passed the size limit
+	CloseTooLarge       CloseReason = "too-large"        // a line or event passed the size limit, or a body decoded past its ratio limit
+	CloseBadEncoding    CloseReason = "bad-encoding"     // a Content-Encoding the runner cannot decode: fails without reconnect
 	CloseStopped        CloseReason = "stopped"          // the run's hold ended and the client left
 	CloseCancelled      CloseReason = "cancelled"        // the drain grace ran out (or Ctrl-C)
 	CloseClientClose    CloseReason = "client-close"     // the scenario closed it deliberately (FIN)
@@ -65,6 +66,7 @@ const (
 	ErrRead        ErrorClass = "read"
 	ErrTooLarge    ErrorClass = "too-large"
 	ErrProtocol    ErrorClass = "protocol"
+	ErrDecode      ErrorClass = "decode" // unsupported or corrupt content coding
 )
 
 // Record is one observation of one simulated EventSource. The runner emits records and
@@ -83,12 +85,16 @@ type Record struct {
 
 	// Headers.
 	Status      int
-	Proto       string        // "HTTP/1.1", "HTTP/2.0"
-	ContentType string        // raw Content-Type header
-	Waited      time.Duration // time spent waiting for a free connection in the browser's pool
-	Dial        time.Duration // TCP connect (negative when the connection was reused)
-	TLS         time.Duration // TLS handshake (negative without TLS or on reuse)
-	TTHeaders   time.Duration // request written -> response headers
+	Proto       string // "HTTP/1.1", "HTTP/2.0"
+	ContentType string // raw Content-Type header
+	// ContentEncoding is the raw Content-Encoding header ("" when absent): gzip,
+	// deflate, br and zstd bodies are decoded before parsing (Event Bytes count
+	// decoded bytes).
+	ContentEncoding string
+	Waited          time.Duration // time spent waiting for a free connection in the browser's pool
+	Dial            time.Duration // TCP connect (negative when the connection was reused)
+	TLS             time.Duration // TLS handshake (negative without TLS or on reuse)
+	TTHeaders       time.Duration // request written -> response headers
 
 	// Event.
 	EventType  string

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,15 @@ type SourceConfig struct {
 	Session string
 	// Header holds extra request headers.
 	Header http.Header
+	// AcceptEncoding is the request's Accept-Encoding. Default DefaultAcceptEncoding
+	// (Chromium's: gzip, deflate, br, zstd); AcceptIdentity ("identity") asks for
+	// an uncompressed body. Whatever was asked, a gzip, deflate, br or zstd response
+	// is decoded.
+	AcceptEncoding string
+	// MaxDecodedRatio is the decompression-bomb limit: a compressed body may decode
+	// to at most this many bytes per received byte (after its first MiB).
+	// Default DefaultMaxDecodedRatio.
+	MaxDecodedRatio int
 	// LastEventID seeds the last event ID string, as if a previous connection had
 	// seen it: the first request sends it, and id tracking starts from it.
 	LastEventID string
@@ -138,6 +148,15 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	}
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if cfg.AcceptEncoding == "" {
+		cfg.AcceptEncoding = DefaultAcceptEncoding
+	}
+	if strings.ContainsAny(cfg.AcceptEncoding, "\r\n") {
+		return nil, fmt.Errorf("accept encoding %q: contains a line break", cfg.AcceptEncoding)
+	}
+	if cfg.MaxDecodedRatio <= 0 {
+		cfg.MaxDecodedRatio = DefaultMaxDecodedRatio
 	}
 	if cfg.MinReconnect <= 0 {
 		cfg.MinReconnect = DefaultMinReconnect
