@@ -135,6 +135,9 @@ type Config struct {
 	// SentUnit says how the send time is written (auto, ns, us, ms, s, rfc3339).
 	// Default: ns for the default field, auto for any other.
 	SentUnit SentUnit
+	// MarkPrefix, when set, is a Publisher's Prefix: every stream looks for its marks
+	// in the events' data (publish-driven measurement).
+	MarkPrefix string
 	// SenderField is the JSON field naming the producer of an event.
 	// Default DefaultSenderField.
 	SenderField string

@@ -183,6 +183,7 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		SentField:       l.cfg.SentField,
 		SentUnit:        l.cfg.SentUnit,
 		SenderField:     l.cfg.SenderField,
+		MarkPrefix:      l.cfg.MarkPrefix,
 		Scheduled:       scheduled,
 	}
 	if l.plan.Slow(i) {

@@ -371,7 +371,7 @@ func (es *EventSource) handle(attempt int) {
 // event measures one event and emits its record.
 func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
-		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1}
+		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1, Mark: -1, MarkLatency: -1}
 	connFirst := es.first
 	if es.first {
 		r.TTFirst = now.Sub(es.start)
@@ -386,6 +386,9 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 		// Clamped at 0: a negative value means "not timed", and clocks of two hosts
 		// may disagree by a little.
 		r.Latency = max(time.Duration(now.UnixNano()-f.sent), 0)
+	}
+	if es.cfg.MarkPrefix != "" {
+		es.observeMark(&r, it.Data, now)
 	}
 	if f.hasSender {
 		r.Sender = f.sender

@@ -114,13 +114,27 @@ func (t *seqTracker) observe(s, at int64, connFirst bool) seqResult {
 	}
 	elapsed := max(at-t.lastAt, 0)
 	t.lastAt = at
+	if d := s - t.hi; d > jumpMin && float64(d) > jumpFactor*t.ratePerNs()*float64(max(elapsed, rateSpan)) {
+		t.restart(s, at)
+		return seqResult{jump: true, jumped: d - 1}
+	}
+	if s < t.hi && connFirst && (s <= t.lo || t.hi-s >= seqWindow) {
+		t.restart(s, at)
+		return seqResult{reset: true}
+	}
+	return t.observePlain(s, at)
+}
+
+// observePlain relates id s to the ids seen before as one sequence: no resets, no
+// jumps. Publish-driven marks are tracked so: they are the truth.
+func (t *seqTracker) observePlain(s, at int64) seqResult {
+	if !t.have {
+		t.restart(s, at)
+		return seqResult{}
+	}
 	switch {
 	case s > t.hi:
 		d := s - t.hi
-		if d > jumpMin && float64(d) > jumpFactor*t.ratePerNs()*float64(max(elapsed, rateSpan)) {
-			t.restart(s, at)
-			return seqResult{jump: true, jumped: d - 1}
-		}
 		if d >= seqWindow {
 			t.bits = [seqWindow / 64]uint64{}
 		} else {
@@ -135,9 +149,6 @@ func (t *seqTracker) observe(s, at int64, connFirst bool) seqResult {
 		// The event the client had, sent again (an inclusive replay): a repeat, also
 		// at a connection's start.
 		return seqResult{dup: true}
-	case connFirst && (s <= t.lo || t.hi-s >= seqWindow):
-		t.restart(s, at)
-		return seqResult{reset: true}
 	case t.hi-s >= seqWindow:
 		return seqResult{outOfOrder: true}
 	case t.isSet(s):

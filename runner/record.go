@@ -21,9 +21,10 @@ const (
 	RecordClosed                          // the attempt ended, see Reason
 	RecordReconnect                       // the client waited and is reconnecting
 	RecordError                           // something failed, see Class and Err
+	RecordPublish                         // the Publisher sent a mark (Stream -1), see Mark
 )
 
-var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error"}
+var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error", "publish"}
 
 // String returns the kind's name as used in reports ("event", "closed", ...).
 func (k RecordKind) String() string {
@@ -134,6 +135,25 @@ type Record struct {
 	// (A, B, A flags the second A; a plain switch A -> B flags nothing). A connection
 	// remembers the last 4 senders it replaced.
 	DuplicateSender bool
+
+	// Publish-driven marks (SourceConfig.MarkPrefix, Publisher). On an Event whose
+	// data holds a mark: Mark is its sequence number (-1 on events without one),
+	// MarkLatency the time from its publishing to this delivery (negative when
+	// none), and MarkMissing, MarkDuplicate and MarkOutOfOrder relate it to the marks
+	// this stream received before, as Missing, Duplicate and OutOfOrder do for
+	// numeric ids but with no resets or jumps (marks are the truth). Marks lost
+	// between two received ones = sum(MarkMissing) - count(MarkOutOfOrder); marks
+	// published while the stream was open but after its last received mark (or
+	// before its first) are for the aggregate to count against the Publish records.
+	// On a Publish record (Stream -1): Mark is the mark sent, Time when the request
+	// was sent, Scheduled when it was due, Status the answer (0 when none),
+	// TTHeaders the request's round trip (negative when it failed) and Class/Err a
+	// failure (a status outside 2xx is ErrStatus).
+	Mark           int64
+	MarkLatency    time.Duration
+	MarkMissing    int64
+	MarkDuplicate  bool
+	MarkOutOfOrder bool
 
 	// Retry and Reconnect.
 	Retry       time.Duration // reconnection time in force (advertised by the server or default)

@@ -72,6 +72,9 @@ type SourceConfig struct {
 	SentField   string
 	SentUnit    SentUnit
 	SenderField string
+	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
+	// for its marks (Record.Mark and the fields after it).
+	MarkPrefix string
 	// Scheduled is when the first attempt was meant to start (Record.Scheduled);
 	// zero means when Run starts.
 	Scheduled time.Time
@@ -97,6 +100,7 @@ type EventSource struct {
 	// under a blocked read stay small (see Run).
 	parser      *eventstream.Parser
 	seq         seqTracker
+	marks       *seqTracker // publish-driven marks; nil until the first one
 	senders     senderTracker
 	retry       time.Duration
 	lastEventAt time.Time
