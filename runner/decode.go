@@ -216,12 +216,22 @@ func newDecoder(coding string, src *compressedSource) (io.Reader, func(), error)
 	case "br":
 		return brotli.NewReader(src), nil, nil
 	case "zstd":
-		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow))
-		if err != nil {
-			return nil, nil, &decodeError{coding: coding, err: err}
-		}
-		return zr, zr.Close, nil
+		var zr *zstd.Decoder
+		lr := &lazyReader{open: func() (io.Reader, error) {
+			var err error
+			// Concurrency 1: decoded in the caller's goroutine, no goroutines of its own.
+			zr, err = zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxWindow(zstdMaxWindow))
+			if err != nil {
+				return nil, &decodeError{coding: coding, err: err}
+			}
+			return zr, nil
+		}}
+		return lr, func() {
+			if zr != nil {
+				zr.Close()
+			}
+		}, nil
 	}
 	return nil, nil, fmt.Errorf("%w %q", errUnsupportedCoding, coding)
 }

@@ -325,3 +325,32 @@ func TestIdentityAllocatesNoDecoder(t *testing.T) {
 		t.Errorf("gzip, compress: err %v, want unsupported", err)
 	}
 }
+
+// TestCloseDuringCompressedStream: a source parked in a decoder's read ends at once
+// on Close, as the client's doing, not as a decode or read error.
+func TestCloseDuringCompressedStream(t *testing.T) {
+	for _, c := range codings {
+		t.Run(c.name, func(t *testing.T) {
+			srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Header().Set("Content-Encoding", c.header)
+				w.WriteHeader(http.StatusOK)
+				enc := c.new(w)
+				io.WriteString(enc, "id: 1\ndata: x\n\n")
+				enc.Flush()
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			})
+			rec := newRecorder(t)
+			es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
+			if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 1); err != nil {
+				t.Fatal(err)
+			}
+			es.Close()
+			waitDone(t, es, 10*time.Second, rec)
+			if errs := rec.kind(RecordError); len(errs) != 0 || es.Reason() != CloseClientClose {
+				t.Errorf("errors %+v, reason %q; want none and client-close", errs, es.Reason())
+			}
+		})
+	}
+}
