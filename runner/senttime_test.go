@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,31 @@ func TestSentUnitDefaultsAndValidation(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// TestLatencyFromAnyField: a source measures latency from a millisecond ts field and
+// from a nested RFC 3339 time, as configured; the default field is not used then.
+func TestLatencyFromAnyField(t *testing.T) {
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		now := time.Now().Add(-50 * time.Millisecond)
+		writeEvent(w, "data: {\"seq\":1,\"ts\":%d,\"meta\":{\"sent_at\":%q},\"sent_unix_ns\":1}\n\n",
+			now.UnixMilli(), now.UTC().Format(time.RFC3339Nano))
+		<-r.Context().Done()
+	})
+	for _, tc := range []struct {
+		field string
+		unit  SentUnit
+	}{{"ts", ""}, {"ts", SentMillis}, {"meta.sent_at", ""}, {"meta.sent_at", SentRFC3339}} {
+		rec := newRecorder(t)
+		startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, SentField: tc.field, SentUnit: tc.unit}, rec.ch)
+		ev := rec.waitKind(t, RecordEvent, 1)
+		if l := ev[0].Latency; l < 49*time.Millisecond || l > 10*time.Second {
+			t.Errorf("field %s unit %q: latency %v, want about 50ms", tc.field, tc.unit, l)
+		}
+	}
+	if _, err := NewBrowser(BrowserConfig{}).NewEventSource(SourceConfig{URL: srv.URL, SentUnit: "weeks"}, nil); err == nil {
+		t.Error("unknown sent unit accepted")
 	}
 }
