@@ -179,3 +179,21 @@ func TestFDLimitCheck(t *testing.T) {
 		t.Errorf("soft limit %d not raised to hard %d", cur.Soft, cur.Hard)
 	}
 }
+
+func TestNewFieldsDefaultsAndValidation(t *testing.T) {
+	r := Config{Target: "http://h"}.Resolved()
+	if r.AcceptEncoding != DefaultAcceptEncoding || r.MinReconnect != 100*time.Millisecond || r.MaxBackoff != 30*time.Second ||
+		r.MaxDecodedRatio != DefaultMaxDecodedRatio || r.SentUnit != SentNanos {
+		t.Errorf("defaults: accept encoding %q, min reconnect %v, max backoff %v, ratio %d, sent unit %q",
+			r.AcceptEncoding, r.MinReconnect, r.MaxBackoff, r.MaxDecodedRatio, r.SentUnit)
+	}
+	err := Config{Target: "http://h", AcceptEncoding: "gzip\r\nX: y", MinReconnect: -1, MaxBackoff: -1, MaxDecodedRatio: -1}.Validate()
+	if err == nil {
+		t.Fatal("bad fields accepted")
+	}
+	for _, want := range []string{"accept encoding", "min reconnect", "max backoff", "max decoded ratio"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate did not report %q; got:\n%s", want, err)
+		}
+	}
+}
