@@ -130,8 +130,14 @@ func runScript(t *testing.T, srv *httptest.Server, tlsH2 bool, proceed chan<- st
 		pool.AddCert(srv.Certificate())
 		cfg.RootCAs = pool
 	}
+	return runScriptAt(t, srv.URL, cfg, proceed)
+}
+
+// runScriptAt is runScript against a URL, with a browser of cfg.
+func runScriptAt(t *testing.T, url string, cfg BrowserConfig, proceed chan<- struct{}) ([]parsed, []Record) {
+	t.Helper()
 	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(cfg), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
+	es := startSource(t, NewBrowser(cfg), SourceConfig{URL: url, Retry: time.Millisecond}, rec.ch)
 	items := func() int {
 		return rec.count(RecordEvent) + rec.count(RecordComment) + rec.count(RecordRetry)
 	}
