@@ -20,9 +20,11 @@ const (
 	DefaultDrain            = 5 * time.Second
 	DefaultChurnDelay       = time.Second
 	DefaultRetry            = 3 * time.Second // the usual browser reconnection time
+	DefaultMinReconnect     = 100 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultHeaderTimeout    = 30 * time.Second
-	DefaultLatencyField     = "sent_unix_ns"
+	DefaultSentField        = "sent_unix_ns"
 	DefaultSenderField      = "sender"
 	DefaultSessionPrefix    = "s-"
 )
@@ -53,6 +55,13 @@ type Config struct {
 	ProgressTemplate string
 	// Header holds extra headers sent on every stream request (e.g. Authorization).
 	Header http.Header
+	// AcceptEncoding is the stream requests' Accept-Encoding: default
+	// DefaultAcceptEncoding (what Chromium's EventSource sends), AcceptIdentity for
+	// uncompressed bodies. Responses in gzip, deflate, br or zstd are decoded.
+	AcceptEncoding string
+	// MaxDecodedRatio is the decompression-bomb limit (decoded bytes per received
+	// byte past the first MiB). Default DefaultMaxDecodedRatio.
+	MaxDecodedRatio int
 
 	// Streams is the number of simulated EventSources in the whole run (all shards).
 	// Default DefaultStreams.
@@ -100,6 +109,12 @@ type Config struct {
 	Jitter float64
 	// NoReconnect makes streams stop after their first connection ends.
 	NoReconnect bool
+	// MinReconnect is the shortest reconnection delay whatever the server's retry.
+	// Default DefaultMinReconnect (100 ms).
+	MinReconnect time.Duration
+	// MaxBackoff caps the doubling of the reconnection delay while attempts keep
+	// ending within QuickEnd of their start. Default DefaultMaxBackoff (30 s).
+	MaxBackoff time.Duration
 
 	// Insecure skips TLS certificate verification (self-signed targets).
 	Insecure bool
@@ -113,9 +128,16 @@ type Config struct {
 	MaxEventSize int
 	MaxLineSize  int
 
-	// LatencyField is the JSON field of an event's data holding its send time in unix
-	// nanoseconds. Default DefaultLatencyField.
-	LatencyField string
+	// SentField is the JSON path in an event's data of its send time, from which
+	// latency is measured: object keys separated by dots ("ts", "meta.sent_at").
+	// Default DefaultSentField.
+	SentField string
+	// SentUnit says how the send time is written (auto, ns, us, ms, s, rfc3339).
+	// Default: ns for the default field, auto for any other.
+	SentUnit SentUnit
+	// MarkPrefix, when set, is a Publisher's Prefix: every stream looks for its marks
+	// in the events' data (publish-driven measurement).
+	MarkPrefix string
 	// SenderField is the JSON field naming the producer of an event.
 	// Default DefaultSenderField.
 	SenderField string
@@ -166,15 +188,28 @@ func (c Config) Resolved() Config {
 	if c.Retry == 0 {
 		c.Retry = DefaultRetry
 	}
+	if c.AcceptEncoding == "" {
+		c.AcceptEncoding = DefaultAcceptEncoding
+	}
+	if c.MaxDecodedRatio == 0 {
+		c.MaxDecodedRatio = DefaultMaxDecodedRatio
+	}
+	if c.MinReconnect == 0 {
+		c.MinReconnect = DefaultMinReconnect
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
 	if c.HeaderTimeout == 0 {
 		c.HeaderTimeout = DefaultHeaderTimeout
 	}
-	if c.LatencyField == "" {
-		c.LatencyField = DefaultLatencyField
+	if c.SentField == "" {
+		c.SentField = DefaultSentField
 	}
+	c.SentUnit = resolveSentUnit(c.SentUnit, c.SentField)
 	if c.SenderField == "" {
 		c.SenderField = DefaultSenderField
 	}
@@ -235,7 +270,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"ramp", c.Ramp}, {"hold", c.Hold}, {"drain", c.Drain}, {"churn delay", c.ChurnDelay},
-		{"retry", c.Retry}, {"dial timeout", c.DialTimeout}, {"header timeout", c.HeaderTimeout}} {
+		{"retry", c.Retry}, {"min reconnect", c.MinReconnect}, {"max backoff", c.MaxBackoff}, {"dial timeout", c.DialTimeout}, {"header timeout", c.HeaderTimeout}} {
 		if d.v < 0 {
 			bad("%s: %v is negative", d.name, d.v)
 		}
@@ -263,6 +298,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLineSize < 0 {
 		bad("max line size: %d is negative", c.MaxLineSize)
+	}
+	if err := validSentPath(r.SentField); err != nil {
+		bad("%v", err)
+	}
+	if !r.SentUnit.Valid() {
+		bad("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit)
+	}
+	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
+		bad("accept encoding %q: contains a line break", c.AcceptEncoding)
+	}
+	if c.MaxDecodedRatio < 0 {
+		bad("max decoded ratio: %d is negative", c.MaxDecodedRatio)
 	}
 	if c.Sessions < 0 {
 		bad("sessions: %d is negative", c.Sessions)
@@ -306,3 +353,7 @@ func expand(tmpl, target, session string, stream int) string {
 		"{stream}", strconv.Itoa(stream),
 	).Replace(tmpl)
 }
+
+// QuickEnd is how long an attempt must live for its end not to count as immediate:
+// attempts that keep ending sooner back the reconnection delay off.
+const QuickEnd = time.Second

@@ -51,7 +51,7 @@ func TestValidateAcceptsDefaults(t *testing.T) {
 func TestResolvedDefaults(t *testing.T) {
 	r := Config{Target: "http://h", Streams: 10, Browsers: 3}.Resolved()
 	if r.StreamsPerBrowser != 4 || r.Browsers != 3 || r.MaxConnsPerHost != 6 || r.Retry != 3*time.Second ||
-		r.LatencyField != "sent_unix_ns" || r.SenderField != "sender" || r.Shard.Count != 1 {
+		r.SentField != "sent_unix_ns" || r.SenderField != "sender" || r.Shard.Count != 1 {
 		t.Errorf("unexpected defaults: %+v", r)
 	}
 	r = Config{Target: "http://h", Streams: 10, StreamsPerBrowser: 3}.Resolved()
@@ -177,5 +177,23 @@ func TestFDLimitCheck(t *testing.T) {
 	}
 	if cur.Soft != cur.Hard {
 		t.Errorf("soft limit %d not raised to hard %d", cur.Soft, cur.Hard)
+	}
+}
+
+func TestNewFieldsDefaultsAndValidation(t *testing.T) {
+	r := Config{Target: "http://h"}.Resolved()
+	if r.AcceptEncoding != DefaultAcceptEncoding || r.MinReconnect != 100*time.Millisecond || r.MaxBackoff != 30*time.Second ||
+		r.MaxDecodedRatio != DefaultMaxDecodedRatio || r.SentUnit != SentNanos {
+		t.Errorf("defaults: accept encoding %q, min reconnect %v, max backoff %v, ratio %d, sent unit %q",
+			r.AcceptEncoding, r.MinReconnect, r.MaxBackoff, r.MaxDecodedRatio, r.SentUnit)
+	}
+	err := Config{Target: "http://h", AcceptEncoding: "gzip\r\nX: y", MinReconnect: -1, MaxBackoff: -1, MaxDecodedRatio: -1}.Validate()
+	if err == nil {
+		t.Fatal("bad fields accepted")
+	}
+	for _, want := range []string{"accept encoding", "min reconnect", "max backoff", "max decoded ratio"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate did not report %q; got:\n%s", want, err)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"compress/gzip"
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -334,5 +336,57 @@ func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	}
 	if headers != 14 || srv.conns.Load() != 2 {
 		t.Errorf("%d streams opened over %d connections, want 14 over 2 (one per browser)", headers, srv.conns.Load())
+	}
+}
+
+// TestRunPassesTheTargetDescription: a load's encoding, send-time field and mark
+// prefix reach every stream.
+func TestRunPassesTheTargetDescription(t *testing.T) {
+	var sawAE atomic.Value
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		sawAE.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		zw := gzip.NewWriter(w)
+		defer zw.Close()
+		for i := 0; ; i++ {
+			fmt.Fprintf(zw, "id: %d\ndata: {\"ts\":%d,\"text\":\"sseh-000000000000-%d-%d\"}\n\n", i, time.Now().UnixMilli(), i, time.Now().UnixNano())
+			zw.Flush()
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/", Streams: 2, Hold: 500 * time.Millisecond,
+		AcceptEncoding: "gzip", SentField: "ts", MarkPrefix: "sseh-000000000000-"}
+	recs := runAll(t, ctxTimeout(t, 30*time.Second), cfg)
+	if ae, _ := sawAE.Load().(string); ae != "gzip" {
+		t.Errorf("server saw Accept-Encoding %q, want gzip", ae)
+	}
+	var events, timed, marked int
+	for _, r := range recs {
+		switch r.Kind {
+		case RecordHeaders:
+			if r.ContentEncoding != "gzip" {
+				t.Errorf("stream %d: content encoding %q", r.Stream, r.ContentEncoding)
+			}
+		case RecordEvent:
+			events++
+			if r.Latency >= 0 {
+				timed++
+			}
+			if r.Mark >= 0 && r.MarkLatency >= 0 {
+				marked++
+			}
+		case RecordError:
+			t.Errorf("error %+v", r)
+		}
+	}
+	if events == 0 || timed != events || marked != events {
+		t.Errorf("%d events, %d timed from ts, %d with marks; want all", events, timed, marked)
 	}
 }

@@ -26,8 +26,10 @@ type exchange struct {
 	proto       string
 	contentType string
 	location    string
+	encoding    string // Content-Encoding
 	body        io.Reader
 	cleanup     func() // HTTP/2: ends the stream
+	undecode    func() // releases the content decoder, nil without one
 	ttHeaders   time.Duration
 	slotWait    time.Duration // HTTP/2: waiting for a stream under the server's limit
 }
@@ -81,7 +83,7 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 			continue
 		}
 		es.emit(Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: x.status, Proto: x.proto,
-			ContentType: x.contentType, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders})
+			ContentType: x.contentType, ContentEncoding: x.encoding, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders})
 		return x, ""
 	}
 }
@@ -92,6 +94,9 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 func (es *EventSource) release(x *exchange) {
 	if x.cleanup != nil {
 		x.cleanup()
+	}
+	if x.undecode != nil {
+		x.undecode()
 	}
 	es.mu.Lock()
 	es.conn, es.tcp = nil, nil
@@ -159,12 +164,13 @@ func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (*
 	chunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
 	x.status, x.proto = resp.StatusCode, resp.Proto
 	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
+	x.encoding = resp.Header.Get("Content-Encoding")
 	x.body = newBodyReader(l.conn, src, pending, chunked, resp.ContentLength)
 	return x, nil
 }
 
 // requestBytes writes the GET request by hand: the scale path never builds an
-// http.Request.
+// http.Request. The headers are those of Chromium's EventSource.
 func (es *EventSource) requestBytes(u *url.URL) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, "GET "...)
@@ -173,7 +179,9 @@ func (es *EventSource) requestBytes(u *url.URL) []byte {
 	b = append(b, u.Host...)
 	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, es.b.cfg.UserAgent...)
-	b = append(b, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
+	b = append(b, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nPragma: no-cache\r\nAccept-Encoding: "...)
+	b = append(b, es.cfg.AcceptEncoding...)
+	b = append(b, "\r\n"...)
 	if id := es.LastEventID(); id != "" {
 		b = append(b, "Last-Event-ID: "...)
 		b = append(b, id...)
@@ -212,6 +220,9 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	req.Header.Set("User-Agent", es.b.cfg.UserAgent)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
+	req.Header.Set("Pragma", "no-cache")
+	// Set by hand, the transport neither adds gzip nor decodes: accept does.
+	req.Header.Set("Accept-Encoding", es.cfg.AcceptEncoding)
 	if id := es.LastEventID(); id != "" {
 		req.Header.Set("Last-Event-ID", id)
 	}
@@ -238,6 +249,7 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	}
 	x.status, x.proto = resp.StatusCode, resp.Proto
 	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
+	x.encoding = resp.Header.Get("Content-Encoding")
 	x.body = &flowReader{es: es, ctx: ctx, r: resp.Body}
 	x.cleanup = func() { stop(); cancel(); resp.Body.Close() }
 	return x, nil
@@ -275,6 +287,13 @@ func (es *EventSource) accept(ctx context.Context, attempt int, x *exchange) Clo
 	case !isEventStream(x.contentType):
 		return es.fail(ctx, attempt, CloseBadContentType, ErrContentType, fmt.Errorf("content type %q is not text/event-stream", x.contentType))
 	}
+	if x.encoding != "" {
+		body, undecode, err := newDecodedBody(x.encoding, x.body, int64(es.cfg.MaxDecodedRatio))
+		if err != nil {
+			return es.fail(ctx, attempt, CloseBadEncoding, ErrDecode, fmt.Errorf("content encoding %q: %w", x.encoding, err))
+		}
+		x.body, x.undecode = body, undecode
+	}
 	es.mu.Lock()
 	es.open = true
 	es.opens++
@@ -309,9 +328,11 @@ func (es *EventSource) bodyEnded(ctx context.Context, attempt int, err error) Cl
 		}
 		es.closed(attempt, CloseEOF)
 		return CloseEOF
-	case errors.Is(err, eventstream.ErrTooLarge):
-		// Not retried: the same oversized event would come back after a resume.
+	case errors.Is(err, eventstream.ErrTooLarge), errors.Is(err, errDecodedTooLarge):
+		// Not retried: the same oversized event (or bomb) would come back after a resume.
 		return es.fail(ctx, attempt, CloseTooLarge, ErrTooLarge, err)
+	case errors.Is(err, errDecode):
+		return es.fail(ctx, attempt, CloseNetworkError, ErrDecode, err)
 	default:
 		return es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
 	}
@@ -350,7 +371,8 @@ func (es *EventSource) handle(attempt int) {
 // event measures one event and emits its record.
 func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
-		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1}
+		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1, Mark: -1, MarkLatency: -1}
+	connFirst := es.first
 	if es.first {
 		r.TTFirst = now.Sub(es.start)
 		es.first = false
@@ -359,11 +381,14 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 		r.Gap = now.Sub(es.lastEventAt)
 	}
 	es.lastEventAt = now
-	f := scanData(it.Data, es.cfg.LatencyField, es.cfg.SenderField)
+	f := scanData(it.Data, es.cfg.SentField, es.cfg.SentUnit, es.cfg.SenderField)
 	if f.hasSent {
 		// Clamped at 0: a negative value means "not timed", and clocks of two hosts
 		// may disagree by a little.
 		r.Latency = max(time.Duration(now.UnixNano()-f.sent), 0)
+	}
+	if es.cfg.MarkPrefix != "" {
+		es.observeMark(&r, it.Data, now)
 	}
 	if f.hasSender {
 		r.Sender = f.sender
@@ -371,9 +396,16 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 	}
 	// Only an event whose own block carried an id is counted: one without merely
 	// carries the previous id over (the spec's id buffer) and is not that event again.
-	if s := parseSeq(it.ID); s >= 0 && it.HasID {
-		r.Seq = s
-		r.Missing, r.Duplicate, r.OutOfOrder = es.seq.observe(s)
+	if it.HasID && it.ID != "" {
+		if s := parseSeq(it.ID); s >= 0 {
+			r.Seq = s
+			o := es.seq.observe(s, now.UnixNano(), connFirst)
+			r.Missing, r.Duplicate, r.OutOfOrder = o.missing, o.dup, o.outOfOrder
+			r.IDReset, r.IDJump, r.Jumped = o.reset, o.jump, o.jumped
+		} else {
+			r.Opaque = true
+			r.Duplicate = es.seq.observeOpaque(it.ID)
+		}
 	}
 	es.emit(r)
 	// Counted after the record is out, so a waiter that wakes sees it sent.

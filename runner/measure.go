@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // seqWindow is how many ids below the highest one a stream remembers. Ids are mostly
@@ -12,12 +13,42 @@ import (
 // the window is reported OutOfOrder since it can no longer be told from a duplicate.
 const seqWindow = 1024
 
+// Id models. A stream's numeric ids are one run of a counter until they go backwards
+// at a connection's first event to where the run began (or past the window): a
+// per-connection counter or a restarted server, an id reset; or until they jump
+// forward by more than the target could have produced since the last event (more than
+// jumpMin ids, and more than jumpFactor times the run's own id rate over the time
+// since the last event): a per-connection greeting id followed by a live counter, an
+// id jump. Either restarts the tracking at the new id, and neither counts as missing,
+// duplicated or out of order. The rate is known once a run spans rateSpan.
+const (
+	jumpMin    = seqWindow
+	jumpFactor = 10
+	rateSpan   = int64(time.Second)
+)
+
 // seqTracker finds missing, duplicated and out-of-order numeric ids of one stream
-// across its reconnects, in O(1) memory.
+// across its reconnects, in O(1) memory; opaque ids are checked for repeats in a
+// small window.
 type seqTracker struct {
-	have bool
-	hi   int64
-	bits [seqWindow / 64]uint64
+	have   bool
+	hi     int64 // highest id of the current run
+	lo     int64 // first id of the current run
+	loAt   int64 // unix ns when the run began
+	hiAt   int64 // unix ns when hi arrived
+	lastAt int64 // unix ns of the latest numeric id
+	bits   [seqWindow / 64]uint64
+	opaque *opaqueWindow // allocated at the first opaque id
+}
+
+// seqResult is how an id relates to the ids seen before; see Record.
+type seqResult struct {
+	missing    int64
+	dup        bool
+	outOfOrder bool
+	reset      bool
+	jump       bool
+	jumped     int64
 }
 
 func (t *seqTracker) bit(s int64) (word int, mask uint64) {
@@ -40,25 +71,66 @@ func (t *seqTracker) isSet(s int64) bool {
 	return t.bits[w]&m != 0
 }
 
-// seed records s as already seen without reporting it: the Last-Event-ID a stream
-// starts from, so the first event after a resume reports the ids it skipped.
-func (t *seqTracker) seed(s int64) {
-	if !t.have {
-		t.have = true
-		t.hi = s
-		t.set(s)
-		return
-	}
-	t.observe(s)
+// restart begins a new run at id s, seen at unix ns at.
+func (t *seqTracker) restart(s, at int64) {
+	t.have = true
+	t.hi, t.lo = s, s
+	t.loAt, t.hiAt, t.lastAt = at, at, at
+	t.bits = [seqWindow / 64]uint64{}
+	t.set(s)
 }
 
-// observe records id s (>= 0) and says how it relates to the ids seen before.
-func (t *seqTracker) observe(s int64) (missing int64, dup, outOfOrder bool) {
+// seed records the last event ID a stream starts from as seen without reporting it,
+// so that the first event after a resume reports the ids it skipped, or a repeat.
+func (t *seqTracker) seed(id string, at int64) {
+	if s := parseSeq(id); s >= 0 {
+		if !t.have {
+			t.restart(s, at)
+			return
+		}
+		t.observe(s, at, true)
+		return
+	}
+	if id != "" {
+		t.observeOpaque(id)
+	}
+}
+
+// ratePerNs is the run's id rate (ids per ns), 0 while it spans less than rateSpan.
+func (t *seqTracker) ratePerNs() float64 {
+	span := t.hiAt - t.loAt
+	if span < rateSpan || t.hi <= t.lo {
+		return 0
+	}
+	return float64(t.hi-t.lo) / float64(span)
+}
+
+// observe records numeric id s (>= 0) seen at unix ns at; connFirst says it is the
+// first event of a connection.
+func (t *seqTracker) observe(s, at int64, connFirst bool) seqResult {
 	if !t.have {
-		t.have = true
-		t.hi = s
-		t.set(s)
-		return 0, false, false
+		t.restart(s, at)
+		return seqResult{}
+	}
+	elapsed := max(at-t.lastAt, 0)
+	t.lastAt = at
+	if d := s - t.hi; d > jumpMin && float64(d) > jumpFactor*t.ratePerNs()*float64(max(elapsed, rateSpan)) {
+		t.restart(s, at)
+		return seqResult{jump: true, jumped: d - 1}
+	}
+	if s < t.hi && connFirst && (s <= t.lo || t.hi-s >= seqWindow) {
+		t.restart(s, at)
+		return seqResult{reset: true}
+	}
+	return t.observePlain(s, at)
+}
+
+// observePlain relates id s to the ids seen before as one sequence: no resets, no
+// jumps. Publish-driven marks are tracked so: they are the truth.
+func (t *seqTracker) observePlain(s, at int64) seqResult {
+	if !t.have {
+		t.restart(s, at)
+		return seqResult{}
 	}
 	switch {
 	case s > t.hi:
@@ -71,16 +143,60 @@ func (t *seqTracker) observe(s int64) (missing int64, dup, outOfOrder bool) {
 			}
 		}
 		t.set(s)
-		t.hi = s
-		return d - 1, false, false
+		t.hi, t.hiAt = s, at
+		return seqResult{missing: d - 1}
+	case s == t.hi:
+		// The event the client had, sent again (an inclusive replay): a repeat, also
+		// at a connection's start.
+		return seqResult{dup: true}
 	case t.hi-s >= seqWindow:
-		return 0, false, true
+		return seqResult{outOfOrder: true}
 	case t.isSet(s):
-		return 0, true, false
+		return seqResult{dup: true}
 	default:
 		t.set(s)
-		return 0, false, true
+		return seqResult{outOfOrder: true}
 	}
+}
+
+// opaqueWindowSize is how many recent opaque ids a stream remembers (as 64-bit
+// hashes: 256 bytes).
+const opaqueWindowSize = 32
+
+// opaqueWindow remembers the hashes of a stream's most recent opaque ids.
+type opaqueWindow struct {
+	h    [opaqueWindowSize]uint64
+	n    int // filled entries, up to opaqueWindowSize
+	next int
+}
+
+// observeOpaque records a non-numeric id and reports whether it is one of the
+// stream's recent ones: opaque ids have no order, so repeats are all that can be
+// checked without publish-driven marks.
+func (t *seqTracker) observeOpaque(id string) (dup bool) {
+	if t.opaque == nil {
+		t.opaque = &opaqueWindow{}
+	}
+	w := t.opaque
+	h := fnv64(id)
+	for i := 0; i < w.n; i++ {
+		if w.h[i] == h {
+			return true
+		}
+	}
+	w.h[w.next] = h
+	w.next = (w.next + 1) % opaqueWindowSize
+	w.n = min(w.n+1, opaqueWindowSize)
+	return false
+}
+
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // parseSeq returns the event id as a sequence number, or -1 when it is not a plain
@@ -140,17 +256,22 @@ func (t *senderTracker) observe(s string) bool {
 
 // dataFields is what the runner reads from an event's JSON data.
 type dataFields struct {
-	sent      int64 // unix ns; valid when hasSent
+	sent      int64 // send time, unix ns; valid when hasSent
 	hasSent   bool
 	sender    string // "" when absent
 	hasSender bool
 }
 
-// scanData extracts the latency and sender fields from the top level of a JSON object
+// scanData extracts the send-time and sender fields of a JSON object
 // without decoding the rest: the runner does this for every event of 10,000 streams,
 // so it allocates nothing in the common case (no escapes in the keys or the sender).
 // Anything that is not a JSON object yields no fields.
-func scanData(data, sentField, senderField string) dataFields {
+//
+// sentPath is the send time's JSON path ("sent_unix_ns", "meta.sent_at"): its first
+// key is matched here, the rest looked up inside that key's value; unit says how the
+// value is written.
+func scanData(data, sentPath string, unit SentUnit, senderField string) dataFields {
+	sentKey, sentRest, nested := strings.Cut(sentPath, ".")
 	var f dataFields
 	s := data
 	i := skipWS(s, 0)
@@ -188,8 +309,14 @@ func scanData(data, sentField, senderField string) dataFields {
 		}
 		raw := s[i:vEnd]
 		switch key {
-		case sentField:
-			f.sent, f.hasSent = parseNanos(raw)
+		case sentKey:
+			if nested {
+				var ok bool
+				if raw, ok = lookupJSON(raw, sentRest); !ok {
+					break
+				}
+			}
+			f.sent, f.hasSent = parseSent(raw, unit)
 		case senderField:
 			f.sender, f.hasSender = senderValue(raw)
 		}
@@ -287,22 +414,6 @@ func unquoteJSON(raw string) string {
 		return ""
 	}
 	return v
-}
-
-// parseNanos reads a unix-nanosecond time written as a JSON number (integer or not)
-// or as a string holding one.
-func parseNanos(raw string) (int64, bool) {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		raw = raw[1 : len(raw)-1]
-	}
-	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-		return n, true
-	}
-	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || f != f || f > 9.2e18 || f < -9.2e18 {
-		return 0, false
-	}
-	return int64(f), true
 }
 
 // senderValue turns the raw JSON value of the sender field into an identifier:

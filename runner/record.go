@@ -21,9 +21,10 @@ const (
 	RecordClosed                          // the attempt ended, see Reason
 	RecordReconnect                       // the client waited and is reconnecting
 	RecordError                           // something failed, see Class and Err
+	RecordPublish                         // the Publisher sent a mark (Stream -1), see Mark
 )
 
-var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error"}
+var kindNames = [...]string{"", "opened", "headers", "event", "comment", "retry", "closed", "reconnect", "error", "publish"}
 
 // String returns the kind's name as used in reports ("event", "closed", ...).
 func (k RecordKind) String() string {
@@ -44,7 +45,8 @@ const (
 	CloseBadStatus      CloseReason = "bad-status"       // another status: fails without reconnect
 	CloseBadContentType CloseReason = "bad-content-type" // not text/event-stream: fails without reconnect
 	CloseNetworkError   CloseReason = "network-error"    // dial, TLS or read error: reconnects
-	CloseTooLarge       CloseReason = "too-large"        // a line or event passed the size limit
+	CloseTooLarge       CloseReason = "too-large"        // a line or event passed the size limit, or a body decoded past its ratio limit
+	CloseBadEncoding    CloseReason = "bad-encoding"     // a Content-Encoding the runner cannot decode: fails without reconnect
 	CloseStopped        CloseReason = "stopped"          // the run's hold ended and the client left
 	CloseCancelled      CloseReason = "cancelled"        // the drain grace ran out (or Ctrl-C)
 	CloseClientClose    CloseReason = "client-close"     // the scenario closed it deliberately (FIN)
@@ -65,6 +67,7 @@ const (
 	ErrRead        ErrorClass = "read"
 	ErrTooLarge    ErrorClass = "too-large"
 	ErrProtocol    ErrorClass = "protocol"
+	ErrDecode      ErrorClass = "decode" // unsupported or corrupt content coding
 )
 
 // ErrPortsExhausted is a dial that found no free local port for its (source,
@@ -87,12 +90,16 @@ type Record struct {
 
 	// Headers.
 	Status      int
-	Proto       string        // "HTTP/1.1", "HTTP/2.0"
-	ContentType string        // raw Content-Type header
-	Waited      time.Duration // time spent waiting for a free connection in the browser's pool
-	Dial        time.Duration // TCP connect (negative when the connection was reused)
-	TLS         time.Duration // TLS handshake (negative without TLS or on reuse)
-	TTHeaders   time.Duration // request written -> response headers
+	Proto       string // "HTTP/1.1", "HTTP/2.0"
+	ContentType string // raw Content-Type header
+	// ContentEncoding is the raw Content-Encoding header ("" when absent): gzip,
+	// deflate, br and zstd bodies are decoded before parsing (Event Bytes count
+	// decoded bytes).
+	ContentEncoding string
+	Waited          time.Duration // time spent waiting for a free connection in the browser's pool
+	Dial            time.Duration // TCP connect (negative when the connection was reused)
+	TLS             time.Duration // TLS handshake (negative without TLS or on reuse)
+	TTHeaders       time.Duration // request written -> response headers
 
 	// Event.
 	EventType  string
@@ -112,16 +119,55 @@ type Record struct {
 	// Missing counted, so ids lost = sum(Missing) - count(OutOfOrder). The event ID is
 	// the last event ID string, which an event without an id field keeps: such an
 	// event repeats the previous id and shows as a Duplicate.
+	//
+	// Id models: a numeric id lower than the current run's first id (or older than
+	// the window) at a connection's first event is an IDReset (a per-connection
+	// counter, a restarted server), and a forward jump of more than 1024 ids and more
+	// than ten times what the run's own id rate explains over the time since the last
+	// event is an IDJump (a greeting id 0, then the live counter in the thousands;
+	// Jumped holds the ids it skipped). Either restarts the tracking at that id and
+	// counts as neither Missing, Duplicate nor OutOfOrder. The same id as the highest
+	// so far is always a Duplicate (an inclusive Last-Event-ID replay). An id that is
+	// not a plain number sets Opaque and is checked for repeats only (Duplicate, among
+	// the stream's 32 most recent opaque ids); Seq stays -1.
+	IDReset bool
+	IDJump  bool
+	Jumped  int64
+	Opaque  bool
 	// DuplicateSender is set when an event comes from a sender that this connection saw
 	// before another sender took over: two senders are pushing into one stream
 	// (A, B, A flags the second A; a plain switch A -> B flags nothing). A connection
 	// remembers the last 4 senders it replaced.
 	DuplicateSender bool
 
+	// Publish-driven marks (SourceConfig.MarkPrefix, Publisher). On an Event whose
+	// data holds a mark: Mark is its sequence number (-1 on events without one),
+	// MarkLatency the time from its publishing to this delivery (negative when
+	// none), and MarkMissing, MarkDuplicate and MarkOutOfOrder relate it to the marks
+	// this stream received before, as Missing, Duplicate and OutOfOrder do for
+	// numeric ids but with no resets or jumps (marks are the truth). Marks lost
+	// between two received ones = sum(MarkMissing) - count(MarkOutOfOrder); marks
+	// published while the stream was open but after its last received mark (or
+	// before its first) are for the aggregate to count against the Publish records.
+	// On a Publish record (Stream -1): Mark is the mark sent, Time when the request
+	// was sent, Scheduled when it was due, Status the answer (0 when none),
+	// TTHeaders the request's round trip (negative when it failed) and Class/Err a
+	// failure (a status outside 2xx is ErrStatus).
+	Mark           int64
+	MarkLatency    time.Duration
+	MarkMissing    int64
+	MarkDuplicate  bool
+	MarkOutOfOrder bool
+
 	// Retry and Reconnect.
 	Retry       time.Duration // reconnection time in force (advertised by the server or default)
 	Delay       time.Duration // Reconnect: time from Closed to the new attempt
 	LastEventID string        // Reconnect: the Last-Event-ID the new attempt sends
+	// QuickEnds (Reconnect) counts the attempts in a row, up to the one just ended,
+	// that ended within QuickEnd of their start (0: the last one lived longer). From 2
+	// on, each doubles the delay (see SourceConfig.MaxBackoff): a stream that keeps
+	// ending at once.
+	QuickEnds int
 
 	// Closed.
 	Reason CloseReason

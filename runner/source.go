@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,15 @@ type SourceConfig struct {
 	Session string
 	// Header holds extra request headers.
 	Header http.Header
+	// AcceptEncoding is the request's Accept-Encoding. Default DefaultAcceptEncoding
+	// (Chromium's: gzip, deflate, br, zstd); AcceptIdentity ("identity") asks for
+	// an uncompressed body. Whatever was asked, a gzip, deflate, br or zstd response
+	// is decoded.
+	AcceptEncoding string
+	// MaxDecodedRatio is the decompression-bomb limit: a compressed body may decode
+	// to at most this many bytes per received byte (after its first MiB).
+	// Default DefaultMaxDecodedRatio.
+	MaxDecodedRatio int
 	// LastEventID seeds the last event ID string, as if a previous connection had
 	// seen it: the first request sends it, and id tracking starts from it.
 	LastEventID string
@@ -34,6 +44,14 @@ type SourceConfig struct {
 	Retry time.Duration
 	// Jitter lengthens each reconnection delay by a random share up to Jitter.
 	Jitter float64
+	// MinReconnect is the shortest reconnection delay, whatever the server's retry
+	// (retry: 0 with streams that end at once must not flood the target).
+	// Default DefaultMinReconnect.
+	MinReconnect time.Duration
+	// MaxBackoff caps the exponential backoff: while attempts keep ending within
+	// QuickEnd of their start, each reconnection waits twice as long as the one
+	// before, up to MaxBackoff (or the retry, when longer). Default DefaultMaxBackoff.
+	MaxBackoff time.Duration
 	// NoReconnect ends the source when its first connection ends.
 	NoReconnect bool
 	// ReadRate limits reading to this many bytes per second (0: unlimited).
@@ -47,10 +65,16 @@ type SourceConfig struct {
 	MaxEventSize   int
 	MaxLineSize    int
 	ReadBufferSize int
-	// LatencyField and SenderField name the JSON fields of the event data holding the
-	// send time (unix ns) and the sender. Defaults "sent_unix_ns" and "sender".
-	LatencyField string
-	SenderField  string
+	// SentField is the JSON path of the event data's send time ("ts",
+	// "meta.sent_at") and SentUnit how it is written; SenderField names the field
+	// holding the sender. Defaults "sent_unix_ns", ns for that field (auto for any
+	// other) and "sender".
+	SentField   string
+	SentUnit    SentUnit
+	SenderField string
+	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
+	// for its marks (Record.Mark and the fields after it).
+	MarkPrefix string
 	// Scheduled is when the first attempt was meant to start (Record.Scheduled);
 	// zero means when Run starts.
 	Scheduled time.Time
@@ -76,6 +100,7 @@ type EventSource struct {
 	// under a blocked read stay small (see Run).
 	parser      *eventstream.Parser
 	seq         seqTracker
+	marks       *seqTracker // publish-driven marks; nil until the first one
 	senders     senderTracker
 	retry       time.Duration
 	lastEventAt time.Time
@@ -83,6 +108,7 @@ type EventSource struct {
 	scheduled   time.Time // when the current attempt was due
 	closedAt    time.Time // end of the previous attempt
 	delay       time.Duration
+	quickEnds   int    // consecutive attempts that ended within QuickEnd of their start
 	first       bool   // no event yet in this attempt
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
@@ -127,8 +153,30 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = DefaultHeaderTimeout
 	}
-	if cfg.LatencyField == "" {
-		cfg.LatencyField = DefaultLatencyField
+	if cfg.AcceptEncoding == "" {
+		cfg.AcceptEncoding = DefaultAcceptEncoding
+	}
+	if strings.ContainsAny(cfg.AcceptEncoding, "\r\n") {
+		return nil, fmt.Errorf("accept encoding %q: contains a line break", cfg.AcceptEncoding)
+	}
+	if cfg.MaxDecodedRatio <= 0 {
+		cfg.MaxDecodedRatio = DefaultMaxDecodedRatio
+	}
+	if cfg.MinReconnect <= 0 {
+		cfg.MinReconnect = DefaultMinReconnect
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.SentField == "" {
+		cfg.SentField = DefaultSentField
+	}
+	cfg.SentUnit = resolveSentUnit(cfg.SentUnit, cfg.SentField)
+	if !cfg.SentUnit.Valid() {
+		return nil, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", cfg.SentUnit)
+	}
+	if err := validSentPath(cfg.SentField); err != nil {
+		return nil, err
 	}
 	if cfg.SenderField == "" {
 		cfg.SenderField = DefaultSenderField
@@ -136,9 +184,7 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	es := &EventSource{b: b, cfg: cfg, url: u, out: out, retry: cfg.Retry, done: make(chan struct{}),
 		noReconnect: cfg.NoReconnect, lastID: cfg.LastEventID}
 	es.readRate.Store(cfg.ReadRate)
-	if s := parseSeq(cfg.LastEventID); s >= 0 {
-		es.seq.seed(s)
-	}
+	es.seq.seed(cfg.LastEventID, time.Now().UnixNano())
 	return es, nil
 }
 
@@ -416,7 +462,7 @@ func (es *EventSource) begin(attempt int) bool {
 	}
 	if attempt > 0 {
 		es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
-			Retry: es.retry, LastEventID: es.LastEventID()})
+			Retry: es.retry, LastEventID: es.LastEventID(), QuickEnds: es.quickEnds})
 	}
 	return true
 }
@@ -437,7 +483,7 @@ func (es *EventSource) again(reason CloseReason) bool {
 		if noReconnect {
 			return false
 		}
-		es.delay = es.retry
+		es.delay = es.reconnectDelay()
 		if es.cfg.Jitter > 0 {
 			es.delay += time.Duration(rand.Float64() * es.cfg.Jitter * float64(es.delay))
 		}
@@ -448,6 +494,30 @@ func (es *EventSource) again(reason CloseReason) bool {
 	}
 	es.scheduled = es.closedAt.Add(es.delay)
 	return true
+}
+
+// reconnectDelay is the wait before reconnecting after an attempt that ended at
+// es.closedAt: the retry, never shorter than MinReconnect, doubled for each attempt
+// in a row after the first that ended within QuickEnd of its start, up to MaxBackoff.
+// An attempt that lived longer resets the backoff.
+func (es *EventSource) reconnectDelay() time.Duration {
+	if es.closedAt.Sub(es.start) < QuickEnd {
+		es.quickEnds++
+	} else {
+		es.quickEnds = 0
+	}
+	return backoff(es.retry, es.cfg.MinReconnect, es.cfg.MaxBackoff, es.quickEnds)
+}
+
+// backoff is the pure pacing rule of reconnectDelay: base max(retry, floor), doubled
+// quickEnds-1 times, capped at max(limit, base).
+func backoff(retry, floor, limit time.Duration, quickEnds int) time.Duration {
+	d := max(retry, floor)
+	limit = max(limit, d)
+	for i := 1; i < quickEnds && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // sleep waits d unless the source is ended or told to leave meanwhile; it returns the

@@ -1,0 +1,133 @@
+package runner
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// idSummary adds up the id classes of a run's event records.
+type idSummary struct {
+	events, missing, dups, ooo, resets, jumps, opaque int64
+}
+
+func summarizeIDs(recs []Record) idSummary {
+	var s idSummary
+	for _, r := range recs {
+		if r.Kind != RecordEvent {
+			continue
+		}
+		s.events++
+		s.missing += r.Missing
+		if r.Duplicate {
+			s.dups++
+		}
+		if r.OutOfOrder {
+			s.ooo++
+		}
+		if r.IDReset {
+			s.resets++
+		}
+		if r.IDJump {
+			s.jumps++
+		}
+		if r.Opaque {
+			s.opaque++
+		}
+	}
+	return s
+}
+
+// TestIDsRestartingPerConnection: a double whose ids restart with every connection
+// (a per-connection counter, as some libraries number events) shows id resets, not
+// missing or duplicated ids.
+func TestIDsRestartingPerConnection(t *testing.T) {
+	var hits atomic.Int32
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) > 3 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		streamHeaders(w)
+		for id := 1; id <= 20; id++ {
+			writeEvent(w, "id: %d\ndata: {}\n\n", id)
+		}
+	})
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
+	s := summarizeIDs(rec.all())
+	if s.events != 60 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 || s.jumps != 0 {
+		t.Errorf("%+v; want 60 events, 2 resets and nothing else", s)
+	}
+}
+
+// TestGreetingThenLiveCounter: each connection starts with a greeting id 0, then the
+// server's live counter in the thousands: an id jump per connection and a reset per
+// reconnect, never thousands of missing ids.
+func TestGreetingThenLiveCounter(t *testing.T) {
+	var hits atomic.Int32
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := int(hits.Add(1))
+		if n > 3 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		streamHeaders(w)
+		writeEvent(w, "id: 0\ndata: {\"hello\":true}\n\n")
+		for i := range 5 {
+			writeEvent(w, "id: %d\ndata: {}\n\n", 7000+n*10+i)
+		}
+	})
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
+	s := summarizeIDs(rec.all())
+	if s.events != 18 || s.jumps != 3 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 {
+		t.Errorf("%+v; want 18 events, 3 jumps, 2 resets and nothing else", s)
+	}
+	for _, r := range rec.kind(RecordEvent) {
+		if r.IDJump && r.Jumped < 7000 {
+			t.Errorf("jump to id %s skipped %d ids, want the distance from 0", r.EventID, r.Jumped)
+		}
+	}
+}
+
+// TestOpaqueIDsCheckedForRepeats: ids such as "1795656668:4" are not counted as
+// numbers; a repeated one (here replayed inclusively after a resume) is a duplicate.
+func TestOpaqueIDsCheckedForRepeats(t *testing.T) {
+	var hits atomic.Int32
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		if n > 2 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		streamHeaders(w)
+		if n == 1 {
+			for i := 1; i <= 3; i++ {
+				writeEvent(w, "id: 1795656668:%d\ndata: {}\n\n", i)
+			}
+			return
+		}
+		// The event the client had, sent again, then new ones.
+		for _, id := range []string{"1795656668:3", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "1795656668:4"} {
+			writeEvent(w, "id: %s\ndata: {}\n\n", id)
+		}
+	})
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
+	s := summarizeIDs(rec.all())
+	if s.events != 6 || s.opaque != 6 || s.dups != 1 || s.missing != 0 || s.resets != 0 {
+		t.Errorf("%+v; want 6 opaque events, 1 duplicate", s)
+	}
+	ev := rec.kind(RecordEvent)
+	if len(ev) == 6 && (!ev[3].Duplicate || ev[3].Seq != -1 || ev[3].EventID != "1795656668:3") {
+		t.Errorf("replayed event: %+v", ev[3])
+	}
+	if rc := rec.kind(RecordReconnect); len(rc) == 0 || rc[0].LastEventID != "1795656668:3" {
+		t.Errorf("reconnects %+v, want Last-Event-ID 1795656668:3", rc)
+	}
+}
