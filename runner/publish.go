@@ -106,18 +106,6 @@ func (c PublishConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for _, c := range m {
-		if c <= ' ' || c >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c) {
-			return false
-		}
-	}
-	return true
-}
-
 // Publisher publishes marked payloads. Create it with NewPublisher, give its Prefix
 // to the subscribing sources (SourceConfig.MarkPrefix), then Run it once.
 type Publisher struct {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -143,5 +144,15 @@ func jsonInt(raw string) (int64, bool) {
 	if raw == "" || raw == "null" {
 		return 0, false
 	}
-	return parseNanos(raw)
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || math.IsNaN(f) || f > 9.2e18 || f < -9.2e18 {
+		return 0, false
+	}
+	return int64(f), true
 }
