@@ -137,11 +137,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer unlock()
 
-	var lastID string
-	var hasLastID bool
-	if !s.cfg.Faults.NoReplay {
-		lastID, hasLastID = lastEventID(r)
-	}
+	lastID, hasLastID := s.policy.lastEventID(r)
 	if !s.cfg.Faults.NoReplace && !s.replace(r, sess) {
 		if s.shuttingDown() {
 			s.unavailable(w, "server shutting down")
@@ -171,7 +167,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	start, ok := sess.attachLocked(sn, st, lastID, hasLastID)
 	sess.mu.Unlock()
 	if !ok {
-		s.finished(w)
+		s.policy.finished(w)
 		return
 	}
 	sn.start = start
@@ -207,23 +203,15 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 // (done, write error, replaced), the client left, the lifetime ran out, or the server
 // shuts down. ping, when not nil, is called at every heartbeat.
 func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
-	var lifetime <-chan time.Time
-	if !s.cfg.Faults.NoLifetime {
-		t := time.NewTimer(s.cfg.MaxLifetime)
-		defer t.Stop()
-		lifetime = t.C
-	}
-	var cut <-chan time.Time
-	if s.cfg.Faults.CutAfter > 0 {
-		t := time.NewTimer(s.cfg.Faults.CutAfter)
-		defer t.Stop()
-		cut = t.C
-	}
+	lifetime, stopLifetime := s.policy.lifetime()
+	defer stopLifetime()
+	cut, stopCut := s.policy.cut()
+	defer stopCut()
 	var pingC <-chan time.Time
-	if ping != nil && !s.cfg.Faults.NoHeartbeat {
-		t := time.NewTicker(s.cfg.Heartbeat)
-		defer t.Stop()
-		pingC = t.C
+	if ping != nil {
+		var stopPing func()
+		pingC, stopPing = s.policy.heartbeat()
+		defer stopPing()
 	}
 	for {
 		select {
@@ -296,19 +284,6 @@ func headOnly(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-}
-
-// finished answers a request for a finished session: 204 tells an EventSource to stop
-// reconnecting. Fault no-204 answers an empty 200 event stream instead, which makes it
-// reconnect forever.
-func (s *Server) finished(w http.ResponseWriter) {
-	if s.cfg.Faults.No204 {
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // progressRequest is the body of POST /sessions/{id}/progress.

@@ -76,6 +76,18 @@ func appendEvent(buf *bytes.Buffer, id uint64, typ string, data *eventData) {
 	_, _ = newEvent(id, typ, data).WriteTo(buf)
 }
 
+// appendPreamble puts the start of a stream into buf: the retry field, the connected
+// event with data d (its Seq the stream's starting point) and, when lost is not empty,
+// the comment saying events were lost. Session and topic streams start alike.
+func (s *Server) appendPreamble(buf *bytes.Buffer, d *eventData, lost string) {
+	s.policy.retry(buf)
+	d.Lost = lost != ""
+	appendEvent(buf, d.Seq, "connected", d)
+	if lost != "" {
+		appendComment(buf, lost)
+	}
+}
+
 // appendComment encodes a comment block.
 func appendComment(buf *bytes.Buffer, text string) {
 	var m sse.Message
@@ -164,17 +176,10 @@ func (sn *sender) run() {
 	}
 
 	sn.buf.Reset()
-	if !s.cfg.Faults.NoRetry {
-		_, _ = (&sse.Message{Retry: s.cfg.Retry}).WriteTo(&sn.buf)
-	}
 	nReplay := len(sn.start.replay)
-	appendEvent(&sn.buf, sn.start.from, "connected", &eventData{
-		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id,
-		Lost: sn.start.lost != "", Replay: &nReplay,
-	})
-	if sn.start.lost != "" {
-		appendComment(&sn.buf, sn.start.lost)
-	}
+	s.appendPreamble(&sn.buf, &eventData{
+		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
+	}, sn.start.lost)
 	if !sn.write(1, 0) {
 		return
 	}
@@ -194,17 +199,10 @@ func (sn *sender) run() {
 	}
 	sn.start.replay = nil
 
-	var tickC, pingC <-chan time.Time
-	if s.cfg.Tick > 0 {
-		t := time.NewTicker(s.cfg.Tick)
-		defer t.Stop()
-		tickC = t.C
-	}
-	if !s.cfg.Faults.NoHeartbeat {
-		t := time.NewTicker(s.cfg.Heartbeat)
-		defer t.Stop()
-		pingC = t.C
-	}
+	tickC, stopTick := s.policy.tick()
+	defer stopTick()
+	pingC, stopPing := s.policy.heartbeat()
+	defer stopPing()
 	for {
 		select {
 		case <-sn.stopCh:

@@ -25,6 +25,7 @@ const shutdownGrace = 3 * time.Second
 // them.
 type Server struct {
 	cfg       Config
+	policy    policies // what the faults change, chosen by New
 	m         *metrics
 	sessions  *sessionStore
 	topics    *topicStore
@@ -50,6 +51,7 @@ func New(cfg Config) (*Server, error) {
 	m := newMetrics()
 	s := &Server{
 		cfg:        cfg,
+		policy:     newPolicies(cfg),
 		m:          m,
 		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},

@@ -199,11 +199,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { s.topics.release(t, time.Now()) }()
 
-	var lastID string
-	var hasLastID bool
-	if !s.cfg.Faults.NoReplay {
-		lastID, hasLastID = lastEventID(r)
-	}
+	lastID, hasLastID := s.policy.lastEventID(r)
 	var writeTimeout time.Duration
 	if !s.cfg.Faults.NoHeartbeat {
 		writeTimeout = s.cfg.WriteTimeout
@@ -224,15 +220,9 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	from, resumeID, lost := s.topicStart(t.seq, lastID, hasLastID)
 	var buf bytes.Buffer
-	if !s.cfg.Faults.NoRetry {
-		_, _ = (&sse.Message{Retry: s.cfg.Retry}).WriteTo(&buf)
-	}
-	appendEvent(&buf, from, "connected", &eventData{
-		Session: name, Topic: name, Seq: from, SentUnixNs: time.Now().UnixNano(), Sender: t.sender, Lost: lost != "",
-	})
-	if lost != "" {
-		appendComment(&buf, lost)
-	}
+	s.appendPreamble(&buf, &eventData{
+		Session: name, Topic: name, Seq: from, SentUnixNs: time.Now().UnixNano(), Sender: t.sender,
+	}, lost)
 	if err := st.write(buf.Bytes(), 1, 0); err != nil {
 		st.end(st.writeErrorReason(err))
 	}
