@@ -145,15 +145,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var writeTimeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		writeTimeout = s.cfg.WriteTimeout
-	}
-	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
-	if s.cfg.Faults.GzipBuffer {
-		st.gzipBuffered(r)
-	}
-	st.lateHead = s.cfg.Faults.LateHead
+	st := s.newStream(r, w, s.policy.sessionHead())
 	sn := &sender{
 		srv:     s,
 		id:      "s-" + strconv.FormatUint(s.nextSender.Add(1), 10),
@@ -173,10 +165,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	sn.start = start
 	unlock()
 
-	s.m.streamsOpen.Inc()
-	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
-		st.end(st.writeErrorReason(err))
-	}
+	s.openStream(st)
 	s.senders.add()
 	if s.pool == nil {
 		go sn.run()

@@ -21,6 +21,18 @@ type policies struct {
 	// finished answers a request for a finished session; no-204: finishedEmpty200.
 	finished func(w http.ResponseWriter)
 
+	// newBody makes a stream's body writer: how bytes are flushed and encoded; no-flush:
+	// newBufferedBody, gzip-buffer: gzipWhenAccepted over either.
+	newBody newBodyFunc
+	// sessionHead makes a session stream's head policy; late-head: a lateHead. (Topic
+	// streams always send the head at once.)
+	sessionHead func() headPolicy
+	// writeDeadline arms each stream write's deadline; no-heartbeat: noWriteDeadline.
+	writeDeadline func(rc *http.ResponseController)
+	// userTimeout is the TCP user timeout of accepted connections; no-heartbeat: 0, the
+	// kernel's default.
+	userTimeout time.Duration
+
 	// heartbeat ticks `: ping` comments; no-heartbeat: never.
 	heartbeat timerFunc
 	// tick ticks `event: tick` of a session stream; Tick 0: never (not a fault).
@@ -38,10 +50,16 @@ func newPolicies(cfg Config) policies {
 		lastEventID: lastEventID,
 		retry:       retryField(cfg.Retry),
 		finished:    finishedNoContent,
-		heartbeat:   every(cfg.Heartbeat),
-		tick:        never,
-		lifetime:    after(cfg.MaxLifetime),
-		cut:         never,
+
+		newBody:       newFlushedBody,
+		sessionHead:   func() headPolicy { return headNow{} },
+		writeDeadline: writeDeadline(cfg.WriteTimeout),
+		userTimeout:   cfg.WriteTimeout,
+
+		heartbeat: every(cfg.Heartbeat),
+		tick:      never,
+		lifetime:  after(cfg.MaxLifetime),
+		cut:       never,
 	}
 	if cfg.Tick > 0 {
 		p.tick = every(cfg.Tick)
@@ -55,8 +73,19 @@ func newPolicies(cfg Config) policies {
 	if f.No204 {
 		p.finished = finishedEmpty200
 	}
+	if f.NoFlush {
+		p.newBody = newBufferedBody
+	}
+	if f.GzipBuffer {
+		p.newBody = gzipWhenAccepted(p.newBody)
+	}
+	if f.LateHead {
+		p.sessionHead = func() headPolicy { return &lateHead{} }
+	}
 	if f.NoHeartbeat {
 		p.heartbeat = never
+		p.writeDeadline = noWriteDeadline
+		p.userTimeout = 0
 	}
 	if f.NoLifetime {
 		p.lifetime = never

@@ -105,11 +105,7 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(url string)) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	var timeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		timeout = s.cfg.WriteTimeout
-	}
-	l := &userTimeoutListener{TCPListener: ln.(*net.TCPListener), timeout: timeout}
+	l := &userTimeoutListener{TCPListener: ln.(*net.TCPListener), timeout: s.policy.userTimeout}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -200,18 +200,8 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.topics.release(t, time.Now()) }()
 
 	lastID, hasLastID := s.policy.lastEventID(r)
-	var writeTimeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		writeTimeout = s.cfg.WriteTimeout
-	}
-	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
-	if s.cfg.Faults.GzipBuffer {
-		st.gzipBuffered(r)
-	}
-	s.m.streamsOpen.Inc()
-	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
-		st.end(st.writeErrorReason(err))
-	}
+	st := s.newStream(r, w, headNow{})
+	s.openStream(st)
 	tw := &topicWriter{st: st, reg: make(chan struct{})}
 	subCtx, cancelSub := context.WithCancel(context.Background())
 	defer cancelSub()
