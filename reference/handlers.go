@@ -138,7 +138,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	defer unlock()
 
 	lastID, hasLastID := s.policy.lastEventID(r)
-	if !s.cfg.Faults.NoReplace && !s.replace(r, sess) {
+	if !s.policy.takeover.replaceOld(s, r, sess) {
 		if s.shuttingDown() {
 			s.unavailable(w, "server shutting down")
 		}
@@ -167,15 +167,9 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 
 	s.openStream(st)
 	s.senders.add()
-	if s.pool == nil {
-		go sn.run()
-	} else if !s.pool.submit(sn) {
-		sn.finishUnstarted() // shutting down
-	}
+	s.policy.sched.start(sn)
 	reason := s.hold(r, st, nil)
-	if !(s.cfg.Faults.LeakOnDisconnect && !cleanEnd(reason)) {
-		s.stopSender(sn)
-	}
+	s.policy.gone.streamEnded(s, sn, reason)
 	s.closeStream(st)
 	sess.mu.Lock()
 	if sess.stream == st {
@@ -232,40 +226,10 @@ func (s *Server) closeStream(st *stream) {
 	s.m.streamsClosed.WithLabelValues(st.reason).Inc()
 }
 
-// replace ends the session's earlier stream, stops its sender and waits until both are
-// gone. It returns false when the waiting request or the server gave up.
-func (s *Server) replace(r *http.Request, sess *session) bool {
-	sess.mu.Lock()
-	old, oldSt := sess.sender, sess.stream
-	sess.mu.Unlock()
-	var waits []<-chan struct{}
-	if oldSt != nil {
-		oldSt.end(ReasonReplaced)
-		waits = append(waits, oldSt.closedCh)
-	}
-	if old != nil {
-		old.st.end(ReasonReplaced)
-		s.stopSender(old)
-		waits = append(waits, old.stopped, old.st.closedCh)
-	}
-	for _, ch := range waits {
-		select {
-		case <-ch:
-		case <-r.Context().Done():
-			return false
-		case <-s.shutdownCh:
-			return false
-		}
-	}
-	return true
-}
-
-// stopSender stops sn, or drops it from the pool queue if it never ran.
+// stopSender stops sn, or drops it if it never ran.
 func (s *Server) stopSender(sn *sender) {
 	sn.stop()
-	if s.pool != nil && s.pool.cancel(sn) {
-		sn.finishUnstarted()
-	}
+	s.policy.sched.drop(sn)
 }
 
 // headOnly answers HEAD on a stream URL with the stream's headers and opens nothing.

@@ -33,6 +33,14 @@ type policies struct {
 	// kernel's default.
 	userTimeout time.Duration
 
+	// takeover is what a same-id connection does to the earlier stream and sender;
+	// no-replace: keepEarlier.
+	takeover takeover
+	// gone is whether a sender notices its client left; leak-on-disconnect: ignoreGone.
+	gone goneNotice
+	// sched runs senders; pool=N: a senderPool of N workers.
+	sched scheduler
+
 	// heartbeat ticks `: ping` comments; no-heartbeat: never.
 	heartbeat timerFunc
 	// tick ticks `event: tick` of a session stream; Tick 0: never (not a fault).
@@ -43,8 +51,10 @@ type policies struct {
 	cut timerFunc
 }
 
-// newPolicies chooses the policies cfg asks for. cfg is valid.
-func newPolicies(cfg Config) policies {
+// newPolicies chooses the policies cfg asks for. cfg is valid. A scheduler that needs
+// goroutines of its own (pool=N) starts them with goBackground and stops them when
+// shutdown is closed.
+func newPolicies(cfg Config, m *metrics, goBackground func(func()), shutdown <-chan struct{}) policies {
 	f := cfg.Faults
 	p := policies{
 		lastEventID: lastEventID,
@@ -55,6 +65,10 @@ func newPolicies(cfg Config) policies {
 		sessionHead:   func() headPolicy { return headNow{} },
 		writeDeadline: writeDeadline(cfg.WriteTimeout),
 		userTimeout:   cfg.WriteTimeout,
+
+		takeover: replaceEarlier{},
+		gone:     noticeGone{},
+		sched:    goroutines{},
 
 		heartbeat: every(cfg.Heartbeat),
 		tick:      never,
@@ -72,6 +86,15 @@ func newPolicies(cfg Config) policies {
 	}
 	if f.No204 {
 		p.finished = finishedEmpty200
+	}
+	if f.NoReplace {
+		p.takeover = keepEarlier{}
+	}
+	if f.LeakOnDisconnect {
+		p.gone = ignoreGone{}
+	}
+	if f.Pool > 0 {
+		p.sched = newSenderPool(f.Pool, m, goBackground, shutdown)
 	}
 	if f.NoFlush {
 		p.newBody = newBufferedBody

@@ -29,7 +29,6 @@ type Server struct {
 	m         *metrics
 	sessions  *sessionStore
 	topics    *topicStore
-	pool      *senderPool // fault pool=N only
 	chat      *chatState
 	handler   http.Handler
 	tlsConfig *tls.Config // nil without TLS
@@ -51,7 +50,6 @@ func New(cfg Config) (*Server, error) {
 	m := newMetrics()
 	s := &Server{
 		cfg:        cfg,
-		policy:     newPolicies(cfg),
 		m:          m,
 		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},
@@ -78,12 +76,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.handler = withCORS(mux)
 
-	if cfg.Faults.Pool > 0 {
-		s.pool = newSenderPool(m)
-		for range cfg.Faults.Pool {
-			s.bg.Go(func() { s.pool.worker(s.shutdownCh) })
-		}
-	}
+	s.policy = newPolicies(cfg, m, s.bg.Go, s.shutdownCh)
 	s.bg.Go(s.janitor)
 	return s, nil
 }
@@ -174,11 +167,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) beginShutdown() {
 	s.shutdownOnce.Do(func() {
 		close(s.shutdownCh)
-		if s.pool != nil {
-			for _, sn := range s.pool.close() {
-				sn.finishUnstarted()
-			}
-		}
+		s.policy.sched.shutdown()
 	})
 }
 
