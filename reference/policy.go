@@ -41,6 +41,9 @@ type policies struct {
 	// sched runs senders; pool=N: a senderPool of N workers.
 	sched scheduler
 
+	// chat is what the chat faults change in a chat completion.
+	chat chatPolicy
+
 	// heartbeat ticks `: ping` comments; no-heartbeat: never.
 	heartbeat timerFunc
 	// tick ticks `event: tick` of a session stream; Tick 0: never (not a fault).
@@ -69,6 +72,8 @@ func newPolicies(cfg Config, m *metrics, goBackground func(func()), shutdown <-c
 		takeover: replaceEarlier{},
 		gone:     noticeGone{},
 		sched:    goroutines{},
+
+		chat: newChatPolicy(f),
 
 		heartbeat: every(cfg.Heartbeat),
 		tick:      never,

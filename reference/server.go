@@ -53,7 +53,7 @@ func New(cfg Config) (*Server, error) {
 		m:          m,
 		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},
-		chat:       newChatState(cfg.Faults),
+		chat:       &chatState{},
 		shutdownCh: make(chan struct{}),
 	}
 	if cfg.tlsEnabled() {
