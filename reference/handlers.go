@@ -176,10 +176,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 		sess.stream = nil
 	}
 	sess.mu.Unlock()
-	close(st.closedCh)
-	if reason == ReasonCut {
-		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
-	}
+	releaseStream(st)
 }
 
 // hold waits until the stream must end and returns why: the stream itself asked to
@@ -212,6 +209,16 @@ func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
 			continue
 		}
 		return st.reason
+	}
+}
+
+// releaseStream tells the stream's waiters (a replacing request) that its response is
+// released; the handler returns next. A stream cut by fault cut-after panics with
+// http.ErrAbortHandler, so that the connection is cut without the chunked terminator.
+func releaseStream(st *stream) {
+	close(st.closedCh)
+	if st.reason == ReasonCut {
+		panic(http.ErrAbortHandler)
 	}
 }
 

@@ -244,7 +244,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var ping bytes.Buffer
 	appendComment(&ping, "ping")
-	reason := s.hold(r, st, func() {
+	s.hold(r, st, func() {
 		if err := st.write(ping.Bytes(), 0, 0); err != nil {
 			st.end(st.writeErrorReason(err))
 		}
@@ -254,10 +254,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	if subscribed {
 		<-subDone
 	}
-	close(st.closedCh)
-	if reason == ReasonCut {
-		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
-	}
+	releaseStream(st)
 }
 
 // subscribeEndReason classifies why Joe ended a subscription.
