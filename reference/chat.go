@@ -2,6 +2,7 @@ package reference
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,15 +40,126 @@ type chatMessage struct {
 // chatState is the chat endpoint's share of a Server.
 type chatState struct {
 	requests atomic.Uint64 // chat requests accepted, numbered from 1
-	slots    chan struct{} // fault gen-slots=N: a token per generation; nil otherwise
 }
 
-func newChatState(f Faults) *chatState {
-	c := &chatState{}
+// chatPolicy is what the chat faults change in a generation. Its functions and slots are
+// safe for concurrent use.
+type chatPolicy struct {
+	// openHead runs before a generation waits for its slot: it sends the head, or
+	// leaves it to the first chunk (late-head: leaveChatHead). false: the client is gone.
+	openHead func(g *generation) bool
+	// slots admits generations; gen-slots=N: a chatSlotLimit of N.
+	slots genSlots
+	// chunk is the number of tokens per content chunk: 1; token-batch=N: N.
+	chunk int
+	// plan says how request n (from 1) of tokens tokens ends: after how many tokens, and
+	// with what. no-done: allTokens(endWithoutDone); stream-error=P: failSome.
+	plan func(n uint64, tokens int) (emit int, end chatEnd)
+}
+
+// newChatPolicy chooses the chat policy f asks for.
+func newChatPolicy(f Faults) chatPolicy {
+	c := chatPolicy{
+		openHead: (*generation).flushHead,
+		slots:    unlimitedSlots{},
+		chunk:    1,
+		plan:     allTokens(endWithDone),
+	}
+	if f.LateHead {
+		c.openHead = leaveChatHead
+	}
 	if f.GenSlots > 0 {
-		c.slots = make(chan struct{}, f.GenSlots)
+		c.slots = make(chatSlotLimit, f.GenSlots)
+	}
+	if f.TokenBatch > 0 {
+		c.chunk = f.TokenBatch
+	}
+	if f.NoDone {
+		c.plan = allTokens(endWithoutDone)
+	}
+	if f.StreamError > 0 {
+		c.plan = failSome(f.StreamError, c.plan)
 	}
 	return c
+}
+
+// leaveChatHead is fault late-head for a chat completion: the head is written only with
+// the first chunk, so a client sees nothing while the generation queues or thinks.
+func leaveChatHead(*generation) bool { return true }
+
+// genSlots admits generations. acquire blocks until the generation may run, or until
+// ctx is done or shutdown closed (ok false); release, called once, frees its place.
+type genSlots interface {
+	acquire(ctx context.Context, shutdown <-chan struct{}) (release func(), ok bool)
+}
+
+var (
+	_ genSlots = unlimitedSlots{}
+	_ genSlots = chatSlotLimit(nil)
+)
+
+// unlimitedSlots is the correct server: every generation starts at once.
+type unlimitedSlots struct{}
+
+func (unlimitedSlots) acquire(context.Context, <-chan struct{}) (func(), bool) {
+	return func() {}, true
+}
+
+// chatSlotLimit is fault gen-slots=N: a token per running generation, so the rest queue
+// (with their head sent) and time to first token grows with load.
+type chatSlotLimit chan struct{}
+
+func (l chatSlotLimit) acquire(ctx context.Context, shutdown <-chan struct{}) (func(), bool) {
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, true
+	case <-ctx.Done():
+		return nil, false
+	case <-shutdown:
+		return nil, false
+	}
+}
+
+// chatEnd writes the end of a generation's stream.
+type chatEnd func(g *generation)
+
+// allTokens is the correct plan: every token, then end.
+func allTokens(end chatEnd) func(n uint64, tokens int) (int, chatEnd) {
+	return func(_ uint64, tokens int) (int, chatEnd) { return tokens, end }
+}
+
+// failSome is fault stream-error=P over plan: the requests failsAt picks end halfway
+// through with an error event inside the 200 (failMidway); the others follow plan.
+func failSome(percent int, plan func(n uint64, tokens int) (int, chatEnd)) func(n uint64, tokens int) (int, chatEnd) {
+	return func(n uint64, tokens int) (int, chatEnd) {
+		if failsAt(n, percent) {
+			return tokens / 2, failMidway
+		}
+		return plan(n, tokens)
+	}
+}
+
+// endWithDone is the correct end: the usage chunk, then `data: [DONE]`.
+func endWithDone(g *generation) {
+	g.buf.Reset()
+	g.chunk(false, "", "length", g.tokens)
+	g.buf.WriteString("data: [DONE]\n\n")
+	g.send()
+}
+
+// endWithoutDone is fault no-done: the usage chunk, and the stream ends without its
+// terminal `data: [DONE]`.
+func endWithoutDone(g *generation) {
+	g.buf.Reset()
+	g.chunk(false, "", "length", g.tokens)
+	g.send()
+}
+
+// failMidway is fault stream-error's end: an error event, and the stream ends.
+func failMidway(g *generation) {
+	g.buf.Reset()
+	g.buf.WriteString(`data: {"error":{"message":"generation failed (fault stream-error)","type":"server_error","param":null,"code":"stream_error"}}` + "\n\n")
+	g.send()
 }
 
 // chatError answers status with an OpenAI-style error body holding a one-line message.
@@ -118,12 +230,14 @@ func (s *Server) serveChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := s.chat.requests.Add(1)
+	emit, end := s.policy.chat.plan(n, tokens)
 	g := &generation{
 		srv: s, w: w, rc: http.NewResponseController(w), r: r,
 		id:     "chatcmpl-" + strconv.FormatUint(n, 10),
 		model:  model,
 		tokens: tokens,
-		fail:   failsAt(n, s.cfg.Faults.StreamError),
+		emit:   emit,
+		end:    end,
 	}
 	g.run()
 }
@@ -143,56 +257,42 @@ type generation struct {
 	r      *http.Request
 	id     string
 	model  string
-	tokens int
-	fail   bool
+	tokens int     // max_tokens
+	emit   int     // tokens written before end (fewer than tokens under stream-error)
+	end    chatEnd // what the stream ends with
 
 	headSent bool
 	created  int64
 	buf      bytes.Buffer
 }
 
+// run streams the generation: the head, a slot, g.emit tokens in chunks of the chat
+// policy's size, then g.end. It returns early when the client goes or the server shuts
+// down.
 func (g *generation) run() {
-	f := g.srv.cfg.Faults
+	c := g.srv.policy.chat
 	g.created = time.Now().Unix()
 	h := g.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	if !f.LateHead {
-		if !g.flushHead() {
-			return
-		}
+	if !c.openHead(g) {
+		return
 	}
-	if slots := g.srv.chat.slots; slots != nil {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-g.r.Context().Done():
-			return
-		case <-g.srv.shutdownCh:
-			return
-		}
+	release, ok := c.slots.acquire(g.r.Context(), g.srv.shutdownCh)
+	if !ok {
+		return
 	}
-	batch := max(f.TokenBatch, 1)
-	failAfter := -1
-	if g.fail {
-		failAfter = g.tokens / 2
-	}
+	defer release()
 	start := time.Now().Add(g.srv.cfg.FirstTokenDelay)
 	var pending strings.Builder
 	first := true
-	for i := range g.tokens {
-		if i == failAfter {
-			g.buf.Reset()
-			g.buf.WriteString(`data: {"error":{"message":"generation failed (fault stream-error)","type":"server_error","param":null,"code":"stream_error"}}` + "\n\n")
-			g.send()
-			return
-		}
+	for i := range g.emit {
 		if !g.waitUntil(start.Add(time.Duration(i) * g.srv.cfg.TokenInterval)) {
 			return
 		}
 		pending.WriteString(tokenText(i))
-		if (i+1)%batch != 0 && i+1 < g.tokens {
+		if (i+1)%c.chunk != 0 && i+1 < g.tokens {
 			continue
 		}
 		g.buf.Reset()
@@ -203,12 +303,7 @@ func (g *generation) run() {
 			return
 		}
 	}
-	g.buf.Reset()
-	g.chunk(false, "", "length", g.tokens)
-	if !f.NoDone {
-		g.buf.WriteString("data: [DONE]\n\n")
-	}
-	g.send()
+	g.end(g)
 }
 
 // tokenText is the content of token i: a short word and a space.

@@ -137,27 +137,15 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer unlock()
 
-	var lastID string
-	var hasLastID bool
-	if !s.cfg.Faults.NoReplay {
-		lastID, hasLastID = lastEventID(r)
-	}
-	if !s.cfg.Faults.NoReplace && !s.replace(r, sess) {
+	lastID, hasLastID := s.policy.lastEventID(r)
+	if !s.policy.takeover.replaceOld(s, r, sess) {
 		if s.shuttingDown() {
 			s.unavailable(w, "server shutting down")
 		}
 		return
 	}
 
-	var writeTimeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		writeTimeout = s.cfg.WriteTimeout
-	}
-	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
-	if s.cfg.Faults.GzipBuffer {
-		st.gzipBuffered(r)
-	}
-	st.lateHead = s.cfg.Faults.LateHead
+	st := s.newStream(r, w, s.policy.sessionHead())
 	sn := &sender{
 		srv:     s,
 		id:      "s-" + strconv.FormatUint(s.nextSender.Add(1), 10),
@@ -171,59 +159,39 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 	start, ok := sess.attachLocked(sn, st, lastID, hasLastID)
 	sess.mu.Unlock()
 	if !ok {
-		s.finished(w)
+		s.policy.finished(w)
 		return
 	}
 	sn.start = start
 	unlock()
 
-	s.m.streamsOpen.Inc()
-	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
-		st.end(st.writeErrorReason(err))
-	}
+	s.openStream(st)
 	s.senders.add()
-	if s.pool == nil {
-		go sn.run()
-	} else if !s.pool.submit(sn) {
-		sn.finishUnstarted() // shutting down
-	}
+	s.policy.sched.start(sn)
 	reason := s.hold(r, st, nil)
-	if !(s.cfg.Faults.LeakOnDisconnect && !cleanEnd(reason)) {
-		s.stopSender(sn)
-	}
+	s.policy.gone.streamEnded(s, sn, reason)
 	s.closeStream(st)
 	sess.mu.Lock()
 	if sess.stream == st {
 		sess.stream = nil
 	}
 	sess.mu.Unlock()
-	close(st.closedCh)
-	if reason == ReasonCut {
-		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
-	}
+	releaseStream(st)
 }
 
 // hold waits until the stream must end and returns why: the stream itself asked to
 // (done, write error, replaced), the client left, the lifetime ran out, or the server
 // shuts down. ping, when not nil, is called at every heartbeat.
 func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
-	var lifetime <-chan time.Time
-	if !s.cfg.Faults.NoLifetime {
-		t := time.NewTimer(s.cfg.MaxLifetime)
-		defer t.Stop()
-		lifetime = t.C
-	}
-	var cut <-chan time.Time
-	if s.cfg.Faults.CutAfter > 0 {
-		t := time.NewTimer(s.cfg.Faults.CutAfter)
-		defer t.Stop()
-		cut = t.C
-	}
+	lifetime, stopLifetime := s.policy.lifetime()
+	defer stopLifetime()
+	cut, stopCut := s.policy.cut()
+	defer stopCut()
 	var pingC <-chan time.Time
-	if ping != nil && !s.cfg.Faults.NoHeartbeat {
-		t := time.NewTicker(s.cfg.Heartbeat)
-		defer t.Stop()
-		pingC = t.C
+	if ping != nil {
+		var stopPing func()
+		pingC, stopPing = s.policy.heartbeat()
+		defer stopPing()
 	}
 	for {
 		select {
@@ -244,6 +212,16 @@ func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
 	}
 }
 
+// releaseStream tells the stream's waiters (a replacing request) that its response is
+// released; the handler returns next. A stream cut by fault cut-after panics with
+// http.ErrAbortHandler, so that the connection is cut without the chunked terminator.
+func releaseStream(st *stream) {
+	close(st.closedCh)
+	if st.reason == ReasonCut {
+		panic(http.ErrAbortHandler)
+	}
+}
+
 // closeStream releases a stream whose end was decided, and counts it.
 func (s *Server) closeStream(st *stream) {
 	var final []byte
@@ -255,40 +233,10 @@ func (s *Server) closeStream(st *stream) {
 	s.m.streamsClosed.WithLabelValues(st.reason).Inc()
 }
 
-// replace ends the session's earlier stream, stops its sender and waits until both are
-// gone. It returns false when the waiting request or the server gave up.
-func (s *Server) replace(r *http.Request, sess *session) bool {
-	sess.mu.Lock()
-	old, oldSt := sess.sender, sess.stream
-	sess.mu.Unlock()
-	var waits []<-chan struct{}
-	if oldSt != nil {
-		oldSt.end(ReasonReplaced)
-		waits = append(waits, oldSt.closedCh)
-	}
-	if old != nil {
-		old.st.end(ReasonReplaced)
-		s.stopSender(old)
-		waits = append(waits, old.stopped, old.st.closedCh)
-	}
-	for _, ch := range waits {
-		select {
-		case <-ch:
-		case <-r.Context().Done():
-			return false
-		case <-s.shutdownCh:
-			return false
-		}
-	}
-	return true
-}
-
-// stopSender stops sn, or drops it from the pool queue if it never ran.
+// stopSender stops sn, or drops it if it never ran.
 func (s *Server) stopSender(sn *sender) {
 	sn.stop()
-	if s.pool != nil && s.pool.cancel(sn) {
-		sn.finishUnstarted()
-	}
+	s.policy.sched.drop(sn)
 }
 
 // headOnly answers HEAD on a stream URL with the stream's headers and opens nothing.
@@ -296,19 +244,6 @@ func headOnly(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-}
-
-// finished answers a request for a finished session: 204 tells an EventSource to stop
-// reconnecting. Fault no-204 answers an empty 200 event stream instead, which makes it
-// reconnect forever.
-func (s *Server) finished(w http.ResponseWriter) {
-	if s.cfg.Faults.No204 {
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // progressRequest is the body of POST /sessions/{id}/progress.

@@ -76,6 +76,18 @@ func appendEvent(buf *bytes.Buffer, id uint64, typ string, data *eventData) {
 	_, _ = newEvent(id, typ, data).WriteTo(buf)
 }
 
+// appendPreamble puts the start of a stream into buf: the retry field, the connected
+// event with data d (its Seq the stream's starting point) and, when lost is not empty,
+// the comment saying events were lost. Session and topic streams start alike.
+func (s *Server) appendPreamble(buf *bytes.Buffer, d *eventData, lost string) {
+	s.policy.retry(buf)
+	d.Lost = lost != ""
+	appendEvent(buf, d.Seq, "connected", d)
+	if lost != "" {
+		appendComment(buf, lost)
+	}
+}
+
 // appendComment encodes a comment block.
 func appendComment(buf *bytes.Buffer, text string) {
 	var m sse.Message
@@ -99,33 +111,57 @@ func (sn *sender) isStopped() bool {
 	}
 }
 
-// target is the stream the sender writes to: its own, or, under fault no-replace, the
-// session's newest stream (the old sender looks the session up and pushes into whatever
-// stream is stored there). nil means nowhere to write.
-func (sn *sender) target() *stream {
-	if !sn.srv.cfg.Faults.NoReplace {
-		return sn.st
-	}
-	sn.sess.mu.Lock()
-	defer sn.sess.mu.Unlock()
-	return sn.sess.stream
-}
-
-// write sends the frame in sn.buf to the target. It returns false when the sender must
-// stop: its own stream failed. Under fault leak-on-disconnect failures go unnoticed.
+// write sends the frame in sn.buf to the stream the takeover policy names (its own,
+// unless fault no-replace). It returns false when the sender must stop.
 func (sn *sender) write(events, replayed int) bool {
-	st := sn.target()
+	st := sn.srv.policy.takeover.target(sn)
 	if st == nil {
 		return true
 	}
 	err := st.write(sn.buf.Bytes(), events, replayed)
-	if err == nil || err == errStreamNotReady || sn.srv.cfg.Faults.LeakOnDisconnect {
+	if err == nil || err == errStreamNotReady {
 		return true
 	}
+	return sn.srv.policy.gone.writeFailed(sn, st, err)
+}
+
+// goneNotice is whether a sender notices that its stream's client is gone (fault
+// leak-on-disconnect changes it). Its methods are safe for concurrent use.
+type goneNotice interface {
+	// writeFailed handles err, a failed write of sn into st; false stops sn.
+	writeFailed(sn *sender, st *stream, err error) bool
+	// streamEnded is called by the handler of sn's stream once it ended with reason.
+	streamEnded(s *Server, sn *sender, reason string)
+}
+
+var (
+	_ goneNotice = noticeGone{}
+	_ goneNotice = ignoreGone{}
+)
+
+// noticeGone is the correct sender: a failed write ends the stream, and a sender whose
+// own stream failed, or ended for any reason, stops.
+type noticeGone struct{}
+
+func (noticeGone) writeFailed(sn *sender, st *stream, err error) bool {
 	if err != errStreamClosed {
 		st.end(st.writeErrorReason(err))
 	}
-	return st != sn.st
+	return st != sn.st // a failure in another sender's stream (no-replace) is not ours
+}
+
+func (noticeGone) streamEnded(s *Server, sn *sender, _ string) { s.stopSender(sn) }
+
+// ignoreGone is fault leak-on-disconnect: a sender never notices its client is gone and
+// keeps running; only a stream the server ends on purpose stops it.
+type ignoreGone struct{}
+
+func (ignoreGone) writeFailed(*sender, *stream, error) bool { return true }
+
+func (ignoreGone) streamEnded(s *Server, sn *sender, reason string) {
+	if cleanEnd(reason) {
+		s.stopSender(sn)
+	}
 }
 
 // encodeItem puts one session event into sn.buf.
@@ -164,17 +200,10 @@ func (sn *sender) run() {
 	}
 
 	sn.buf.Reset()
-	if !s.cfg.Faults.NoRetry {
-		_, _ = (&sse.Message{Retry: s.cfg.Retry}).WriteTo(&sn.buf)
-	}
 	nReplay := len(sn.start.replay)
-	appendEvent(&sn.buf, sn.start.from, "connected", &eventData{
-		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id,
-		Lost: sn.start.lost != "", Replay: &nReplay,
-	})
-	if sn.start.lost != "" {
-		appendComment(&sn.buf, sn.start.lost)
-	}
+	s.appendPreamble(&sn.buf, &eventData{
+		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
+	}, sn.start.lost)
 	if !sn.write(1, 0) {
 		return
 	}
@@ -194,17 +223,10 @@ func (sn *sender) run() {
 	}
 	sn.start.replay = nil
 
-	var tickC, pingC <-chan time.Time
-	if s.cfg.Tick > 0 {
-		t := time.NewTicker(s.cfg.Tick)
-		defer t.Stop()
-		tickC = t.C
-	}
-	if !s.cfg.Faults.NoHeartbeat {
-		t := time.NewTicker(s.cfg.Heartbeat)
-		defer t.Stop()
-		pingC = t.C
-	}
+	tickC, stopTick := s.policy.tick()
+	defer stopTick()
+	pingC, stopPing := s.policy.heartbeat()
+	defer stopPing()
 	for {
 		select {
 		case <-sn.stopCh:
@@ -232,25 +254,19 @@ func (sn *sender) run() {
 	}
 }
 
-// tick produces a tick event. The attached sender queues it like any other event; a
-// sender that is no longer attached (only possible under fault no-replace) writes it
-// straight into the session's newest stream.
+// tick produces a tick event, which the attached sender queues like any other event. A
+// sender no longer attached (only under fault no-replace) does what the takeover
+// policy says.
 func (sn *sender) tick() bool {
 	sess := sn.sess
 	sess.mu.Lock()
-	attached := sess.sender == sn
-	if !attached && !sn.srv.cfg.Faults.NoReplace {
+	if sess.sender != sn {
 		sess.mu.Unlock()
-		return false
+		return sn.srv.policy.takeover.detachedTick(sn)
 	}
-	it, _ := sess.produceLocked(logEntry{produced: time.Now().UnixNano(), kind: kindTick}, "", attached)
+	sess.produceLocked(logEntry{produced: time.Now().UnixNano(), kind: kindTick}, "", true)
 	sess.mu.Unlock()
-	if attached {
-		return true // drained next
-	}
-	sn.buf.Reset()
-	sn.encodeItem(it, false)
-	return sn.write(1, 0)
+	return true // drained next
 }
 
 // drain writes the queued events in order. It returns false when the sender must stop.
@@ -312,6 +328,29 @@ func (sn *sender) stop() {
 	sn.stopOnce.Do(func() { close(sn.stopCh) })
 }
 
+// scheduler runs senders (fault pool=N changes it). Its methods are safe for concurrent
+// use.
+type scheduler interface {
+	// start runs sn, now or later; a sender it will never run it finishes unstarted.
+	start(sn *sender)
+	// drop finishes sn unstarted if it has not started yet (sn was stopped).
+	drop(sn *sender)
+	// shutdown stops scheduling and finishes unstarted every sender that never ran.
+	shutdown()
+}
+
+var (
+	_ scheduler = goroutines{}
+	_ scheduler = (*senderPool)(nil)
+)
+
+// goroutines is the correct scheduler: every sender runs on a goroutine of its own.
+type goroutines struct{}
+
+func (goroutines) start(sn *sender) { go sn.run() }
+func (goroutines) drop(*sender)     {}
+func (goroutines) shutdown()        {}
+
 // senderPool is fault pool=N: a fixed set of workers, each taking one sender and, like a
 // task that loops forever, never taking another.
 type senderPool struct {
@@ -323,10 +362,33 @@ type senderPool struct {
 	closed bool
 }
 
-func newSenderPool(m *metrics) *senderPool {
+// newSenderPool starts workers pool workers with goBackground, which they run on until
+// shutdown is closed.
+func newSenderPool(workers int, m *metrics, goBackground func(func()), shutdown <-chan struct{}) *senderPool {
 	p := &senderPool{m: m}
 	p.cond = sync.NewCond(&p.mu)
+	for range workers {
+		goBackground(func() { p.worker(shutdown) })
+	}
 	return p
+}
+
+func (p *senderPool) start(sn *sender) {
+	if !p.submit(sn) {
+		sn.finishUnstarted() // shutting down
+	}
+}
+
+func (p *senderPool) drop(sn *sender) {
+	if p.cancel(sn) {
+		sn.finishUnstarted()
+	}
+}
+
+func (p *senderPool) shutdown() {
+	for _, sn := range p.close() {
+		sn.finishUnstarted()
+	}
 }
 
 // submit queues sn for a worker; false when the pool is closed (shutdown).

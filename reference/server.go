@@ -25,10 +25,10 @@ const shutdownGrace = 3 * time.Second
 // them.
 type Server struct {
 	cfg       Config
+	policy    policies // what the faults change, chosen by New
 	m         *metrics
 	sessions  *sessionStore
 	topics    *topicStore
-	pool      *senderPool // fault pool=N only
 	chat      *chatState
 	handler   http.Handler
 	tlsConfig *tls.Config // nil without TLS
@@ -53,7 +53,7 @@ func New(cfg Config) (*Server, error) {
 		m:          m,
 		sessions:   &sessionStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, maxEarly: cfg.MaxEarlySessions, earlyTTL: cfg.EarlySessionTTL, replay: cfg.Replay, m: m, sessions: map[string]*session{}},
 		topics:     &topicStore{max: cfg.MaxSessions, ttl: cfg.SessionTTL, replay: cfg.Replay, m: m, topics: map[string]*topic{}},
-		chat:       newChatState(cfg.Faults),
+		chat:       &chatState{},
 		shutdownCh: make(chan struct{}),
 	}
 	if cfg.tlsEnabled() {
@@ -76,12 +76,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.handler = withCORS(mux)
 
-	if cfg.Faults.Pool > 0 {
-		s.pool = newSenderPool(m)
-		for range cfg.Faults.Pool {
-			s.bg.Go(func() { s.pool.worker(s.shutdownCh) })
-		}
-	}
+	s.policy = newPolicies(cfg, m, s.bg.Go, s.shutdownCh)
 	s.bg.Go(s.janitor)
 	return s, nil
 }
@@ -103,11 +98,7 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(url string)) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	var timeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		timeout = s.cfg.WriteTimeout
-	}
-	l := &userTimeoutListener{TCPListener: ln.(*net.TCPListener), timeout: timeout}
+	l := &userTimeoutListener{TCPListener: ln.(*net.TCPListener), timeout: s.policy.userTimeout}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -176,11 +167,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) beginShutdown() {
 	s.shutdownOnce.Do(func() {
 		close(s.shutdownCh)
-		if s.pool != nil {
-			for _, sn := range s.pool.close() {
-				sn.finishUnstarted()
-			}
-		}
+		s.policy.sched.shutdown()
 	})
 }
 

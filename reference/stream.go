@@ -1,8 +1,6 @@
 package reference
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -13,10 +11,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// noFlushBufferSize is the response buffer of fault no-flush, the size of a servlet
-// container's default response buffer.
-const noFlushBufferSize = 8 << 10
 
 // closeGrace bounds the final writes of a stream ended by the server (and a sender write
 // it interrupts), also under fault no-heartbeat, so that shutdown stays quick.
@@ -34,22 +28,18 @@ var (
 // deadline (when deadlines are on). Only the handler that owns the response calls close;
 // after it, write returns errStreamClosed and never touches the response again.
 type stream struct {
-	ctx          context.Context // the request's context
-	w            http.ResponseWriter
-	rc           *http.ResponseController
-	bw           *bufio.Writer // fault no-flush: the 8 KiB response buffer; nil otherwise
-	gz           *gzip.Writer  // fault gzip-buffer: the compressor, never flushed; nil otherwise
-	lateHead     bool          // fault late-head: the head waits for the write after the preamble
-	writeTimeout time.Duration // per-write deadline; 0 = none (fault no-heartbeat)
-	m            *metrics
+	ctx      context.Context // the request's context
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	body     bodyWriter                        // how bytes reach the connection; guarded by mu
+	head     headPolicy                        // when the head leaves; guarded by mu
+	deadline func(rc *http.ResponseController) // arms the deadline of the next write
+	m        *metrics
 
 	mu       sync.Mutex
-	ready    bool  // headers written
+	ready    bool  // headers written (or held by the head policy)
 	closed   bool  // released by the handler
 	writeErr error // the first failed write's error
-
-	headHeld bool   // fault late-head: the head is not sent yet; guarded by mu
-	held     []byte // fault late-head: the preamble (first write), sent with the next one; guarded by mu
 
 	endOnce  sync.Once
 	endCh    chan struct{} // closed by the first end
@@ -57,52 +47,54 @@ type stream struct {
 	closedCh chan struct{} // closed once the handler released the response
 }
 
-func newStream(r *http.Request, w http.ResponseWriter, writeTimeout time.Duration, noFlush bool, m *metrics) *stream {
-	st := &stream{
-		ctx:          r.Context(),
-		w:            w,
-		rc:           http.NewResponseController(w),
-		writeTimeout: writeTimeout,
-		m:            m,
-		endCh:        make(chan struct{}),
-		closedCh:     make(chan struct{}),
+// newStream makes the stream of one request, with the Server's body and deadline
+// policies and the head policy given.
+func (s *Server) newStream(r *http.Request, w http.ResponseWriter, head headPolicy) *stream {
+	rc := http.NewResponseController(w)
+	return &stream{
+		ctx:      r.Context(),
+		w:        w,
+		rc:       rc,
+		body:     s.policy.newBody(r, w, rc),
+		head:     head,
+		deadline: s.policy.writeDeadline,
+		m:        s.m,
+		endCh:    make(chan struct{}),
+		closedCh: make(chan struct{}),
 	}
-	if noFlush {
-		st.bw = bufio.NewWriterSize(w, noFlushBufferSize)
-	}
-	return st
 }
 
-// writeHeaders sends the stream's status line and headers at once.
-func (st *stream) writeHeaders(noFlush bool) error {
+// openStream counts st open and sends its head (as its head policy says); a failure
+// ends the stream.
+func (s *Server) openStream(st *stream) {
+	s.m.streamsOpen.Inc()
+	if err := st.writeHeaders(); err != nil {
+		st.end(st.writeErrorReason(err))
+	}
+}
+
+// writeHeaders sets the stream's headers and hands the head to the head policy.
+func (st *stream) writeHeaders() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.ready = true
 	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	if !noFlush {
-		// Tells nginx-style proxies not to buffer the response.
-		h.Set("X-Accel-Buffering", "no")
-	}
-	if st.gz != nil {
-		h.Set("Content-Encoding", "gzip")
-		h.Add("Vary", "Accept-Encoding")
-	}
-	if st.lateHead {
-		st.headHeld = true // written by the first write that goes out
-		return nil
-	}
+	st.body.header(h)
+	return st.head.open(st.sendHeadLocked)
+}
+
+// sendHeadLocked writes the status line and headers and flushes them. st.mu is held.
+func (st *stream) sendHeadLocked() error {
 	st.w.WriteHeader(http.StatusOK)
-	if st.writeTimeout > 0 {
-		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
-	}
+	st.deadline(st.rc)
 	return st.rc.Flush()
 }
 
-// write writes one or more complete frames and flushes them (under fault no-flush: only
-// once the 8 KiB buffer fills). events and replayed are what the frames count for in the
-// metrics once written.
+// write writes one or more complete frames through the body (which flushes them as its
+// policy says). events and replayed are what the frames count for in the metrics once
+// written, or once held back by the head policy.
 func (st *stream) write(frame []byte, events, replayed int) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -112,19 +104,13 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 	if !st.ready {
 		return errStreamNotReady
 	}
-	if st.headHeld {
-		if st.held == nil { // the preamble: held back with the head
-			st.held = append([]byte{}, frame...)
-			st.count(events, replayed)
-			return nil
-		}
-		frame = append(st.held, frame...)
-		st.held, st.headHeld = nil, false
+	frame, held := st.head.pass(frame)
+	if held {
+		st.count(events, replayed)
+		return nil
 	}
-	if st.writeTimeout > 0 {
-		_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
-	}
-	if err := st.writeLocked(frame); err != nil {
+	st.deadline(st.rc)
+	if err := st.body.write(frame); err != nil {
 		if st.writeErr == nil {
 			st.writeErr = err
 		}
@@ -144,27 +130,6 @@ func (st *stream) count(events, replayed int) {
 	}
 }
 
-func (st *stream) writeLocked(frame []byte) error {
-	if st.gz != nil {
-		_, err := st.gz.Write(frame)
-		return err
-	}
-	if st.bw == nil {
-		if _, err := st.w.Write(frame); err != nil {
-			return err
-		}
-		return st.rc.Flush()
-	}
-	before := st.bw.Buffered()
-	if _, err := st.bw.Write(frame); err != nil {
-		return err
-	}
-	if st.bw.Buffered() != before+len(frame) { // the buffer filled and was written out
-		return st.rc.Flush()
-	}
-	return nil
-}
-
 // end asks for the stream to end with reason; the first call wins.
 func (st *stream) end(reason string) {
 	st.endOnce.Do(func() {
@@ -174,8 +139,9 @@ func (st *stream) end(reason string) {
 }
 
 // close releases the response; only the owning handler calls it, after endCh is closed.
-// A stream ended by the server gets finalComment (if any) and its buffered output, under
-// a short deadline; one whose client is gone or broken is cut at once.
+// A stream ended by the server gets what its head policy still holds, finalComment (if
+// any) and its buffered output, under a short deadline; one whose client is gone or
+// broken is cut at once.
 func (st *stream) close(finalComment []byte) {
 	switch st.reason {
 	case ReasonClientGone, ReasonWriteError, ReasonCut:
@@ -188,34 +154,10 @@ func (st *stream) close(finalComment []byte) {
 	}
 	_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
 	st.mu.Lock()
-	ok := true
-	if st.headHeld && st.held != nil {
-		finalComment = append(st.held, finalComment...)
-	}
-	if finalComment != nil {
-		if st.gz != nil {
-			_, err := st.gz.Write(finalComment)
-			ok = err == nil
-		} else if st.bw != nil {
-			_, err := st.bw.Write(finalComment)
-			ok = err == nil
-		} else {
-			_, err := st.w.Write(finalComment)
-			ok = err == nil
-		}
-	}
-	if ok && st.gz != nil {
-		ok = st.gz.Close() == nil
-	}
-	if ok && st.bw != nil {
-		ok = st.bw.Flush() == nil
-	}
-	if ok {
-		ok = st.rc.Flush() == nil
-	}
+	err := st.body.finish(append(st.head.held(), finalComment...))
 	st.closed = true
 	st.mu.Unlock()
-	if ok {
+	if err == nil {
 		// A keep-alive connection goes on to its next request: drop our deadline.
 		_ = st.rc.SetWriteDeadline(time.Time{})
 	}
@@ -264,19 +206,6 @@ func cleanEnd(reason string) bool {
 		return false
 	}
 	return true
-}
-
-// gzipBuffered arms fault gzip-buffer when r accepts gzip: the stream's output goes
-// through a compressor that is never flushed. Call it before writeHeaders.
-func (st *stream) gzipBuffered(r *http.Request) {
-	if !acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		return
-	}
-	if st.bw != nil {
-		st.gz = gzip.NewWriter(st.bw)
-	} else {
-		st.gz = gzip.NewWriter(st.w)
-	}
 }
 
 // acceptsGzip reports whether Accept-Encoding values list gzip (or *) without q=0.

@@ -199,23 +199,9 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { s.topics.release(t, time.Now()) }()
 
-	var lastID string
-	var hasLastID bool
-	if !s.cfg.Faults.NoReplay {
-		lastID, hasLastID = lastEventID(r)
-	}
-	var writeTimeout time.Duration
-	if !s.cfg.Faults.NoHeartbeat {
-		writeTimeout = s.cfg.WriteTimeout
-	}
-	st := newStream(r, w, writeTimeout, s.cfg.Faults.NoFlush, s.m)
-	if s.cfg.Faults.GzipBuffer {
-		st.gzipBuffered(r)
-	}
-	s.m.streamsOpen.Inc()
-	if err := st.writeHeaders(s.cfg.Faults.NoFlush); err != nil {
-		st.end(st.writeErrorReason(err))
-	}
+	lastID, hasLastID := s.policy.lastEventID(r)
+	st := s.newStream(r, w, headNow{})
+	s.openStream(st)
 	tw := &topicWriter{st: st, reg: make(chan struct{})}
 	subCtx, cancelSub := context.WithCancel(context.Background())
 	defer cancelSub()
@@ -224,15 +210,9 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	from, resumeID, lost := s.topicStart(t.seq, lastID, hasLastID)
 	var buf bytes.Buffer
-	if !s.cfg.Faults.NoRetry {
-		_, _ = (&sse.Message{Retry: s.cfg.Retry}).WriteTo(&buf)
-	}
-	appendEvent(&buf, from, "connected", &eventData{
-		Session: name, Topic: name, Seq: from, SentUnixNs: time.Now().UnixNano(), Sender: t.sender, Lost: lost != "",
-	})
-	if lost != "" {
-		appendComment(&buf, lost)
-	}
+	s.appendPreamble(&buf, &eventData{
+		Session: name, Topic: name, Seq: from, SentUnixNs: time.Now().UnixNano(), Sender: t.sender,
+	}, lost)
 	if err := st.write(buf.Bytes(), 1, 0); err != nil {
 		st.end(st.writeErrorReason(err))
 	}
@@ -264,7 +244,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var ping bytes.Buffer
 	appendComment(&ping, "ping")
-	reason := s.hold(r, st, func() {
+	s.hold(r, st, func() {
 		if err := st.write(ping.Bytes(), 0, 0); err != nil {
 			st.end(st.writeErrorReason(err))
 		}
@@ -274,10 +254,7 @@ func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	if subscribed {
 		<-subDone
 	}
-	close(st.closedCh)
-	if reason == ReasonCut {
-		panic(http.ErrAbortHandler) // no chunked terminator: the connection is cut
-	}
+	releaseStream(st)
 }
 
 // subscribeEndReason classifies why Joe ended a subscription.
