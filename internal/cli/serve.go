@@ -45,7 +45,16 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
                  (or ping): a quiet stream never looks open
   cut-after=D    cut every stream's connection after D, mid-body, without the chunked
                  terminator (HTTP/2: RST_STREAM), as a framework timeout does
-  pool=N         senders on N workers that never finish: session N+1 gets no events`)
+  pool=N         senders on N workers that never finish: session N+1 gets no events
+
+With --procs N (N > 1) it runs N server processes of itself, each with the same flags,
+on ports PORT, PORT+1, ..., PORT+N-1 of --addr (port 0: each process picks a free
+port). It prints one URL per line on stdout, in port order, once every process
+listens: the first line is the first process's URL, as without --procs. A port in
+use stops it before any process starts. SIGINT/SIGTERM stops every process (each
+gets SIGTERM and ends its streams); a process that dies stops the others and ends
+serve with exit 3 and that process's stderr. Sessions live in one process: send all
+of a session's requests to the same URL.`)
 	cfg := reference.DefaultConfig()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "`address` to listen on (port 0 picks a free port)")
 	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "`interval` between tick events of an open stream (0 = no ticks)")
@@ -68,6 +77,7 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
 	// Validation errors are joined with newlines; a usage error is one line.
 	oneLine := func(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 	faults := fs.String("fault", "", "comma-separated `faults` to reproduce (see above); none by default")
+	procs := fs.Int("procs", 1, "run this many server `processes` on consecutive ports from --addr's (see above)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -81,6 +91,9 @@ Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
 	cfg.Faults = f
 	if err := cfg.Validate(); err != nil {
 		return usageError(env, "serve", "%s", oneLine(err))
+	}
+	if *procs != 1 {
+		return serveProcs(ctx, env, fs, cfg.Addr, *procs)
 	}
 	srv, err := reference.New(cfg)
 	if err != nil {
