@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -36,6 +37,8 @@ type metricDef struct {
 	// (streams, events), 0 when neither.
 	worse int
 	get   func(*ScenarioResult) (float64, bool)
+	// explain, when set, adds what lies behind the value to a rule's detail.
+	explain func(*ScenarioResult) string
 }
 
 // durationMetrics names the distributions of Metrics for metric names: NAME_p50 etc.
@@ -60,7 +63,7 @@ func durationMetrics() []struct {
 }
 
 // metricCatalog lists every static metric name. Dynamic names are handled by
-// lookupMetric: errors.CLASS, close.REASON, status.CODE.
+// lookupMetric: errors.CLASS, close.REASON, status.CODE, not_opened.CLASS.
 func metricCatalog() []metricDef {
 	count := func(name string, worse int, f func(*Metrics) int64) metricDef {
 		return metricDef{name: name, unit: unitCount, worse: worse, get: func(s *ScenarioResult) (float64, bool) {
@@ -69,6 +72,21 @@ func metricCatalog() []metricDef {
 	}
 	defs := []metricDef{
 		count("streams", -1, func(m *Metrics) int64 { return m.Streams }),
+		count("started", 0, func(m *Metrics) int64 { return m.Started }),
+		count("heads", 0, func(m *Metrics) int64 { return m.Heads }),
+		count("opens", -1, func(m *Metrics) int64 { return m.Opens }),
+		// Streams the scenario asked for that never opened (no value without a request).
+		{name: "unopened_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			req := int64(s.Load.Requested.Streams)
+			return float64(max(req-s.Metrics.Streams, 0)), req > 0
+		}, explain: func(s *ScenarioResult) string {
+			m := &s.Metrics
+			d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
+			if b := breakdown(m.NotOpened); b != "" {
+				d += "; attempts not opened: " + b
+			}
+			return d
+		}},
 		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
 		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
 		count("events", -1, func(m *Metrics) int64 { return m.Events }),
@@ -143,7 +161,7 @@ func MetricNames() []string {
 		names = append(names, d.name)
 	}
 	sort.Strings(names)
-	return append(names, "errors.CLASS", "close.REASON", "status.CODE")
+	return append(names, "errors.CLASS", "close.REASON", "status.CODE", "not_opened.CLASS")
 }
 
 // lookupMetric finds the definition of name, static or dynamic.
@@ -161,6 +179,7 @@ func lookupMetric(name string) (metricDef, bool) {
 		{"errors.", 1, func(m *Metrics) map[string]int64 { return m.Errors }},
 		{"close.", 0, func(m *Metrics) map[string]int64 { return m.CloseReasons }},
 		{"status.", 0, func(m *Metrics) map[string]int64 { return m.Statuses }},
+		{"not_opened.", 1, func(m *Metrics) map[string]int64 { return m.NotOpened }},
 	}
 	for _, d := range dynamic {
 		key, ok := strings.CutPrefix(name, d.prefix)
@@ -193,6 +212,77 @@ type Rule struct {
 	Metric string  `json:"metric"`
 	Op     string  `json:"op"` // "<=", "<", ">=", ">", "=="
 	Limit  float64 `json:"limit"`
+	// Needs is the evidence the rule judges on: without any of it the check is n/a,
+	// saying what was missing, never a pass on nothing ("0 of 0 streams failed").
+	Needs []Evidence `json:"needs,omitempty"`
+}
+
+// Evidence is something a rule needs to have been observed before it can judge.
+type Evidence string
+
+// Kinds of evidence.
+const (
+	// EvidenceHead: at least one response head arrived (any status).
+	EvidenceHead Evidence = "head"
+	// EvidenceOpened: at least one stream opened (status 200, text/event-stream).
+	EvidenceOpened Evidence = "opened"
+	// EvidenceEvent: at least one event arrived.
+	EvidenceEvent Evidence = "event"
+	// EvidenceServer: the target's metrics were scraped.
+	EvidenceServer Evidence = "server"
+)
+
+// missing says why s lacks e, "" when it has it.
+func (e Evidence) missing(s *ScenarioResult) string {
+	m := &s.Metrics
+	notOpened := ""
+	if b := breakdown(m.NotOpened); b != "" {
+		notOpened = " (not opened: " + b + ")"
+	}
+	switch e {
+	case EvidenceHead:
+		if m.Heads == 0 {
+			return "no response head arrived" + notOpened
+		}
+	case EvidenceOpened:
+		if m.Streams == 0 {
+			return "no stream opened" + notOpened
+		}
+	case EvidenceEvent:
+		if m.Events == 0 {
+			if m.Streams == 0 {
+				return "no event: no stream opened" + notOpened
+			}
+			return "no event arrived on any stream"
+		}
+	case EvidenceServer:
+		if !s.Server.Available() {
+			return "the target's metrics were not read (--metrics-url)"
+		}
+	default:
+		return fmt.Sprintf("unknown evidence %q", string(e))
+	}
+	return ""
+}
+
+// Validate reports every problem with the rule at once: an unknown metric, operator
+// or evidence.
+func (r Rule) Validate() error {
+	var errs []error
+	if _, ok := lookupMetric(r.Metric); !ok {
+		errs = append(errs, fmt.Errorf("unknown metric %q", r.Metric))
+	}
+	if _, err := r.holds(0); err != nil {
+		errs = append(errs, err)
+	}
+	for _, e := range r.Needs {
+		switch e {
+		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer:
+		default:
+			errs = append(errs, fmt.Errorf("unknown evidence %q", string(e)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r Rule) holds(v float64) (bool, error) {
@@ -223,12 +313,24 @@ func (r Rule) evaluate(s *ScenarioResult, c *Check) {
 	if c.Threshold == "" {
 		c.Threshold = r.Op + " " + d.unit.format(r.Limit)
 	}
+	// Computed afresh every time (a merged result is judged again from its metrics).
+	c.Detail = ""
+	if d.explain != nil {
+		defer func() {
+			if c.Verdict != VerdictNotApplicable {
+				c.Detail = d.explain(s)
+			}
+		}()
+	}
+	for _, e := range r.Needs {
+		if why := e.missing(s); why != "" {
+			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", why
+			return
+		}
+	}
 	v, ok := d.get(s)
 	if !ok {
-		c.Verdict, c.Measured = VerdictNotApplicable, "n/a"
-		if c.Detail == "" {
-			c.Detail = "no value for " + r.Metric
-		}
+		c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+r.Metric
 		return
 	}
 	c.Measured = d.unit.format(v)

@@ -194,6 +194,7 @@ func cloneMetrics(m Metrics) Metrics {
 	c.CloseReasons = cloneCounts(m.CloseReasons)
 	c.Statuses = cloneCounts(m.Statuses)
 	c.Protocols = cloneCounts(m.Protocols)
+	c.NotOpened = cloneCounts(m.NotOpened)
 	for _, d := range durationMetrics() {
 		ds := d.get(&c)
 		if ds.Histogram != nil {
@@ -206,8 +207,11 @@ func cloneMetrics(m Metrics) Metrics {
 // merge adds o into m: counts add, durations merge through histograms.
 func (m *Metrics) merge(o Metrics) error {
 	m.Records += o.Records
+	m.Started += o.Started
 	m.Streams += o.Streams
 	m.Attempts += o.Attempts
+	m.Heads += o.Heads
+	m.Opens += o.Opens
 	m.Events += o.Events
 	m.Comments += o.Comments
 	m.Bytes += o.Bytes
@@ -225,6 +229,7 @@ func (m *Metrics) merge(o Metrics) error {
 	}
 	for _, pair := range []struct{ dst, src *map[string]int64 }{
 		{&m.Errors, &o.Errors}, {&m.CloseReasons, &o.CloseReasons}, {&m.Statuses, &o.Statuses}, {&m.Protocols, &o.Protocols},
+		{&m.NotOpened, &o.NotOpened},
 	} {
 		if *pair.dst == nil {
 			*pair.dst = map[string]int64{}

@@ -444,6 +444,8 @@ func (p *originPool) newH2(ctx context.Context, conn net.Conn) (*http.ClientConn
 		DialTLSContext:  handOver,
 		TLSClientConfig: p.b.tlsConfig(p.host),
 		Protocols:       protos,
+		// The same bound on a response head as over HTTP/1.1.
+		MaxResponseHeaderBytes: MaxResponseHead,
 	}
 	return t.NewClientConn(ctx, "https", p.addr())
 }

@@ -65,6 +65,9 @@ const (
 	ErrRead        ErrorClass = "read"
 	ErrTooLarge    ErrorClass = "too-large"
 	ErrProtocol    ErrorClass = "protocol"
+	// ErrHeadTooLarge: the response head passed MaxResponseHead; the attempt ends
+	// without reconnecting.
+	ErrHeadTooLarge ErrorClass = "head-too-large"
 )
 
 // Record is one observation of one simulated EventSource. The runner emits records and
@@ -89,6 +92,11 @@ type Record struct {
 	Dial        time.Duration // TCP connect (negative when the connection was reused)
 	TLS         time.Duration // TLS handshake (negative without TLS or on reuse)
 	TTHeaders   time.Duration // request written -> response headers
+	// Accepted: status 200 with a text/event-stream content type, the only response that
+	// opens an EventSource. FirstAccepted: Accepted, and no earlier attempt of the stream
+	// was: the stream opened (counted once per stream).
+	Accepted      bool
+	FirstAccepted bool
 
 	// Event.
 	EventType  string
@@ -125,4 +133,7 @@ type Record struct {
 	// Error.
 	Class ErrorClass
 	Err   string
+	// BeforeHead: the attempt failed before a response head arrived (dial, TLS,
+	// timeout, connection closed, malformed or oversized head): it never opened.
+	BeforeHead bool
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -142,7 +143,84 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 	}
 	stopProgress := h.startProgress(ctx)
 	defer stopProgress()
-	return h.sc.run(ctx, h)
+	err = h.sc.run(ctx, h)
+	h.Finish()
+	if uerr := h.reachable(); uerr != nil {
+		return uerr
+	}
+	var ns notStartedError
+	if errors.As(err, &ns) {
+		h.failUnjudged(string(ns))
+		return nil
+	}
+	return err
+}
+
+// notStartedError says the scenario's streams never got to where its checks can judge
+// them (none opened, or none got its first events) although the target answered: every
+// check the scenario has not judged yet fails, saying why.
+type notStartedError string
+
+func (e notStartedError) Error() string { return string(e) }
+
+func notStarted(why string) error { return notStartedError(why) }
+
+// failUnjudged fails every declared check that has no finding yet.
+func (h *Harness) failUnjudged(why string) {
+	h.mu.Lock()
+	done := map[string]bool{}
+	for _, c := range h.checks {
+		done[c.Name] = true
+	}
+	h.mu.Unlock()
+	for _, spec := range h.sc.Checks {
+		if !done[spec.Name] {
+			h.Check(spec.Name, false, why, "the scenario's streams never started")
+		}
+	}
+}
+
+// reachable is an error when the scenario tried streams and the target never answered
+// one: no TCP connection, or no response head on any attempt. A target that answered
+// with anything (a 204, a 500, a malformed or oversized head) is reachable: what it
+// answered is for the checks to judge.
+func (h *Harness) reachable() error {
+	m := h.agg.Metrics()
+	if m.Attempts == 0 || m.Heads > 0 {
+		return nil
+	}
+	answered := m.NotOpened[string(runner.ErrProtocol)] + m.NotOpened[string(runner.ErrHeadTooLarge)]
+	if answered > 0 {
+		return nil
+	}
+	var failed int64
+	for _, n := range m.NotOpened {
+		failed += n
+	}
+	if dials := m.NotOpened[string(runner.ErrDial)]; dials > 0 && dials == failed {
+		return fmt.Errorf("target unreachable: no TCP connection to %s (%d attempts, every dial failed)", h.opts.Target, m.Attempts)
+	}
+	why := "no error before the streams were stopped"
+	if b := breakdownCounts(m.NotOpened); b != "" {
+		why = "attempts failed: " + b
+	}
+	return fmt.Errorf("target unreachable: no response head from %s on any of %d attempts (%s)", h.opts.Target, m.Attempts, why)
+}
+
+// breakdownCounts writes counts as "a 3, b 1" in key order.
+func breakdownCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (h *Harness) startProgress(ctx context.Context) func() {
@@ -323,14 +401,15 @@ func (h *Harness) Check(name string, ok bool, measured, detail string) {
 // CheckRule records a check that report/ evaluates from the scenario's metrics (metric
 // op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
 // results are merged, unlike a verdict the scenario decides itself.
-func (h *Harness) CheckRule(name, metric, op string) {
+// Without any of the evidence it needs, the check is n/a, saying what was missing.
+func (h *Harness) CheckRule(name, metric, op string, needs ...report.Evidence) {
 	spec, _ := h.sc.spec(name)
 	thr := op + " " + h.Limit(name).String()
 	if spec.Means != "" {
 		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
 	}
 	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name)}})
+	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name), Needs: needs}})
 	h.mu.Unlock()
 }
 
@@ -541,7 +620,7 @@ func (h *Harness) AwaitStarted(ctx context.Context, srcs []*runner.EventSource, 
 	if err := h.unreachable(srcs); err != nil {
 		return failed, err
 	}
-	return failed, fmt.Errorf("no stream got %s within %s", plural(int(n), "event", "events"), startTimeout)
+	return failed, notStarted(fmt.Sprintf("no stream got %s within %s", plural(int(n), "event", "events"), startTimeout))
 }
 
 // OpenSessions opens n sessions' streams (session tag+i, stream index i), each in a

@@ -129,8 +129,8 @@ func runProxyBuffering(ctx context.Context, h *Harness) error {
 	if stats[0].events == 0 && stats[1].events == 0 {
 		// Nothing anywhere: tell an unreachable target from a buffering one.
 		m := h.agg.Metrics()
-		if m.Statuses["200"] == 0 {
-			return fmt.Errorf("no stream to %s opened (errors %v)", h.opts.Target, m.Errors)
+		if m.Streams == 0 {
+			return notStarted(fmt.Sprintf("no stream opened (not opened: %s)", breakdownCounts(m.NotOpened)))
 		}
 	}
 

@@ -74,8 +74,10 @@ func runStarvation(ctx context.Context, h *Harness) error {
 	return nil
 }
 
-// unreachable explains why no stream ever got an event: the target refused, failed or
-// answered with something other than an event stream.
+// unreachable explains why no stream ever got an event when none opened: the target
+// refused, failed or answered with something other than an event stream. The harness
+// turns it into a failure of every check the scenario has not judged (or, when the
+// target never answered at all, into "target unreachable").
 func (h *Harness) unreachable(srcs []*runner.EventSource) error {
 	opened := 0
 	reasons := map[runner.CloseReason]int{}
@@ -89,5 +91,9 @@ func (h *Harness) unreachable(srcs []*runner.EventSource) error {
 		return nil // streams opened: the lack of events is a finding, not an error
 	}
 	m := h.agg.Metrics()
-	return fmt.Errorf("no stream to %s opened (close reasons %v, errors %v)", h.opts.Target, reasons, m.Errors)
+	why := breakdownCounts(m.NotOpened)
+	if why == "" {
+		why = fmt.Sprintf("close reasons %v", reasons)
+	}
+	return notStarted(fmt.Sprintf("no stream opened (not opened: %s)", why))
 }

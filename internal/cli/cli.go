@@ -159,4 +159,3 @@ func harnessError(env *Env, cmd string, err error) int {
 	fmt.Fprintf(env.Stderr, "sseharness %s: %v\n", cmd, err)
 	return ExitHarness
 }
-
