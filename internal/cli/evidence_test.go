@@ -408,3 +408,93 @@ func TestAllNAScenarioIsNotAPass(t *testing.T) {
 		}
 	}
 }
+
+// metricsDouble serves the reference server's gauges from open, the number of streams a
+// double holds open: a correct server's metrics (senders and goroutines track streams).
+func metricsDouble(t *testing.T, open *atomic.Int64) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := open.Load()
+		fmt.Fprintf(w, "sseref_streams_open %d\nsseref_senders_active %d\ngo_goroutines %d\nprocess_resident_memory_bytes %d\n", n, n, 10+2*n, 20<<20+n<<13)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/metrics"
+}
+
+// TestDisconnectWithServerMetricsJudgesBrokenServers: a scenario judged on server metrics
+// does not pass because the metrics look fine: streams that never opened or never got
+// events fail its checks, an unreachable target is exit 3, and a correct server passes.
+func TestDisconnectWithServerMetricsJudgesBrokenServers(t *testing.T) {
+	t.Parallel()
+	ticking := func(open *atomic.Int64) http.Handler {
+		return sseHandler(func(w http.ResponseWriter, f http.Flusher, r *http.Request) {
+			open.Add(1)
+			defer open.Add(-1)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for i := 1; ; i++ {
+				if _, err := fmt.Fprintf(w, "id: %d\ndata: x\n\n", i); err != nil {
+					return
+				}
+				f.Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name    string
+		handler func(open *atomic.Int64) http.Handler // nil: a TCP server that never answers
+		code    int
+		verdict report.Verdict
+	}{
+		{"never answers", nil, ExitHarness, report.VerdictError},
+		{"204 to everything", func(*atomic.Int64) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		}, ExitFailed, report.VerdictFail},
+		{"500", func(*atomic.Int64) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
+		}, ExitFailed, report.VerdictFail},
+		{"correct", ticking, ExitOK, report.VerdictPass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var open atomic.Int64
+			var target string
+			if tc.handler == nil {
+				target = newRawServer(t, func(c net.Conn, done <-chan struct{}) { <-done }).URL()
+			} else {
+				srv := httptest.NewServer(tc.handler(&open))
+				t.Cleanup(srv.Close)
+				target = srv.URL
+			}
+			out := filepath.Join(t.TempDir(), "result.json")
+			var stdout bytes.Buffer
+			env, stderr := serveTestEnv(&stdout)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			code := Main(ctx, []string{"run", "--target", target, "--stream-url", "{target}/x?s={session}", "--progress-url", "none",
+				"--metrics-url", metricsDouble(t, &open), "--streams", "4", "--out", out, "--format", "json", "mid-stream-disconnect"}, env)
+			res, err := report.Load(out)
+			if err != nil {
+				t.Fatalf("no result (exit %d): %v\n%s", code, err, stderr)
+			}
+			s := res.Scenarios[0]
+			if code != tc.code || s.Verdict != tc.verdict {
+				t.Fatalf("exit %d, verdict %s; want %d, %s\nerror: %s\nchecks: %+v\nstderr: %s", code, s.Verdict, tc.code, tc.verdict, s.Error, s.Checks, stderr)
+			}
+			for _, c := range s.Checks {
+				want := report.VerdictFail
+				if tc.verdict == report.VerdictPass {
+					want = report.VerdictPass
+				}
+				if tc.verdict != report.VerdictError && c.Verdict != want {
+					t.Errorf("%s: %s (%s; %s), want %s", c.Name, c.Verdict, c.Measured, c.Detail, want)
+				}
+			}
+		})
+	}
+}
