@@ -159,6 +159,12 @@ func (a *Aggregate) Add(r runner.Record) {
 		}
 		a.latency.add(r.Latency)
 		a.gap.add(r.Gap)
+		switch {
+		case r.Gap < 0: // the runner's first event of the stream, any attempt
+			m.StreamsWithEvents++
+		case r.Gap < BatchGap:
+			m.BatchedEvents++
+		}
 		if r.Missing > 0 {
 			m.MissingIDs += r.Missing
 		}
@@ -285,6 +291,9 @@ func (s Snapshot) String() string {
 		fmtDuration(s.Elapsed.Truncate(time.Second)), s.Streams, s.Open, s.Events, s.EventRate, p99, s.Errors)
 }
 
+// BatchGap is the gap under which an event counts as batched with the previous one.
+const BatchGap = 5 * time.Millisecond
+
 // Metrics are the figures of one scenario run (or of merged shards of one run).
 type Metrics struct {
 	Records int64 `json:"records"` // records folded in
@@ -307,8 +316,13 @@ type Metrics struct {
 	FirstOpen time.Time `json:"first_open"`
 	LastOpen  time.Time `json:"last_open"`
 	Events    int64     `json:"events"`
-	Comments  int64     `json:"comments"`
-	Bytes     int64     `json:"bytes"`
+	// StreamsWithEvents counts the streams that got at least one event; BatchedEvents
+	// the events that arrived less than BatchGap after the previous one of their stream
+	// (a proxy or server that buffers delivers in batches).
+	StreamsWithEvents int64 `json:"streams_with_events"`
+	BatchedEvents     int64 `json:"batched_events"`
+	Comments          int64 `json:"comments"`
+	Bytes             int64 `json:"bytes"`
 	// RetryFields counts valid retry fields received.
 	RetryFields      int64 `json:"retry_fields"`
 	Reconnects       int64 `json:"reconnects"`

@@ -87,6 +87,20 @@ func metricCatalog() []metricDef {
 			}
 			return d
 		}},
+		count("streams_with_events", -1, func(m *Metrics) int64 { return m.StreamsWithEvents }),
+		count("batched_events", 1, func(m *Metrics) int64 { return m.BatchedEvents }),
+		// Streams asked for that got no event at all (no value without a request).
+		{name: "silent_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			req := int64(s.Load.Requested.Streams)
+			return float64(max(req-s.Metrics.StreamsWithEvents, 0)), req > 0
+		}, explain: func(s *ScenarioResult) string {
+			m := &s.Metrics
+			d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
+			if m.Events > 0 {
+				d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
+			}
+			return d
+		}},
 		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
 		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
 		count("events", -1, func(m *Metrics) int64 { return m.Events }),
@@ -206,15 +220,74 @@ func MetricValue(s *ScenarioResult, name string) (v float64, ok bool, err error)
 	return v, ok, nil
 }
 
-// Rule is a check on one metric: it passes when `metric Op Limit` holds. Limit is in the
-// metric's unit: milliseconds for durations, bytes for memory, a count otherwise.
+// Rule is a check over the metrics: it passes when `value Op Limit` holds, where value
+// is Metric (of Group; "" is the whole scenario) plus every Plus term minus every Minus
+// term, e.g. latency_p99 of group "proxy" minus latency_p99 of group "direct" <= 500.
+// Limit is in the metrics' unit: milliseconds for durations, bytes for memory, a count
+// otherwise. Every figure a rule reads is mergeable, so a merged result judges it
+// exactly.
 type Rule struct {
 	Metric string  `json:"metric"`
+	Group  string  `json:"group,omitempty"`
+	Plus   []Term  `json:"plus,omitempty"`
+	Minus  []Term  `json:"minus,omitempty"`
 	Op     string  `json:"op"` // "<=", "<", ">=", ">", "=="
 	Limit  float64 `json:"limit"`
-	// Needs is the evidence the rule judges on: without any of it the check is n/a,
-	// saying what was missing, never a pass on nothing ("0 of 0 streams failed").
+	// Needs is the evidence the rule judges on, in its group and in every term's: without
+	// any of it the check is n/a, saying what was missing, never a pass on nothing
+	// ("0 of 0 streams failed").
 	Needs []Evidence `json:"needs,omitempty"`
+	// And are rules that must hold as well for the check to pass.
+	And []Rule `json:"and,omitempty"`
+}
+
+// Term is one metric of one group in a Rule's sum.
+type Term struct {
+	Metric string `json:"metric"`
+	Group  string `json:"group,omitempty"`
+}
+
+func (t Term) label() string {
+	if t.Group == "" {
+		return t.Metric
+	}
+	return t.Group + " " + t.Metric
+}
+
+// GroupResult holds the metrics of one named group of streams or window of time of a
+// scenario (e.g. "direct" and "proxy", or "step-400"): the same bounded, mergeable
+// figures as the scenario's, over that part of its records.
+type GroupResult struct {
+	Name string `json:"name"`
+	// Requested is how many streams the scenario asked for in the group (0 for a window
+	// over all streams).
+	Requested int     `json:"requested_streams,omitempty"`
+	Metrics   Metrics `json:"metrics"`
+}
+
+// view is s restricted to a group ("" is s itself); ok is false for an unknown group.
+func (s *ScenarioResult) view(group string) (*ScenarioResult, bool) {
+	if group == "" {
+		return s, true
+	}
+	for i := range s.Groups {
+		g := &s.Groups[i]
+		if g.Name == group {
+			req := g.Requested
+			return &ScenarioResult{Name: s.Name, Metrics: g.Metrics, Server: s.Server,
+				Load: Workload{Requested: RequestedLoad{Streams: req}}}, true
+		}
+	}
+	return nil, false
+}
+
+// Group returns the metrics of the named group or window.
+func (s *ScenarioResult) Group(name string) (Metrics, bool) {
+	v, ok := s.view(name)
+	if !ok || name == "" {
+		return Metrics{}, false
+	}
+	return v.Metrics, true
 }
 
 // Evidence is something a rule needs to have been observed before it can judge.
@@ -266,11 +339,18 @@ func (e Evidence) missing(s *ScenarioResult) string {
 }
 
 // Validate reports every problem with the rule at once: an unknown metric, operator
-// or evidence.
+// or evidence, in it or in the rules of And.
 func (r Rule) Validate() error {
 	var errs []error
-	if _, ok := lookupMetric(r.Metric); !ok {
-		errs = append(errs, fmt.Errorf("unknown metric %q", r.Metric))
+	for _, t := range r.terms() {
+		if _, ok := lookupMetric(t.Metric); !ok {
+			errs = append(errs, fmt.Errorf("unknown metric %q", t.Metric))
+		}
+	}
+	for _, a := range r.And {
+		if err := a.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := r.holds(0); err != nil {
 		errs = append(errs, err)
@@ -301,10 +381,52 @@ func (r Rule) holds(v float64) (bool, error) {
 	return false, fmt.Errorf("unknown operator %q (want <=, <, >=, > or ==)", r.Op)
 }
 
-// evaluate sets c's verdict, measured value and threshold from s. A metric with no value
-// gives n/a, saying why; an unknown metric or operator fails the check loudly, since it is
-// a mistake in the scenario, not a finding to hide.
+func (r Rule) label() string { return Term{Metric: r.Metric, Group: r.Group}.label() }
+
+// terms lists the rule's own metric first, then Plus, then Minus.
+func (r Rule) terms() []Term {
+	ts := []Term{{Metric: r.Metric, Group: r.Group}}
+	ts = append(ts, r.Plus...)
+	return append(ts, r.Minus...)
+}
+
+// evaluate sets c's verdict, measured value and threshold from s. A missing piece of
+// evidence or a metric with no value gives n/a, saying why; an unknown metric, group or
+// operator fails the check loudly, since it is a mistake in the scenario, not a finding
+// to hide. With And, the check fails when any rule fails, else is n/a when any is n/a.
 func (r Rule) evaluate(s *ScenarioResult, c *Check) {
+	r.evaluateOne(s, c)
+	if len(r.And) > 0 && c.Measured != "" && len(r.terms()) == 1 {
+		c.Measured = r.label() + " " + c.Measured
+	}
+	for _, a := range r.And {
+		sub := Check{Threshold: "-"}
+		a.evaluateOne(s, &sub)
+		if sub.Measured != "" {
+			sub.Measured = a.label() + " " + sub.Measured
+		}
+		c.Measured = joinNonEmpty("; ", c.Measured, sub.Measured)
+		c.Detail = joinNonEmpty("; ", c.Detail, sub.Detail)
+		switch {
+		case c.Verdict == VerdictFail || sub.Verdict == VerdictFail:
+			c.Verdict = VerdictFail
+		case sub.Verdict == VerdictNotApplicable:
+			c.Verdict = VerdictNotApplicable
+		}
+	}
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+func (r Rule) evaluateOne(s *ScenarioResult, c *Check) {
 	d, found := lookupMetric(r.Metric)
 	if !found {
 		c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown metric %q", r.Metric)
@@ -315,25 +437,50 @@ func (r Rule) evaluate(s *ScenarioResult, c *Check) {
 	}
 	// Computed afresh every time (a merged result is judged again from its metrics).
 	c.Detail = ""
-	if d.explain != nil {
-		defer func() {
-			if c.Verdict != VerdictNotApplicable {
-				c.Detail = d.explain(s)
-			}
-		}()
-	}
-	for _, e := range r.Needs {
-		if why := e.missing(s); why != "" {
-			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", why
+	var v float64
+	var parts []string
+	for i, t := range r.terms() {
+		view, ok := s.view(t.Group)
+		if !ok {
+			c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown group %q", t.Group)
 			return
 		}
-	}
-	v, ok := d.get(s)
-	if !ok {
-		c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+r.Metric
-		return
+		for _, e := range r.Needs {
+			if why := e.missing(view); why != "" {
+				if t.Group != "" {
+					why = t.Group + ": " + why
+				}
+				c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", why
+				return
+			}
+		}
+		td, found := lookupMetric(t.Metric)
+		if !found {
+			c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown metric %q", t.Metric)
+			return
+		}
+		tv, ok := td.get(view)
+		if !ok {
+			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+t.label()
+			return
+		}
+		switch {
+		case i == 0:
+			v = tv
+		case i <= len(r.Plus):
+			v += tv
+		default:
+			v -= tv
+		}
+		parts = append(parts, t.label()+" "+td.unit.format(tv))
+		if i == 0 && td.explain != nil {
+			c.Detail = td.explain(view)
+		}
 	}
 	c.Measured = d.unit.format(v)
+	if len(parts) > 1 {
+		c.Measured += " (" + strings.Join(parts, ", ") + ")"
+	}
 	pass, err := r.holds(v)
 	switch {
 	case err != nil:

@@ -169,6 +169,9 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 			return s, fmt.Errorf("%s: %w", p.label, err)
 		}
 		peaks += p.s.Metrics.PeakOpen
+		if err := mergeGroups(&s.Groups, p.s.Groups); err != nil {
+			return s, fmt.Errorf("%s: %w", p.label, err)
+		}
 		if len(p.s.Timeline.Points) > 0 {
 			timelines = append(timelines, p.s.Timeline)
 		}
@@ -186,6 +189,29 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 	s.Checks = mergeChecks(parts)
 	s.Evaluate()
 	return s, nil
+}
+
+// mergeGroups adds each group of src into the group of the same name in dst (appended
+// when new): counts add, durations merge through histograms, requested streams add.
+func mergeGroups(dst *[]GroupResult, src []GroupResult) error {
+	for _, g := range src {
+		found := false
+		for i := range *dst {
+			d := &(*dst)[i]
+			if d.Name != g.Name {
+				continue
+			}
+			found = true
+			d.Requested += g.Requested
+			if err := d.Metrics.merge(g.Metrics); err != nil {
+				return fmt.Errorf("group %s: %w", g.Name, err)
+			}
+		}
+		if !found {
+			*dst = append(*dst, GroupResult{Name: g.Name, Requested: g.Requested, Metrics: cloneMetrics(g.Metrics)})
+		}
+	}
+	return nil
 }
 
 func cloneMetrics(m Metrics) Metrics {
@@ -213,6 +239,8 @@ func (m *Metrics) merge(o Metrics) error {
 	m.Heads += o.Heads
 	m.Opens += o.Opens
 	m.Events += o.Events
+	m.StreamsWithEvents += o.StreamsWithEvents
+	m.BatchedEvents += o.BatchedEvents
 	m.Comments += o.Comments
 	m.Bytes += o.Bytes
 	m.RetryFields += o.RetryFields

@@ -71,6 +71,9 @@ type ScenarioResult struct {
 	Metrics  Metrics       `json:"metrics"`
 	Server   ServerFigures `json:"server"`
 	Timeline Timeline      `json:"timeline"`
+	// Groups are the metrics of the scenario's named groups of streams and windows of
+	// time, which its rules may read.
+	Groups []GroupResult `json:"groups,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.
@@ -139,6 +142,15 @@ type ScenarioInput struct {
 	Checks []Check
 	// Err, when set, means the scenario could not run; its verdict is "error".
 	Err error
+	// Groups are the scenario's named groups and windows, in order.
+	Groups []GroupInput
+}
+
+// GroupInput is one named group of streams or window of time and its aggregate.
+type GroupInput struct {
+	Name      string
+	Requested int
+	Aggregate *Aggregate
 }
 
 // BuildScenario assembles a ScenarioResult: metrics and timeline from the aggregate,
@@ -156,6 +168,13 @@ func BuildScenario(in ScenarioInput) ScenarioResult {
 		empty, _ := NewAggregate(AggregateConfig{Start: in.Start})
 		s.Metrics = empty.Metrics()
 		s.Timeline = empty.Timeline()
+	}
+	for _, g := range in.Groups {
+		gr := GroupResult{Name: g.Name, Requested: g.Requested}
+		if g.Aggregate != nil {
+			gr.Metrics = g.Aggregate.Metrics()
+		}
+		s.Groups = append(s.Groups, gr)
 	}
 	s.Server = NewServerFigures(in.Server, s.Metrics.Streams)
 	if in.Err != nil {

@@ -36,6 +36,10 @@ type Harness struct {
 	obs          []func(runner.Record)
 	collDone     chan struct{}
 
+	groupMu   sync.Mutex
+	groups    []*Group       // groups and windows, in declaration order
+	streamGrp map[int]*Group // stream index -> its group
+
 	probe    *runner.Probe // nil without a metrics URL
 	baseline runner.ProbeSample
 	sampler  *runner.Sampler
@@ -113,6 +117,16 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		h.groupMu.Lock()
+		if g := h.streamGrp[r.Stream]; g != nil {
+			g.agg.Add(r)
+		}
+		for _, w := range h.groups {
+			if w.window && w.covers(r.Time) {
+				w.agg.Add(r)
+			}
+		}
+		h.groupMu.Unlock()
 		h.obsMu.Lock()
 		obs := h.obs
 		h.obsMu.Unlock()
@@ -120,6 +134,82 @@ func (h *Harness) collect() {
 			f(r)
 		}
 	}
+}
+
+// Group is a named part of a scenario: a group of streams (records of the streams
+// opened into it) or a window of time (records of every stream while it is open). Each
+// has an aggregate of its own, which goes into the result, for rules to read by name.
+type Group struct {
+	name      string
+	requested int
+	window    bool
+	agg       *report.Aggregate
+
+	mu       sync.Mutex
+	from, to time.Time // window: [from, to); zero to while open
+}
+
+// Name is the group's name in the result and in rules.
+func (g *Group) Name() string { return g.name }
+
+func (g *Group) covers(t time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.from.IsZero() && !t.Before(g.from) && (g.to.IsZero() || t.Before(g.to))
+}
+
+// Open starts the window now: records from now on are folded into it.
+func (g *Group) Open() {
+	g.mu.Lock()
+	g.from, g.to = time.Now(), time.Time{}
+	g.mu.Unlock()
+}
+
+// Close ends the window now.
+func (g *Group) Close() {
+	g.mu.Lock()
+	g.to = time.Now()
+	g.mu.Unlock()
+}
+
+func (h *Harness) newGroup(name string, requested int, window bool) *Group {
+	agg, _ := report.NewAggregate(report.AggregateConfig{Start: h.start})
+	g := &Group{name: name, requested: requested, window: window, agg: agg}
+	h.groupMu.Lock()
+	h.groups = append(h.groups, g)
+	h.groupMu.Unlock()
+	return g
+}
+
+// StreamGroup declares a group of requested streams; Join (or OpenIn) puts streams in it.
+func (h *Harness) StreamGroup(name string, requested int) *Group {
+	return h.newGroup(name, requested, false)
+}
+
+// Window declares a window of time over all streams, closed until Open; requested is
+// the streams it is about (0: not a stream count).
+func (h *Harness) Window(name string, requested int) *Group {
+	return h.newGroup(name, requested, true)
+}
+
+// Join puts stream index i into group g: its records from now on fold into g too.
+func (h *Harness) Join(g *Group, i int) {
+	h.groupMu.Lock()
+	if h.streamGrp == nil {
+		h.streamGrp = map[int]*Group{}
+	}
+	h.streamGrp[i] = g
+	h.groupMu.Unlock()
+}
+
+func (h *Harness) groupInputs() []report.GroupInput {
+	h.groupMu.Lock()
+	defer h.groupMu.Unlock()
+	var out []report.GroupInput
+	for _, g := range h.groups {
+		out = append(out, report.GroupInput{Name: g.name, Requested: g.requested, Aggregate: g.agg})
+	}
+	return out
 }
 
 // Observe registers f to see every record, in order, on the collector goroutine. State
@@ -308,19 +398,12 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Server:    sp,
 		Checks:    h.checks,
 		Err:       err,
+		Groups:    h.groupInputs(),
 	})
 }
 
 func toReportSample(s runner.ProbeSample) report.ProbeSample {
 	return report.ProbeSample{Time: s.Time, Values: s.Values, Err: s.Err}
-}
-
-// samples returns the server samples taken so far (none without a probe).
-func (h *Harness) samples() []runner.ProbeSample {
-	if h.sampler == nil {
-		return nil
-	}
-	return h.sampler.Samples()
 }
 
 // Note adds a remark to the scenario's description in the result.
@@ -410,6 +493,29 @@ func (h *Harness) CheckRule(name, metric, op string, needs ...report.Evidence) {
 	}
 	h.mu.Lock()
 	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name), Needs: needs}})
+	h.mu.Unlock()
+}
+
+// LimitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
+// number otherwise.
+func (h *Harness) LimitValue(check string) float64 {
+	l := h.Limit(check)
+	if l.isDur {
+		return float64(l.d) / float64(time.Millisecond)
+	}
+	return l.n
+}
+
+// Judge records a check that report/ evaluates by rule r from the scenario's metrics
+// and groups: like CheckRule, for rules over groups, sums and differences.
+func (h *Harness) Judge(name string, r report.Rule) {
+	spec, _ := h.sc.spec(name)
+	thr := r.Op + " " + h.Limit(name).String()
+	if spec.Means != "" {
+		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
+	}
+	h.mu.Lock()
+	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &r})
 	h.mu.Unlock()
 }
 

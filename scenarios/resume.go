@@ -3,9 +3,9 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -32,30 +32,6 @@ func runResume(ctx context.Context, h *Harness) error {
 	posts := 3 // progress events produced per session while its client is away
 	within := h.Dur("resumed")
 	h.Request(n, n, away, fmt.Sprintf("each client leaves for %s while %d progress events are produced, then resumes", away, posts))
-
-	var mu sync.Mutex
-	missing, dups, ooo := map[int]int64{}, map[int]int{}, map[int]int{}
-	progressSeen := map[int]int{}
-	h.Observe(func(r runner.Record) {
-		if r.Kind != runner.RecordEvent {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		missing[r.Stream] += r.Missing
-		if r.OutOfOrder {
-			missing[r.Stream]-- // a late event fills a gap counted as missing before
-		}
-		if r.Duplicate {
-			dups[r.Stream]++
-		}
-		if r.OutOfOrder {
-			ooo[r.Stream]++
-		}
-		if r.EventType == "progress" {
-			progressSeen[r.Stream]++
-		}
-	})
 
 	srcs, err := h.OpenSessions(ctx, "", n, nil)
 	if err != nil {
@@ -97,30 +73,15 @@ func runResume(ctx context.Context, h *Harness) error {
 	took := time.Since(start)
 	h.Finish()
 
-	var miss int64
-	dup, outOfOrder, lostProgress := 0, 0, 0
-	for i := range n {
-		miss += missing[i]
-		dup += dups[i]
-		outOfOrder += ooo[i]
-		if callback && progressSeen[i] < posts {
-			lostProgress++
-		}
-	}
-	h.Check("ids-exactly-once", float64(miss)+float64(dup) <= h.Num("ids-exactly-once"),
-		fmt.Sprintf("%d ids missing, %d repeated", miss, dup), lostDetail(lostProgress, n))
-	h.Check("ids-in-order", float64(outOfOrder) <= h.Num("ids-in-order"), fmt.Sprintf("%d ids out of order", outOfOrder), "")
+	// Ids lost, repeated and out of order are counted by the aggregate over every
+	// event: rules, so merged shards are judged exactly.
+	h.Judge("ids-exactly-once", report.Rule{Metric: "missing_ids", Plus: []report.Term{{Metric: "duplicate_ids"}},
+		Op: "<=", Limit: h.LimitValue("ids-exactly-once"), Needs: []report.Evidence{report.EvidenceEvent}})
+	h.CheckRule("ids-in-order", "out_of_order_ids", "<=", report.EvidenceEvent)
 	if len(notBack) == 0 {
 		h.Check("resumed", true, fmt.Sprintf("all %d clients resumed within %s", n, ms(took)), "")
 	} else {
-		h.Check("resumed", false, fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away), lostDetail(lostProgress, n))
+		h.Check("resumed", false, fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away), "")
 	}
 	return nil
-}
-
-func lostDetail(lost, n int) string {
-	if lost == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d of %d clients never got the progress events produced while they were away", lost, n)
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -35,18 +35,15 @@ func runSlow(ctx context.Context, h *Harness) error {
 	const rate = 256 // bytes per second
 	h.Request(n, n, hold, fmt.Sprintf("%d of %d clients read at %d B/s while 5 x 32 KiB progress events are pushed to each of them", slowN, n, rate))
 
-	var mu sync.Mutex
-	var fast []time.Duration
-	h.Observe(func(r runner.Record) {
-		if r.Kind == runner.RecordEvent && r.Stream >= slowN && r.Latency >= 0 {
-			mu.Lock()
-			fast = append(fast, r.Latency)
-			mu.Unlock()
-		}
-	})
+	slowGrp, fastGrp := h.StreamGroup("slow", slowN), h.StreamGroup("fast", n-slowN)
 	srcs := make([]*runner.EventSource, n)
 	for i := range n {
 		slow := i < slowN
+		if slow {
+			h.Join(slowGrp, i)
+		} else {
+			h.Join(fastGrp, i)
+		}
 		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) {
 			c.NoReconnect = true
 			if slow {
@@ -76,22 +73,14 @@ func runSlow(ctx context.Context, h *Harness) error {
 	if err := Sleep(ctx, hold); err != nil {
 		return err
 	}
-	peak := h.samples()
 	h.Finish()
 
-	p99, ok := percentile(fast, 0.99)
-	if !ok {
-		h.Check("fast-p99", false, "the normal clients got no timed event", "")
-	} else {
-		h.Check("fast-p99", p99 <= h.Dur("fast-p99"), fmt.Sprintf("p99 %s over %d events of %d normal clients", ms(p99), len(fast), n-slowN), "")
-	}
-	base, bok := h.baseline.Value(runner.MetricRSS)
-	top, tok := runner.Peak(peak, runner.MetricRSS)
-	if !bok || !tok {
-		h.NA("server-memory", "needs the target's process_resident_memory_bytes (--metrics-url)")
-		return nil
-	}
-	growth := (top - base) / (1 << 20)
-	h.Check("server-memory", growth <= h.Num("server-memory"), fmt.Sprintf("RSS %.1f MiB -> peak %.1f MiB (+%.1f MiB)", base/(1<<20), top/(1<<20), growth), "")
+	// The normal clients' delivery from their group's aggregate; every one of them must
+	// get events. The server's growth from its scraped figures.
+	h.Judge("fast-p99", report.Rule{Metric: "latency_p99", Group: "fast", Op: "<=", Limit: h.LimitValue("fast-p99"),
+		Needs: []report.Evidence{report.EvidenceEvent},
+		And:   []report.Rule{{Metric: "silent_streams", Group: "fast", Op: "<=", Limit: 0}}})
+	h.Judge("server-memory", report.Rule{Metric: "server_rss_bytes_peak", Minus: []report.Term{{Metric: "server_rss_bytes_baseline"}},
+		Op: "<=", Limit: h.LimitValue("server-memory") * (1 << 20), Needs: []report.Evidence{report.EvidenceServer}})
 	return nil
 }
