@@ -17,30 +17,37 @@ import (
 // errors appear; the answer is the largest sustained stream count and what each stream
 // costs the server.
 func capacity() *Scenario {
+	ck := capacityChecks{
+		sustainedSteps: &CheckSpec{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error and events on every stream, at least"},
+	}
 	return &Scenario{
 		Name:   "capacity",
 		Proves: "how many concurrent streams the target sustains within the latency SLO, and its memory and goroutines per stream",
-		Checks: []CheckSpec{
-			{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error and events on every stream, at least"},
-		},
-		run: runCapacity,
+		Checks: ck.all(),
+		run:    func(ctx context.Context, h *Harness) error { return runCapacity(ctx, h, ck) },
 	}
 }
+
+// capacityChecks are Capacity's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type capacityChecks struct{ sustainedSteps *CheckSpec }
+
+func (c capacityChecks) all() []*CheckSpec { return []*CheckSpec{c.sustainedSteps} }
 
 // defaultCapacitySteps are capacity's stream counts when none are given.
 func defaultCapacitySteps() []int { return []int{100, 200, 400, 800} }
 
 const defaultSLOP99 = 250 * time.Millisecond
 
-func runCapacity(ctx context.Context, h *Harness) error {
-	steps := h.opts.CapacitySteps
+func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
+	steps := h.opts.CapacityConfig.Steps
 	if len(steps) == 0 {
 		steps = defaultCapacitySteps()
 	}
 	if h.opts.Streams > 0 {
 		steps = []int{h.opts.Streams}
 	}
-	slo := h.opts.SLOP99
+	slo := h.opts.CapacityConfig.SLOP99
 	if slo == 0 {
 		slo = defaultSLOP99
 	}
@@ -113,14 +120,14 @@ func runCapacity(ctx context.Context, h *Harness) error {
 	// Sustaining k steps: each of the first k windows within the SLO, without errors,
 	// every stream with events. Judged from the windows' aggregates, so merged shards
 	// are judged exactly.
-	need := int(math.Ceil(h.Num("sustained-steps")))
+	need := int(math.Ceil(h.Num(ck.sustainedSteps)))
 	if need <= 0 {
-		h.Judge("sustained-steps", report.Rule{Metric: "streams", Op: ">=", Limit: 0})
+		h.Judge(ck.sustainedSteps, report.Rule{Metric: "streams", Op: ">=", Limit: 0})
 		return nil
 	}
 	if need*3 > len(stepRules) {
 		if need > len(steps) {
-			h.Check("sustained-steps", false, fmt.Sprintf("%d steps configured, %d needed", len(steps), need), "")
+			h.Check(ck.sustainedSteps, false, fmt.Sprintf("%d steps configured, %d needed", len(steps), need), "")
 			return nil
 		}
 		// A step before the needed ones failed, so the rules of the steps run decide.
@@ -129,7 +136,7 @@ func runCapacity(ctx context.Context, h *Harness) error {
 	rules := stepRules[:need*3]
 	first := rules[0]
 	first.And = rules[1:]
-	h.Judge("sustained-steps", first)
+	h.Judge(ck.sustainedSteps, first)
 	return nil
 }
 

@@ -56,6 +56,9 @@ type Harness struct {
 	wg        sync.WaitGroup
 
 	client *http.Client // callbacks and other plain requests
+
+	limits    map[*CheckSpec]limit // every check's threshold, parsed once
+	limitsErr error
 }
 
 // Run runs one scenario against opts.Target and returns its result. A scenario that
@@ -88,6 +91,7 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 			},
 		},
 	}
+	h.limits, h.limitsErr = sc.limits(opts)
 	if opts.MetricsURL != "" {
 		h.probe = &runner.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
 	}
@@ -227,6 +231,9 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 		}
 		h.Finish()
 	}()
+	if h.limitsErr != nil { // Options.Validate rejects bad overrides first; this is the last guard
+		return h.limitsErr
+	}
 	if h.probe != nil {
 		h.baseline = h.probe.Scrape(ctx)
 		h.sampler = h.probe.Sample(ctx, 500*time.Millisecond)
@@ -265,7 +272,7 @@ func (h *Harness) failUnjudged(why string) {
 	h.mu.Unlock()
 	for _, spec := range h.sc.Checks {
 		if !done[spec.Name] {
-			h.Check(spec.Name, false, why, "the scenario's streams never started")
+			h.Check(spec, false, why, "the scenario's streams never started")
 		}
 	}
 }
@@ -442,96 +449,74 @@ func (h *Harness) share(n int) int {
 	return max(part, 1)
 }
 
-// Limit returns a check's threshold: an override from the options, else its default
-// (the Embedded one against the embedded server).
-func (h *Harness) Limit(check string) limit {
-	spec, ok := h.sc.spec(check)
-	if !ok {
-		panic("scenario " + h.sc.Name + " has no check " + check)
-	}
-	def := spec.Default
-	if h.opts.Embedded && spec.Embedded != "" {
-		def = spec.Embedded
-	}
-	val := def
-	if v, ok := h.opts.Thresholds[h.sc.Name+"/"+check]; ok {
-		val = v
-	} else if v, ok := h.opts.Thresholds[check]; ok {
-		val = v
-	}
-	l, err := parseLimit(spec.Default, val)
-	if err != nil { // Validate rejects bad overrides; defaults are ours
-		panic(fmt.Sprintf("threshold %s/%s=%q: %v", h.sc.Name, check, val, err))
-	}
-	return l
-}
+// Limit returns a check's threshold, parsed when the run was configured: an override
+// from the options, else its default (the Embedded one against the embedded server).
+func (h *Harness) Limit(c *CheckSpec) limit { return h.limits[c] }
 
 // Dur is Limit for a duration threshold.
-func (h *Harness) Dur(check string) time.Duration { return h.Limit(check).d }
+func (h *Harness) Dur(c *CheckSpec) time.Duration { return h.Limit(c).d }
 
 // Num is Limit for a numeric threshold.
-func (h *Harness) Num(check string) float64 { return h.Limit(check).n }
-
-// Check records a check's outcome: pass when ok.
-func (h *Harness) Check(name string, ok bool, measured, detail string) {
-	v := report.VerdictPass
-	if !ok {
-		v = report.VerdictFail
-	}
-	h.add(name, v, measured, detail)
-}
-
-// CheckRule records a check that report/ evaluates from the scenario's metrics (metric
-// op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
-// results are merged, unlike a verdict the scenario decides itself.
-// Without any of the evidence it needs, the check is n/a, saying what was missing.
-func (h *Harness) CheckRule(name, metric, op string, needs ...report.Evidence) {
-	spec, _ := h.sc.spec(name)
-	thr := op + " " + h.Limit(name).String()
-	if spec.Means != "" {
-		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
-	}
-	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name), Needs: needs}})
-	h.mu.Unlock()
-}
+func (h *Harness) Num(c *CheckSpec) float64 { return h.Limit(c).n }
 
 // LimitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
 // number otherwise.
-func (h *Harness) LimitValue(check string) float64 {
-	l := h.Limit(check)
+func (h *Harness) LimitValue(c *CheckSpec) float64 {
+	l := h.Limit(c)
 	if l.isDur {
 		return float64(l.d) / float64(time.Millisecond)
 	}
 	return l.n
 }
 
+// threshold is how a check's threshold is shown: op, limit and what it means.
+func (h *Harness) threshold(c *CheckSpec, op string) string {
+	thr := h.Limit(c).String()
+	if op != "" {
+		thr = op + " " + thr
+	}
+	if c.Means != "" {
+		thr = fmt.Sprintf("%s (%s)", thr, c.Means)
+	}
+	return thr
+}
+
+// Check records a check's outcome: pass when ok.
+func (h *Harness) Check(c *CheckSpec, ok bool, measured, detail string) {
+	v := report.VerdictPass
+	if !ok {
+		v = report.VerdictFail
+	}
+	h.add(c, report.Check{Name: c.Name, Verdict: v, Threshold: h.threshold(c, ""), Measured: measured, Detail: detail})
+}
+
+// CheckRule records a check that report/ evaluates from the scenario's metrics (metric
+// op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
+// results are merged, unlike a verdict the scenario decides itself. Without any of the
+// evidence it needs, the check is n/a, saying what was missing.
+func (h *Harness) CheckRule(c *CheckSpec, metric, op string, needs ...report.Evidence) {
+	h.Judge(c, report.Rule{Metric: metric, Op: op, Limit: h.LimitValue(c), Needs: needs})
+}
+
 // Judge records a check that report/ evaluates by rule r from the scenario's metrics
 // and groups: like CheckRule, for rules over groups, sums and differences.
-func (h *Harness) Judge(name string, r report.Rule) {
-	spec, _ := h.sc.spec(name)
-	thr := r.Op + " " + h.Limit(name).String()
-	if spec.Means != "" {
-		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
-	}
-	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &r})
-	h.mu.Unlock()
+func (h *Harness) Judge(c *CheckSpec, r report.Rule) {
+	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, r.Op), Rule: &r})
 }
 
 // NA records a check that could not be evaluated, and why.
-func (h *Harness) NA(name, why string) {
-	h.add(name, report.VerdictNotApplicable, "", why)
+func (h *Harness) NA(c *CheckSpec, why string) {
+	h.add(c, report.Check{Name: c.Name, Verdict: report.VerdictNotApplicable, Threshold: h.threshold(c, ""), Detail: why})
 }
 
-func (h *Harness) add(name string, v report.Verdict, measured, detail string) {
-	spec, _ := h.sc.spec(name)
-	thr := h.Limit(name).String()
-	if spec.Means != "" {
-		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
+// add records a finding of a declared check; one the scenario did not declare fails,
+// loudly, instead of crashing the run.
+func (h *Harness) add(c *CheckSpec, chk report.Check) {
+	if _, ok := h.limits[c]; !ok {
+		chk = report.Check{Name: c.Name, Verdict: report.VerdictFail, Detail: "check not declared by scenario " + h.sc.Name}
 	}
 	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Verdict: v, Threshold: thr, Measured: measured, Detail: detail})
+	h.checks = append(h.checks, chk)
 	h.mu.Unlock()
 }
 

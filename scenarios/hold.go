@@ -17,21 +17,30 @@ import (
 // stream must get every event. This is the scale run (10,000 streams) and what it costs
 // per stream on both sides.
 func hold() *Scenario {
+	ck := holdChecks{
+		streamsOpened:  &CheckSpec{Name: "streams-opened", Default: "0", Means: "streams that never opened (status 200, text/event-stream), at most"},
+		errors:         &CheckSpec{Name: "errors", Default: "0", Means: "errors, at most"},
+		noMissingIds:   &CheckSpec{Name: "no-missing-ids", Default: "0", Means: "ids lost, at most"},
+		noDuplicateIds: &CheckSpec{Name: "no-duplicate-ids", Default: "0", Means: "ids repeated, at most"},
+		everyEvent:     &CheckSpec{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most; a stream with none fails"},
+	}
 	return &Scenario{
 		Name:   "hold",
 		Proves: "N streams held open all get every event, with the memory each costs the runner and the server",
-		Checks: []CheckSpec{
-			{Name: "streams-opened", Default: "0", Means: "streams that never opened (status 200, text/event-stream), at most"},
-			{Name: "errors", Default: "0", Means: "errors, at most"},
-			{Name: "no-missing-ids", Default: "0", Means: "ids lost, at most"},
-			{Name: "no-duplicate-ids", Default: "0", Means: "ids repeated, at most"},
-			{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most; a stream with none fails"},
-		},
-		run: runHold,
+		Checks: ck.all(),
+		run:    func(ctx context.Context, h *Harness) error { return runHold(ctx, h, ck) },
 	}
 }
 
-func runHold(ctx context.Context, h *Harness) error {
+// holdChecks are Hold's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type holdChecks struct{ streamsOpened, errors, noMissingIds, noDuplicateIds, everyEvent *CheckSpec }
+
+func (c holdChecks) all() []*CheckSpec {
+	return []*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent}
+}
+
+func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	n := 100 // the run's total; the runner picks this shard's streams
 	if h.opts.Streams > 0 {
 		n = h.opts.Streams
@@ -40,7 +49,7 @@ func runHold(ctx context.Context, h *Harness) error {
 	if h.opts.Hold > 0 {
 		holdFor = h.opts.Hold
 	}
-	ramp := h.opts.Ramp
+	ramp := h.opts.HoldConfig.Ramp
 	if ramp == 0 {
 		ramp = time.Duration(n) * time.Millisecond // 1,000 streams per second
 	}
@@ -100,10 +109,10 @@ func runHold(ctx context.Context, h *Harness) error {
 
 	// Judged by report/ from the metrics, each on the evidence it needs, so merged
 	// shards are judged exactly and nothing passes on no data.
-	h.CheckRule("streams-opened", "unopened_streams", "<=")
-	h.CheckRule("errors", "errors", "<=", report.EvidenceHead)
-	h.CheckRule("no-missing-ids", "missing_ids", "<=", report.EvidenceEvent)
-	h.CheckRule("no-duplicate-ids", "duplicate_ids", "<=", report.EvidenceEvent)
+	h.CheckRule(ck.streamsOpened, "unopened_streams", "<=")
+	h.CheckRule(ck.errors, "errors", "<=", report.EvidenceHead)
+	h.CheckRule(ck.noMissingIds, "missing_ids", "<=", report.EvidenceEvent)
+	h.CheckRule(ck.noDuplicateIds, "duplicate_ids", "<=", report.EvidenceEvent)
 
 	var counts []int
 	cfg.Resolved().Plan().ShardStreams(func(i int) bool { counts = append(counts, perStream[i]); return true })
@@ -114,7 +123,7 @@ func runHold(ctx context.Context, h *Harness) error {
 		// A stream without a single event while others got some is starved, however
 		// short the window (the tolerance is for ticks at the window's edges); with no
 		// event anywhere, every stream is.
-		if float64(median-c) > h.Num("every-event") || c == 0 {
+		if float64(median-c) > h.Num(ck.everyEvent) || c == 0 {
 			behind++
 		}
 	}
@@ -122,7 +131,7 @@ func runHold(ctx context.Context, h *Harness) error {
 	if counts[len(counts)-1] == 0 {
 		measured = fmt.Sprintf("no stream got an event in the %s window (%d of %d streams opened)", holdFor, h.agg.Metrics().Streams, mine)
 	}
-	h.Check("every-event", behind == 0, measured, "")
+	h.Check(ck.everyEvent, behind == 0, measured, "")
 
 	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024
 	note := fmt.Sprintf("runner %.1f KB RSS per stream (%.1f KB after a GC)", runnerPer, (runnerLive-runnerBase)/float64(mine)/1024)

@@ -16,21 +16,30 @@ import (
 // nginx's proxy_buffering. Delivery through the proxy must stay close to direct, which
 // needs a server that flushes each event and says `X-Accel-Buffering: no`.
 func proxyBuffering() *Scenario {
+	ck := proxyBufferingChecks{
+		directDelivery:           &CheckSpec{Name: "direct-delivery", Default: "1s", Means: "p99 delivery latency direct at most"},
+		builtinProxyAddedLatency: &CheckSpec{Name: "builtin-proxy-added-latency", Default: "500ms", Means: "p99 through the built-in buffering proxy minus direct at most"},
+		nginxAddedLatency:        &CheckSpec{Name: "nginx-added-latency", Default: "500ms", Means: "p99 through nginx (stock proxy_buffering) minus direct at most"},
+	}
 	return &Scenario{
-		Name:    "proxy-buffering",
-		Proves:  "events reach clients at once directly and through buffering reverse proxies (the built-in one and a real nginx)",
-		Catches: []string{"no-flush"},
-		Checks: []CheckSpec{
-			{Name: "direct-delivery", Default: "1s", Means: "p99 delivery latency direct at most"},
-			{Name: "builtin-proxy-added-latency", Default: "500ms", Means: "p99 through the built-in buffering proxy minus direct at most"},
-			{Name: "nginx-added-latency", Default: "500ms", Means: "p99 through nginx (stock proxy_buffering) minus direct at most"},
-		},
+		Name:       "proxy-buffering",
+		Proves:     "events reach clients at once directly and through buffering reverse proxies (the built-in one and a real nginx)",
+		Catches:    []string{"no-flush"},
+		Checks:     ck.all(),
 		ServerArgs: []string{"--tick", "200ms"},
-		run:        runProxyBuffering,
+		run:        func(ctx context.Context, h *Harness) error { return runProxyBuffering(ctx, h, ck) },
 	}
 }
 
-func runProxyBuffering(ctx context.Context, h *Harness) error {
+// proxyBufferingChecks are ProxyBuffering's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type proxyBufferingChecks struct{ directDelivery, builtinProxyAddedLatency, nginxAddedLatency *CheckSpec }
+
+func (c proxyBufferingChecks) all() []*CheckSpec {
+	return []*CheckSpec{c.directDelivery, c.builtinProxyAddedLatency, c.nginxAddedLatency}
+}
+
+func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks) error {
 	n := h.Streams(5)
 	hold := 6 * time.Second
 	if h.opts.Hold > 0 {
@@ -46,7 +55,7 @@ func runProxyBuffering(ctx context.Context, h *Harness) error {
 
 	nginxWhy := ""
 	switch {
-	case len(h.opts.NginxConf) == 0:
+	case len(h.opts.ProxyBufferingConfig.NginxConf) == 0:
 		nginxWhy = "no nginx configuration given"
 	default:
 		url, stop, why, err := startNginx(ctx, h)
@@ -87,17 +96,17 @@ func runProxyBuffering(ctx context.Context, h *Harness) error {
 	silent := func(group string) report.Rule {
 		return report.Rule{Metric: "silent_streams", Group: group, Op: "<=", Limit: 0}
 	}
-	h.Judge("direct-delivery", report.Rule{Metric: "latency_p99", Group: "direct", Op: "<=", Limit: h.LimitValue("direct-delivery"),
+	h.Judge(ck.directDelivery, report.Rule{Metric: "latency_p99", Group: "direct", Op: "<=", Limit: h.LimitValue(ck.directDelivery),
 		Needs: []report.Evidence{report.EvidenceEvent}, And: []report.Rule{silent("direct")}})
-	added := func(check, group string) {
+	added := func(check *CheckSpec, group string) {
 		h.Judge(check, report.Rule{Metric: "latency_p99", Group: group, Minus: []report.Term{{Metric: "latency_p99", Group: "direct"}},
 			Op: "<=", Limit: h.LimitValue(check), Needs: []report.Evidence{report.EvidenceEvent}, And: []report.Rule{silent(group)}})
 	}
-	added("builtin-proxy-added-latency", "builtin")
+	added(ck.builtinProxyAddedLatency, "builtin")
 	if len(paths) > 2 {
-		added("nginx-added-latency", "nginx")
+		added(ck.nginxAddedLatency, "nginx")
 	} else {
-		h.NA("nginx-added-latency", nginxWhy)
+		h.NA(ck.nginxAddedLatency, nginxWhy)
 	}
 	return nil
 }
@@ -117,7 +126,7 @@ func pathNames(paths []struct{ name, base string }) string {
 // returns its URL and a stop function. A missing nginx is not an error: the check is
 // n/a and why says so.
 func startNginx(ctx context.Context, h *Harness) (url string, stop func(), why string, err error) {
-	bin := h.opts.NginxPath
+	bin := h.opts.ProxyBufferingConfig.NginxPath
 	if bin == "" {
 		p, err := proxy.NginxAvailable()
 		if err != nil {
@@ -133,7 +142,7 @@ func startNginx(ctx context.Context, h *Harness) (url string, stop func(), why s
 		return "", nil, "", err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, h.opts.NginxConf, 0o600); err != nil {
+	if err := os.WriteFile(conf, h.opts.ProxyBufferingConfig.NginxConf, 0o600); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, "", err
 	}

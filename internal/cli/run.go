@@ -157,19 +157,18 @@ makes up); the defaults fit the reference server's contract.`)
 		Insecure:               *insecure || embedded,
 		Streams:                *streams,
 		Hold:                   *holdFlag,
-		Ramp:                   *ramp,
-		SLOP99:                 *slo,
-		CapacitySteps:          capSteps,
+		HoldConfig:             scenarios.HoldConfig{Ramp: *ramp},
+		CapacityConfig:         scenarios.CapacityConfig{SLOP99: *slo, Steps: capSteps},
 		Thresholds:             thresholds,
-		NginxPath:              *nginxBin,
 		Shard:                  sh,
+		ProxyBufferingConfig:   scenarios.ProxyBufferingConfig{NginxPath: *nginxBin},
 	}
 	if *nginxConf != "" {
-		opts.NginxConf, err = os.ReadFile(*nginxConf)
+		opts.ProxyBufferingConfig.NginxConf, err = os.ReadFile(*nginxConf)
 		if err != nil {
 			return usageError(env, "run", "--nginx-conf: %v", err)
 		}
-	} else if opts.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
+	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
 	check := opts
@@ -323,7 +322,7 @@ func exitFor(res *report.Result) int {
 
 func maxStreams(o scenarios.Options, scs []*scenarios.Scenario) int {
 	n := o.Streams
-	for _, s := range o.CapacitySteps {
+	for _, s := range o.CapacityConfig.Steps {
 		n = max(n, s)
 	}
 	if n == 0 {
