@@ -63,7 +63,7 @@ func durationMetrics() []struct {
 }
 
 // metricCatalog lists every static metric name. Dynamic names are handled by
-// lookupMetric: errors.CLASS, close.REASON, status.CODE, not_opened.CLASS.
+// lookupMetric: errors.CLASS, close.REASON, status.CODE, not_opened.CLASS, measure.NAME.
 func metricCatalog() []metricDef {
 	count := func(name string, worse int, f func(*Metrics) int64) metricDef {
 		return metricDef{name: name, unit: unitCount, worse: worse, get: func(s *ScenarioResult) (float64, bool) {
@@ -175,7 +175,7 @@ func MetricNames() []string {
 		names = append(names, d.name)
 	}
 	sort.Strings(names)
-	return append(names, "errors.CLASS", "close.REASON", "status.CODE", "not_opened.CLASS")
+	return append(names, "errors.CLASS", "close.REASON", "status.CODE", "not_opened.CLASS", "measure.NAME")
 }
 
 // lookupMetric finds the definition of name, static or dynamic.
@@ -194,6 +194,9 @@ func lookupMetric(name string) (metricDef, bool) {
 		{"close.", 0, func(m *Metrics) map[string]int64 { return m.CloseReasons }},
 		{"status.", 0, func(m *Metrics) map[string]int64 { return m.Statuses }},
 		{"not_opened.", 1, func(m *Metrics) map[string]int64 { return m.NotOpened }},
+	}
+	if key, ok := strings.CutPrefix(name, "measure."); ok && key != "" {
+		return measureDef(name, key), true
 	}
 	for _, d := range dynamic {
 		key, ok := strings.CutPrefix(name, d.prefix)

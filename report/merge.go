@@ -176,6 +176,11 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 			timelines = append(timelines, p.s.Timeline)
 		}
 	}
+	measures, err := mergeMeasures(parts)
+	if err != nil {
+		return s, err
+	}
+	s.Measures = measures
 	s.Error = strings.Join(errs, "; ")
 	s.Timeline = mergeTimelines(timelines)
 	s.Metrics.PeakOpen = peaks

@@ -74,6 +74,8 @@ type ScenarioResult struct {
 	// Groups are the metrics of the scenario's named groups of streams and windows of
 	// time, which its rules may read.
 	Groups []GroupResult `json:"groups,omitempty"`
+	// Measures are figures the scenario measured itself, for its rules.
+	Measures []Measure `json:"measures,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.
@@ -144,6 +146,8 @@ type ScenarioInput struct {
 	Err error
 	// Groups are the scenario's named groups and windows, in order.
 	Groups []GroupInput
+	// Measures are the figures the scenario measured itself.
+	Measures []Measure
 }
 
 // GroupInput is one named group of streams or window of time and its aggregate.
@@ -158,8 +162,9 @@ type GroupInput struct {
 func BuildScenario(in ScenarioInput) ScenarioResult {
 	s := ScenarioResult{
 		Name: in.Name, Description: in.Description, Start: in.Start, End: in.End,
-		Load:   Workload{Requested: in.Requested},
-		Checks: append([]Check(nil), in.Checks...),
+		Load:     Workload{Requested: in.Requested},
+		Checks:   append([]Check(nil), in.Checks...),
+		Measures: append([]Measure(nil), in.Measures...),
 	}
 	if in.Aggregate != nil {
 		s.Metrics = in.Aggregate.Metrics()

@@ -127,7 +127,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	}
 	if need*3 > len(stepRules) {
 		if need > len(steps) {
-			h.Check(ck.sustainedSteps, false, fmt.Sprintf("%d steps configured, %d needed", len(steps), need), "")
+			h.Offenders(ck.sustainedSteps, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
 			return nil
 		}
 		// A step before the needed ones failed, so the rules of the steps run decide.

@@ -121,13 +121,13 @@ func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
 			}
 		}
 	}
-	h.Check(ck.doneReceived, noDone == 0, fmt.Sprintf("%d of %d streams without done (slowest %s)", noDone, n, ms(worstDone)), "")
-	h.Check(ck.streamEnded, notEnded == 0, fmt.Sprintf("%d of %d streams left open after done (slowest end %s)", notEnded, n, ms(worstEnd)), "")
-	detail := ""
+	h.Offenders(ck.doneReceived, noDone, n, fmt.Sprintf("%d of %d streams without done (slowest %s)", noDone, n, ms(worstDone)))
+	h.Offenders(ck.streamEnded, notEnded, n-noDone, fmt.Sprintf("%d of %d streams left open after done (slowest end %s)", notEnded, n-noDone, ms(worstEnd)))
+	note := fmt.Sprintf("%d of %d clients still reconnecting %s after done (max %d attempts after done)", looping, n-noDone, maxRetry+stopWithin, maxAttempts(attemptsAfterDone))
 	if wrong > 0 {
-		detail = fmt.Sprintf("%d clients got status %d after done instead of 204 and keep reconnecting", wrong, firstNon204(statusAfterDone))
+		note += fmt.Sprintf("; %d clients got status %d after done instead of 204 and keep reconnecting", wrong, firstNon204(statusAfterDone))
 	}
-	h.Check(ck.stopsOn204, looping == 0, fmt.Sprintf("%d of %d clients still reconnecting %s after done (max %d attempts after done)", looping, n, maxRetry+stopWithin, maxAttempts(attemptsAfterDone)), detail)
+	h.Offenders(ck.stopsOn204, looping, n-noDone, note)
 	return nil
 }
 

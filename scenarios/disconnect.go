@@ -79,9 +79,9 @@ func runDisconnect(ctx context.Context, h *Harness, ck disconnectChecks) error {
 		var last float64
 		took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= b+slack })
 		if held {
-			h.Check(name, true, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)), "")
+			h.Excess(name, 0, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)))
 		} else {
-			h.Check(name, false, fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the drop", metric, last, b, within), "")
+			h.Excess(name, max(last-(b+slack), 1), fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the drop", metric, last, b, within))
 		}
 	}
 	check(ck.streamsReleased, h.opts.OpenStreamsMetric, 0)

@@ -86,10 +86,9 @@ func halfOpenStopReading(ctx context.Context, h *Harness, ck halfOpenChecks, n i
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Check(ck.reapedStoppedReaders, true, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base), "")
+		h.Excess(ck.reapedStoppedReaders, 0, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base))
 	} else {
-		h.Check(ck.reapedStoppedReaders, false, fmt.Sprintf("%.0f of %d still open %s after they stopped reading", last-base, n, within),
-			"the server never noticed clients that stopped reading: no heartbeat or no write deadline")
+		h.Excess(ck.reapedStoppedReaders, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after they stopped reading: the server never noticed clients that stopped reading (no heartbeat or no write deadline)", last-base, n, within))
 	}
 	for _, s := range srcs {
 		s.Reset()
@@ -130,10 +129,9 @@ func halfOpenBlackhole(ctx context.Context, h *Harness, ck halfOpenChecks, n int
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Check(ck.reapedBlackholed, true, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded), "")
+		h.Excess(ck.reapedBlackholed, 0, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded))
 	} else {
-		h.Check(ck.reapedBlackholed, false, fmt.Sprintf("%.0f of %d still open %s after the proxy went silent", last-base, n, within),
-			"the server keeps streaming into a dead path: no maximum stream lifetime")
+		h.Excess(ck.reapedBlackholed, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after the proxy went silent: the server keeps streaming into a dead path (no maximum stream lifetime)", last-base, n, within))
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ type Harness struct {
 
 	client *http.Client // callbacks and other plain requests
 
+	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once
 	limitsErr error
 }
@@ -272,7 +273,7 @@ func (h *Harness) failUnjudged(why string) {
 	h.mu.Unlock()
 	for _, spec := range h.sc.Checks {
 		if !done[spec.Name] {
-			h.Check(spec, false, why, "the scenario's streams never started")
+			h.Offenders(spec, 1, 1, why+": the scenario's streams never started")
 		}
 	}
 }
@@ -406,6 +407,7 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Checks:    h.checks,
 		Err:       err,
 		Groups:    h.groupInputs(),
+		Measures:  h.measures,
 	})
 }
 
@@ -481,15 +483,6 @@ func (h *Harness) threshold(c *CheckSpec, op string) string {
 	return thr
 }
 
-// Check records a check's outcome: pass when ok.
-func (h *Harness) Check(c *CheckSpec, ok bool, measured, detail string) {
-	v := report.VerdictPass
-	if !ok {
-		v = report.VerdictFail
-	}
-	h.add(c, report.Check{Name: c.Name, Verdict: v, Threshold: h.threshold(c, ""), Measured: measured, Detail: detail})
-}
-
 // CheckRule records a check that report/ evaluates from the scenario's metrics (metric
 // op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
 // results are merged, unlike a verdict the scenario decides itself. Without any of the
@@ -502,6 +495,46 @@ func (h *Harness) CheckRule(c *CheckSpec, metric, op string, needs ...report.Evi
 // and groups: like CheckRule, for rules over groups, sums and differences.
 func (h *Harness) Judge(c *CheckSpec, r report.Rule) {
 	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, r.Op), Rule: &r})
+}
+
+// Offenders records a check over a count the scenario measured from its sources: n of
+// the of things examined (streams, requests) missed the check's own threshold, which
+// the scenario applied while measuring. report/ judges it (it passes when n is 0; with
+// nothing examined it is n/a) and, since counts over each shard's own streams add up,
+// judges a merged result again exactly.
+func (h *Harness) Offenders(c *CheckSpec, n, of int, note string) {
+	h.judgeMeasure(c, float64(n), of, report.MergeSum, "", 0, note)
+}
+
+// Count records a check over a count the scenario measured from its sources, judged
+// against the check's own threshold (count <= threshold); counts over each shard's own
+// streams add up in a merge.
+func (h *Harness) Count(c *CheckSpec, n, of int, note string) {
+	h.judgeMeasure(c, float64(n), of, report.MergeSum, "<=", h.LimitValue(c), note)
+}
+
+// Excess records a check over a figure of the server under test that must not stay
+// above its baseline: excess is how far it still was when the check's own threshold
+// (a wait) ran out; it passes at 0. Merged shards keep the worst excess.
+func (h *Harness) Excess(c *CheckSpec, excess float64, note string) {
+	h.judgeMeasure(c, max(excess, 0), 1, report.MergeMax, "", 0, note)
+}
+
+// Measured records a check of a figure of the server under test against the check's
+// own threshold (value <= threshold). Merged shards keep the worst figure.
+func (h *Harness) Measured(c *CheckSpec, value float64, note string) {
+	h.judgeMeasure(c, value, 1, report.MergeMax, "<=", h.LimitValue(c), note)
+}
+
+func (h *Harness) judgeMeasure(c *CheckSpec, value float64, of int, merge report.MeasureMerge, op string, limit float64, note string) {
+	h.measure(report.Measure{Name: c.Name, Value: value, Of: int64(of), Merge: merge, Note: note})
+	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, op), Rule: &report.Rule{Metric: "measure." + c.Name, Op: "<=", Limit: limit}})
+}
+
+func (h *Harness) measure(m report.Measure) {
+	h.mu.Lock()
+	h.measures = append(h.measures, m)
+	h.mu.Unlock()
 }
 
 // NA records a check that could not be evaluated, and why.

@@ -87,10 +87,10 @@ func runResume(ctx context.Context, h *Harness, ck resumeChecks) error {
 	h.Judge(ck.idsExactlyOnce, report.Rule{Metric: "missing_ids", Plus: []report.Term{{Metric: "duplicate_ids"}},
 		Op: "<=", Limit: h.LimitValue(ck.idsExactlyOnce), Needs: []report.Evidence{report.EvidenceEvent}})
 	h.CheckRule(ck.idsInOrder, "out_of_order_ids", "<=", report.EvidenceEvent)
-	if len(notBack) == 0 {
-		h.Check(ck.resumed, true, fmt.Sprintf("all %d clients resumed within %s", n, ms(took)), "")
-	} else {
-		h.Check(ck.resumed, false, fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away), "")
+	note := fmt.Sprintf("all %d clients resumed within %s", n, ms(took))
+	if len(notBack) > 0 {
+		note = fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away)
 	}
+	h.Offenders(ck.resumed, len(notBack), n, note)
 	return nil
 }

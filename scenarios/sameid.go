@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -51,11 +52,12 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 	dupBase, dupOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
 	sendersBase, sendersBaseOK := h.Metric(ctx, h.opts.SendersMetric)
 
-	// Per stream: the senders its events came from.
+	// Per stream: whether its events came from more than one sender (the first sender
+	// and a flag: bounded whatever the server sends). Ids repeated on the new streams
+	// come from their group's aggregate.
 	var mu sync.Mutex
-	senders := map[int]map[string]bool{}
-	dupSender := map[int]bool{}
-	dupIDs := map[int]int{}
+	firstSender := map[int]string{}
+	multi := map[int]bool{}
 	h.Observe(func(r runner.Record) {
 		if r.Kind != runner.RecordEvent {
 			return
@@ -63,18 +65,17 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Sender != "" {
-			if senders[r.Stream] == nil {
-				senders[r.Stream] = map[string]bool{}
+			if f, ok := firstSender[r.Stream]; !ok {
+				firstSender[r.Stream] = r.Sender
+			} else if f != r.Sender {
+				multi[r.Stream] = true
 			}
-			senders[r.Stream][r.Sender] = true
 		}
 		if r.DuplicateSender {
-			dupSender[r.Stream] = true
-		}
-		if r.Duplicate {
-			dupIDs[r.Stream]++
+			multi[r.Stream] = true
 		}
 	})
+	reloads := h.StreamGroup("reloaded", sessions+burstSessions*(burst-1))
 
 	noReconnect := func(c *runner.SourceConfig) { c.NoReconnect = true }
 	old, err := h.OpenSessions(ctx, "", sessions, noReconnect)
@@ -96,6 +97,7 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 			k = burst
 		}
 		for range k {
+			h.Join(reloads, stream)
 			es, err := h.OpenSession(ctx, stream, h.Session("", i), noReconnect)
 			if err != nil {
 				openErr = err
@@ -152,38 +154,32 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 	dupNow, dupNowOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
 	h.Finish()
 
-	if len(notEnded) == 0 {
-		h.Check(ck.oldStreamEnded, true, fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook)), "")
-	} else {
-		h.Check(ck.oldStreamEnded, false, fmt.Sprintf("%d of %d old streams still open %s after the reload", len(notEnded), sessions, endWithin), "the server kept the replaced stream open")
+	note := fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook))
+	if len(notEnded) > 0 {
+		note = fmt.Sprintf("%d of %d old streams still open %s after the reload: the server kept the replaced stream open", len(notEnded), sessions, endWithin)
 	}
-	h.Check(ck.oneStreamPerSession, float64(multiOpen) <= h.Num(ck.oneStreamPerSession),
-		fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions), "")
+	h.Offenders(ck.oldStreamEnded, len(notEnded), sessions, note)
+	h.Count(ck.oneStreamPerSession, multiOpen, sessions, fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions))
 
-	multiSender, dupIDTotal := 0, 0
+	multiSender := 0
 	for _, s := range survivors {
-		st := s.Stream()
-		if len(senders[st]) > 1 || dupSender[st] {
+		if multi[s.Stream()] {
 			multiSender++
 		}
-		dupIDTotal += dupIDs[st]
 	}
-	h.Check(ck.oneSender, float64(multiSender) <= h.Num(ck.oneSender),
-		fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)), "")
-	h.Check(ck.noDuplicateIds, float64(dupIDTotal) <= h.Num(ck.noDuplicateIds),
-		fmt.Sprintf("%d duplicated ids", dupIDTotal), "")
+	h.Count(ck.oneSender, multiSender, len(survivors), fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)))
+	h.Judge(ck.noDuplicateIds, report.Rule{Metric: "duplicate_ids", Group: reloads.Name(), Op: "<=", Limit: h.LimitValue(ck.noDuplicateIds),
+		Needs: []report.Evidence{report.EvidenceEvent}})
 
 	if dupOK && dupNowOK {
 		inc := dupNow - dupBase
-		h.Check(ck.serverDuplicateSenders, inc <= h.Num(ck.serverDuplicateSenders),
-			fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc), "")
+		h.Measured(ck.serverDuplicateSenders, inc, fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc))
 	} else {
 		h.NA(ck.serverDuplicateSenders, "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
 	}
 	if sendersOK && sendersBaseOK {
 		extra := sendersNow - sendersBase - float64(openNow)
-		h.Check(ck.serverSenders, extra <= h.Num(ck.serverSenders),
-			fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow), "")
+		h.Measured(ck.serverSenders, extra, fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow))
 	} else {
 		h.NA(ck.serverSenders, "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
 	}

@@ -106,10 +106,9 @@ func runSixConn(ctx context.Context, h *Harness, ck sixConnChecks) error {
 	}
 	proto := fmt.Sprint(protos)
 	if len(stalled) == 0 {
-		h.Check(ck.streamsOpen, true, fmt.Sprintf("all %d streams open after %s (%s)", len(srcs), ms(took), proto), "")
+		h.Offenders(ck.streamsOpen, 0, len(srcs), fmt.Sprintf("all %d streams open after %s (%s)", len(srcs), ms(took), proto))
 	} else {
-		h.Check(ck.streamsOpen, false, fmt.Sprintf("%d of %d streams still waiting after %s (%s)", len(stalled), len(srcs), within+time.Second, proto),
-			"over HTTP/1.1 a browser opens at most 6 connections per origin: serve over HTTP/2, or share one stream per page")
+		h.Offenders(ck.streamsOpen, len(stalled), len(srcs), fmt.Sprintf("%d of %d streams still waiting after %s (%s): over HTTP/1.1 a browser opens at most 6 connections per origin; serve over HTTP/2, or share one stream per page", len(stalled), len(srcs), within+time.Second, proto))
 	}
 	blocked := 0
 	var worst time.Duration
@@ -122,6 +121,6 @@ func runSixConn(ctx context.Context, h *Harness, ck sixConnChecks) error {
 		}
 		worst = max(worst, r.waited)
 	}
-	h.Check(ck.ordinaryRequest, blocked == 0, fmt.Sprintf("%d of %d ordinary requests blocked; slowest %s", blocked, len(results), ms(worst)), "")
+	h.Offenders(ck.ordinaryRequest, blocked, len(results), fmt.Sprintf("%d of %d ordinary requests blocked; slowest %s", blocked, len(results), ms(worst)))
 	return nil
 }

@@ -105,8 +105,8 @@ func runStorm(ctx context.Context, h *Harness, ck stormChecks) error {
 	h.Finish()
 
 	am := after.agg.Metrics()
-	h.Check(ck.reconnected, len(notBack) == 0,
-		fmt.Sprintf("%d of %d clients not back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))), "")
+	h.Offenders(ck.reconnected, len(notBack), n,
+		fmt.Sprintf("%d of %d clients not back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))))
 	h.CheckRule(ck.noLostIds, "missing_ids", "<=", report.EvidenceEvent)
 	h.CheckRule(ck.noDuplicateIds, "duplicate_ids", "<=", report.EvidenceEvent)
 	return nil
