@@ -74,6 +74,12 @@ func TestRuleWithoutEvidenceIsNA(t *testing.T) {
 	if c := got["opened"]; c.Verdict != VerdictFail || !strings.Contains(c.Detail, "0 of 1 streams opened") {
 		t.Errorf("unopened streams: %s %s (%q)", c.Verdict, c.Measured, c.Detail)
 	}
+	na := BuildScenario(ScenarioInput{Name: "y", Start: t0, End: t0, Aggregate: empty,
+		Measures: []Measure{{Name: "stalled", Of: 0, Merge: MergeSum}},
+		Checks:   []Check{{Name: "stalled", Rule: &Rule{Metric: "measure.stalled", Op: "<=", Limit: 0}}}})
+	if c := na.Checks[0]; c.Verdict != VerdictNotApplicable || na.Verdict != VerdictNotApplicable {
+		t.Errorf("a measure over nothing examined: %s, scenario %s; want n/a", c.Verdict, na.Verdict)
+	}
 	for _, bad := range []Rule{{Metric: "nope", Op: "<="}, {Metric: "errors", Op: "~"}, {Metric: "errors", Op: "<=", Needs: []Evidence{"vibes"}}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("rule %+v validated", bad)

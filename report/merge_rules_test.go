@@ -88,14 +88,27 @@ func splitRun(t *testing.T, n int, s *synthRun) shardSplit {
 		if k == 1 {
 			server = probe
 		}
-		out.shards = append(out.shards, input(func(r runner.Record) bool { return r.Stream%n == k }, func(st int) bool { return st%n == k }, server))
+		in := input(func(r runner.Record) bool { return r.Stream%n == k }, func(st int) bool { return st%n == k }, server)
+		// What a scenario measures itself: a count over its own streams, and a figure
+		// of the one server (the worst shard's counts).
+		in.Measures = []Measure{
+			{Name: "stalled", Value: float64(k), Of: 5, Merge: MergeSum, Note: fmt.Sprintf("%d of 5 stalled", k)},
+			{Name: "server-excess", Value: float64(10 * k), Of: 1, Merge: MergeMax},
+			{Name: "unexamined", Value: 0, Of: 0, Merge: MergeSum},
+		}
+		out.shards = append(out.shards, in)
+		out.whole.Measures = []Measure{
+			{Name: "stalled", Value: float64(n * (n - 1) / 2), Of: int64(5 * n), Merge: MergeSum},
+			{Name: "server-excess", Value: float64(10 * (n - 1)), Of: 1, Merge: MergeMax},
+			{Name: "unexamined", Value: 0, Of: 0, Merge: MergeSum},
+		}
 	}
 	return out
 }
 
 // TestMergedRulesJudgeLikeOneRun: for the rule shapes of every scenario kind (counts with
 // evidence, a group minus another, a group's percentile with an and-rule, server figures,
-// windows of a stepped load), the result merged from shards judges every check as the
+// windows of a stepped load, figures the scenario measured itself), the result merged from shards judges every check as the
 // single run over the same records does, with thresholds on both sides of the value.
 func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 	split := splitRun(t, 3, &synthRun{streams: 300, events: 10, rampStep: 10 * time.Millisecond, seed: 11, interleave: true})
@@ -153,6 +166,10 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 			{Metric: "missing_ids", Op: "<=", Needs: []Evidence{EvidenceEvent}},
 			{Metric: "duplicate_ids", Op: "<=", Needs: []Evidence{EvidenceEvent}},
 		},
+		"measured by the scenario (same-id-reconnect, six-connection-limit, completion, half-open, mid-stream-disconnect)": {
+			{Metric: "measure.stalled", Op: "<="},
+			{Metric: "measure.server-excess", Op: "<="},
+		},
 		"resume": {
 			{Metric: "missing_ids", Plus: []Term{{Metric: "duplicate_ids"}}, Op: "<=", Needs: []Evidence{EvidenceEvent}},
 			{Metric: "out_of_order_ids", Op: "<=", Needs: []Evidence{EvidenceEvent}},
@@ -208,6 +225,9 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 				case VerdictFail:
 					fails++
 				}
+			}
+			if c, ok := ms.Measure("stalled"); ok && (c.Value != 3 || c.Of != 15) {
+				t.Errorf("merged stalled %+v, want 3 of 15", c)
 			}
 			if passes == 0 || fails == 0 || ms.Verdict != one.Verdict {
 				t.Errorf("%d passes, %d fails; verdicts merged %s, one run %s: want both outcomes, equal", passes, fails, ms.Verdict, one.Verdict)
