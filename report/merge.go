@@ -19,9 +19,12 @@ import (
 //     step, an upper bound of the true peak within one step);
 //   - server figures are taken once, from the lowest shard that has them, since every
 //     shard probed the same server; per-stream figures are recomputed over all streams;
-//   - checks with a Rule are re-evaluated on the merged metrics; other checks cannot be
-//     (their inputs are not in the result), so they get the worst shard verdict, each
-//     shard's measurement, and Merged set.
+//   - groups and windows merge by name like the scenario's metrics; measures by their
+//     own policy (counts over each shard's streams add, figures of the one server take
+//     the worst shard's);
+//   - checks with a Rule (every scenario check) are re-evaluated on the merged figures;
+//     other checks (conformance findings, n/a) cannot be, so they get the worst shard
+//     verdict, each shard's measurement, and Merged set.
 //
 // The shards must name the same target and harness version; when they carry shard
 // numbers, every shard 0..N-1 must be present exactly once.
