@@ -455,6 +455,13 @@ func TestDisconnectWithServerMetricsJudgesBrokenServers(t *testing.T) {
 		{"204 to everything", func(*atomic.Int64) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 		}, ExitFailed, report.VerdictFail},
+		{"head then silence", func(open *atomic.Int64) http.Handler {
+			return sseHandler(func(_ http.ResponseWriter, _ http.Flusher, r *http.Request) {
+				open.Add(1)
+				defer open.Add(-1)
+				<-r.Context().Done()
+			})
+		}, ExitFailed, report.VerdictFail},
 		{"500", func(*atomic.Int64) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
 		}, ExitFailed, report.VerdictFail},
