@@ -22,8 +22,20 @@ import (
 )
 
 // Harness is what a scenario uses while it runs: it opens simulated EventSources,
-// folds their records into the scenario's aggregate, reads the server's metrics and
-// collects the checks. One Harness serves one run of one scenario.
+// folds their records into the scenario's aggregate (and its groups' and windows'),
+// reads the server's metrics and collects the checks. One Harness serves one run of one
+// scenario. Its API, by what a scenario declares:
+//
+//   - load: Streams, Request, Session, OpenSession(s), Open, NewBrowser, StartLoad,
+//     AwaitStarted, Finish;
+//   - groups and windows: StreamGroup, Join, Window (Open/Close);
+//   - probes: Scrape, Metric, AwaitMetric, PostProgress;
+//   - rules: Judge and CheckRule (over the aggregates), Offenders, Count, Excess and
+//     Measured (over what the scenario measured itself), NA; thresholds by Dur, Num and
+//     LimitValue, parsed once when the run was configured.
+//
+// Every check is a rule that report/ evaluates, so no verdict is decided by hand and a
+// merged result is judged again.
 type Harness struct {
 	sc    *Scenario
 	opts  Options
@@ -451,20 +463,20 @@ func (h *Harness) share(n int) int {
 	return max(part, 1)
 }
 
-// Limit returns a check's threshold, parsed when the run was configured: an override
+// limit returns a check's threshold, parsed when the run was configured: an override
 // from the options, else its default (the Embedded one against the embedded server).
-func (h *Harness) Limit(c *CheckSpec) limit { return h.limits[c] }
+func (h *Harness) limit(c *CheckSpec) limit { return h.limits[c] }
 
 // Dur is Limit for a duration threshold.
-func (h *Harness) Dur(c *CheckSpec) time.Duration { return h.Limit(c).d }
+func (h *Harness) Dur(c *CheckSpec) time.Duration { return h.limit(c).d }
 
 // Num is Limit for a numeric threshold.
-func (h *Harness) Num(c *CheckSpec) float64 { return h.Limit(c).n }
+func (h *Harness) Num(c *CheckSpec) float64 { return h.limit(c).n }
 
 // LimitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
 // number otherwise.
 func (h *Harness) LimitValue(c *CheckSpec) float64 {
-	l := h.Limit(c)
+	l := h.limit(c)
 	if l.isDur {
 		return float64(l.d) / float64(time.Millisecond)
 	}
@@ -473,7 +485,7 @@ func (h *Harness) LimitValue(c *CheckSpec) float64 {
 
 // threshold is how a check's threshold is shown: op, limit and what it means.
 func (h *Harness) threshold(c *CheckSpec, op string) string {
-	thr := h.Limit(c).String()
+	thr := h.limit(c).String()
 	if op != "" {
 		thr = op + " " + thr
 	}
