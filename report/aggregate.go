@@ -93,6 +93,7 @@ func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
 	a.m.Errors = map[string]int64{}
 	a.m.CloseReasons = map[string]int64{}
 	a.m.Protocols = map[string]int64{}
+	a.m.NotOpened = map[string]int64{}
 	return a, nil
 }
 
@@ -112,13 +113,7 @@ func (a *Aggregate) Add(r runner.Record) {
 		m.Attempts++
 		opened = 1
 		if r.Attempt == 0 {
-			m.Streams++
-			if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
-				m.FirstOpen = r.Time
-			}
-			if r.Time.After(m.LastOpen) {
-				m.LastOpen = r.Time
-			}
+			m.Started++
 		}
 		a.open++
 		if a.open > m.PeakOpen {
@@ -128,6 +123,26 @@ func (a *Aggregate) Add(r runner.Record) {
 			a.startLag.add(r.Time.Sub(r.Scheduled))
 		}
 	case runner.RecordHeaders:
+		m.Heads++
+		switch {
+		case r.Accepted:
+			m.Opens++
+		case r.Status != 200:
+			m.NotOpened["status-"+strconv.Itoa(r.Status)]++
+		default:
+			m.NotOpened[string(runner.ErrContentType)]++
+		}
+		// A stream counts as opened only once a response opened it: status 200 with an
+		// event-stream content type.
+		if r.FirstAccepted {
+			m.Streams++
+			if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
+				m.FirstOpen = r.Time
+			}
+			if r.Time.After(m.LastOpen) {
+				m.LastOpen = r.Time
+			}
+		}
 		a.statuses[r.Status]++
 		if r.Proto != "" {
 			m.Protocols[r.Proto]++
@@ -144,6 +159,12 @@ func (a *Aggregate) Add(r runner.Record) {
 		}
 		a.latency.add(r.Latency)
 		a.gap.add(r.Gap)
+		switch {
+		case r.Gap < 0: // the runner's first event of the stream, any attempt
+			m.StreamsWithEvents++
+		case r.Gap < BatchGap:
+			m.BatchedEvents++
+		}
 		if r.Missing > 0 {
 			m.MissingIDs += r.Missing
 		}
@@ -175,6 +196,9 @@ func (a *Aggregate) Add(r runner.Record) {
 	case runner.RecordError:
 		errs = 1
 		m.Errors[string(r.Class)]++
+		if r.BeforeHead {
+			m.NotOpened[string(r.Class)]++
+		}
 	}
 	if !r.Time.IsZero() {
 		p := a.timeline.at(r.Time, openBefore)
@@ -193,6 +217,7 @@ func (a *Aggregate) Metrics() Metrics {
 	m.Errors = cloneCounts(a.m.Errors)
 	m.CloseReasons = cloneCounts(a.m.CloseReasons)
 	m.Protocols = cloneCounts(a.m.Protocols)
+	m.NotOpened = cloneCounts(a.m.NotOpened)
 	m.Statuses = map[string]int64{}
 	for code, n := range a.statuses {
 		m.Statuses[strconv.Itoa(code)] = n
@@ -219,7 +244,7 @@ func (a *Aggregate) Timeline() Timeline {
 // Snapshot is what a live progress line shows.
 type Snapshot struct {
 	Elapsed time.Duration // since the timeline's start
-	Streams int64         // streams opened so far (first attempts)
+	Streams int64         // streams opened so far
 	Open    int64         // connections open now
 	Events  int64
 	// EventRate is events per second over the last complete timeline step (over the
@@ -266,19 +291,38 @@ func (s Snapshot) String() string {
 		fmtDuration(s.Elapsed.Truncate(time.Second)), s.Streams, s.Open, s.Events, s.EventRate, p99, s.Errors)
 }
 
+// BatchGap is the gap under which an event counts as batched with the previous one.
+const BatchGap = 5 * time.Millisecond
+
 // Metrics are the figures of one scenario run (or of merged shards of one run).
 type Metrics struct {
-	Records  int64 `json:"records"`   // records folded in
-	Streams  int64 `json:"streams"`   // streams opened (first attempts)
+	Records int64 `json:"records"` // records folded in
+	// Started counts streams the harness started (first attempts begun); Streams those
+	// that opened: a response head with status 200 and an event-stream content type
+	// arrived on one of their attempts. A stream that got anything else is not open.
+	Started  int64 `json:"started"`
+	Streams  int64 `json:"streams"`
 	Attempts int64 `json:"attempts"`  // connection attempts, reconnects included
-	PeakOpen int64 `json:"peak_open"` // most connections open at once
-	// FirstOpen and LastOpen are when the first and the last stream opened (first
-	// attempts): the achieved opening rate.
+	Heads    int64 `json:"heads"`     // response heads received (any status)
+	Opens    int64 `json:"opens"`     // attempts whose response opened the stream
+	PeakOpen int64 `json:"peak_open"` // most connections open at once (attempts in flight)
+	// NotOpened counts the attempts that did not open, by why: an error class before
+	// the head (dial, tls, timeout, read, protocol, head-too-large), "status-NNN" for
+	// a head with another status (204 included), "content-type" for a 200 that is not
+	// an event stream.
+	NotOpened map[string]int64 `json:"not_opened"`
+	// FirstOpen and LastOpen are when the first and the last stream opened: the
+	// achieved opening rate.
 	FirstOpen time.Time `json:"first_open"`
 	LastOpen  time.Time `json:"last_open"`
 	Events    int64     `json:"events"`
-	Comments  int64     `json:"comments"`
-	Bytes     int64     `json:"bytes"`
+	// StreamsWithEvents counts the streams that got at least one event; BatchedEvents
+	// the events that arrived less than BatchGap after the previous one of their stream
+	// (a proxy or server that buffers delivers in batches).
+	StreamsWithEvents int64 `json:"streams_with_events"`
+	BatchedEvents     int64 `json:"batched_events"`
+	Comments          int64 `json:"comments"`
+	Bytes             int64 `json:"bytes"`
 	// RetryFields counts valid retry fields received.
 	RetryFields      int64 `json:"retry_fields"`
 	Reconnects       int64 `json:"reconnects"`

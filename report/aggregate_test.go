@@ -65,7 +65,8 @@ func (s *synthRun) generate(emit func(runner.Record)) {
 			emit(rec)
 			rec = base
 			rec.Kind, rec.Time = runner.RecordHeaders, at.Add(3*time.Millisecond)
-			rec.Status, rec.Proto = 200, "HTTP/1.1"
+			rec.Status, rec.Proto, rec.ContentType = 200, "HTTP/1.1", "text/event-stream"
+			rec.Accepted, rec.FirstAccepted = true, a == 0
 			rec.Dial = time.Duration(200+r.IntN(800)) * time.Microsecond
 			rec.TLS = -1
 			rec.TTHeaders = 2 * time.Millisecond

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -36,6 +37,8 @@ type metricDef struct {
 	// (streams, events), 0 when neither.
 	worse int
 	get   func(*ScenarioResult) (float64, bool)
+	// explain, when set, adds what lies behind the value to a rule's detail.
+	explain func(*ScenarioResult) string
 }
 
 // durationMetrics names the distributions of Metrics for metric names: NAME_p50 etc.
@@ -60,7 +63,7 @@ func durationMetrics() []struct {
 }
 
 // metricCatalog lists every static metric name. Dynamic names are handled by
-// lookupMetric: errors.CLASS, close.REASON, status.CODE.
+// lookupMetric: errors.CLASS, close.REASON, status.CODE, not_opened.CLASS, measure.NAME.
 func metricCatalog() []metricDef {
 	count := func(name string, worse int, f func(*Metrics) int64) metricDef {
 		return metricDef{name: name, unit: unitCount, worse: worse, get: func(s *ScenarioResult) (float64, bool) {
@@ -69,6 +72,35 @@ func metricCatalog() []metricDef {
 	}
 	defs := []metricDef{
 		count("streams", -1, func(m *Metrics) int64 { return m.Streams }),
+		count("started", 0, func(m *Metrics) int64 { return m.Started }),
+		count("heads", 0, func(m *Metrics) int64 { return m.Heads }),
+		count("opens", -1, func(m *Metrics) int64 { return m.Opens }),
+		// Streams the scenario asked for that never opened (no value without a request).
+		{name: "unopened_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			req := int64(s.Load.Requested.Streams)
+			return float64(max(req-s.Metrics.Streams, 0)), req > 0
+		}, explain: func(s *ScenarioResult) string {
+			m := &s.Metrics
+			d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
+			if b := breakdown(m.NotOpened); b != "" {
+				d += "; attempts not opened: " + b
+			}
+			return d
+		}},
+		count("streams_with_events", -1, func(m *Metrics) int64 { return m.StreamsWithEvents }),
+		count("batched_events", 1, func(m *Metrics) int64 { return m.BatchedEvents }),
+		// Streams asked for that got no event at all (no value without a request).
+		{name: "silent_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			req := int64(s.Load.Requested.Streams)
+			return float64(max(req-s.Metrics.StreamsWithEvents, 0)), req > 0
+		}, explain: func(s *ScenarioResult) string {
+			m := &s.Metrics
+			d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
+			if m.Events > 0 {
+				d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
+			}
+			return d
+		}},
 		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
 		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
 		count("events", -1, func(m *Metrics) int64 { return m.Events }),
@@ -143,7 +175,7 @@ func MetricNames() []string {
 		names = append(names, d.name)
 	}
 	sort.Strings(names)
-	return append(names, "errors.CLASS", "close.REASON", "status.CODE")
+	return append(names, "errors.CLASS", "close.REASON", "status.CODE", "not_opened.CLASS", "measure.NAME")
 }
 
 // lookupMetric finds the definition of name, static or dynamic.
@@ -161,6 +193,10 @@ func lookupMetric(name string) (metricDef, bool) {
 		{"errors.", 1, func(m *Metrics) map[string]int64 { return m.Errors }},
 		{"close.", 0, func(m *Metrics) map[string]int64 { return m.CloseReasons }},
 		{"status.", 0, func(m *Metrics) map[string]int64 { return m.Statuses }},
+		{"not_opened.", 1, func(m *Metrics) map[string]int64 { return m.NotOpened }},
+	}
+	if key, ok := strings.CutPrefix(name, "measure."); ok && key != "" {
+		return measureDef(name, key), true
 	}
 	for _, d := range dynamic {
 		key, ok := strings.CutPrefix(name, d.prefix)
@@ -187,12 +223,149 @@ func MetricValue(s *ScenarioResult, name string) (v float64, ok bool, err error)
 	return v, ok, nil
 }
 
-// Rule is a check on one metric: it passes when `metric Op Limit` holds. Limit is in the
-// metric's unit: milliseconds for durations, bytes for memory, a count otherwise.
+// Rule is a check over the metrics: it passes when `value Op Limit` holds, where value
+// is Metric (of Group; "" is the whole scenario) plus every Plus term minus every Minus
+// term, e.g. latency_p99 of group "proxy" minus latency_p99 of group "direct" <= 500.
+// Limit is in the metrics' unit: milliseconds for durations, bytes for memory, a count
+// otherwise. Every figure a rule reads is mergeable, so a merged result judges it
+// exactly.
 type Rule struct {
 	Metric string  `json:"metric"`
+	Group  string  `json:"group,omitempty"`
+	Plus   []Term  `json:"plus,omitempty"`
+	Minus  []Term  `json:"minus,omitempty"`
 	Op     string  `json:"op"` // "<=", "<", ">=", ">", "=="
 	Limit  float64 `json:"limit"`
+	// Needs is the evidence the rule judges on, in its group and in every term's: without
+	// any of it the check is n/a, saying what was missing, never a pass on nothing
+	// ("0 of 0 streams failed").
+	Needs []Evidence `json:"needs,omitempty"`
+	// And are rules that must hold as well for the check to pass.
+	And []Rule `json:"and,omitempty"`
+}
+
+// Term is one metric of one group in a Rule's sum.
+type Term struct {
+	Metric string `json:"metric"`
+	Group  string `json:"group,omitempty"`
+}
+
+func (t Term) label() string {
+	if t.Group == "" {
+		return t.Metric
+	}
+	return t.Group + " " + t.Metric
+}
+
+// GroupResult holds the metrics of one named group of streams or window of time of a
+// scenario (e.g. "direct" and "proxy", or "step-400"): the same bounded, mergeable
+// figures as the scenario's, over that part of its records.
+type GroupResult struct {
+	Name string `json:"name"`
+	// Requested is how many streams the scenario asked for in the group (0 for a window
+	// over all streams).
+	Requested int     `json:"requested_streams,omitempty"`
+	Metrics   Metrics `json:"metrics"`
+}
+
+// view is s restricted to a group ("" is s itself); ok is false for an unknown group.
+func (s *ScenarioResult) view(group string) (*ScenarioResult, bool) {
+	if group == "" {
+		return s, true
+	}
+	for i := range s.Groups {
+		g := &s.Groups[i]
+		if g.Name == group {
+			req := g.Requested
+			return &ScenarioResult{Name: s.Name, Metrics: g.Metrics, Server: s.Server,
+				Load: Workload{Requested: RequestedLoad{Streams: req}}}, true
+		}
+	}
+	return nil, false
+}
+
+// Group returns the metrics of the named group or window.
+func (s *ScenarioResult) Group(name string) (Metrics, bool) {
+	v, ok := s.view(name)
+	if !ok || name == "" {
+		return Metrics{}, false
+	}
+	return v.Metrics, true
+}
+
+// Evidence is something a rule needs to have been observed before it can judge.
+type Evidence string
+
+// Kinds of evidence.
+const (
+	// EvidenceHead: at least one response head arrived (any status).
+	EvidenceHead Evidence = "head"
+	// EvidenceOpened: at least one stream opened (status 200, text/event-stream).
+	EvidenceOpened Evidence = "opened"
+	// EvidenceEvent: at least one event arrived.
+	EvidenceEvent Evidence = "event"
+	// EvidenceServer: the target's metrics were scraped.
+	EvidenceServer Evidence = "server"
+)
+
+// missing says why s lacks e, "" when it has it.
+func (e Evidence) missing(s *ScenarioResult) string {
+	m := &s.Metrics
+	notOpened := ""
+	if b := breakdown(m.NotOpened); b != "" {
+		notOpened = " (not opened: " + b + ")"
+	}
+	switch e {
+	case EvidenceHead:
+		if m.Heads == 0 {
+			return "no response head arrived" + notOpened
+		}
+	case EvidenceOpened:
+		if m.Streams == 0 {
+			return "no stream opened" + notOpened
+		}
+	case EvidenceEvent:
+		if m.Events == 0 {
+			if m.Streams == 0 {
+				return "no event: no stream opened" + notOpened
+			}
+			return "no event arrived on any stream"
+		}
+	case EvidenceServer:
+		if !s.Server.Available() {
+			return "the target's metrics were not read (--metrics-url)"
+		}
+	default:
+		return fmt.Sprintf("unknown evidence %q", string(e))
+	}
+	return ""
+}
+
+// Validate reports every problem with the rule at once: an unknown metric, operator
+// or evidence, in it or in the rules of And.
+func (r Rule) Validate() error {
+	var errs []error
+	for _, t := range r.terms() {
+		if _, ok := lookupMetric(t.Metric); !ok {
+			errs = append(errs, fmt.Errorf("unknown metric %q", t.Metric))
+		}
+	}
+	for _, a := range r.And {
+		if err := a.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := r.holds(0); err != nil {
+		errs = append(errs, err)
+	}
+	for _, e := range r.Needs {
+		switch e {
+		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer:
+		default:
+			errs = append(errs, fmt.Errorf("unknown evidence %q", string(e)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r Rule) holds(v float64) (bool, error) {
@@ -211,10 +384,52 @@ func (r Rule) holds(v float64) (bool, error) {
 	return false, fmt.Errorf("unknown operator %q (want <=, <, >=, > or ==)", r.Op)
 }
 
-// evaluate sets c's verdict, measured value and threshold from s. A metric with no value
-// gives n/a, saying why; an unknown metric or operator fails the check loudly, since it is
-// a mistake in the scenario, not a finding to hide.
+func (r Rule) label() string { return Term{Metric: r.Metric, Group: r.Group}.label() }
+
+// terms lists the rule's own metric first, then Plus, then Minus.
+func (r Rule) terms() []Term {
+	ts := []Term{{Metric: r.Metric, Group: r.Group}}
+	ts = append(ts, r.Plus...)
+	return append(ts, r.Minus...)
+}
+
+// evaluate sets c's verdict, measured value and threshold from s. A missing piece of
+// evidence or a metric with no value gives n/a, saying why; an unknown metric, group or
+// operator fails the check loudly, since it is a mistake in the scenario, not a finding
+// to hide. With And, the check fails when any rule fails, else is n/a when any is n/a.
 func (r Rule) evaluate(s *ScenarioResult, c *Check) {
+	r.evaluateOne(s, c)
+	if len(r.And) > 0 && c.Measured != "" && len(r.terms()) == 1 {
+		c.Measured = r.label() + " " + c.Measured
+	}
+	for _, a := range r.And {
+		sub := Check{Threshold: "-"}
+		a.evaluateOne(s, &sub)
+		if sub.Measured != "" {
+			sub.Measured = a.label() + " " + sub.Measured
+		}
+		c.Measured = joinNonEmpty("; ", c.Measured, sub.Measured)
+		c.Detail = joinNonEmpty("; ", c.Detail, sub.Detail)
+		switch {
+		case c.Verdict == VerdictFail || sub.Verdict == VerdictFail:
+			c.Verdict = VerdictFail
+		case sub.Verdict == VerdictNotApplicable:
+			c.Verdict = VerdictNotApplicable
+		}
+	}
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+func (r Rule) evaluateOne(s *ScenarioResult, c *Check) {
 	d, found := lookupMetric(r.Metric)
 	if !found {
 		c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown metric %q", r.Metric)
@@ -223,15 +438,52 @@ func (r Rule) evaluate(s *ScenarioResult, c *Check) {
 	if c.Threshold == "" {
 		c.Threshold = r.Op + " " + d.unit.format(r.Limit)
 	}
-	v, ok := d.get(s)
-	if !ok {
-		c.Verdict, c.Measured = VerdictNotApplicable, "n/a"
-		if c.Detail == "" {
-			c.Detail = "no value for " + r.Metric
+	// Computed afresh every time (a merged result is judged again from its metrics).
+	c.Detail = ""
+	var v float64
+	var parts []string
+	for i, t := range r.terms() {
+		view, ok := s.view(t.Group)
+		if !ok {
+			c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown group %q", t.Group)
+			return
 		}
-		return
+		for _, e := range r.Needs {
+			if why := e.missing(view); why != "" {
+				if t.Group != "" {
+					why = t.Group + ": " + why
+				}
+				c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", why
+				return
+			}
+		}
+		td, found := lookupMetric(t.Metric)
+		if !found {
+			c.Verdict, c.Measured, c.Detail = VerdictFail, "", fmt.Sprintf("rule names unknown metric %q", t.Metric)
+			return
+		}
+		tv, ok := td.get(view)
+		if !ok {
+			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+t.label()
+			return
+		}
+		switch {
+		case i == 0:
+			v = tv
+		case i <= len(r.Plus):
+			v += tv
+		default:
+			v -= tv
+		}
+		parts = append(parts, t.label()+" "+td.unit.format(tv))
+		if i == 0 && td.explain != nil {
+			c.Detail = td.explain(view)
+		}
 	}
 	c.Measured = d.unit.format(v)
+	if len(parts) > 1 {
+		c.Measured += " (" + strings.Join(parts, ", ") + ")"
+	}
 	pass, err := r.holds(v)
 	switch {
 	case err != nil:

@@ -19,9 +19,12 @@ import (
 //     step, an upper bound of the true peak within one step);
 //   - server figures are taken once, from the lowest shard that has them, since every
 //     shard probed the same server; per-stream figures are recomputed over all streams;
-//   - checks with a Rule are re-evaluated on the merged metrics; other checks cannot be
-//     (their inputs are not in the result), so they get the worst shard verdict, each
-//     shard's measurement, and Merged set.
+//   - groups and windows merge by name like the scenario's metrics; measures by their
+//     own policy (counts over each shard's streams add, figures of the one server take
+//     the worst shard's);
+//   - checks with a Rule (every scenario check) are re-evaluated on the merged figures;
+//     other checks (conformance findings, n/a) cannot be, so they get the worst shard
+//     verdict, each shard's measurement, and Merged set.
 //
 // The shards must name the same target and harness version; when they carry shard
 // numbers, every shard 0..N-1 must be present exactly once.
@@ -169,10 +172,18 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 			return s, fmt.Errorf("%s: %w", p.label, err)
 		}
 		peaks += p.s.Metrics.PeakOpen
+		if err := mergeGroups(&s.Groups, p.s.Groups); err != nil {
+			return s, fmt.Errorf("%s: %w", p.label, err)
+		}
 		if len(p.s.Timeline.Points) > 0 {
 			timelines = append(timelines, p.s.Timeline)
 		}
 	}
+	measures, err := mergeMeasures(parts)
+	if err != nil {
+		return s, err
+	}
+	s.Measures = measures
 	s.Error = strings.Join(errs, "; ")
 	s.Timeline = mergeTimelines(timelines)
 	s.Metrics.PeakOpen = peaks
@@ -188,12 +199,36 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 	return s, nil
 }
 
+// mergeGroups adds each group of src into the group of the same name in dst (appended
+// when new): counts add, durations merge through histograms, requested streams add.
+func mergeGroups(dst *[]GroupResult, src []GroupResult) error {
+	for _, g := range src {
+		found := false
+		for i := range *dst {
+			d := &(*dst)[i]
+			if d.Name != g.Name {
+				continue
+			}
+			found = true
+			d.Requested += g.Requested
+			if err := d.Metrics.merge(g.Metrics); err != nil {
+				return fmt.Errorf("group %s: %w", g.Name, err)
+			}
+		}
+		if !found {
+			*dst = append(*dst, GroupResult{Name: g.Name, Requested: g.Requested, Metrics: cloneMetrics(g.Metrics)})
+		}
+	}
+	return nil
+}
+
 func cloneMetrics(m Metrics) Metrics {
 	c := m
 	c.Errors = cloneCounts(m.Errors)
 	c.CloseReasons = cloneCounts(m.CloseReasons)
 	c.Statuses = cloneCounts(m.Statuses)
 	c.Protocols = cloneCounts(m.Protocols)
+	c.NotOpened = cloneCounts(m.NotOpened)
 	for _, d := range durationMetrics() {
 		ds := d.get(&c)
 		if ds.Histogram != nil {
@@ -206,9 +241,14 @@ func cloneMetrics(m Metrics) Metrics {
 // merge adds o into m: counts add, durations merge through histograms.
 func (m *Metrics) merge(o Metrics) error {
 	m.Records += o.Records
+	m.Started += o.Started
 	m.Streams += o.Streams
 	m.Attempts += o.Attempts
+	m.Heads += o.Heads
+	m.Opens += o.Opens
 	m.Events += o.Events
+	m.StreamsWithEvents += o.StreamsWithEvents
+	m.BatchedEvents += o.BatchedEvents
 	m.Comments += o.Comments
 	m.Bytes += o.Bytes
 	m.RetryFields += o.RetryFields
@@ -225,6 +265,7 @@ func (m *Metrics) merge(o Metrics) error {
 	}
 	for _, pair := range []struct{ dst, src *map[string]int64 }{
 		{&m.Errors, &o.Errors}, {&m.CloseReasons, &o.CloseReasons}, {&m.Statuses, &o.Statuses}, {&m.Protocols, &o.Protocols},
+		{&m.NotOpened, &o.NotOpened},
 	} {
 		if *pair.dst == nil {
 			*pair.dst = map[string]int64{}

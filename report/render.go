@@ -103,6 +103,9 @@ func headerLines(r *Result) []string {
 		lines = append(lines, fmt.Sprintf("merged from %d shards", r.MergedShards))
 	}
 	lines = append(lines, "verdict: "+verdictText(r.Verdict))
+	if un := r.Unjudged(); len(un) > 0 {
+		lines = append(lines, fmt.Sprintf("not judged: %d of %d scenarios (%s)", len(un), len(r.Scenarios), strings.Join(un, " | ")))
+	}
 	return lines
 }
 
@@ -113,6 +116,8 @@ func verdictTable(r *Result) textTable {
 		failed := strings.Join(s.FailedChecks(), ", ")
 		if s.Error != "" {
 			failed = "could not run"
+		} else if s.Verdict == VerdictNotApplicable {
+			failed = "nothing judged"
 		}
 		t.rows = append(t.rows, []string{s.Name, verdictText(s.Verdict), failed})
 	}
@@ -240,8 +245,11 @@ func countsTable(m *Metrics) textTable {
 	if b := breakdown(m.Errors); b != "" {
 		errs += " (" + b + ")"
 	}
-	return textTable{title: "Counts", header: []string{"metric", "value"}, rows: [][]string{
-		{"streams", n(m.Streams)},
+	rows := [][]string{{"streams", n(m.Streams)}}
+	if b := breakdown(m.NotOpened); b != "" {
+		rows = append(rows, []string{"attempts not opened", b})
+	}
+	return textTable{title: "Counts", header: []string{"metric", "value"}, rows: append(rows, [][]string{
 		{"attempts", n(m.Attempts)},
 		{"events", n(m.Events)},
 		{"comments", n(m.Comments)},
@@ -255,7 +263,7 @@ func countsTable(m *Metrics) textTable {
 		{"close reasons", breakdown(m.CloseReasons)},
 		{"statuses", breakdown(m.Statuses)},
 		{"protocols", breakdown(m.Protocols)},
-	}}
+	}...)}
 }
 
 func durationsTable(m *Metrics) textTable {

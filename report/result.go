@@ -82,6 +82,11 @@ type ScenarioResult struct {
 	Metrics  Metrics       `json:"metrics"`
 	Server   ServerFigures `json:"server"`
 	Timeline Timeline      `json:"timeline"`
+	// Groups are the metrics of the scenario's named groups of streams and windows of
+	// time, which its rules may read.
+	Groups []GroupResult `json:"groups,omitempty"`
+	// Measures are figures the scenario measured itself, for its rules.
+	Measures []Measure `json:"measures,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.
@@ -150,6 +155,17 @@ type ScenarioInput struct {
 	Checks []Check
 	// Err, when set, means the scenario could not run; its verdict is "error".
 	Err error
+	// Groups are the scenario's named groups and windows, in order.
+	Groups []GroupInput
+	// Measures are the figures the scenario measured itself.
+	Measures []Measure
+}
+
+// GroupInput is one named group of streams or window of time and its aggregate.
+type GroupInput struct {
+	Name      string
+	Requested int
+	Aggregate *Aggregate
 }
 
 // BuildScenario assembles a ScenarioResult: metrics and timeline from the aggregate,
@@ -157,8 +173,9 @@ type ScenarioInput struct {
 func BuildScenario(in ScenarioInput) ScenarioResult {
 	s := ScenarioResult{
 		Name: in.Name, Description: in.Description, Start: in.Start, End: in.End,
-		Load:   Workload{Requested: in.Requested},
-		Checks: append([]Check(nil), in.Checks...),
+		Load:     Workload{Requested: in.Requested},
+		Checks:   append([]Check(nil), in.Checks...),
+		Measures: append([]Measure(nil), in.Measures...),
 	}
 	if in.Aggregate != nil {
 		s.Metrics = in.Aggregate.Metrics()
@@ -167,6 +184,13 @@ func BuildScenario(in ScenarioInput) ScenarioResult {
 		empty, _ := NewAggregate(AggregateConfig{Start: in.Start})
 		s.Metrics = empty.Metrics()
 		s.Timeline = empty.Timeline()
+	}
+	for _, g := range in.Groups {
+		gr := GroupResult{Name: g.Name, Requested: g.Requested}
+		if g.Aggregate != nil {
+			gr.Metrics = g.Aggregate.Metrics()
+		}
+		s.Groups = append(s.Groups, gr)
 	}
 	s.Server = NewServerFigures(in.Server, s.Metrics.Streams)
 	if in.Err != nil {
@@ -197,39 +221,43 @@ func (s *ScenarioResult) Evaluate() {
 	s.Verdict = scenarioVerdict(s)
 }
 
-// scenarioVerdict: error when it could not run; fail when a check fails; n/a when every
-// check is n/a; pass otherwise.
+// scenarioVerdict: error when it could not run; fail when a check fails; pass when at
+// least one check was judged (pass, warn, or a failed SHOULD) and none fails; n/a when
+// nothing was judged (no checks, or every one n/a): no verdict without evidence.
 func scenarioVerdict(s *ScenarioResult) Verdict {
 	if s.Error != "" {
 		return VerdictError
 	}
-	allNA := len(s.Checks) > 0
+	judged := false
 	for _, c := range s.Checks {
 		if c.Fails() {
 			return VerdictFail
 		}
-		if c.Verdict != VerdictNotApplicable {
-			allNA = false
+		switch c.Verdict {
+		case VerdictPass, VerdictWarn, VerdictFail:
+			judged = true
 		}
 	}
-	if allNA {
+	if !judged {
 		return VerdictNotApplicable
 	}
 	return VerdictPass
 }
 
 // Evaluate sets the schema version and the run's verdict from its scenarios: fail when
-// any failed; otherwise error when any could not run; otherwise pass. Scenario verdicts
-// are taken as they are; call ScenarioResult.Evaluate after changing checks.
+// any failed; otherwise error when any could not run; otherwise n/a when any could not
+// be judged (or there were none); pass only when every scenario passed.
 func (r *Result) Evaluate() {
 	r.SchemaVersion = SchemaVersion
-	failed, errored := false, false
+	failed, errored, unjudged := false, false, len(r.Scenarios) == 0
 	for _, s := range r.Scenarios {
 		switch s.Verdict {
 		case VerdictFail:
 			failed = true
 		case VerdictError:
 			errored = true
+		case VerdictNotApplicable:
+			unjudged = true
 		}
 	}
 	switch {
@@ -237,9 +265,55 @@ func (r *Result) Evaluate() {
 		r.Verdict = VerdictFail
 	case errored:
 		r.Verdict = VerdictError
+	case unjudged:
+		r.Verdict = VerdictNotApplicable
 	default:
 		r.Verdict = VerdictPass
 	}
+}
+
+// Unjudged lists the scenarios of r with nothing judged, each with why: the details of
+// its n/a checks ("no checks" when it has none).
+func (r *Result) Unjudged() []string {
+	var out []string
+	for _, s := range r.Scenarios {
+		if s.Verdict != VerdictNotApplicable {
+			continue
+		}
+		var whys []string
+		seen := map[string]bool{}
+		for _, c := range s.Checks {
+			w := c.Detail
+			if w == "" {
+				w = "no value"
+			}
+			if !seen[w] {
+				seen[w] = true
+				whys = append(whys, w)
+			}
+		}
+		if len(whys) == 0 {
+			whys = []string{"no checks"}
+		}
+		out = append(out, s.Name+": "+strings.Join(whys, "; "))
+	}
+	return out
+}
+
+// NotApplicable counts the n/a checks of r's scenarios (those of n/a scenarios included).
+func (r *Result) NotApplicable() int {
+	n := 0
+	for _, s := range r.Scenarios {
+		for _, c := range s.Checks {
+			if c.Verdict == VerdictNotApplicable {
+				n++
+			}
+		}
+		if len(s.Checks) == 0 && s.Verdict == VerdictNotApplicable {
+			n++
+		}
+	}
+	return n
 }
 
 // FailedChecks lists the names of the checks that fail s.

@@ -451,6 +451,8 @@ func (p *originPool) newH2(ctx context.Context, conn net.Conn) (*http.ClientConn
 	t := &http.Transport{
 		DialContext: handOver,
 		Protocols:   protos,
+		// The same bound on a response head as over HTTP/1.1.
+		MaxResponseHeaderBytes: MaxResponseHead,
 	}
 	cc, err := t.NewClientConn(ctx, "http", p.addr())
 	if err != nil {

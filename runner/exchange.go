@@ -47,11 +47,11 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 	for hop := 0; ; hop++ {
 		p, err := es.b.pool(u)
 		if err != nil {
-			return nil, es.fail(ctx, attempt, CloseBadStatus, ErrProtocol, err)
+			return nil, es.refuse(ctx, attempt, CloseBadStatus, ErrProtocol, err)
 		}
 		l, err := p.acquire(ctx, es.cfg.RecvBuffer)
 		if err != nil {
-			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrDial, err)
+			return nil, es.refuse(ctx, attempt, CloseNetworkError, ErrDial, err)
 		}
 		waited += l.wait
 		if l.dial >= 0 {
@@ -59,7 +59,7 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 		}
 		if !es.attach(l) {
 			l.release()
-			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrRead, errors.New("interrupted"))
+			return nil, es.refuse(ctx, attempt, CloseNetworkError, ErrRead, errors.New("interrupted"))
 		}
 		var x *exchange
 		if l.h2 != nil {
@@ -71,21 +71,40 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 		waited += x.slotWait
 		if err != nil {
 			es.release(x)
-			return nil, es.fail(ctx, attempt, CloseNetworkError, ErrRead, err)
+			if errors.Is(err, errHeadTooLarge) {
+				// Not retried: the same head would come back.
+				return nil, es.refuse(ctx, attempt, CloseTooLarge, ErrHeadTooLarge, err)
+			}
+			return nil, es.refuse(ctx, attempt, CloseNetworkError, ErrRead, err)
 		}
 		if isRedirect(x.status) && x.location != "" && hop < maxRedirects {
 			es.release(x)
 			next, err := u.Parse(x.location)
 			if err != nil {
-				return nil, es.fail(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("redirect to %q: %w", x.location, err))
+				return nil, es.refuse(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("redirect to %q: %w", x.location, err))
 			}
 			u = next
 			continue
 		}
+		accepted := x.status == http.StatusOK && isEventStream(x.contentType)
 		es.emit(Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: x.status, Proto: x.proto,
-			ContentType: x.contentType, ContentEncoding: x.encoding, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders})
+			ContentType: x.contentType, ContentEncoding: x.encoding, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders,
+			Accepted: accepted, FirstAccepted: accepted && es.Opens() == 0})
 		return x, ""
 	}
+}
+
+// refuse ends an attempt that got no response head (or none to follow): like fail,
+// with the Error record marked BeforeHead, so that the aggregate counts the attempt as
+// not opened by its class.
+func (es *EventSource) refuse(ctx context.Context, attempt int, reason CloseReason, class ErrorClass, err error) CloseReason {
+	if r := es.interrupted(ctx); r != "" {
+		es.closed(attempt, r)
+		return r
+	}
+	es.emit(Record{Kind: RecordError, Attempt: attempt, Time: time.Now(), Class: errorClass(err, class), Err: err.Error(), BeforeHead: true})
+	es.closed(attempt, reason)
+	return reason
 }
 
 // release ends the exchange and gives its connection back.
@@ -124,6 +143,34 @@ func (es *EventSource) attach(l *lease) bool {
 	return true
 }
 
+// MaxResponseHead is the most bytes a response head may take (status line and header
+// fields), as browsers and Go's MaxHeaderBytes limit it: a longer head ends the attempt
+// with ErrHeadTooLarge, so whatever a target sends, a head costs at most this much.
+const MaxResponseHead = 64 << 10
+
+var errHeadTooLarge = fmt.Errorf("response head larger than %d KiB", MaxResponseHead>>10)
+
+// headLimit passes at most left bytes through, then fails with errHeadTooLarge. It sits
+// under the head's bufio reader only; the body is read around it.
+type headLimit struct {
+	r    io.Reader
+	read int
+	left int
+}
+
+func (h *headLimit) Read(p []byte) (int, error) {
+	if h.left <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if len(p) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= n
+	h.read += n
+	return n, err
+}
+
 // headReadBuffer is the bufio size http.ReadResponse reads the head through. It lives
 // only while the head is read; body bytes read along with it are handed over.
 const headReadBuffer = 1 << 10
@@ -142,9 +189,18 @@ func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (*
 	l.conn.SetWriteDeadline(time.Time{})
 	l.conn.SetReadDeadline(wrote.Add(es.cfg.HeaderTimeout))
 	src := &flowReader{es: es, ctx: ctx, r: l.conn}
-	br := bufio.NewReaderSize(src, headReadBuffer)
+	// The bufio reader may read up to its size past the head: those bytes count
+	// against the limit only when the head itself is too long (checked below).
+	lim := &headLimit{r: src, left: MaxResponseHead + headReadBuffer}
+	br := bufio.NewReaderSize(lim, headReadBuffer)
 	resp, err := http.ReadResponse(br, nil)
+	if err == nil && lim.read-br.Buffered() > MaxResponseHead {
+		err = errHeadTooLarge
+	}
 	if err != nil {
+		if errors.Is(err, errHeadTooLarge) {
+			return x, err
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return x, classify(ErrRead, fmt.Errorf("connection closed before response headers: %w", err))
 		}
@@ -244,6 +300,10 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	if err != nil {
 		if timedOut.Load() {
 			return x, classify(ErrTimeout, fmt.Errorf("no response headers within %v", es.cfg.HeaderTimeout))
+		}
+		// net/http's HTTP/2 error for a head over MaxResponseHeaderBytes is unexported.
+		if strings.Contains(err.Error(), "response header list larger") {
+			return x, fmt.Errorf("%w (HTTP/2)", errHeadTooLarge)
 		}
 		return x, classify(ErrRead, err)
 	}

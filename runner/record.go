@@ -68,6 +68,9 @@ const (
 	ErrTooLarge    ErrorClass = "too-large"
 	ErrProtocol    ErrorClass = "protocol"
 	ErrDecode      ErrorClass = "decode" // unsupported or corrupt content coding
+	// ErrHeadTooLarge: the response head passed MaxResponseHead; the attempt ends
+	// without reconnecting.
+	ErrHeadTooLarge ErrorClass = "head-too-large"
 )
 
 // ErrPortsExhausted is a dial that found no free local port for its (source,
@@ -100,6 +103,11 @@ type Record struct {
 	Dial            time.Duration // TCP connect (negative when the connection was reused)
 	TLS             time.Duration // TLS handshake (negative without TLS or on reuse)
 	TTHeaders       time.Duration // request written -> response headers
+	// Accepted: status 200 with a text/event-stream content type, the only response that
+	// opens an EventSource. FirstAccepted: Accepted, and no earlier attempt of the stream
+	// was: the stream opened (counted once per stream).
+	Accepted      bool
+	FirstAccepted bool
 
 	// Event.
 	EventType  string
@@ -175,4 +183,7 @@ type Record struct {
 	// Error.
 	Class ErrorClass
 	Err   string
+	// BeforeHead: the attempt failed before a response head arrived (dial, TLS,
+	// timeout, connection closed, malformed or oversized head): it never opened.
+	BeforeHead bool
 }

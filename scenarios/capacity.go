@@ -3,12 +3,13 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -16,38 +17,37 @@ import (
 // errors appear; the answer is the largest sustained stream count and what each stream
 // costs the server.
 func capacity() *Scenario {
+	ck := capacityChecks{
+		sustainedSteps: &CheckSpec{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error and events on every stream, at least"},
+	}
 	return &Scenario{
 		Name:   "capacity",
 		Proves: "how many concurrent streams the target sustains within the latency SLO, and its memory and goroutines per stream",
-		Checks: []CheckSpec{
-			{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error, at least"},
-		},
-		run: runCapacity,
+		Checks: ck.all(),
+		run:    func(ctx context.Context, h *Harness) error { return runCapacity(ctx, h, ck) },
 	}
 }
+
+// capacityChecks are Capacity's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type capacityChecks struct{ sustainedSteps *CheckSpec }
+
+func (c capacityChecks) all() []*CheckSpec { return []*CheckSpec{c.sustainedSteps} }
 
 // defaultCapacitySteps are capacity's stream counts when none are given.
 func defaultCapacitySteps() []int { return []int{100, 200, 400, 800} }
 
 const defaultSLOP99 = 250 * time.Millisecond
 
-type stepResult struct {
-	streams              int
-	p99                  time.Duration
-	timed, errs, notOpen int
-	serverRSS, serverGR  *float64
-	runnerRSS            float64
-}
-
-func runCapacity(ctx context.Context, h *Harness) error {
-	steps := h.opts.CapacitySteps
+func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
+	steps := h.opts.CapacityConfig.Steps
 	if len(steps) == 0 {
 		steps = defaultCapacitySteps()
 	}
 	if h.opts.Streams > 0 {
 		steps = []int{h.opts.Streams}
 	}
-	slo := h.opts.SLOP99
+	slo := h.opts.CapacityConfig.SLOP99
 	if slo == 0 {
 		slo = defaultSLOP99
 	}
@@ -58,31 +58,17 @@ func runCapacity(ctx context.Context, h *Harness) error {
 	h.Request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
 		fmt.Sprintf("steps %v, each held %s; SLO p99 %s", steps, hold, slo))
 
-	var mu sync.Mutex
-	var window []time.Duration
-	collecting := false
-	errs := 0
-	h.Observe(func(r runner.Record) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !collecting {
-			return
-		}
-		switch r.Kind {
-		case runner.RecordEvent:
-			if r.Latency >= 0 {
-				window = append(window, r.Latency)
-			}
-		case runner.RecordError:
-			errs++
-		}
-	})
+	// Each step is a window over its hold (delivery latency, errors) and a window from
+	// the start to its end (did every stream so far get events): the rules read both.
 	runnerBase, _ := selfRSS()
 	var srcs []*runner.EventSource
-	var results []stepResult
-	sustained := 0
-	for _, total := range steps {
+	var rows []string
+	var stepRules []report.Rule
+	sloMS := float64(slo) / float64(time.Millisecond)
+	for k, total := range steps {
 		target := h.share(total)
+		upto := h.Window(fmt.Sprintf("up-to-step-%d", k+1), target)
+		upto.Open()
 		for i := len(srcs); i < target; i++ {
 			es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
 			if err != nil {
@@ -91,66 +77,80 @@ func runCapacity(ctx context.Context, h *Harness) error {
 			srcs = append(srcs, es)
 		}
 		notOpen := WaitAll(ctx, srcs, 10*time.Second+time.Duration(target)*5*time.Millisecond, func(ctx context.Context, s *runner.EventSource) error { return s.WaitEvents(ctx, 1) })
-		mu.Lock()
-		window, errs, collecting = window[:0], 0, true
-		mu.Unlock()
-		if err := Sleep(ctx, hold); err != nil {
-			return err
-		}
-		mu.Lock()
-		collecting = false
-		p99, ok := percentile(window, 0.99)
-		res := stepResult{streams: total, p99: p99, timed: len(window), errs: errs, notOpen: len(notOpen)}
-		mu.Unlock()
-		if s, ok := h.Scrape(ctx); ok {
-			if v, ok := s.Value(runner.MetricRSS); ok {
-				res.serverRSS = &v
-			}
-			if v, ok := s.Value(runner.MetricGoroutines); ok {
-				res.serverGR = &v
-			}
-		}
-		if rss, ok := selfRSS(); ok {
-			res.runnerRSS = rss - runnerBase
-		}
-		results = append(results, res)
-		if len(notOpen) == len(srcs) && len(results) == 1 {
+		if len(notOpen) == len(srcs) && k == 0 {
 			if err := h.unreachable(srcs); err != nil {
 				return err
 			}
 		}
-		if !ok || p99 > slo || res.errs > 0 || res.notOpen > 0 {
-			break
+		step := h.Window(fmt.Sprintf("step-%d", k+1), target)
+		step.Open()
+		if err := Sleep(ctx, hold); err != nil {
+			return err
 		}
-		sustained++
-	}
-	h.Finish()
-
-	var rows []string
-	for _, r := range results {
-		row := fmt.Sprintf("%d streams: p99 %s over %d events, %d errors, %d without events", r.streams, ms(r.p99), r.timed, r.errs, r.notOpen)
-		if r.serverRSS != nil && r.serverGR != nil {
-			if b, ok := h.baseline.Value(runner.MetricRSS); ok {
-				row += fmt.Sprintf(", server %.1f KB/stream", (*r.serverRSS-b)/float64(r.streams)/1024)
+		step.Close()
+		upto.Close()
+		stepRules = append(stepRules,
+			report.Rule{Metric: "latency_p99", Group: step.Name(), Op: "<=", Limit: sloMS, Needs: []report.Evidence{report.EvidenceEvent}},
+			report.Rule{Metric: "errors", Group: step.Name(), Op: "<=", Limit: 0},
+			report.Rule{Metric: "silent_streams", Group: upto.Name(), Op: "<=", Limit: 0})
+		row := fmt.Sprintf("%d streams (%s)", total, step.Name())
+		if sv, ok := h.Scrape(ctx); ok {
+			if v, ok := sv.Value(runner.MetricRSS); ok {
+				if b, ok := h.baseline.Value(runner.MetricRSS); ok {
+					row += fmt.Sprintf(": server %.1f KB/stream", (v-b)/float64(total)/1024)
+				}
 			}
-			if b, ok := h.baseline.Value(runner.MetricGoroutines); ok {
-				row += fmt.Sprintf(" %.2f goroutines/stream", (*r.serverGR-b)/float64(r.streams))
+			if v, ok := sv.Value(runner.MetricGoroutines); ok {
+				if b, ok := h.baseline.Value(runner.MetricGoroutines); ok {
+					row += fmt.Sprintf(" %.2f goroutines/stream", (v-b)/float64(total))
+				}
 			}
 		}
-		if r.runnerRSS > 0 {
-			row += fmt.Sprintf(", runner %.1f KB/stream", r.runnerRSS/float64(r.streams)/1024)
+		if rss, ok := selfRSS(); ok && rss > runnerBase {
+			row += fmt.Sprintf(", runner %.1f KB/stream", (rss-runnerBase)/float64(target)/1024)
 		}
 		rows = append(rows, row)
+		if p99, ok := windowP99(step); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
+			break // the next step would only be worse
+		}
 	}
-	largest := 0
-	if sustained > 0 {
-		largest = results[sustained-1].streams
+	h.Finish()
+	h.Note("%s", strings.Join(rows, "; "))
+
+	// Sustaining k steps: each of the first k windows within the SLO, without errors,
+	// every stream with events. Judged from the windows' aggregates, so merged shards
+	// are judged exactly.
+	need := int(math.Ceil(h.Num(ck.sustainedSteps)))
+	if need <= 0 {
+		// No step required: what is left to judge is that the load ran at all.
+		h.Judge(ck.sustainedSteps, report.Rule{Metric: "streams", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceEvent}})
+		return nil
 	}
-	h.Check("sustained-steps", float64(sustained) >= h.Num("sustained-steps"),
-		fmt.Sprintf("largest sustained: %d streams (p99 <= %s, no errors); %d of %d steps held", largest, slo, sustained, len(steps)),
-		strings.Join(rows, "; "))
+	if need*3 > len(stepRules) {
+		if need > len(steps) {
+			h.Offenders(ck.sustainedSteps, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
+			return nil
+		}
+		// A step before the needed ones failed, so the rules of the steps run decide.
+		need = len(stepRules) / 3
+	}
+	rules := stepRules[:need*3]
+	first := rules[0]
+	first.And = rules[1:]
+	h.Judge(ck.sustainedSteps, first)
 	return nil
 }
+
+// windowP99 is the p99 delivery latency of a window so far, from its aggregate.
+func windowP99(g *Group) (time.Duration, bool) {
+	m := g.agg.Metrics()
+	if m.Latency.Count == 0 {
+		return 0, false
+	}
+	return time.Duration(m.Latency.P99MS * float64(time.Millisecond)), true
+}
+
+func windowErrors(g *Group) int64 { return g.agg.Metrics().ErrorTotal() }
 
 // selfRSS is this process's resident set size in bytes (Linux).
 func selfRSS() (float64, bool) {

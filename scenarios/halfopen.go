@@ -14,38 +14,47 @@ import (
 // the server's heartbeat and write deadline; those behind a proxy that silently drops
 // the traffic (the server's writes keep succeeding) only by its maximum stream lifetime.
 func halfOpen() *Scenario {
+	ck := halfOpenChecks{
+		reapedStoppedReaders: &CheckSpec{Name: "reaped-stopped-readers", Default: "30s", Embedded: "5s", Means: "clients that stop reading reaped within (heartbeat + write timeout + margin)"},
+		reapedBlackholed:     &CheckSpec{Name: "reaped-blackholed", Default: "0s", Embedded: "14s", Means: "streams behind a black-holing proxy ended within (max lifetime + margin; 0s: not checked)"},
+	}
 	return &Scenario{
-		Name:    "half-open",
-		Proves:  "the server reaps clients that vanished without closing: by heartbeat and write deadline, or by max stream lifetime behind a black-holing proxy",
-		Catches: []string{"no-heartbeat", "no-lifetime"},
-		Checks: []CheckSpec{
-			{Name: "reaped-stopped-readers", Default: "30s", Embedded: "5s", Means: "clients that stop reading reaped within (heartbeat + write timeout + margin)"},
-			{Name: "reaped-blackholed", Default: "0s", Embedded: "14s", Means: "streams behind a black-holing proxy ended within (max lifetime + margin; 0s: not checked)"},
-		},
+		Name:       "half-open",
+		Proves:     "the server reaps clients that vanished without closing: by heartbeat and write deadline, or by max stream lifetime behind a black-holing proxy",
+		Catches:    []string{"no-heartbeat", "no-lifetime"},
+		Checks:     ck.all(),
 		ServerArgs: []string{"--tick", "200ms", "--heartbeat", "1s", "--write-timeout", "2s", "--max-lifetime", "10s"},
-		run:        runHalfOpen,
+		run:        func(ctx context.Context, h *Harness) error { return runHalfOpen(ctx, h, ck) },
 	}
 }
 
-func runHalfOpen(ctx context.Context, h *Harness) error {
+// halfOpenChecks are HalfOpen's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type halfOpenChecks struct{ reapedStoppedReaders, reapedBlackholed *CheckSpec }
+
+func (c halfOpenChecks) all() []*CheckSpec {
+	return []*CheckSpec{c.reapedStoppedReaders, c.reapedBlackholed}
+}
+
+func runHalfOpen(ctx context.Context, h *Harness, ck halfOpenChecks) error {
 	metric := h.opts.OpenStreamsMetric
 	if _, ok := h.Metric(ctx, metric); !ok {
 		why := "needs the target's open-streams metric (" + orNone(metric) + " at --metrics-url): a vanished client cannot see whether the server reaped it"
-		h.NA("reaped-stopped-readers", why)
-		h.NA("reaped-blackholed", why)
+		h.NA(ck.reapedStoppedReaders, why)
+		h.NA(ck.reapedBlackholed, why)
 		return nil
 	}
 	n := h.Streams(10)
 	h.Request(n+n/2, 0, 0, "clients that stop reading (small receive buffer), then streams behind a proxy that drops the traffic")
-	if err := halfOpenStopReading(ctx, h, n); err != nil {
+	if err := halfOpenStopReading(ctx, h, ck, n); err != nil {
 		return err
 	}
-	return halfOpenBlackhole(ctx, h, max(1, n/2))
+	return halfOpenBlackhole(ctx, h, ck, max(1, n/2))
 }
 
 // halfOpenStopReading: the clients stop reading with a small receive buffer, and large
 // progress messages fill the buffers so the server's writes block at once.
-func halfOpenStopReading(ctx context.Context, h *Harness, n int) error {
+func halfOpenStopReading(ctx context.Context, h *Harness, ck halfOpenChecks, n int) error {
 	metric := h.opts.OpenStreamsMetric
 	base, _ := h.Metric(ctx, metric)
 	srcs, err := h.OpenSessions(ctx, "r", n, func(c *runner.SourceConfig) {
@@ -73,14 +82,13 @@ func halfOpenStopReading(ctx context.Context, h *Harness, n int) error {
 	} else {
 		h.Note("no progress callback: the stopped readers' buffers fill only with the target's own events")
 	}
-	within := h.Dur("reaped-stopped-readers")
+	within := h.Dur(ck.reapedStoppedReaders)
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Check("reaped-stopped-readers", true, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base), "")
+		h.Excess(ck.reapedStoppedReaders, 0, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base))
 	} else {
-		h.Check("reaped-stopped-readers", false, fmt.Sprintf("%.0f of %d still open %s after they stopped reading", last-base, n, within),
-			"the server never noticed clients that stopped reading: no heartbeat or no write deadline")
+		h.Excess(ck.reapedStoppedReaders, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after they stopped reading: the server never noticed clients that stopped reading (no heartbeat or no write deadline)", last-base, n, within))
 	}
 	for _, s := range srcs {
 		s.Reset()
@@ -92,10 +100,10 @@ func halfOpenStopReading(ctx context.Context, h *Harness, n int) error {
 
 // halfOpenBlackhole: a proxy keeps accepting the server's bytes and forwards nothing;
 // the server's writes succeed, so only its maximum stream lifetime can end the stream.
-func halfOpenBlackhole(ctx context.Context, h *Harness, n int) error {
-	within := h.Dur("reaped-blackholed")
+func halfOpenBlackhole(ctx context.Context, h *Harness, ck halfOpenChecks, n int) error {
+	within := h.Dur(ck.reapedBlackholed)
 	if within == 0 {
-		h.NA("reaped-blackholed", "the target's max stream lifetime is unknown: set --threshold half-open/reaped-blackholed=DURATION (its lifetime plus a margin) to check it")
+		h.NA(ck.reapedBlackholed, "the target's max stream lifetime is unknown: set --threshold half-open/reaped-blackholed=DURATION (its lifetime plus a margin) to check it")
 		return nil
 	}
 	metric := h.opts.OpenStreamsMetric
@@ -121,10 +129,9 @@ func halfOpenBlackhole(ctx context.Context, h *Harness, n int) error {
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Check("reaped-blackholed", true, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded), "")
+		h.Excess(ck.reapedBlackholed, 0, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded))
 	} else {
-		h.Check("reaped-blackholed", false, fmt.Sprintf("%.0f of %d still open %s after the proxy went silent", last-base, n, within),
-			"the server keeps streaming into a dead path: no maximum stream lifetime")
+		h.Excess(ck.reapedBlackholed, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after the proxy went silent: the server keeps streaming into a dead path (no maximum stream lifetime)", last-base, n, within))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +22,20 @@ import (
 )
 
 // Harness is what a scenario uses while it runs: it opens simulated EventSources,
-// folds their records into the scenario's aggregate, reads the server's metrics and
-// collects the checks. One Harness serves one run of one scenario.
+// folds their records into the scenario's aggregate (and its groups' and windows'),
+// reads the server's metrics and collects the checks. One Harness serves one run of one
+// scenario. Its API, by what a scenario declares:
+//
+//   - load: Streams, Request, Session, OpenSession(s), Open, NewBrowser, StartLoad,
+//     AwaitStarted, Finish;
+//   - groups and windows: StreamGroup, Join, Window (Open/Close);
+//   - probes: Scrape, Metric, AwaitMetric, PostProgress;
+//   - rules: Judge and CheckRule (over the aggregates), Offenders, Count, Excess and
+//     Measured (over what the scenario measured itself), NA; thresholds by Dur, Num and
+//     LimitValue, parsed once when the run was configured.
+//
+// Every check is a rule that report/ evaluates, so no verdict is decided by hand and a
+// merged result is judged again.
 type Harness struct {
 	sc    *Scenario
 	opts  Options
@@ -34,6 +47,10 @@ type Harness struct {
 	obsMu        sync.Mutex
 	obs          []func(runner.Record)
 	collDone     chan struct{}
+
+	groupMu   sync.Mutex
+	groups    []*Group       // groups and windows, in declaration order
+	streamGrp map[int]*Group // stream index -> its group
 
 	probe    *runner.Probe // nil without a metrics URL
 	baseline runner.ProbeSample
@@ -51,6 +68,10 @@ type Harness struct {
 	wg        sync.WaitGroup
 
 	client *http.Client // callbacks and other plain requests
+
+	measures  []report.Measure
+	limits    map[*CheckSpec]limit // every check's threshold, parsed once
+	limitsErr error
 }
 
 // Run runs one scenario against opts.Target and returns its result. A scenario that
@@ -83,6 +104,7 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 			},
 		},
 	}
+	h.limits, h.limitsErr = sc.limits(opts)
 	if opts.MetricsURL != "" {
 		h.probe = &runner.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
 	}
@@ -112,6 +134,16 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		h.groupMu.Lock()
+		if g := h.streamGrp[r.Stream]; g != nil {
+			g.agg.Add(r)
+		}
+		for _, w := range h.groups {
+			if w.window && w.covers(r.Time) {
+				w.agg.Add(r)
+			}
+		}
+		h.groupMu.Unlock()
 		h.obsMu.Lock()
 		obs := h.obs
 		h.obsMu.Unlock()
@@ -119,6 +151,82 @@ func (h *Harness) collect() {
 			f(r)
 		}
 	}
+}
+
+// Group is a named part of a scenario: a group of streams (records of the streams
+// opened into it) or a window of time (records of every stream while it is open). Each
+// has an aggregate of its own, which goes into the result, for rules to read by name.
+type Group struct {
+	name      string
+	requested int
+	window    bool
+	agg       *report.Aggregate
+
+	mu       sync.Mutex
+	from, to time.Time // window: [from, to); zero to while open
+}
+
+// Name is the group's name in the result and in rules.
+func (g *Group) Name() string { return g.name }
+
+func (g *Group) covers(t time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.from.IsZero() && !t.Before(g.from) && (g.to.IsZero() || t.Before(g.to))
+}
+
+// Open starts the window now: records from now on are folded into it.
+func (g *Group) Open() {
+	g.mu.Lock()
+	g.from, g.to = time.Now(), time.Time{}
+	g.mu.Unlock()
+}
+
+// Close ends the window now.
+func (g *Group) Close() {
+	g.mu.Lock()
+	g.to = time.Now()
+	g.mu.Unlock()
+}
+
+func (h *Harness) newGroup(name string, requested int, window bool) *Group {
+	agg, _ := report.NewAggregate(report.AggregateConfig{Start: h.start})
+	g := &Group{name: name, requested: requested, window: window, agg: agg}
+	h.groupMu.Lock()
+	h.groups = append(h.groups, g)
+	h.groupMu.Unlock()
+	return g
+}
+
+// StreamGroup declares a group of requested streams; Join (or OpenIn) puts streams in it.
+func (h *Harness) StreamGroup(name string, requested int) *Group {
+	return h.newGroup(name, requested, false)
+}
+
+// Window declares a window of time over all streams, closed until Open; requested is
+// the streams it is about (0: not a stream count).
+func (h *Harness) Window(name string, requested int) *Group {
+	return h.newGroup(name, requested, true)
+}
+
+// Join puts stream index i into group g: its records from now on fold into g too.
+func (h *Harness) Join(g *Group, i int) {
+	h.groupMu.Lock()
+	if h.streamGrp == nil {
+		h.streamGrp = map[int]*Group{}
+	}
+	h.streamGrp[i] = g
+	h.groupMu.Unlock()
+}
+
+func (h *Harness) groupInputs() []report.GroupInput {
+	h.groupMu.Lock()
+	defer h.groupMu.Unlock()
+	var out []report.GroupInput
+	for _, g := range h.groups {
+		out = append(out, report.GroupInput{Name: g.name, Requested: g.requested, Aggregate: g.agg})
+	}
+	return out
 }
 
 // Observe registers f to see every record, in order, on the collector goroutine. State
@@ -136,13 +244,93 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 		}
 		h.Finish()
 	}()
+	if h.limitsErr != nil { // Options.Validate rejects bad overrides first; this is the last guard
+		return h.limitsErr
+	}
 	if h.probe != nil {
 		h.baseline = h.probe.Scrape(ctx)
 		h.sampler = h.probe.Sample(ctx, 500*time.Millisecond)
 	}
 	stopProgress := h.startProgress(ctx)
 	defer stopProgress()
-	return h.sc.run(ctx, h)
+	err = h.sc.run(ctx, h)
+	h.Finish()
+	if uerr := h.reachable(); uerr != nil {
+		return uerr
+	}
+	var ns notStartedError
+	if errors.As(err, &ns) {
+		h.failUnjudged(string(ns))
+		return nil
+	}
+	return err
+}
+
+// notStartedError says the scenario's streams never got to where its checks can judge
+// them (none opened, or none got its first events) although the target answered: every
+// check the scenario has not judged yet fails, saying why.
+type notStartedError string
+
+func (e notStartedError) Error() string { return string(e) }
+
+func notStarted(why string) error { return notStartedError(why) }
+
+// failUnjudged fails every declared check that has no finding yet.
+func (h *Harness) failUnjudged(why string) {
+	h.mu.Lock()
+	done := map[string]bool{}
+	for _, c := range h.checks {
+		done[c.Name] = true
+	}
+	h.mu.Unlock()
+	for _, spec := range h.sc.Checks {
+		if !done[spec.Name] {
+			h.Offenders(spec, 1, 1, why+": the scenario's streams never started")
+		}
+	}
+}
+
+// reachable is an error when the scenario tried streams and the target never answered
+// one: no TCP connection, or no response head on any attempt. A target that answered
+// with anything (a 204, a 500, a malformed or oversized head) is reachable: what it
+// answered is for the checks to judge.
+func (h *Harness) reachable() error {
+	m := h.agg.Metrics()
+	if m.Attempts == 0 || m.Heads > 0 {
+		return nil
+	}
+	answered := m.NotOpened[string(runner.ErrProtocol)] + m.NotOpened[string(runner.ErrHeadTooLarge)]
+	if answered > 0 {
+		return nil
+	}
+	var failed int64
+	for _, n := range m.NotOpened {
+		failed += n
+	}
+	if dials := m.NotOpened[string(runner.ErrDial)]; dials > 0 && dials == failed {
+		return fmt.Errorf("target unreachable: no TCP connection to %s (%d attempts, every dial failed)", h.opts.Target, m.Attempts)
+	}
+	why := "no error before the streams were stopped"
+	if b := breakdownCounts(m.NotOpened); b != "" {
+		why = "attempts failed: " + b
+	}
+	return fmt.Errorf("target unreachable: no response head from %s on any of %d attempts (%s)", h.opts.Target, m.Attempts, why)
+}
+
+// breakdownCounts writes counts as "a 3, b 1" in key order.
+func breakdownCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (h *Harness) startProgress(ctx context.Context) func() {
@@ -230,19 +418,13 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Server:    sp,
 		Checks:    h.checks,
 		Err:       err,
+		Groups:    h.groupInputs(),
+		Measures:  h.measures,
 	})
 }
 
 func toReportSample(s runner.ProbeSample) report.ProbeSample {
 	return report.ProbeSample{Time: s.Time, Values: s.Values, Err: s.Err}
-}
-
-// samples returns the server samples taken so far (none without a probe).
-func (h *Harness) samples() []runner.ProbeSample {
-	if h.sampler == nil {
-		return nil
-	}
-	return h.sampler.Samples()
 }
 
 // Note adds a remark to the scenario's description in the result.
@@ -281,72 +463,105 @@ func (h *Harness) share(n int) int {
 	return max(part, 1)
 }
 
-// Limit returns a check's threshold: an override from the options, else its default
-// (the Embedded one against the embedded server).
-func (h *Harness) Limit(check string) limit {
-	spec, ok := h.sc.spec(check)
-	if !ok {
-		panic("scenario " + h.sc.Name + " has no check " + check)
-	}
-	def := spec.Default
-	if h.opts.Embedded && spec.Embedded != "" {
-		def = spec.Embedded
-	}
-	val := def
-	if v, ok := h.opts.Thresholds[h.sc.Name+"/"+check]; ok {
-		val = v
-	} else if v, ok := h.opts.Thresholds[check]; ok {
-		val = v
-	}
-	l, err := parseLimit(spec.Default, val)
-	if err != nil { // Validate rejects bad overrides; defaults are ours
-		panic(fmt.Sprintf("threshold %s/%s=%q: %v", h.sc.Name, check, val, err))
-	}
-	return l
-}
+// limit returns a check's threshold, parsed when the run was configured: an override
+// from the options, else its default (the Embedded one against the embedded server).
+func (h *Harness) limit(c *CheckSpec) limit { return h.limits[c] }
 
 // Dur is Limit for a duration threshold.
-func (h *Harness) Dur(check string) time.Duration { return h.Limit(check).d }
+func (h *Harness) Dur(c *CheckSpec) time.Duration { return h.limit(c).d }
 
 // Num is Limit for a numeric threshold.
-func (h *Harness) Num(check string) float64 { return h.Limit(check).n }
+func (h *Harness) Num(c *CheckSpec) float64 { return h.limit(c).n }
 
-// Check records a check's outcome: pass when ok.
-func (h *Harness) Check(name string, ok bool, measured, detail string) {
-	v := report.VerdictPass
-	if !ok {
-		v = report.VerdictFail
+// LimitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
+// number otherwise.
+func (h *Harness) LimitValue(c *CheckSpec) float64 {
+	l := h.limit(c)
+	if l.isDur {
+		return float64(l.d) / float64(time.Millisecond)
 	}
-	h.add(name, v, measured, detail)
+	return l.n
+}
+
+// threshold is how a check's threshold is shown: op, limit and what it means.
+func (h *Harness) threshold(c *CheckSpec, op string) string {
+	thr := h.limit(c).String()
+	if op != "" {
+		thr = op + " " + thr
+	}
+	if c.Means != "" {
+		thr = fmt.Sprintf("%s (%s)", thr, c.Means)
+	}
+	return thr
 }
 
 // CheckRule records a check that report/ evaluates from the scenario's metrics (metric
 // op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
-// results are merged, unlike a verdict the scenario decides itself.
-func (h *Harness) CheckRule(name, metric, op string) {
-	spec, _ := h.sc.spec(name)
-	thr := op + " " + h.Limit(name).String()
-	if spec.Means != "" {
-		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
-	}
+// results are merged, unlike a verdict the scenario decides itself. Without any of the
+// evidence it needs, the check is n/a, saying what was missing.
+func (h *Harness) CheckRule(c *CheckSpec, metric, op string, needs ...report.Evidence) {
+	h.Judge(c, report.Rule{Metric: metric, Op: op, Limit: h.LimitValue(c), Needs: needs})
+}
+
+// Judge records a check that report/ evaluates by rule r from the scenario's metrics
+// and groups: like CheckRule, for rules over groups, sums and differences.
+func (h *Harness) Judge(c *CheckSpec, r report.Rule) {
+	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, r.Op), Rule: &r})
+}
+
+// Offenders records a check over a count the scenario measured from its sources: n of
+// the of things examined (streams, requests) missed the check's own threshold, which
+// the scenario applied while measuring. report/ judges it (it passes when n is 0; with
+// nothing examined it is n/a) and, since counts over each shard's own streams add up,
+// judges a merged result again exactly.
+func (h *Harness) Offenders(c *CheckSpec, n, of int, note string) {
+	h.judgeMeasure(c, float64(n), of, report.MergeSum, "", 0, note)
+}
+
+// Count records a check over a count the scenario measured from its sources, judged
+// against the check's own threshold (count <= threshold); counts over each shard's own
+// streams add up in a merge.
+func (h *Harness) Count(c *CheckSpec, n, of int, note string) {
+	h.judgeMeasure(c, float64(n), of, report.MergeSum, "<=", h.LimitValue(c), note)
+}
+
+// Excess records a check over a figure of the server under test that must not stay
+// above its baseline: excess is how far it still was when the check's own threshold
+// (a wait) ran out; it passes at 0. Merged shards keep the worst excess.
+func (h *Harness) Excess(c *CheckSpec, excess float64, note string) {
+	h.judgeMeasure(c, max(excess, 0), 1, report.MergeMax, "", 0, note)
+}
+
+// Measured records a check of a figure of the server under test against the check's
+// own threshold (value <= threshold). Merged shards keep the worst figure.
+func (h *Harness) Measured(c *CheckSpec, value float64, note string) {
+	h.judgeMeasure(c, value, 1, report.MergeMax, "<=", h.LimitValue(c), note)
+}
+
+func (h *Harness) judgeMeasure(c *CheckSpec, value float64, of int, merge report.MeasureMerge, op string, limit float64, note string) {
+	h.measure(report.Measure{Name: c.Name, Value: value, Of: int64(of), Merge: merge, Note: note})
+	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, op), Rule: &report.Rule{Metric: "measure." + c.Name, Op: "<=", Limit: limit}})
+}
+
+func (h *Harness) measure(m report.Measure) {
 	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Threshold: thr, Rule: &report.Rule{Metric: metric, Op: op, Limit: h.Num(name)}})
+	h.measures = append(h.measures, m)
 	h.mu.Unlock()
 }
 
 // NA records a check that could not be evaluated, and why.
-func (h *Harness) NA(name, why string) {
-	h.add(name, report.VerdictNotApplicable, "", why)
+func (h *Harness) NA(c *CheckSpec, why string) {
+	h.add(c, report.Check{Name: c.Name, Verdict: report.VerdictNotApplicable, Threshold: h.threshold(c, ""), Detail: why})
 }
 
-func (h *Harness) add(name string, v report.Verdict, measured, detail string) {
-	spec, _ := h.sc.spec(name)
-	thr := h.Limit(name).String()
-	if spec.Means != "" {
-		thr = fmt.Sprintf("%s (%s)", thr, spec.Means)
+// add records a finding of a declared check; one the scenario did not declare fails,
+// loudly, instead of crashing the run.
+func (h *Harness) add(c *CheckSpec, chk report.Check) {
+	if _, ok := h.limits[c]; !ok {
+		chk = report.Check{Name: c.Name, Verdict: report.VerdictFail, Detail: "check not declared by scenario " + h.sc.Name}
 	}
 	h.mu.Lock()
-	h.checks = append(h.checks, report.Check{Name: name, Verdict: v, Threshold: thr, Measured: measured, Detail: detail})
+	h.checks = append(h.checks, chk)
 	h.mu.Unlock()
 }
 
@@ -541,7 +756,7 @@ func (h *Harness) AwaitStarted(ctx context.Context, srcs []*runner.EventSource, 
 	if err := h.unreachable(srcs); err != nil {
 		return failed, err
 	}
-	return failed, fmt.Errorf("no stream got %s within %s", plural(int(n), "event", "events"), startTimeout)
+	return failed, notStarted(fmt.Sprintf("no stream got %s within %s", plural(int(n), "event", "events"), startTimeout))
 }
 
 // OpenSessions opens n sessions' streams (session tag+i, stream index i), each in a

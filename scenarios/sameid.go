@@ -6,47 +6,58 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
 // same-id-reconnect: a page reload opens a session's stream again while the old one is
 // still open. The server must end the old stream and leave exactly one sender pushing.
 func sameIDReconnect() *Scenario {
+	ck := sameIDChecks{
+		oldStreamEnded:         &CheckSpec{Name: "old-stream-ended", Default: "2s", Means: "old stream ended within"},
+		oneStreamPerSession:    &CheckSpec{Name: "one-stream-per-session", Default: "0", Means: "sessions with more than one open stream"},
+		oneSender:              &CheckSpec{Name: "one-sender", Default: "0", Means: "new streams fed by more than one sender"},
+		noDuplicateIds:         &CheckSpec{Name: "no-duplicate-ids", Default: "0", Means: "duplicated ids on new streams"},
+		serverDuplicateSenders: &CheckSpec{Name: "server-duplicate-senders", Default: "0", Means: "increase of the server's duplicate-sender counter"},
+		serverSenders:          &CheckSpec{Name: "server-senders", Default: "0", Means: "server senders beyond open sessions"},
+	}
 	return &Scenario{
 		Name:    "same-id-reconnect",
 		Proves:  "a same-id reconnect (page reload, also several at once) ends the old stream and leaves exactly one sender per session",
 		Catches: []string{"no-replace"},
-		Checks: []CheckSpec{
-			{Name: "old-stream-ended", Default: "2s", Means: "old stream ended within"},
-			{Name: "one-stream-per-session", Default: "0", Means: "sessions with more than one open stream"},
-			{Name: "one-sender", Default: "0", Means: "new streams fed by more than one sender"},
-			{Name: "no-duplicate-ids", Default: "0", Means: "duplicated ids on new streams"},
-			{Name: "server-duplicate-senders", Default: "0", Means: "increase of the server's duplicate-sender counter"},
-			{Name: "server-senders", Default: "0", Means: "server senders beyond open sessions"},
-		},
-		run: runSameID,
+		Checks:  ck.all(),
+		run:     func(ctx context.Context, h *Harness) error { return runSameID(ctx, h, ck) },
 	}
 }
 
-func runSameID(ctx context.Context, h *Harness) error {
+// sameIDChecks are SameID's checks, declared once: the run names them as fields, so a check
+// that is not declared cannot be named.
+type sameIDChecks struct{ oldStreamEnded, oneStreamPerSession, oneSender, noDuplicateIds, serverDuplicateSenders, serverSenders *CheckSpec }
+
+func (c sameIDChecks) all() []*CheckSpec {
+	return []*CheckSpec{c.oldStreamEnded, c.oneStreamPerSession, c.oneSender, c.noDuplicateIds, c.serverDuplicateSenders, c.serverSenders}
+}
+
+func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 	sessions := h.Streams(10)
 	burst := 5         // concurrent reloads of one session
 	burstSessions := 3 // sessions reloaded that way
 	if burstSessions > sessions {
 		burstSessions = sessions
 	}
-	endWithin := h.Dur("old-stream-ended")
+	endWithin := h.Dur(ck.oldStreamEnded)
 	h.Request(sessions*2+burstSessions*(burst-1), 0, 3*time.Second,
 		fmt.Sprintf("%d sessions open, then reopen with the same id; %d of them %d times at once", sessions, burstSessions, burst))
 
 	dupBase, dupOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
 	sendersBase, sendersBaseOK := h.Metric(ctx, h.opts.SendersMetric)
 
-	// Per stream: the senders its events came from.
+	// Per stream: whether its events came from more than one sender (the first sender
+	// and a flag: bounded whatever the server sends). Ids repeated on the new streams
+	// come from their group's aggregate.
 	var mu sync.Mutex
-	senders := map[int]map[string]bool{}
-	dupSender := map[int]bool{}
-	dupIDs := map[int]int{}
+	firstSender := map[int]string{}
+	multi := map[int]bool{}
 	h.Observe(func(r runner.Record) {
 		if r.Kind != runner.RecordEvent {
 			return
@@ -54,18 +65,17 @@ func runSameID(ctx context.Context, h *Harness) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Sender != "" {
-			if senders[r.Stream] == nil {
-				senders[r.Stream] = map[string]bool{}
+			if f, ok := firstSender[r.Stream]; !ok {
+				firstSender[r.Stream] = r.Sender
+			} else if f != r.Sender {
+				multi[r.Stream] = true
 			}
-			senders[r.Stream][r.Sender] = true
 		}
 		if r.DuplicateSender {
-			dupSender[r.Stream] = true
-		}
-		if r.Duplicate {
-			dupIDs[r.Stream]++
+			multi[r.Stream] = true
 		}
 	})
+	reloads := h.StreamGroup("reloaded", sessions+burstSessions*(burst-1))
 
 	noReconnect := func(c *runner.SourceConfig) { c.NoReconnect = true }
 	old, err := h.OpenSessions(ctx, "", sessions, noReconnect)
@@ -87,6 +97,7 @@ func runSameID(ctx context.Context, h *Harness) error {
 			k = burst
 		}
 		for range k {
+			h.Join(reloads, stream)
 			es, err := h.OpenSession(ctx, stream, h.Session("", i), noReconnect)
 			if err != nil {
 				openErr = err
@@ -143,40 +154,34 @@ func runSameID(ctx context.Context, h *Harness) error {
 	dupNow, dupNowOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
 	h.Finish()
 
-	if len(notEnded) == 0 {
-		h.Check("old-stream-ended", true, fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook)), "")
-	} else {
-		h.Check("old-stream-ended", false, fmt.Sprintf("%d of %d old streams still open %s after the reload", len(notEnded), sessions, endWithin), "the server kept the replaced stream open")
+	note := fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook))
+	if len(notEnded) > 0 {
+		note = fmt.Sprintf("%d of %d old streams still open %s after the reload: the server kept the replaced stream open", len(notEnded), sessions, endWithin)
 	}
-	h.Check("one-stream-per-session", float64(multiOpen) <= h.Num("one-stream-per-session"),
-		fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions), "")
+	h.Offenders(ck.oldStreamEnded, len(notEnded), sessions, note)
+	h.Count(ck.oneStreamPerSession, multiOpen, sessions, fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions))
 
-	multiSender, dupIDTotal := 0, 0
+	multiSender := 0
 	for _, s := range survivors {
-		st := s.Stream()
-		if len(senders[st]) > 1 || dupSender[st] {
+		if multi[s.Stream()] {
 			multiSender++
 		}
-		dupIDTotal += dupIDs[st]
 	}
-	h.Check("one-sender", float64(multiSender) <= h.Num("one-sender"),
-		fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)), "")
-	h.Check("no-duplicate-ids", float64(dupIDTotal) <= h.Num("no-duplicate-ids"),
-		fmt.Sprintf("%d duplicated ids", dupIDTotal), "")
+	h.Count(ck.oneSender, multiSender, len(survivors), fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)))
+	h.Judge(ck.noDuplicateIds, report.Rule{Metric: "duplicate_ids", Group: reloads.Name(), Op: "<=", Limit: h.LimitValue(ck.noDuplicateIds),
+		Needs: []report.Evidence{report.EvidenceEvent}})
 
 	if dupOK && dupNowOK {
 		inc := dupNow - dupBase
-		h.Check("server-duplicate-senders", inc <= h.Num("server-duplicate-senders"),
-			fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc), "")
+		h.Measured(ck.serverDuplicateSenders, inc, fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc))
 	} else {
-		h.NA("server-duplicate-senders", "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
+		h.NA(ck.serverDuplicateSenders, "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
 	}
 	if sendersOK && sendersBaseOK {
 		extra := sendersNow - sendersBase - float64(openNow)
-		h.Check("server-senders", extra <= h.Num("server-senders"),
-			fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow), "")
+		h.Measured(ck.serverSenders, extra, fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow))
 	} else {
-		h.NA("server-senders", "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
+		h.NA(ck.serverSenders, "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
 	}
 	return nil
 }

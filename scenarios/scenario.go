@@ -25,8 +25,10 @@ type Scenario struct {
 	Proves string
 	// Catches lists the reference server's fault modes the scenario must fail on.
 	Catches []string
-	// Checks are the checks the scenario evaluates, with their default thresholds.
-	Checks []CheckSpec
+	// Checks are the checks the scenario evaluates, with their default thresholds. The
+	// run names them by these values (fields of a struct of the scenario's own), never
+	// by a string, so a check that is not declared cannot be named.
+	Checks []*CheckSpec
 	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
 	// when the run has no --target: timers short enough for the scenario to finish fast.
 	ServerArgs []string
@@ -96,13 +98,65 @@ func Select(names []string) ([]*Scenario, error) {
 	return out, nil
 }
 
-func (s *Scenario) spec(name string) (CheckSpec, bool) {
+func (s *Scenario) spec(name string) (*CheckSpec, bool) {
 	for _, c := range s.Checks {
 		if c.Name == name {
 			return c, true
 		}
 	}
-	return CheckSpec{}, false
+	return nil, false
+}
+
+// Validate reports every problem with the declaration at once: a check without a name
+// or declared twice, a default threshold that does not parse.
+func (s *Scenario) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range s.Checks {
+		if c == nil || c.Name == "" {
+			errs = append(errs, fmt.Errorf("scenario %s: a check without a name", s.Name))
+			continue
+		}
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s declared twice", s.Name, c.Name))
+		}
+		seen[c.Name] = true
+		for i, def := range []string{c.Default, c.Embedded} {
+			if i == 1 && def == "" {
+				continue // no embedded default: Default applies
+			}
+			if _, err := parseLimit(c.Default, def); err != nil {
+				errs = append(errs, fmt.Errorf("scenario %s: check %s: default %q: %v", s.Name, c.Name, def, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// limits parses every check's threshold once, for one run: the override from the
+// options, else the default (the Embedded one against the embedded server).
+func (s *Scenario) limits(o Options) (map[*CheckSpec]limit, error) {
+	out := make(map[*CheckSpec]limit, len(s.Checks))
+	var errs []error
+	for _, c := range s.Checks {
+		def := c.Default
+		if o.Embedded && c.Embedded != "" {
+			def = c.Embedded
+		}
+		val := def
+		if v, ok := o.Thresholds[s.Name+"/"+c.Name]; ok {
+			val = v
+		} else if v, ok := o.Thresholds[c.Name]; ok {
+			val = v
+		}
+		l, err := parseLimit(c.Default, val)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("threshold %s/%s=%s: %v", s.Name, c.Name, val, err))
+			continue
+		}
+		out[c] = l
+	}
+	return out, errors.Join(errs...)
 }
 
 // Options say how the scenarios reach their target and what they may spend.
@@ -140,19 +194,13 @@ type Options struct {
 	Streams int
 	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
 	Hold time.Duration
-	// Ramp is the time over which the hold scenario opens its streams.
-	Ramp time.Duration
-	// SLOP99 is capacity's latency objective (0: its default).
-	SLOP99 time.Duration
-	// CapacitySteps are capacity's stream counts (nil: its defaults).
-	CapacitySteps []int
+	// Hold, Capacity and ProxyBuffering are the settings of those scenarios alone.
+	HoldConfig           HoldConfig
+	CapacityConfig       CapacityConfig
+	ProxyBufferingConfig ProxyBufferingConfig
 	// Thresholds override check thresholds: key "scenario/check" or "check" (every
 	// scenario with that check).
 	Thresholds map[string]string
-	// NginxConf, when set, is an nginx configuration the proxy-buffering scenario starts
-	// a real nginx with (docker/nginx/...conf); NginxPath is the nginx binary ("" looks it up).
-	NginxConf []byte
-	NginxPath string
 	// Progress, when set, is called at most 4 times a second with a line describing the
 	// running scenario (streams open, events/s, p99 so far, errors).
 	Progress func(line string)
@@ -161,6 +209,48 @@ type Options struct {
 	// Shard makes this process run its share of every scenario's streams, with session
 	// ids no other shard uses (`run --shard I/N`); `report merge` combines the results.
 	Shard runner.Shard
+}
+
+// HoldConfig is the hold scenario's own configuration.
+type HoldConfig struct {
+	// Ramp is the time over which the streams open (0: 1,000 streams per second).
+	Ramp time.Duration
+}
+
+func (c HoldConfig) validate() error {
+	if c.Ramp < 0 {
+		return errors.New("ramp must not be negative")
+	}
+	return nil
+}
+
+// CapacityConfig is the capacity scenario's own configuration.
+type CapacityConfig struct {
+	// SLOP99 is the p99 delivery-latency objective of a step (0: 250ms).
+	SLOP99 time.Duration
+	// Steps are the stream counts, in order (nil: 100, 200, 400, 800).
+	Steps []int
+}
+
+func (c CapacityConfig) validate() error {
+	var errs []error
+	if c.SLOP99 < 0 {
+		errs = append(errs, errors.New("slo-p99 must not be negative"))
+	}
+	for _, n := range c.Steps {
+		if n <= 0 {
+			errs = append(errs, fmt.Errorf("capacity step %d: must be > 0", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ProxyBufferingConfig is the proxy-buffering scenario's own configuration.
+type ProxyBufferingConfig struct {
+	// NginxConf, when set, is an nginx configuration the scenario starts a real nginx
+	// with (docker/nginx/...conf); NginxPath is the nginx binary ("" looks it up).
+	NginxConf []byte
+	NginxPath string
 }
 
 // Validate reports every problem with o at once, given the scenarios about to run.
@@ -180,16 +270,12 @@ func (o Options) Validate(scs []*Scenario) error {
 	if o.Streams < 0 {
 		errs = append(errs, fmt.Errorf("streams %d: must be >= 0", o.Streams))
 	}
-	if o.Hold < 0 || o.Ramp < 0 || o.SLOP99 < 0 {
-		errs = append(errs, errors.New("hold, ramp and slo-p99 must not be negative"))
+	if o.Hold < 0 {
+		errs = append(errs, errors.New("hold must not be negative"))
 	}
+	errs = append(errs, o.HoldConfig.validate(), o.CapacityConfig.validate())
 	if o.Shard.Count < 0 || o.Shard.Index < 0 || (o.Shard.Count > 0 && o.Shard.Index >= o.Shard.Count) {
 		errs = append(errs, fmt.Errorf("shard %d/%d: want I/N with 0 <= I < N", o.Shard.Index, o.Shard.Count))
-	}
-	for _, n := range o.CapacitySteps {
-		if n <= 0 {
-			errs = append(errs, fmt.Errorf("capacity step %d: must be > 0", n))
-		}
 	}
 	for key, val := range o.Thresholds {
 		if err := validThreshold(scs, key, val); err != nil {

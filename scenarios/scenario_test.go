@@ -45,7 +45,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		StreamTemplate: "{target}/events",
 		Streams:        -1,
 		Hold:           -time.Second,
-		CapacitySteps:  []int{0},
+		CapacityConfig: CapacityConfig{Steps: []int{0}},
 		Thresholds:     map[string]string{"nope": "1", "first-event": "fast"},
 		Shard:          runner.Shard{Index: 3, Count: 2},
 	}
@@ -61,26 +61,64 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 // TestThresholdOverrides: a scenario's own override beats a check-wide one, which beats
-// the default; the embedded default applies only against the embedded server.
+// the default; the embedded default applies only against the embedded server. Each is
+// parsed once, when the run is configured.
 func TestThresholdOverrides(t *testing.T) {
 	sc := halfOpen()
-	h := &Harness{sc: sc, opts: Options{}}
-	if got := h.Dur("reaped-stopped-readers"); got != 30*time.Second {
+	spec, _ := sc.spec("reaped-stopped-readers")
+	dur := func(o Options) time.Duration {
+		t.Helper()
+		lims, err := sc.limits(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lims[spec].d
+	}
+	if got := dur(Options{}); got != 30*time.Second {
 		t.Errorf("default %v, want 30s", got)
 	}
-	h.opts.Embedded = true
-	if got := h.Dur("reaped-stopped-readers"); got != 5*time.Second {
+	if got := dur(Options{Embedded: true}); got != 5*time.Second {
 		t.Errorf("embedded default %v, want 5s", got)
 	}
-	h.opts.Thresholds = map[string]string{"reaped-stopped-readers": "7s"}
-	if got := h.Dur("reaped-stopped-readers"); got != 7*time.Second {
+	thr := map[string]string{"reaped-stopped-readers": "7s"}
+	if got := dur(Options{Embedded: true, Thresholds: thr}); got != 7*time.Second {
 		t.Errorf("check-wide override %v, want 7s", got)
 	}
-	h.opts.Thresholds["half-open/reaped-stopped-readers"] = "9s"
-	if got := h.Dur("reaped-stopped-readers"); got != 9*time.Second {
+	thr["half-open/reaped-stopped-readers"] = "9s"
+	if got := dur(Options{Thresholds: thr}); got != 9*time.Second {
 		t.Errorf("scenario override %v, want 9s", got)
 	}
-	if l := (&Harness{sc: sameIDReconnect()}).Limit("one-sender"); l.isDur || l.n != 0 {
-		t.Errorf("numeric default parsed as %+v", l)
+	same := sameIDReconnect()
+	lims, _ := same.limits(Options{})
+	if c, _ := same.spec("one-sender"); lims[c].isDur || lims[c].n != 0 {
+		t.Errorf("numeric default parsed as %+v", lims[c])
+	}
+	if _, err := sc.limits(Options{Thresholds: map[string]string{"reaped-stopped-readers": "soon", "reaped-blackholed": "later"}}); err == nil ||
+		!strings.Contains(err.Error(), "soon") || !strings.Contains(err.Error(), "later") {
+		t.Errorf("bad overrides: %v, want both reported", err)
+	}
+}
+
+// TestScenariosAreValidDeclarations: every scenario's checks have unique names and
+// defaults that parse; a check another scenario declares is refused, not a crash.
+func TestScenariosAreValidDeclarations(t *testing.T) {
+	for _, s := range All() {
+		if err := s.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	bad := &Scenario{Name: "bad", Checks: []*CheckSpec{{Name: "a", Default: "1s"}, {Name: "a", Default: "soon"}, {}}}
+	err := bad.Validate()
+	for _, want := range []string{"declared twice", `"soon"`, "without a name"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	h := newHarness(halfOpen(), Options{Target: "http://127.0.0.1:1", StreamTemplate: "{target}/{session}"})
+	defer h.Finish()
+	other, _ := sameIDReconnect().spec("one-sender")
+	h.Offenders(other, 0, 1, "")
+	if len(h.checks) != 1 || h.checks[0].Verdict != "fail" || !strings.Contains(h.checks[0].Detail, "not declared") {
+		t.Errorf("undeclared check recorded as %+v", h.checks)
 	}
 }

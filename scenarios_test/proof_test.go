@@ -291,16 +291,17 @@ func TestProxyBufferingThroughNginx(t *testing.T) {
 	}
 }
 
-var p99RE = regexp.MustCompile(`^p99 (\d+)ms`)
+var p99RE = regexp.MustCompile(`\(nginx latency_p99 ([^,]+),`)
 
-// p99MS reads "p99 Nms ..." from a proxy check's measured value.
+// p99MS reads the nginx path's p99 in milliseconds from the measured value of the
+// rule "latency_p99 of nginx minus latency_p99 of direct".
 func p99MS(measured string) (int, bool) {
 	m := p99RE.FindStringSubmatch(measured)
 	if m == nil {
 		return 0, false
 	}
-	v, err := strconv.Atoi(m[1])
-	return v, err == nil
+	d, err := time.ParseDuration(m[1])
+	return int(d / time.Millisecond), err == nil
 }
 
 // TestShardsMergeIntoOneRun: two shards of one hold run against one server, merged with
@@ -453,6 +454,76 @@ func TestChecksWithoutAFaultCanFail(t *testing.T) {
 			}
 			if c := check(t, scenario(t, res, tc.scenario), tc.check); c.Verdict != report.VerdictFail {
 				t.Errorf("%s: %s (%s), want fail", tc.check, c.Verdict, c.Measured)
+			}
+		})
+	}
+}
+
+// TestMergedShardsJudgeEveryCheck: every scenario run as two shards and merged with
+// `report merge` is judged again from the merged figures, check by check (no check
+// takes a shard's verdict), with the verdicts a single run gets: every check passes
+// against the reference server, and a fault fails the same checks merged as alone.
+func TestMergedShardsJudgeEveryCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int // exit code of each shard and of the merge
+	}{
+		{"reference", nil, 0},
+		{"no-replay", []string{"--fault", "no-replay", "resume", "reconnect-storm"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var files []string
+			shards := make([]*report.Result, 2)
+			for i := range 2 {
+				code, out, res := run(t, 5*time.Minute, append([]string{"--shard", fmt.Sprintf("%d/2", i)}, tc.args...)...)
+				if code != tc.want {
+					t.Fatalf("shard %d: exit %d, want %d\n%s", i, code, tc.want, out)
+				}
+				shards[i] = res
+				f := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
+				if err := report.Save(f, res); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, f)
+			}
+			merged := filepath.Join(dir, "merged.json")
+			cmd := exec.Command(binary, append([]string{"report", "merge", merged}, files...)...)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != tc.want {
+				t.Fatalf("report merge: exit %d, want %d\n%s", code, tc.want, out)
+			}
+			res, err := report.Load(merged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range res.Scenarios {
+				for _, c := range s.Checks {
+					if c.Merged || (c.Rule == nil && c.Verdict != report.VerdictNotApplicable) {
+						t.Errorf("%s/%s: not re-judged from the merged figures (merged %v, rule %v)", s.Name, c.Name, c.Merged, c.Rule)
+					}
+					// A single run's verdict: pass against the reference (the nginx check
+					// may be n/a where nginx is missing); with the fault, what each shard
+					// found alone.
+					want := report.VerdictPass
+					if tc.want != 0 {
+						want = check(t, scenario(t, shards[0], s.Name), c.Name).Verdict
+					}
+					if c.Verdict != want && !(c.Name == "nginx-added-latency" && c.Verdict == report.VerdictNotApplicable) {
+						t.Errorf("%s/%s: merged %s (%s; %s), want %s", s.Name, c.Name, c.Verdict, c.Measured, c.Detail, want)
+					}
+				}
+			}
+			if tc.want != 0 {
+				for _, p := range proofs() {
+					if p.fault != "no-replay" {
+						continue
+					}
+					if c := check(t, scenario(t, res, p.scenario), p.check); c.Verdict != report.VerdictFail {
+						t.Errorf("merged %s/%s: %s, want fail", p.scenario, p.check, c.Verdict)
+					}
+				}
 			}
 		})
 	}

@@ -43,6 +43,7 @@ type runConfig struct {
 	CapacitySteps    []int             `json:"capacity_steps,omitempty"`
 	Thresholds       map[string]string `json:"thresholds,omitempty"`
 	Insecure         bool              `json:"insecure"`
+	Strict           bool              `json:"strict,omitempty"`
 	NginxConf        string            `json:"nginx_conf"`
 }
 
@@ -51,8 +52,11 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 Runs the named scenarios (default: all, see 'sseharness list') and prints each one's verdict
 with its checks and metrics. Without --target it starts the reference server itself as a
 child process ('sseharness serve' on a free loopback port, with the timers each scenario
-needs), and stops it afterwards. Exit 0 when every check passes, 1 when one fails, 2 on a
-usage error, 3 when the target is unreachable or a scenario could not run.
+needs), and stops it afterwards. Exit 0 when no check fails, 1 when one fails (or, with
+--strict, when one could not be judged), 2 on a usage error, 3 when the target is
+unreachable (no TCP connection, or no response head on any stream) or a scenario could
+not run. A run passes only when every scenario had at least one check judged on evidence
+and none failed; a scenario with nothing judged is n/a, and the summary says why.
 
 URL templates take {target} (the --target URL) and {session} (a session id the harness
 makes up); the defaults fit the reference server's contract.`)
@@ -78,6 +82,7 @@ makes up); the defaults fit the reference server's contract.`)
 		nginxConf   = fs.String("nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
 		nginxBin    = fs.String("nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
 		shard       = fs.String("shard", "", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
+		strict      = fs.Bool("strict", false, "fail (exit 1) when any check or scenario could not be judged (n/a), for CI that wants every scenario judged")
 		thrFile     = fs.String("thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
 		headers     headerFlag
 		probes      listFlag
@@ -152,19 +157,18 @@ makes up); the defaults fit the reference server's contract.`)
 		Insecure:               *insecure || embedded,
 		Streams:                *streams,
 		Hold:                   *holdFlag,
-		Ramp:                   *ramp,
-		SLOP99:                 *slo,
-		CapacitySteps:          capSteps,
+		HoldConfig:             scenarios.HoldConfig{Ramp: *ramp},
+		CapacityConfig:         scenarios.CapacityConfig{SLOP99: *slo, Steps: capSteps},
 		Thresholds:             thresholds,
-		NginxPath:              *nginxBin,
 		Shard:                  sh,
+		ProxyBufferingConfig:   scenarios.ProxyBufferingConfig{NginxPath: *nginxBin},
 	}
 	if *nginxConf != "" {
-		opts.NginxConf, err = os.ReadFile(*nginxConf)
+		opts.ProxyBufferingConfig.NginxConf, err = os.ReadFile(*nginxConf)
 		if err != nil {
 			return usageError(env, "run", "--nginx-conf: %v", err)
 		}
-	} else if opts.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
+	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
 	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}}}).check(); err != nil {
@@ -221,7 +225,7 @@ makes up); the defaults fit the reference server's contract.`)
 		Target: res.Target, Embedded: embedded, Faults: *faults, StreamTemplate: opts.StreamTemplate,
 		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
 		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
-		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"),
+		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
 	}
 	for _, d := range []struct {
 		v   time.Duration
@@ -286,7 +290,22 @@ makes up); the defaults fit the reference server's contract.`)
 	if ctx.Err() != nil {
 		fmt.Fprintln(env.Stderr, "sseharness run: interrupted; the results above cover what ran")
 	}
-	return exitFor(res)
+	for _, s := range res.Scenarios {
+		if strings.HasPrefix(s.Error, "target unreachable") {
+			fmt.Fprintf(env.Stderr, "sseharness run: %s: %s\n", s.Name, s.Error)
+		}
+	}
+	if un := res.Unjudged(); len(un) > 0 {
+		fmt.Fprintf(env.Stderr, "sseharness run: %d of %d scenarios could not be judged: %s\n", len(un), len(res.Scenarios), strings.Join(un, " | "))
+	}
+	code = exitFor(res)
+	if *strict && code == ExitOK {
+		if n := res.NotApplicable(); n > 0 {
+			fmt.Fprintf(env.Stderr, "sseharness run: --strict: %d checks could not be judged (n/a)\n", n)
+			code = ExitFailed
+		}
+	}
+	return code
 }
 
 // exitFor maps a result to the exit code: 3 when a scenario could not run, 1 when a
@@ -306,7 +325,7 @@ func exitFor(res *report.Result) int {
 
 func maxStreams(o scenarios.Options, scs []*scenarios.Scenario) int {
 	n := o.Streams
-	for _, s := range o.CapacitySteps {
+	for _, s := range o.CapacityConfig.Steps {
 		n = max(n, s)
 	}
 	if n == 0 {
