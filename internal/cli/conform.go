@@ -44,16 +44,24 @@ cannot be connected to.`)
 	if fs.NArg() > 0 {
 		return usageError(env, "conform", "unexpected argument %q (the stream URL goes in --target)", fs.Arg(0))
 	}
-	if *target != "" {
-		if err := validateTarget("--target", *target); err != nil {
-			return usageError(env, "conform", "%v", err)
+	// Every URL and the output file are checked before the watch, so a typo costs no
+	// --idle of waiting.
+	var problems []string
+	for _, u := range []struct{ flag, url string }{{"--target", *target}, {"--resume-url", *resume}, {"--stop-url", *stop}} {
+		if u.url == "" {
+			continue
 		}
+		if err := validateTarget(u.flag, u.url); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if err := (runPreflight{Outputs: []outputFile{{"--out", *out}}}).check(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
 		return usageError(env, "conform", "%v", err)
 	}
-	var problems []string
 	if *idle <= 0 {
 		problems = append(problems, fmt.Sprintf("--idle must be > 0, got %v", *idle))
 	}

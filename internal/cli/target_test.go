@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // targetCases are bad target URLs and what the one-line error must say; each is refused
@@ -82,5 +83,30 @@ func TestRunAndConformRefuseBadTargets(t *testing.T) {
 	// An empty target to conform is still its own "required" error.
 	if code, _, stderr := runReportCmd(t, "conform", "--target", ""); code != ExitUsage || !strings.Contains(stderr, "required") {
 		t.Errorf("conform without a target: exit %d, %q", code, stderr)
+	}
+}
+
+// TestConformChecksItsURLsAndOutputBeforeWatching: a bad --resume-url or --stop-url and an
+// --out that cannot be written are exit 2 at once, all named in one line, before any
+// watch of --idle starts (the target below would be watched for an hour).
+func TestConformChecksItsURLsAndOutputBeforeWatching(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	code, stdout, stderr := runReportCmd(t, "conform", "--target", "http://127.0.0.1:1/events", "--idle", "1h",
+		"--resume-url", "http://:18090/x", "--stop-url", "ftp://127.0.0.1/done", "--out", "/nonexistent/dir/x.json")
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want 2\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	first := strings.SplitN(stderr, "\n", 2)[0]
+	for _, want := range []string{"--resume-url", "no host name", "--stop-url", "ftp://", "--out /nonexistent/dir/x.json", "does not exist"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first line %q lacks %q", first, want)
+		}
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %v: the checks waited for the watch", took)
+	}
+	if stdout != "" {
+		t.Errorf("printed %q", stdout)
 	}
 }
