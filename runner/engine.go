@@ -35,7 +35,7 @@ type Load struct {
 
 	streams sync.WaitGroup
 	done    chan struct{}
-	loops   *EventLoops // Config.EventLoop; nil: none
+	loops   *EventLoops // nil with Config.GoroutineReaders
 }
 
 // Run runs the load described by cfg and blocks until every stream has ended and
@@ -80,7 +80,7 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		stopCh:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	if r.EventLoop {
+	if !r.GoroutineReaders {
 		// Without epoll (not Linux) every stream keeps its goroutine.
 		l.loops, _ = NewEventLoops(0)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ const (
 	loopCostEnv       = "SSEHARNESS_LOOPCOST"        // stream counts, "2000,5000"; unset: skip
 	loopCostRunnerEnv = "SSEHARNESS_LOOPCOST_RUNNER" // set in the child: "target streams loop"
 	loopCostWindow    = 10 * time.Second
+	// loopCostProfileEnv, a path prefix, makes each child write a CPU profile of its
+	// window to PREFIX.STREAMS.loop-BOOL.
+	loopCostProfileEnv = "SSEHARNESS_LOOPCOST_CPUPROFILE"
 )
 
 // loopCost is what one child runner measured.
@@ -164,7 +168,7 @@ func TestHelperLoopCostRunner(t *testing.T) {
 		}
 	}()
 	ramp := time.Duration(n) * time.Second / 2000
-	l, err := Start(context.Background(), Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second, EventLoop: loop}, out)
+	l, err := Start(context.Background(), Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second, GoroutineReaders: !loop}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +178,19 @@ func TestHelperLoopCostRunner(t *testing.T) {
 	for i := range perStream {
 		base[i] = perStream[i].Load()
 	}
+	if path := os.Getenv(loopCostProfileEnv); path != "" {
+		// One profile per path: the last run of each writes it.
+		if f, err := os.Create(fmt.Sprintf("%s.%d.loop-%v", path, n, loop)); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+		}
+	}
 	measuring.Store(true)
 	ev0, cpu0 := events.Load(), cpuTime()
 	time.Sleep(loopCostWindow)
 	ev1, cpu1 := events.Load(), cpuTime()
 	measuring.Store(false)
+	pprof.StopCPUProfile()
 	short := 0
 	for i := range perStream {
 		if perStream[i].Load()-base[i] < int32(loopCostWindow/time.Second)-1 {

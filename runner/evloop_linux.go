@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +22,9 @@ import (
 type EventLoops struct {
 	loops []*evloop
 	next  atomic.Uint32
+
+	mu     sync.RWMutex // held for reading while a stream is handed over
+	closed bool
 }
 
 // loopReadBuffer is each loop's one read buffer: every ready socket is read into it,
@@ -49,6 +53,13 @@ func NewEventLoops(n int) (*EventLoops, error) {
 // Close stops the loops and waits for them. A stream still on a loop ends with a
 // network error.
 func (g *EventLoops) Close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	g.mu.Unlock()
 	for _, l := range g.loops {
 		l.post(loopCmd{op: opQuit})
 	}
@@ -57,7 +68,6 @@ func (g *EventLoops) Close() {
 		l.epf.Close()
 		unix.Close(l.wakefd)
 	}
-	g.loops = nil
 }
 
 // evloop is one loop: an epoll set of stream sockets and an eventfd that wakes it
@@ -151,6 +161,11 @@ func (s *loopStream) interrupt(rst bool) { s.loop.post(loopCmd{op: opInterrupt, 
 // handOff gives the body of x to a loop; false means it stays with the caller (the
 // source was interrupted meanwhile, or the socket could not be taken over).
 func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return false
+	}
 	br := x.body.(*bodyReader)
 	l := g.loops[int(g.next.Add(1))%len(g.loops)]
 	s := &loopStream{loop: l, es: es, x: x, attempt: attempt, body: *br}
@@ -175,8 +190,29 @@ func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool {
 	x.lease.tcp.Close()
 	es.conn, es.tcp = nil, nil
 	es.looped = s
+	x.body = nil // the loop has its state; drop the bytes read with the head
 	l.post(loopCmd{op: opAdd, s: s})
 	return true
+}
+
+// epollPoll and rawRead are epoll_wait with timeout 0 and read on a non-blocking
+// socket as raw system calls: neither blocks, so the runtime's entersyscall and
+// exitsyscall (and the sysmon wake-up entersyscall makes when every P is idle) are
+// not needed around them.
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func rawRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 func (l *evloop) run() {
@@ -191,7 +227,7 @@ func (l *evloop) run() {
 		var n int
 		var werr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), events, 0)
+			n, werr = epollPoll(int(fd), events)
 			return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
 		})
 		if err == nil {
@@ -275,7 +311,7 @@ func (l *evloop) readable(s *loopStream) {
 		l.handBack(s)
 		return
 	}
-	n, err := unix.Read(s.fd, l.buf)
+	n, err := rawRead(s.fd, l.buf)
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 	case err != nil:

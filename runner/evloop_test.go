@@ -8,39 +8,55 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// loopTestEnv set to 1 runs every source and load of the runner's tests on event
-// loops, so that the whole suite proves the loop path gives the same behaviour:
+// loopTestEnv set to 1 runs every source of the runner's tests on event loops too
+// (loads use them by default), so that the whole suite proves the loop path gives
+// the same behaviour; set to 0 it runs loads on goroutine readers, as before loops:
 //
 //	SSEHARNESS_TEST_EVLOOP=1 go test ./runner
+//	SSEHARNESS_TEST_EVLOOP=0 go test ./runner
 const loopTestEnv = "SSEHARNESS_TEST_EVLOOP"
 
 func loopsForced() bool { return os.Getenv(loopTestEnv) == "1" && runtime.GOOS == "linux" }
 
-// withTestLoops gives cfg event loops of its own when the suite runs with loops
-// forced on; they close after the source's cleanup (cleanups run last-in first-out).
+func loopsForcedOff() bool { return os.Getenv(loopTestEnv) == "0" }
+
+// withTestLoops gives cfg the test's event loops when the suite runs with loops
+// forced on; they close after the sources' cleanups (cleanups run last-in first-out).
 func withTestLoops(t *testing.T, cfg SourceConfig) SourceConfig {
 	t.Helper()
 	if !loopsForced() || cfg.EventLoops != nil {
 		return cfg
 	}
-	g, err := NewEventLoops(1)
+	if g, ok := testLoopSets.Load(t); ok {
+		cfg.EventLoops = g.(*EventLoops)
+		return cfg
+	}
+	g, err := NewEventLoops(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.Close)
+	testLoopSets.Store(t, g)
+	t.Cleanup(func() {
+		testLoopSets.Delete(t)
+		g.Close()
+	})
 	cfg.EventLoops = g
 	return cfg
 }
 
-// loopConfig turns Config.EventLoop on when the suite runs with loops forced on.
+// testLoopSets holds each test's loops while the suite runs with loops forced on.
+var testLoopSets sync.Map
+
+// loopConfig turns the event loops off when the suite runs with them forced off.
 func loopConfig(cfg Config) Config {
-	if loopsForced() {
-		cfg.EventLoop = true
+	if loopsForcedOff() {
+		cfg.GoroutineReaders = true
 	}
 	return cfg
 }
@@ -245,5 +261,34 @@ func TestEventLoopPauseHandsBack(t *testing.T) {
 	es.ResumeReading()
 	if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Closing the loops under an open stream ends its connection with a network error;
+// the reconnect then reads on the source's goroutine.
+func TestEventLoopCloseUnderStream(t *testing.T) {
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "data: x\n\n")
+		<-r.Context().Done()
+	})
+	g := testLoops(t, 2)
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond, EventLoops: g}, rec.ch)
+	if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the body on a loop", func() bool { return looped(es) })
+	g.Close()
+	if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 2); err != nil {
+		t.Fatal(err)
+	}
+	if looped(es) {
+		t.Error("the reconnect went to a closed loop")
+	}
+	rec.flush()
+	errs := rec.kind(RecordError)
+	if len(errs) != 1 || errs[0].Class != ErrRead || !strings.Contains(errs[0].Err, errLoopClosed.Error()) {
+		t.Errorf("errors %+v, want one read error saying the loop closed", errs)
 	}
 }
