@@ -74,8 +74,10 @@ type SourceConfig struct {
 	SenderField string
 	// EventLoops, when set, reads the body of a cleartext HTTP/1.1 response without
 	// Content-Encoding on one of these loops instead of the source's own goroutine
-	// (see NewEventLoops). The records are the same. nil: every body is read on the
-	// source's goroutine.
+	// (see NewEventLoops). The records are the same, but the loop sends them: a
+	// receiver that stops reading out stalls every stream on that loop, so give the
+	// sources of one set of loops receivers that do not wait on each other. nil:
+	// every body is read on the source's goroutine.
 	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
