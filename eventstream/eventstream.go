@@ -253,9 +253,56 @@ func (p *Parser) Next() (Item, error) {
 			p.releaseBuffers()
 			break
 		}
+		if p.rd == nil {
+			// Push mode: every byte fed is used. The borrowed buffer is let go.
+			p.buf, p.r, p.w = nil, 0, 0
+			return Item{}, ErrPending
+		}
 		p.fill()
 	}
 	return Item{}, p.err
+}
+
+// ErrPending is returned by Next of a parser made by NewPush once it has used every
+// byte fed to it: Feed more (or call EndBody), then call Next again. Unlike every
+// other error of Next it is not sticky.
+var ErrPending = errors.New("eventstream: more input needed")
+
+// NewPush returns a parser that is fed the body with Feed and EndBody instead of
+// reading it: for an event loop that reads many sockets into one buffer. It parses
+// exactly as a parser made by New does; only where the bytes come from differs. It
+// owns no read buffer. Reset(nil) readies it for a new body.
+func NewPush(cfg Config) *Parser {
+	p := &Parser{
+		maxLine:  positiveOr(cfg.MaxLineSize, DefaultMaxLineSize),
+		maxEvent: positiveOr(cfg.MaxEventSize, DefaultMaxEventSize),
+		lastID:   cfg.LastEventID,
+	}
+	p.Reset(nil)
+	return p
+}
+
+// Feed hands a push parser the next bytes of the body; the following Next calls
+// parse them. b is borrowed, not copied: the caller must leave it unchanged until
+// Next returns ErrPending (or an error). Feeding again before that keeps the bytes
+// not yet used, in order.
+func (p *Parser) Feed(b []byte) {
+	if p.r < p.w {
+		p.buf = append(p.buf[p.r:p.w:p.w], b...)
+	} else {
+		p.buf = b
+	}
+	p.r, p.w = 0, len(p.buf)
+}
+
+// EndBody tells a push parser that the body ended after the bytes fed so far: with
+// io.EOF for a clean end, or the read error. Next then returns it, as a parser made
+// by New returns its reader's error (an unfinished line or event is discarded).
+func (p *Parser) EndBody(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	p.readErr = err
 }
 
 // maxEmptyReads bounds a reader that keeps returning (0, nil), as bufio does.

@@ -27,6 +27,15 @@
 //     latency counts from the request's scheduled time, so time spent waiting in the
 //     client is in it (no coordinated omission) and also reported apart (Waited).
 //
+// Event loops: by default the body of a cleartext HTTP/1.1 stream without
+// Content-Encoding is read by one of a few event loops (evloop.go) instead of its
+// goroutine, which ends once the head is read. Measured with TestEventLoopCost (child
+// runners alternating against one child server, one event per second per stream,
+// medians of 3, on a shared 2-core machine): at 10,000 streams 4.5 KB of RSS per
+// stream against 14.2 KB and 9.7 us CPU per event against 13.1 us on goroutines; at
+// 2,000 streams 5.6 against 15.2 KB and 15.0 against 23.2 us. Config.GoroutineReaders
+// turns them off; the paragraph below is the goroutine path.
+//
 // Memory: the HTTP/1.1 path is one goroutine per stream over a net.Conn of its own.
 // The response head is parsed by http.ReadResponse, the body is read in place into
 // the parser's buffer (no bufio, no net/http body), and the frames under a blocked

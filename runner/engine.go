@@ -35,6 +35,7 @@ type Load struct {
 
 	streams sync.WaitGroup
 	done    chan struct{}
+	loops   *EventLoops // nil with Config.GoroutineReaders
 }
 
 // Run runs the load described by cfg and blocks until every stream has ended and
@@ -78,6 +79,10 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if !r.GoroutineReaders {
+		// Without epoll (not Linux) every stream keeps its goroutine.
+		l.loops, _ = NewEventLoops(0)
 	}
 	// Streams run under a context of their own: the caller's ending starts the drain
 	// instead of cutting the streams at once, so their last records are still sent.
@@ -185,6 +190,7 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		SenderField:     l.cfg.SenderField,
 		MarkPrefix:      l.cfg.MarkPrefix,
 		Scheduled:       scheduled,
+		EventLoops:      l.loops,
 	}
 	if l.plan.Slow(i) {
 		sc.ReadRate = l.cfg.ReadRate
@@ -263,6 +269,9 @@ func (l *Load) supervise(ctx context.Context, opened <-chan struct{}) {
 	l.mu.Unlock()
 	for _, b := range browsers {
 		b.Close()
+	}
+	if l.loops != nil {
+		l.loops.Close()
 	}
 	close(l.done)
 }

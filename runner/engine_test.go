@@ -51,7 +51,7 @@ func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 			recs = append(recs, r)
 		}
 	}()
-	err := Run(ctx, cfg, out)
+	err := Run(ctx, loopConfig(cfg), out)
 	close(out)
 	<-got
 	if err != nil {
@@ -128,7 +128,7 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 	defer cancel()
 	cfg := Config{Target: srv.URL, Streams: 4, Hold: time.Hour}
 	out := make(chan Record, 16)
-	l, err := Start(ctx, cfg, out)
+	l, err := Start(ctx, loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 	srv, _ := tickServer(t)
 	cfg := Config{Target: srv.URL, Streams: 2, Hold: 50 * time.Millisecond, Drain: 50 * time.Millisecond}
 	out := make(chan Record) // unbuffered: the streams block on their first record
-	l, err := Start(context.Background(), cfg, out)
+	l, err := Start(context.Background(), loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 func TestRunStopEndsHoldEarly(t *testing.T) {
 	srv, _ := tickServer(t)
 	out := make(chan Record, 1024)
-	l, err := Start(context.Background(), Config{Target: srv.URL, Streams: 3, Hold: time.Hour}, out)
+	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 3, Hold: time.Hour}), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestRunShardsSplitTheLoad(t *testing.T) {
 	for shard := 0; shard < 2; shard++ {
 		cfg := Config{Target: srv.URL, Streams: 6, StreamsPerBrowser: 2, Hold: time.Hour, Shard: Shard{Index: shard, Count: 2}}
 		out := make(chan Record, 256)
-		l, err := Start(ctxTimeout(t, 30*time.Second), cfg, out)
+		l, err := Start(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestRunSlowShare(t *testing.T) {
 		}
 	}()
 	defer close(out)
-	l, err := Start(context.Background(), Config{Target: srv.URL, Streams: 4, SlowShare: 0.5, ReadRate: 100, Hold: time.Hour}, out)
+	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 4, SlowShare: 0.5, ReadRate: 100, Hold: time.Hour}), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestRunSlowShare(t *testing.T) {
 }
 
 func TestRunRejectsInvalidConfig(t *testing.T) {
-	if err := Run(context.Background(), Config{Streams: -1}, nil); err == nil {
+	if err := Run(context.Background(), loopConfig(Config{Streams: -1}), nil); err == nil {
 		t.Fatal("Run accepted an invalid config")
 	}
 }
@@ -315,7 +315,7 @@ func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	srv := newCountingServer(t, true, 0)
 	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour}
 	out := make(chan Record, 1024)
-	l, err := StartWith(ctxTimeout(t, 30*time.Second), cfg, out, StartOptions{RootCAs: srv.roots()})
+	l, err := StartWith(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out, StartOptions{RootCAs: srv.roots()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -362,16 +362,7 @@ func (es *EventSource) accept(ctx context.Context, attempt int, x *exchange) Clo
 	es.senders.reset()
 	es.first = true
 	es.seenID = es.LastEventID()
-	if es.parser == nil {
-		es.parser = eventstream.New(x.body, eventstream.Config{
-			MaxLineSize:    es.cfg.MaxLineSize,
-			MaxEventSize:   es.cfg.MaxEventSize,
-			ReadBufferSize: es.cfg.ReadBufferSize,
-			LastEventID:    es.seenID,
-		})
-	} else {
-		es.parser.Reset(x.body)
-	}
+	es.newParser(x)
 	return ""
 }
 

@@ -89,6 +89,7 @@ func sseServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 // startSource runs a source and ends it at cleanup.
 func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) *EventSource {
 	t.Helper()
+	cfg = withTestLoops(t, cfg)
 	es, err := b.NewEventSource(cfg, out)
 	if err != nil {
 		t.Fatal(err)

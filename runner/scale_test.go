@@ -212,7 +212,7 @@ func TestMemoryPerStream(t *testing.T) {
 	}()
 	ramp := time.Duration(n) * time.Second / 2000 // 2,000 new streams per second
 	cfg := Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second}
-	l, err := Start(context.Background(), cfg, out)
+	l, err := Start(context.Background(), loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,13 @@ type SourceConfig struct {
 	SentField   string
 	SentUnit    SentUnit
 	SenderField string
+	// EventLoops, when set, reads the body of a cleartext HTTP/1.1 response without
+	// Content-Encoding on one of these loops instead of the source's own goroutine
+	// (see NewEventLoops). The records are the same, but the loop sends them: a
+	// receiver that stops reading out stalls every stream on that loop, so give the
+	// sources of one set of loops receivers that do not wait on each other. nil:
+	// every body is read on the source's goroutine.
+	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
 	MarkPrefix string
@@ -112,6 +119,8 @@ type EventSource struct {
 	first       bool   // no event yet in this attempt
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
+	pushParser  bool        // the current body is read with a push parser (event loops)
+	parserPush  bool        // parser was made by NewPush
 	actx        *attemptCtx // the current attempt's
 	onEnd       func()      // set by the engine: called when Run ends
 
@@ -124,6 +133,7 @@ type EventSource struct {
 	cancel      func() // cancels the current attempt (or reconnect wait)
 	conn        net.Conn
 	tcp         *net.TCPConn
+	looped      *loopStream   // the body is on an event loop: interrupts go there
 	resume      chan struct{} // closed by ResumeReading
 	notify      chan struct{} // closed at the next state change, for waiters
 	open        bool
@@ -217,6 +227,9 @@ func (es *EventSource) end(reason CloseReason, rst bool) {
 // interruptLocked drops the current connection and cancels the current attempt or
 // reconnect wait.
 func (es *EventSource) interruptLocked(rst bool) {
+	if es.looped != nil {
+		es.looped.interrupt(rst)
+	}
 	if es.conn != nil {
 		if rst && es.tcp != nil {
 			es.tcp.SetLinger(0)
@@ -386,6 +399,7 @@ func (es *EventSource) emit(r Record) {
 func (es *EventSource) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, es.cancelled)
 	es.run()
+	<-es.done // an event loop may carry the source on
 	stop()
 	return nil
 }
@@ -394,18 +408,7 @@ func (es *EventSource) Run(ctx context.Context) error {
 // saves each of them a registration in the run's context.
 func (es *EventSource) run() {
 	es.setup()
-	for attempt := 0; es.begin(attempt); attempt++ {
-		// The attempt, inline: Opened ... Closed.
-		x, reason := es.connect(es.actx, attempt)
-		if x != nil {
-			reason = es.consume(es.actx, attempt, x)
-			es.release(x)
-		}
-		if !es.again(reason) {
-			break
-		}
-	}
-	es.finish()
+	es.attempts(0)
 }
 
 //go:noinline

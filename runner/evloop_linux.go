@@ -1,0 +1,428 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sseharness/sseharness/eventstream"
+)
+
+// EventLoops is a set of event loops reading stream bodies (see SourceConfig.EventLoops).
+// Its methods are safe for concurrent use. Close it once every source using it has
+// ended.
+type EventLoops struct {
+	loops []*evloop
+	next  atomic.Uint32
+
+	mu     sync.RWMutex // held for reading while a stream is handed over
+	closed bool
+}
+
+// loopReadBuffer is each loop's one read buffer: every ready socket is read into it,
+// its chunked framing removed in place and its bytes parsed before the next is read.
+const loopReadBuffer = 64 << 10
+
+// NewEventLoops starts n event loops (n <= 0: one per GOMAXPROCS), each a goroutine
+// waiting in epoll.
+func NewEventLoops(n int) (*EventLoops, error) {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	g := &EventLoops{}
+	for range n {
+		l, err := newEvloop()
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.loops = append(g.loops, l)
+		go l.run()
+	}
+	return g, nil
+}
+
+// Close stops the loops and waits for them. A stream still on a loop ends with a
+// network error.
+func (g *EventLoops) Close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	g.mu.Unlock()
+	for _, l := range g.loops {
+		l.post(loopCmd{op: opQuit})
+	}
+	for _, l := range g.loops {
+		<-l.done
+		l.epf.Close()
+		unix.Close(l.wakefd)
+	}
+}
+
+// evloop is one loop: an epoll set of stream sockets and an eventfd that wakes it
+// for commands.
+//
+// The loop does not block in epoll_wait: a goroutine blocked in a system call keeps
+// the runtime's sysmon polling every 20 us (it takes the P back from every long
+// call), which at a few hundred wake-ups a second cost more than the loop saved. The
+// epoll descriptor is itself pollable, so it goes into the runtime's netpoller and
+// the loop parks there like any socket reader, then collects its ready streams with
+// a non-blocking epoll_wait.
+type evloop struct {
+	epfd, wakefd int
+	epf          *os.File // epfd, registered with the runtime's netpoller
+	mu           sync.Mutex
+	cmds         []loopCmd
+	done         chan struct{}
+
+	// Owned by the loop's goroutine.
+	streams map[int32]*loopStream
+	buf     []byte
+}
+
+type loopOp uint8
+
+const (
+	opAdd loopOp = iota
+	opInterrupt
+	opQuit
+)
+
+type loopCmd struct {
+	op  loopOp
+	s   *loopStream
+	rst bool
+}
+
+// loopStream is one body on a loop.
+type loopStream struct {
+	loop         *evloop
+	es           *EventSource
+	x            *exchange
+	attempt      int
+	fd           int
+	body         bodyReader // its framing state; src and flow unused
+	laddr, raddr net.Addr   // for read errors worded as net's
+}
+
+func newEvloop() (*evloop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("event loop: epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("event loop: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("event loop: epoll_ctl: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("event loop: %w", err)
+	}
+	return &evloop{epfd: epfd, wakefd: wakefd, epf: os.NewFile(uintptr(epfd), "epoll"), done: make(chan struct{}),
+		streams: make(map[int32]*loopStream), buf: make([]byte, loopReadBuffer)}, nil
+}
+
+// post queues a command and wakes the loop.
+func (l *evloop) post(c loopCmd) {
+	l.mu.Lock()
+	l.cmds = append(l.cmds, c)
+	first := len(l.cmds) == 1
+	l.mu.Unlock()
+	if first {
+		one := [8]byte{1}
+		unix.Write(l.wakefd, one[:])
+	}
+}
+
+// interrupt ends the stream on its loop (Close, Reset, Leave, the engine's stop):
+// the loop closes the socket, with SO_LINGER 0 when rst, and ends the attempt. Called
+// under es.mu.
+func (s *loopStream) interrupt(rst bool) { s.loop.post(loopCmd{op: opInterrupt, s: s, rst: rst}) }
+
+// handOff gives the body of x to a loop; false means it stays with the caller (the
+// source was interrupted meanwhile, or the socket could not be taken over).
+func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return false
+	}
+	br := x.body.(*bodyReader)
+	l := g.loops[int(g.next.Add(1))%len(g.loops)]
+	s := &loopStream{loop: l, es: es, x: x, attempt: attempt, body: *br}
+	s.body.src, s.body.flow = nil, nil
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.final != "" || es.leaving || es.conn == nil {
+		return false
+	}
+	// The loop reads a duplicate of the socket; closing the runtime's own takes the
+	// socket out of the runtime's netpoller (no FIN: the duplicate keeps it open).
+	rc, err := x.lease.tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	if cerr := rc.Control(func(raw uintptr) { fd, err = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+		return false
+	}
+	s.fd = fd
+	s.laddr, s.raddr = x.lease.tcp.LocalAddr(), x.lease.tcp.RemoteAddr()
+	x.lease.tcp.Close()
+	es.conn, es.tcp = nil, nil
+	es.looped = s
+	x.body = nil // the loop has its state; drop the bytes read with the head
+	l.post(loopCmd{op: opAdd, s: s})
+	return true
+}
+
+// epollPoll and rawRead are epoll_wait with timeout 0 and read on a non-blocking
+// socket as raw system calls: neither blocks, so the runtime's entersyscall and
+// exitsyscall (and the sysmon wake-up entersyscall makes when every P is idle) are
+// not needed around them.
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func rawRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func (l *evloop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 256)
+	rc, err := l.epf.SyscallConn()
+	if err != nil {
+		l.quit(fmt.Errorf("event loop: %w", err))
+		return
+	}
+	for {
+		var n int
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, werr = epollPoll(int(fd), events)
+			return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
+		})
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
+			l.quit(fmt.Errorf("event loop: epoll_wait: %w", err))
+			return
+		}
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == l.wakefd {
+				if !l.commands() {
+					l.quit(errLoopClosed)
+					return
+				}
+				continue
+			}
+			if s := l.streams[ev.Fd]; s != nil {
+				l.readable(s)
+			}
+		}
+	}
+}
+
+// commands runs the queued commands; false means quit.
+func (l *evloop) commands() bool {
+	var b [8]byte
+	unix.Read(l.wakefd, b[:])
+	l.mu.Lock()
+	cmds := l.cmds
+	l.cmds = nil
+	l.mu.Unlock()
+	quit := false
+	for _, c := range cmds {
+		switch c.op {
+		case opAdd:
+			l.add(c.s)
+		case opInterrupt:
+			if l.streams[int32(c.s.fd)] == c.s {
+				if c.rst {
+					unix.SetsockoptLinger(c.s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+				}
+				l.end(c.s, net.ErrClosed)
+			}
+		case opQuit:
+			quit = true
+		}
+	}
+	return !quit
+}
+
+func (l *evloop) add(s *loopStream) {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		unix.Close(s.fd)
+		s.detach()
+		s.es.afterBody(s.attempt, s.x, fmt.Errorf("event loop: epoll_ctl: %w", err))
+		return
+	}
+	l.streams[int32(s.fd)] = s
+	// Body bytes that came with the head.
+	if p := s.body.pending; len(p) > 0 {
+		s.body.pending = nil
+		l.consume(s, p)
+	} else if s.body.finished() {
+		l.end(s, io.EOF)
+	}
+}
+
+// quit ends every stream still on the loop.
+func (l *evloop) quit(err error) {
+	for _, s := range l.streams {
+		l.end(s, err)
+	}
+}
+
+// readable reads once from a ready socket: level-triggered epoll reports it again
+// while bytes are left, so one read per wake-up suffices.
+func (l *evloop) readable(s *loopStream) {
+	if s.es.paused.Load() || s.es.readRate.Load() > 0 {
+		l.handBack(s)
+		return
+	}
+	n, err := rawRead(s.fd, l.buf)
+	switch {
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+	case err != nil:
+		l.end(s, &net.OpError{Op: "read", Net: "tcp", Source: s.laddr, Addr: s.raddr, Err: os.NewSyscallError("read", err)})
+	case n == 0:
+		switch {
+		case s.body.finished(), s.body.mode == bodyUntilClose:
+			l.end(s, io.EOF)
+		default:
+			l.end(s, io.ErrUnexpectedEOF) // the body was cut short
+		}
+	default:
+		l.consume(s, l.buf[:n])
+	}
+}
+
+// consume removes the framing from raw bytes of s's body, as bodyReader.Read does,
+// and parses them; it ends s at the end of the body or on an error.
+func (l *evloop) consume(s *loopStream, raw []byte) {
+	b := &s.body
+	var derr error
+	switch b.mode {
+	case bodyLength:
+		if int64(len(raw)) > b.remaining {
+			raw = raw[:b.remaining] // bytes after the body are ignored
+		}
+		b.remaining -= int64(len(raw))
+	case bodyChunked:
+		var n int
+		n, derr = b.decode(raw)
+		raw = raw[:n]
+	}
+	es := s.es
+	if len(raw) > 0 {
+		es.parser.Feed(raw)
+		for {
+			var err error
+			es.item, err = es.parser.Next()
+			if errors.Is(err, eventstream.ErrPending) {
+				break
+			}
+			if err != nil {
+				l.end(s, err) // a size limit: the parser's error is sticky
+				return
+			}
+			es.handle(s.attempt)
+		}
+	}
+	switch {
+	case derr != nil:
+		l.end(s, derr)
+	case b.finished():
+		l.end(s, io.EOF)
+	}
+}
+
+// end takes s off the loop, closes its socket and ends the attempt with err as the
+// body's end (io.EOF: clean).
+func (l *evloop) end(s *loopStream, err error) {
+	l.remove(s)
+	unix.Close(s.fd)
+	s.detach()
+	s.es.afterBody(s.attempt, s.x, err)
+}
+
+func (l *evloop) remove(s *loopStream) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+	delete(l.streams, int32(s.fd))
+}
+
+// detach makes the source's interrupts no longer go to the loop.
+func (s *loopStream) detach() {
+	s.es.mu.Lock()
+	s.es.looped = nil
+	s.es.mu.Unlock()
+}
+
+// handBack gives a paused or rate-limited stream back to a goroutine: the socket
+// returns to the runtime's netpoller and the body carries on through bodyReader
+// and flowReader, with the framing state the loop had reached.
+func (l *evloop) handBack(s *loopStream) {
+	l.remove(s)
+	f := os.NewFile(uintptr(s.fd), "")
+	c, err := net.FileConn(f) // a duplicate, in the netpoller
+	f.Close()
+	tcp, _ := c.(*net.TCPConn)
+	if err != nil || tcp == nil {
+		if c != nil {
+			c.Close()
+		}
+		s.detach()
+		s.es.afterBody(s.attempt, s.x, &net.OpError{Op: "read", Net: "tcp", Source: s.laddr, Addr: s.raddr, Err: err})
+		return
+	}
+	es := s.es
+	body := s.body
+	body.src = c
+	body.flow = &flowReader{es: es, ctx: es.actx, r: c}
+	s.x.body = &body
+	s.x.lease.conn, s.x.lease.tcp = c, tcp
+	es.mu.Lock()
+	es.looped = nil
+	es.conn, es.tcp = c, tcp
+	interrupted, rst := es.final != "" || es.leaving, es.rst
+	es.mu.Unlock()
+	if interrupted {
+		// The interrupt went to the loop before the hand-back: do what it would have.
+		if rst {
+			tcp.SetLinger(0)
+		}
+		c.Close()
+	}
+	go es.continueBody(s.attempt, s.x)
+}

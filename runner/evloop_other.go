@@ -1,0 +1,23 @@
+//go:build !linux
+
+package runner
+
+import "errors"
+
+// EventLoops is a set of event loops reading stream bodies; they need Linux epoll,
+// so elsewhere NewEventLoops fails and every body is read on its source's goroutine.
+type EventLoops struct{}
+
+// NewEventLoops reports that event loops need Linux.
+func NewEventLoops(n int) (*EventLoops, error) {
+	return nil, errors.New("event loops need Linux epoll")
+}
+
+// Close does nothing.
+func (g *EventLoops) Close() {}
+
+type loopStream struct{}
+
+func (s *loopStream) interrupt(rst bool) {}
+
+func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool { return false }
