@@ -8,9 +8,12 @@ import (
 	"time"
 )
 
-// noFlushBufferSize is the response buffer of fault no-flush, the size of a servlet
-// container's default response buffer.
-const noFlushBufferSize = 8 << 10
+// noFlushBufferSize is the response buffer of fault no-flush: 2 KiB, as net/http buffers
+// a handler's output before it starts a chunk (servlet containers default to 8 KiB). At
+// the default tick of about 150 bytes a second, a stream is held some 14 s at a time, so
+// a watch of 20 s (conform's default --idle) sees the fault: events arrive in batches and
+// one of them cut at the buffer's edge.
+const noFlushBufferSize = 2 << 10
 
 // bodyWriter is how a stream's bytes reach the connection: the headers that say how,
 // and when the bytes are flushed. A stream calls it under its mu only, so it need not
@@ -69,7 +72,7 @@ func (b flushedBody) finish(final []byte) error {
 
 func (b flushedBody) dst() io.Writer { return b.w }
 
-// bufferedBody is fault no-flush: output waits in an 8 KiB buffer and leaves only when
+// bufferedBody is fault no-flush: output waits in a 2 KiB buffer and leaves only when
 // the buffer fills, and nothing tells a proxy not to buffer as well.
 type bufferedBody struct {
 	bw *bufio.Writer

@@ -165,7 +165,7 @@ type Faults struct {
 	NoReplace bool
 	// LeakOnDisconnect: a sender never notices its client is gone and keeps running.
 	LeakOnDisconnect bool
-	// NoFlush: no X-Accel-Buffering header; output is written only when an 8 KiB buffer fills.
+	// NoFlush: no X-Accel-Buffering header; output is written only when a 2 KiB buffer fills.
 	NoFlush bool
 	// NoRetry: no retry field.
 	NoRetry bool

@@ -107,22 +107,22 @@ func TestFaultLeakOnDisconnectKeepsSenderRunning(t *testing.T) {
 	}
 }
 
-func TestFaultNoFlushHoldsEventsUntil8KiB(t *testing.T) {
+func TestFaultNoFlushHoldsEventsUntil2KiB(t *testing.T) {
 	t.Parallel()
 	cfg := withFault(t, testConfig(), "no-flush")
-	cfg.Tick = 10 * time.Millisecond
+	cfg.Tick = 200 * time.Millisecond // about 13 ticks fill 2 KiB: seconds of margin after the fifth
 	base := startServer(t, cfg)
 	c := open(t, base+"/sessions/buf/events", nil)
 	if v, ok := c.resp.Header["X-Accel-Buffering"]; ok {
 		t.Fatalf("X-Accel-Buffering sent: %v", v)
 	}
-	// Ten events written by the server, and nothing of them reached the client.
-	awaitMetrics(t, base, wait, "10 events written", func(m map[string]float64) bool { return m["sseref_events_sent_total"] >= 10 })
+	// Five events (under 2 KiB) written by the server, and nothing of them reached the client.
+	awaitMetrics(t, base, wait, "5 events written", func(m map[string]float64) bool { return m["sseref_events_sent_total"] >= 5 })
 	if n := c.bodyBytes(); n != 0 {
 		t.Fatalf("client got %d body bytes before the buffer filled, want 0", n)
 	}
-	// A large event fills the 8 KiB buffer: out it goes.
-	progress(t, base, "buf", 5, strings.Repeat("m", 9000))
+	// A large event fills the 2 KiB buffer: out it goes.
+	progress(t, base, "buf", 5, strings.Repeat("m", 2500))
 	c.awaitEvents(wait, "connected", 1)
 }
 

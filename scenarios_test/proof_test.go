@@ -276,7 +276,7 @@ func TestProxyBufferingThroughNginx(t *testing.T) {
 	if c := check(t, s, "direct-delivery"); c.Verdict != report.VerdictFail {
 		t.Errorf("no-flush direct: %s (%s), want fail", c.Verdict, c.Measured)
 	}
-	// Within 12 s the no-flush server's 8 KiB buffer fills once: whatever arrives through
+	// Within 12 s the no-flush server's 2 KiB buffer fills a few times: whatever arrives through
 	// nginx comes in one batch, seconds late (or nothing arrives at all).
 	c = check(t, s, "nginx-added-latency")
 	n, pct := batched(t, c)
