@@ -67,6 +67,7 @@ func All() []*Scenario {
 		slowConsumer(),
 		capacity(),
 		hold(),
+		quietOpen(),
 	}
 }
 

@@ -157,6 +157,7 @@ func proofs() []proof {
 		{"half-open", "no-lifetime", "reaped-blackholed"},
 		{"completion", "no-204", "stops-on-204"},
 		{"starvation", "pool=10", "first-event"},
+		{"quiet-open", "late-head", "head-within"},
 	}
 }
 
