@@ -179,6 +179,10 @@ type Record struct {
 
 	// Closed.
 	Reason CloseReason
+	// Lived (Closed) is how long an attempt that opened the stream lived, from its
+	// start to its end: the stream's lifetime on that connection. 0 when the attempt
+	// never opened (refused, failed before or at its head, or never started).
+	Lived time.Duration
 
 	// Error.
 	Class ErrorClass

@@ -553,12 +553,17 @@ func (es *EventSource) sleep(d time.Duration) CloseReason {
 //
 //go:noinline
 func (es *EventSource) closed(attempt int, reason CloseReason) {
+	now := time.Now()
+	var lived time.Duration
 	es.mu.Lock()
+	if es.open {
+		lived = now.Sub(es.start)
+	}
 	es.reason = reason
 	es.open = false
 	es.changedLocked()
 	es.mu.Unlock()
-	es.emit(Record{Kind: RecordClosed, Attempt: attempt, Time: time.Now(), Reason: reason})
+	es.emit(Record{Kind: RecordClosed, Attempt: attempt, Time: now, Reason: reason, Lived: lived})
 }
 
 // interrupted says why the current attempt was cut short by the harness, "" when it

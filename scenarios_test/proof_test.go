@@ -158,6 +158,7 @@ func proofs() []proof {
 		{"completion", "no-204", "stops-on-204"},
 		{"starvation", "pool=10", "first-event"},
 		{"quiet-open", "late-head", "head-within"},
+		{"hold", "cut-after=3s", "no-abrupt-end"},
 	}
 }
 
@@ -182,6 +183,9 @@ func TestEachFaultIsCaught(t *testing.T) {
 			}
 			if f == "pool=N" {
 				f = "pool=10"
+			}
+			if f == "cut-after=D" {
+				f = "cut-after=3s" // shorter than hold's 10s window
 			}
 			if _, ok := want[key{s.Name, f}]; !ok {
 				t.Errorf("scenario %s claims to catch %s but the proof table lacks it", s.Name, f)
