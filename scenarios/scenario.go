@@ -68,6 +68,7 @@ func All() []*Scenario {
 		capacity(),
 		hold(),
 		quietOpen(),
+		h2StreamCap(),
 	}
 }
 

@@ -212,6 +212,29 @@ func TestEachFaultIsCaught(t *testing.T) {
 	}
 }
 
+// TestH2StreamCapBeyondTheServersCap: h2-stream-cap passes against the reference's
+// generous default (TestReferencePassesEveryScenario) and fails when the embedded server
+// advertises SETTINGS_MAX_CONCURRENT_STREAMS 100 to browsers opening 120 streams each,
+// naming how many waited.
+func TestH2StreamCapBeyondTheServersCap(t *testing.T) {
+	code, out, res := run(t, 2*time.Minute, "--server-arg=--h2-max-streams=100", "h2-stream-cap")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (checks failed)\n%s", code, out)
+	}
+	s := scenario(t, res, "h2-stream-cap")
+	c := check(t, s, "streams-open")
+	if c.Verdict != report.VerdictFail {
+		t.Fatalf("streams-open: %s (%s), want fail", c.Verdict, c.Measured)
+	}
+	browsers := int64(s.Load.Requested.Browsers)
+	if s.Metrics.Streams != 100*browsers || !strings.Contains(c.Measured, fmt.Sprintf("unopened_streams %d", 20*browsers)) {
+		t.Errorf("%d streams opened, measured %q: want 100 per browser open and 20 per browser named waiting", s.Metrics.Streams, c.Measured)
+	}
+	if !strings.Contains(s.Description, "waiting") {
+		t.Errorf("the result does not say the streams waited: %s", s.Description)
+	}
+}
+
 // TestSixConnectionLimitOverHTTP1: the same scenario that passes over h2 (the embedded
 // server serves HTTPS with HTTP/2 for it) fails against a plain HTTP/1.1 server.
 func TestSixConnectionLimitOverHTTP1(t *testing.T) {
