@@ -72,8 +72,9 @@ type Aggregate struct {
 	statuses map[int]int64
 
 	connect, tls, headers, firstEvent, latency, reconnectDelay, gap, startLag, poolWait *distribution
-	// lifetime: attempts that opened, from start to end (Record.Lived).
-	lifetime *distribution
+	// lifetime: attempts that opened, from start to end (Record.Lived); silence: the
+	// silences on the wire of open attempts (Record.Quiet).
+	lifetime, silence *distribution
 
 	timeline timelineBuilder
 }
@@ -89,7 +90,7 @@ func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
 		cfg:      cfg,
 		statuses: map[int]int64{},
 		connect:  nd(), tls: nd(), headers: nd(), firstEvent: nd(), latency: nd(),
-		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(), lifetime: nd(),
+		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(), lifetime: nd(), silence: nd(),
 		timeline: timelineBuilder{start: cfg.Start, step: cfg.TimelineStep, max: cfg.TimelinePoints},
 	}
 	a.m.Errors = map[string]int64{}
@@ -110,6 +111,9 @@ func (a *Aggregate) Add(r runner.Record) {
 	m.Records++
 	m.Bytes += int64(r.Bytes)
 	var opened, events, errs int64
+	if r.Quiet > 0 {
+		a.silence.add(r.Quiet)
+	}
 	switch r.Kind {
 	case runner.RecordOpened:
 		m.Attempts++
@@ -242,6 +246,7 @@ func (a *Aggregate) Metrics() Metrics {
 	m.StartLag = a.startLag.stats()
 	m.PoolWait = a.poolWait.stats()
 	m.Lifetime = a.lifetime.stats()
+	m.Silence = a.silence.stats()
 	return m
 }
 
@@ -361,6 +366,10 @@ type Metrics struct {
 	StartLag         DurationStats `json:"start_lag"` // actual - scheduled start of attempts
 	PoolWait         DurationStats `json:"pool_wait"` // waiting for a free browser connection
 	Lifetime         DurationStats `json:"lifetime"`  // how long attempts that opened lived, start to end
+	// Silence: the silences on the wire of open attempts, from their head or an item
+	// (event, comment, retry) to the next item or their end: its max is the longest a
+	// path's idle timeout saw the stream quiet.
+	Silence DurationStats `json:"silence"`
 }
 
 // ErrorTotal is the number of error records of every class.

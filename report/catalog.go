@@ -60,6 +60,7 @@ func durationMetrics() []struct {
 		{"start_lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
 		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
 		{"lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
+		{"silence", func(m *Metrics) *DurationStats { return &m.Silence }},
 	}
 }
 

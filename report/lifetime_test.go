@@ -56,3 +56,29 @@ func TestLifetimesAndAbruptEnds(t *testing.T) {
 		t.Errorf("lifetime_max %v %v, want 30000", v, ok)
 	}
 }
+
+// TestSilenceOnTheWire: each record's Quiet is a silence of its stream; the longest
+// one is silence_max, and a record with none (0) adds nothing.
+func TestSilenceOnTheWire(t *testing.T) {
+	t0 := time.Now()
+	a, _ := NewAggregate(AggregateConfig{Start: t0})
+	for _, r := range []runner.Record{
+		{Kind: runner.RecordHeaders, Status: 200, Accepted: true, FirstAccepted: true, Time: t0},
+		{Kind: runner.RecordEvent, Time: t0.Add(time.Millisecond), Quiet: time.Millisecond},
+		{Kind: runner.RecordComment, Time: t0.Add(15 * time.Second), Quiet: 15*time.Second - time.Millisecond},
+		{Kind: runner.RecordClosed, Reason: runner.CloseNetworkError, Time: t0.Add(35 * time.Second), Lived: 35 * time.Second, Quiet: 20 * time.Second},
+	} {
+		a.Add(r)
+	}
+	m := a.Metrics()
+	if m.Silence.Count != 3 || m.Silence.MaxMS != 20000 {
+		t.Errorf("silences %+v, want 3 with max 20s", m.Silence)
+	}
+	d, ok := lookupMetric("silence_max")
+	if !ok {
+		t.Fatal("no metric silence_max")
+	}
+	if v, ok := d.get(&ScenarioResult{Metrics: m}); !ok || v != 20000 {
+		t.Errorf("silence_max %v %v, want 20000", v, ok)
+	}
+}
