@@ -69,6 +69,7 @@ func All() []*Scenario {
 		hold(),
 		quietOpen(),
 		h2StreamCap(),
+		idleTimeout(),
 	}
 }
 

@@ -129,7 +129,7 @@ func TestReferencePassesEveryScenario(t *testing.T) {
 			}
 			// The only checks allowed to be n/a against the embedded server: none, except
 			// nginx's when nginx is missing outside CI.
-			if c.Name == "nginx-added-latency" && !haveNginx && c.Verdict == report.VerdictNotApplicable {
+			if (c.Name == "nginx-added-latency" || c.Name == "nginx-kept-open") && !haveNginx && c.Verdict == report.VerdictNotApplicable {
 				t.Logf("nginx not installed: %s is n/a (%s)", c.Name, c.Detail)
 				continue
 			}
@@ -159,6 +159,8 @@ func proofs() []proof {
 		{"starvation", "pool=10", "first-event"},
 		{"quiet-open", "late-head", "head-within"},
 		{"hold", "cut-after=3s", "no-abrupt-end"},
+		{"idle-timeout", "no-heartbeat", "builtin-proxy-kept-open"},
+		{"idle-timeout", "no-heartbeat", "longest-silence"},
 	}
 }
 
@@ -316,6 +318,35 @@ func TestProxyBufferingThroughNginx(t *testing.T) {
 		t.Logf("no-flush through nginx: %d events, %d%% in batches, p99 %dms", n, pct, p99)
 	default:
 		t.Errorf("no-flush through nginx: want late batches, got %q / %q", c.Measured, c.Detail)
+	}
+}
+
+// TestIdleTimeoutThroughNginx: through a real nginx whose proxy_read_timeout is the
+// idle timeout (docker/nginx/idle-timeout.conf), quiet streams of the correct server
+// survive several timeouts on its heartbeats; the no-heartbeat server's are cut.
+func TestIdleTimeoutThroughNginx(t *testing.T) {
+	if !nginxInstalled(t) {
+		t.Skip("nginx is not installed (apt-get install nginx-light); the real-proxy path is not exercised")
+	}
+	code, out, good := run(t, 2*time.Minute, "idle-timeout")
+	if code != 0 {
+		t.Fatalf("correct server: exit %d\n%s", code, out)
+	}
+	if c := check(t, scenario(t, good, "idle-timeout"), "nginx-kept-open"); c.Verdict != report.VerdictPass {
+		t.Fatalf("correct server through nginx: %s (%s; %s)", c.Verdict, c.Measured, c.Detail)
+	}
+	code, out, bad := run(t, 2*time.Minute, "--fault", "no-heartbeat", "idle-timeout")
+	if code != 1 {
+		t.Fatalf("no-heartbeat server: exit %d, want 1\n%s", code, out)
+	}
+	s := scenario(t, bad, "idle-timeout")
+	if c := check(t, s, "nginx-kept-open"); c.Verdict != report.VerdictFail {
+		t.Errorf("no-heartbeat through nginx: %s (%s), want fail", c.Verdict, c.Measured)
+	}
+	for _, g := range s.Groups {
+		if g.Name == "nginx" && g.Metrics.CloseReasons["network-error"]+g.Metrics.CloseReasons["eof"] == 0 {
+			t.Errorf("no-heartbeat through nginx: no stream was cut (close reasons %v)", g.Metrics.CloseReasons)
+		}
 	}
 }
 
