@@ -153,6 +153,7 @@ func proofs() []proof {
 		{"reconnect-storm", "no-replay", "no-lost-ids"},
 		{"proxy-buffering", "no-flush", "direct-delivery"},
 		{"proxy-buffering", "no-flush", "builtin-proxy-added-latency"},
+		{"proxy-buffering", "gzip-buffer", "direct-delivery"},
 		{"half-open", "no-heartbeat", "reaped-stopped-readers"},
 		{"half-open", "no-lifetime", "reaped-blackholed"},
 		{"completion", "no-204", "stops-on-204"},
