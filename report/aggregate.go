@@ -72,6 +72,9 @@ type Aggregate struct {
 	statuses map[int]int64
 
 	connect, tls, headers, firstEvent, latency, reconnectDelay, gap, startLag, poolWait *distribution
+	// lifetime: attempts that opened, from start to end (Record.Lived); silence: the
+	// silences on the wire of open attempts (Record.Quiet).
+	lifetime, silence *distribution
 
 	timeline timelineBuilder
 }
@@ -87,7 +90,7 @@ func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
 		cfg:      cfg,
 		statuses: map[int]int64{},
 		connect:  nd(), tls: nd(), headers: nd(), firstEvent: nd(), latency: nd(),
-		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(),
+		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(), lifetime: nd(), silence: nd(),
 		timeline: timelineBuilder{start: cfg.Start, step: cfg.TimelineStep, max: cfg.TimelinePoints},
 	}
 	a.m.Errors = map[string]int64{}
@@ -108,6 +111,9 @@ func (a *Aggregate) Add(r runner.Record) {
 	m.Records++
 	m.Bytes += int64(r.Bytes)
 	var opened, events, errs int64
+	if r.Quiet > 0 {
+		a.silence.add(r.Quiet)
+	}
 	switch r.Kind {
 	case runner.RecordOpened:
 		m.Attempts++
@@ -190,6 +196,14 @@ func (a *Aggregate) Add(r runner.Record) {
 			a.open--
 		}
 		m.CloseReasons[string(r.Reason)]++
+		if r.Lived > 0 {
+			// An attempt that opened: how long the stream lived on it, and whether it
+			// ended by a network error (cut mid-stream) rather than a clean end.
+			a.lifetime.add(r.Lived)
+			if r.Reason == runner.CloseNetworkError {
+				m.AbruptEnds++
+			}
+		}
 	case runner.RecordReconnect:
 		m.Reconnects++
 		a.reconnectDelay.add(r.Delay)
@@ -231,6 +245,8 @@ func (a *Aggregate) Metrics() Metrics {
 	m.Gap = a.gap.stats()
 	m.StartLag = a.startLag.stats()
 	m.PoolWait = a.poolWait.stats()
+	m.Lifetime = a.lifetime.stats()
+	m.Silence = a.silence.stats()
 	return m
 }
 
@@ -330,6 +346,10 @@ type Metrics struct {
 	DuplicateIDs     int64 `json:"duplicate_ids"`     // ids a stream saw twice
 	OutOfOrderIDs    int64 `json:"out_of_order_ids"`  // ids lower than one already seen
 	DuplicateSenders int64 `json:"duplicate_senders"` // events from a second sender into one stream
+	// AbruptEnds counts attempts that opened the stream and then ended by a network
+	// error (a reset, an unexpected EOF, a body cut without its terminator) instead of
+	// a clean end of the body or the harness closing it.
+	AbruptEnds int64 `json:"abrupt_ends"`
 
 	Errors       map[string]int64 `json:"errors"`        // by runner.ErrorClass
 	CloseReasons map[string]int64 `json:"close_reasons"` // by runner.CloseReason
@@ -345,6 +365,11 @@ type Metrics struct {
 	Gap              DurationStats `json:"gap"`       // between consecutive events of a stream
 	StartLag         DurationStats `json:"start_lag"` // actual - scheduled start of attempts
 	PoolWait         DurationStats `json:"pool_wait"` // waiting for a free browser connection
+	Lifetime         DurationStats `json:"lifetime"`  // how long attempts that opened lived, start to end
+	// Silence: the silences on the wire of open attempts, from their head or an item
+	// (event, comment, retry) to the next item or their end: its max is the longest a
+	// path's idle timeout saw the stream quiet.
+	Silence DurationStats `json:"silence"`
 }
 
 // ErrorTotal is the number of error records of every class.

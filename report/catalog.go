@@ -59,6 +59,8 @@ func durationMetrics() []struct {
 		{"gap", func(m *Metrics) *DurationStats { return &m.Gap }},
 		{"start_lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
 		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
+		{"lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
+		{"silence", func(m *Metrics) *DurationStats { return &m.Silence }},
 	}
 }
 
@@ -112,6 +114,17 @@ func metricCatalog() []metricDef {
 		count("duplicate_ids", 1, func(m *Metrics) int64 { return m.DuplicateIDs }),
 		count("out_of_order_ids", 1, func(m *Metrics) int64 { return m.OutOfOrderIDs }),
 		count("duplicate_senders", 1, func(m *Metrics) int64 { return m.DuplicateSenders }),
+		// Attempts that opened and then ended by a network error, with the lifetimes.
+		{name: "abrupt_ends", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			return float64(s.Metrics.AbruptEnds), true
+		}, explain: func(s *ScenarioResult) string {
+			l := &s.Metrics.Lifetime
+			if l.Count == 0 {
+				return "no attempt opened"
+			}
+			return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
+				s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
+		}},
 	}
 	for _, d := range durationMetrics() {
 		for _, q := range []struct {

@@ -257,6 +257,7 @@ func (m *Metrics) merge(o Metrics) error {
 	m.DuplicateIDs += o.DuplicateIDs
 	m.OutOfOrderIDs += o.OutOfOrderIDs
 	m.DuplicateSenders += o.DuplicateSenders
+	m.AbruptEnds += o.AbruptEnds
 	if !o.FirstOpen.IsZero() && (m.FirstOpen.IsZero() || o.FirstOpen.Before(m.FirstOpen)) {
 		m.FirstOpen = o.FirstOpen
 	}

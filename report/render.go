@@ -281,6 +281,8 @@ func durationsTable(m *Metrics) textTable {
 		{"gap between events", m.Gap},
 		{"start lag", m.StartLag},
 		{"pool wait", m.PoolWait},
+		{"stream lifetime", m.Lifetime},
+		{"silence on the wire", m.Silence},
 	} {
 		if d.s.Count == 0 {
 			t.rows = append(t.rows, []string{d.name, "0", "n/a", "n/a", "n/a", "n/a", ""})

@@ -167,6 +167,12 @@ type Record struct {
 	MarkDuplicate  bool
 	MarkOutOfOrder bool
 
+	// Quiet is the silence on the wire this record ends: on an Event, Comment or Retry,
+	// the time since the attempt's previous bytes (its head or previous item, so a
+	// heartbeat comment counts as traffic); on the Closed record of an attempt that
+	// opened, the time since its last bytes. 0 otherwise. The longest one is what a
+	// proxy's or load balancer's idle timeout must exceed.
+	Quiet time.Duration
 	// Retry and Reconnect.
 	Retry       time.Duration // reconnection time in force (advertised by the server or default)
 	Delay       time.Duration // Reconnect: time from Closed to the new attempt
@@ -179,6 +185,10 @@ type Record struct {
 
 	// Closed.
 	Reason CloseReason
+	// Lived (Closed) is how long an attempt that opened the stream lived, from its
+	// start to its end: the stream's lifetime on that connection. 0 when the attempt
+	// never opened (refused, failed before or at its head, or never started).
+	Lived time.Duration
 
 	// Error.
 	Class ErrorClass

@@ -114,6 +114,7 @@ type EventSource struct {
 	start       time.Time // of the current attempt
 	scheduled   time.Time // when the current attempt was due
 	closedAt    time.Time // end of the previous attempt
+	wireAt      time.Time // the current attempt's last bytes (head or item); zero before its head
 	delay       time.Duration
 	quickEnds   int    // consecutive attempts that ended within QuickEnd of their start
 	first       bool   // no event yet in this attempt
@@ -385,7 +386,27 @@ func (es *EventSource) emit(r Record) {
 	r.Stream = es.cfg.Stream
 	r.Browser = es.b.cfg.ID
 	r.Session = es.cfg.Session
+	es.wire(&r)
 	es.out <- r
+}
+
+// wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
+// the head starts the count, every item and the attempt's end read it.
+func (es *EventSource) wire(r *Record) {
+	switch r.Kind {
+	case RecordHeaders:
+		es.wireAt = r.Time
+	case RecordEvent, RecordComment, RecordRetry:
+		if !es.wireAt.IsZero() {
+			r.Quiet = r.Time.Sub(es.wireAt)
+			es.wireAt = r.Time
+		}
+	case RecordClosed:
+		if r.Lived > 0 && !es.wireAt.IsZero() {
+			r.Quiet = r.Time.Sub(es.wireAt)
+		}
+		es.wireAt = time.Time{}
+	}
 }
 
 // Run drives the source until it ends for good: a 204, a failed connection (bad
@@ -556,12 +577,17 @@ func (es *EventSource) sleep(d time.Duration) CloseReason {
 //
 //go:noinline
 func (es *EventSource) closed(attempt int, reason CloseReason) {
+	now := time.Now()
+	var lived time.Duration
 	es.mu.Lock()
+	if es.open {
+		lived = now.Sub(es.start)
+	}
 	es.reason = reason
 	es.open = false
 	es.changedLocked()
 	es.mu.Unlock()
-	es.emit(Record{Kind: RecordClosed, Attempt: attempt, Time: time.Now(), Reason: reason})
+	es.emit(Record{Kind: RecordClosed, Attempt: attempt, Time: now, Reason: reason, Lived: lived})
 }
 
 // interrupted says why the current attempt was cut short by the harness, "" when it

@@ -23,21 +23,26 @@ func hold() *Scenario {
 		noMissingIds:   &CheckSpec{Name: "no-missing-ids", Default: "0", Means: "ids lost, at most"},
 		noDuplicateIds: &CheckSpec{Name: "no-duplicate-ids", Default: "0", Means: "ids repeated, at most"},
 		everyEvent:     &CheckSpec{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most; a stream with none fails"},
+		noAbruptEnd:    &CheckSpec{Name: "no-abrupt-end", Default: "0", Means: "streams cut by a network error (reset, unexpected EOF, body without its end) while held, at most; a clean end and a resume is fine"},
 	}
 	return &Scenario{
-		Name:   "hold",
-		Proves: "N streams held open all get every event, with the memory each costs the runner and the server",
-		Checks: ck.all(),
-		run:    func(ctx context.Context, h *Harness) error { return runHold(ctx, h, ck) },
+		Name:    "hold",
+		Proves:  "N streams held open all get every event and none is cut mid-stream, with their lifetimes and the memory each costs the runner and the server",
+		Catches: []string{"cut-after=D"},
+		Checks:  ck.all(),
+		run:     func(ctx context.Context, h *Harness) error { return runHold(ctx, h, ck) },
 	}
 }
 
 // holdChecks are Hold's checks, declared once: the run names them as fields, so a check
 // that is not declared cannot be named.
-type holdChecks struct{ streamsOpened, errors, noMissingIds, noDuplicateIds, everyEvent *CheckSpec }
+type holdChecks struct {
+	streamsOpened, errors, noMissingIds, noDuplicateIds, everyEvent *CheckSpec
+	noAbruptEnd                                                     *CheckSpec
+}
 
 func (c holdChecks) all() []*CheckSpec {
-	return []*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent}
+	return []*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent, c.noAbruptEnd}
 }
 
 func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
@@ -113,6 +118,10 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	h.CheckRule(ck.errors, "errors", "<=", report.EvidenceHead)
 	h.CheckRule(ck.noMissingIds, "missing_ids", "<=", report.EvidenceEvent)
 	h.CheckRule(ck.noDuplicateIds, "duplicate_ids", "<=", report.EvidenceEvent)
+	// Attempts that opened and then ended by a network error: a server timeout cutting
+	// streams. A clean end (the server's declared lifetime) and a resume is not one;
+	// the lifetimes' distribution is in the result's durations.
+	h.CheckRule(ck.noAbruptEnd, "abrupt_ends", "<=", report.EvidenceOpened)
 
 	// Events per stream in the window: the median from report's histogram (nearest
 	// rank, within its 1%), not statistics of the scenario's own.

@@ -24,7 +24,7 @@ func proxyBuffering() *Scenario {
 	return &Scenario{
 		Name:       "proxy-buffering",
 		Proves:     "events reach clients at once directly and through buffering reverse proxies (the built-in one and a real nginx)",
-		Catches:    []string{"no-flush"},
+		Catches:    []string{"no-flush", "gzip-buffer"},
 		Checks:     ck.all(),
 		ServerArgs: []string{"--tick", "200ms"},
 		run:        func(ctx context.Context, h *Harness) error { return runProxyBuffering(ctx, h, ck) },

@@ -67,6 +67,9 @@ func All() []*Scenario {
 		slowConsumer(),
 		capacity(),
 		hold(),
+		quietOpen(),
+		h2StreamCap(),
+		idleTimeout(),
 	}
 }
 

@@ -129,7 +129,7 @@ func TestReferencePassesEveryScenario(t *testing.T) {
 			}
 			// The only checks allowed to be n/a against the embedded server: none, except
 			// nginx's when nginx is missing outside CI.
-			if c.Name == "nginx-added-latency" && !haveNginx && c.Verdict == report.VerdictNotApplicable {
+			if (c.Name == "nginx-added-latency" || c.Name == "nginx-kept-open") && !haveNginx && c.Verdict == report.VerdictNotApplicable {
 				t.Logf("nginx not installed: %s is n/a (%s)", c.Name, c.Detail)
 				continue
 			}
@@ -153,10 +153,15 @@ func proofs() []proof {
 		{"reconnect-storm", "no-replay", "no-lost-ids"},
 		{"proxy-buffering", "no-flush", "direct-delivery"},
 		{"proxy-buffering", "no-flush", "builtin-proxy-added-latency"},
+		{"proxy-buffering", "gzip-buffer", "direct-delivery"},
 		{"half-open", "no-heartbeat", "reaped-stopped-readers"},
 		{"half-open", "no-lifetime", "reaped-blackholed"},
 		{"completion", "no-204", "stops-on-204"},
 		{"starvation", "pool=10", "first-event"},
+		{"quiet-open", "late-head", "head-within"},
+		{"hold", "cut-after=3s", "no-abrupt-end"},
+		{"idle-timeout", "no-heartbeat", "builtin-proxy-kept-open"},
+		{"idle-timeout", "no-heartbeat", "longest-silence"},
 	}
 }
 
@@ -182,6 +187,9 @@ func TestEachFaultIsCaught(t *testing.T) {
 			if f == "pool=N" {
 				f = "pool=10"
 			}
+			if f == "cut-after=D" {
+				f = "cut-after=3s" // shorter than hold's 10s window
+			}
 			if _, ok := want[key{s.Name, f}]; !ok {
 				t.Errorf("scenario %s claims to catch %s but the proof table lacks it", s.Name, f)
 			}
@@ -204,6 +212,29 @@ func TestEachFaultIsCaught(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestH2StreamCapBeyondTheServersCap: h2-stream-cap passes against the reference's
+// generous default (TestReferencePassesEveryScenario) and fails when the embedded server
+// advertises SETTINGS_MAX_CONCURRENT_STREAMS 100 to browsers opening 120 streams each,
+// naming how many waited.
+func TestH2StreamCapBeyondTheServersCap(t *testing.T) {
+	code, out, res := run(t, 2*time.Minute, "--server-arg=--h2-max-streams=100", "h2-stream-cap")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (checks failed)\n%s", code, out)
+	}
+	s := scenario(t, res, "h2-stream-cap")
+	c := check(t, s, "streams-open")
+	if c.Verdict != report.VerdictFail {
+		t.Fatalf("streams-open: %s (%s), want fail", c.Verdict, c.Measured)
+	}
+	browsers := int64(s.Load.Requested.Browsers)
+	if s.Metrics.Streams != 100*browsers || !strings.Contains(c.Measured, fmt.Sprintf("unopened_streams %d", 20*browsers)) {
+		t.Errorf("%d streams opened, measured %q: want 100 per browser open and 20 per browser named waiting", s.Metrics.Streams, c.Measured)
+	}
+	if !strings.Contains(s.Description, "waiting") {
+		t.Errorf("the result does not say the streams waited: %s", s.Description)
 	}
 }
 
@@ -288,6 +319,35 @@ func TestProxyBufferingThroughNginx(t *testing.T) {
 		t.Logf("no-flush through nginx: %d events, %d%% in batches, p99 %dms", n, pct, p99)
 	default:
 		t.Errorf("no-flush through nginx: want late batches, got %q / %q", c.Measured, c.Detail)
+	}
+}
+
+// TestIdleTimeoutThroughNginx: through a real nginx whose proxy_read_timeout is the
+// idle timeout (docker/nginx/idle-timeout.conf), quiet streams of the correct server
+// survive several timeouts on its heartbeats; the no-heartbeat server's are cut.
+func TestIdleTimeoutThroughNginx(t *testing.T) {
+	if !nginxInstalled(t) {
+		t.Skip("nginx is not installed (apt-get install nginx-light); the real-proxy path is not exercised")
+	}
+	code, out, good := run(t, 2*time.Minute, "idle-timeout")
+	if code != 0 {
+		t.Fatalf("correct server: exit %d\n%s", code, out)
+	}
+	if c := check(t, scenario(t, good, "idle-timeout"), "nginx-kept-open"); c.Verdict != report.VerdictPass {
+		t.Fatalf("correct server through nginx: %s (%s; %s)", c.Verdict, c.Measured, c.Detail)
+	}
+	code, out, bad := run(t, 2*time.Minute, "--fault", "no-heartbeat", "idle-timeout")
+	if code != 1 {
+		t.Fatalf("no-heartbeat server: exit %d, want 1\n%s", code, out)
+	}
+	s := scenario(t, bad, "idle-timeout")
+	if c := check(t, s, "nginx-kept-open"); c.Verdict != report.VerdictFail {
+		t.Errorf("no-heartbeat through nginx: %s (%s), want fail", c.Verdict, c.Measured)
+	}
+	for _, g := range s.Groups {
+		if g.Name == "nginx" && g.Metrics.CloseReasons["network-error"]+g.Metrics.CloseReasons["eof"] == 0 {
+			t.Errorf("no-heartbeat through nginx: no stream was cut (close reasons %v)", g.Metrics.CloseReasons)
+		}
 	}
 }
 

@@ -147,6 +147,10 @@ func TestConformAgainstReferenceAndFaults(t *testing.T) {
 		// buffering), so check 7 is n/a there.
 		{"no-flush", []string{"--tick", "150ms", "--heartbeat", "1s", "--fault", "no-flush"}, ExitFailed, map[int]report.Verdict{7: "fail", 21: "warn"}},
 		{"no-flush-nothing-to-fill-it", []string{"--heartbeat", "1s", "--fault", "no-flush"}, ExitOK, map[int]report.Verdict{7: "n/a", 8: "fail", 21: "warn"}},
+		// A compressor that is never flushed holds events until its buffer fills: with
+		// ticks fast enough to fill it within the watch, events arrive in pieces,
+		// seconds late (the probe asks for gzip, as a browser does).
+		{"gzip-buffer", []string{"--tick", "1ms", "--heartbeat", "1s", "--fault", "gzip-buffer"}, ExitFailed, map[int]report.Verdict{7: "fail"}},
 		{"no-204", []string{"--heartbeat", "1s", "--fault", "no-204"}, ExitFailed, map[int]report.Verdict{12: "fail", 7: "pass"}},
 		{"no-replay", []string{"--heartbeat", "1s", "--fault", "no-replay"}, ExitFailed, map[int]report.Verdict{9: "fail"}},
 		{"no-retry", []string{"--heartbeat", "1s", "--fault", "no-retry"}, ExitOK, map[int]report.Verdict{22: "warn"}},

@@ -45,6 +45,8 @@ type runConfig struct {
 	Insecure         bool              `json:"insecure"`
 	Strict           bool              `json:"strict,omitempty"`
 	NginxConf        string            `json:"nginx_conf"`
+	// ServerArgs are the --server-arg flags passed on to the embedded server.
+	ServerArgs []string `json:"server_args,omitempty"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -87,7 +89,9 @@ makes up); the defaults fit the reference server's contract.`)
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
+		serverArgs  listFlag
 	)
+	fs.Var(&serverArgs, "server-arg", "a flag for the embedded reference server, after each scenario's own, e.g. --server-arg=--h2-max-streams=100 (repeatable; see 'sseharness serve -h'); not with --target")
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
@@ -127,6 +131,18 @@ makes up); the defaults fit the reference server's contract.`)
 	embedded := *target == ""
 	if !embedded && *faults != "" {
 		return usageError(env, "run", "--fault applies to the embedded reference server only; start 'sseharness serve --fault ...' yourself and point --target at it")
+	}
+	if !embedded && len(serverArgs) > 0 {
+		return usageError(env, "run", "--server-arg applies to the embedded reference server only; pass the flags to your own server")
+	}
+	for _, a := range serverArgs {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case !strings.HasPrefix(a, "-") || name == "":
+			return usageError(env, "run", "--server-arg %q: want one serve flag such as --h2-max-streams=100", a)
+		case name == "addr" || name == "procs" || name == "fault":
+			return usageError(env, "run", "--server-arg %q: the run chooses the embedded server's --addr and --procs; faults go in run's --fault", a)
+		}
 	}
 	var capSteps []int
 	if *steps != "" {
@@ -226,6 +242,7 @@ makes up); the defaults fit the reference server's contract.`)
 		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
 		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
 		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
+		ServerArgs: serverArgs,
 	}
 	for _, d := range []struct {
 		v   time.Duration
@@ -251,6 +268,7 @@ makes up); the defaults fit the reference server's contract.`)
 			if *faults != "" {
 				sargs = append(sargs, "--fault", *faults)
 			}
+			sargs = append(sargs, serverArgs...)
 			child, err = scenarios.StartServer(ctx, exe, sargs)
 			if err != nil {
 				res.Scenarios = append(res.Scenarios, report.ScenarioResult{Name: sc.Name, Verdict: report.VerdictError, Error: err.Error(), Start: time.Now(), End: time.Now()})

@@ -39,6 +39,9 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--stream-url", "{target}/events"}, "{session}"},
 		{[]string{"list", "extra"}, "unexpected argument"},
 		{[]string{"run", "resume", "--streams", "x"}, "invalid value"},
+		{[]string{"run", "--target", "http://127.0.0.1:1", "--server-arg=--tls"}, "--server-arg applies to the embedded reference server only"},
+		{[]string{"run", "--server-arg", "tls", "h2-stream-cap"}, "want one serve flag"},
+		{[]string{"run", "--server-arg=--addr=127.0.0.1:0", "h2-stream-cap"}, "chooses the embedded server's --addr"},
 	} {
 		var out bytes.Buffer
 		env, stderr := serveTestEnv(&out)

@@ -1,0 +1,79 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sseharness/sseharness/report"
+)
+
+// heartbeatServer is a double of a quiet SSE endpoint: head at once, then nothing but a
+// heartbeat comment every heartbeat (0: never).
+func heartbeatServer(t *testing.T, heartbeat time.Duration) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		var beat <-chan time.Time
+		if heartbeat > 0 {
+			tk := time.NewTicker(heartbeat)
+			defer tk.Stop()
+			beat = tk.C
+		}
+		for {
+			select {
+			case <-beat:
+				if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func runIdleTimeoutAgainst(t *testing.T, url string) map[string]report.Check {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := Run(ctx, idleTimeout(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 2,
+		Thresholds: map[string]string{"idle-timeout/longest-silence": "600ms"}})
+	if res.Error != "" {
+		t.Fatalf("scenario error: %s", res.Error)
+	}
+	out := map[string]report.Check{}
+	for _, c := range res.Checks {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// TestIdleTimeoutPassesHeartbeatsShorterThanTheTimeout: heartbeats every 200ms keep
+// quiet streams through a 600ms idle timeout open for 3.5 timeouts.
+func TestIdleTimeoutPassesHeartbeatsShorterThanTheTimeout(t *testing.T) {
+	checks := runIdleTimeoutAgainst(t, heartbeatServer(t, 200*time.Millisecond).URL)
+	for _, name := range []string{"longest-silence", "builtin-proxy-kept-open"} {
+		if c := checks[name]; c.Verdict != report.VerdictPass {
+			t.Errorf("%s: %s (%s; %s), want pass", name, c.Verdict, c.Measured, c.Detail)
+		}
+	}
+}
+
+// TestIdleTimeoutFailsWithoutHeartbeats: a quiet stream without heartbeats is cut by
+// the proxy's idle timeout, and its silence reaches the timeout.
+func TestIdleTimeoutFailsWithoutHeartbeats(t *testing.T) {
+	checks := runIdleTimeoutAgainst(t, heartbeatServer(t, 0).URL)
+	for _, name := range []string{"longest-silence", "builtin-proxy-kept-open"} {
+		if c := checks[name]; c.Verdict != report.VerdictFail {
+			t.Errorf("%s: %s (%s; %s), want fail", name, c.Verdict, c.Measured, c.Detail)
+		}
+	}
+}
