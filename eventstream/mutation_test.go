@@ -28,7 +28,7 @@ var ruleMutations = []struct{ name, test, from, to string }{
 	{"P13 EOF dispatches", "TestP13_", "\t\tif p.readErr != nil {\n\t\t\tp.err = p.readErr", "\t\tif p.readErr != nil {\n\t\t\tif len(p.data) > 0 {\n\t\t\t\tvar it Item\n\t\t\t\tp.dispatch(&it)\n\t\t\t\treturn it, nil\n\t\t\t}\n\t\t\tp.err = p.readErr"},
 	{"P14 data limit off by one", "TestP14_", "\t\tif len(p.data)+len(value) > p.maxEvent {", "\t\tif len(p.data)+len(value) > p.maxEvent+1 {"},
 	{"P14 partial line unchecked", "TestP14_", "\t\tif len(p.line) > p.maxLine {\n\t\t\treturn false, p.tooLarge", "\t\tif len(p.line) > p.maxLine && p.pos < 0 {\n\t\t\treturn false, p.tooLarge"},
-	{"P15 seed ignored", "TestP15_", "\tp.id, p.idSet = p.lastID, false", "\tp.id, p.idSet = \"\", false"},
+	{"P15 seed ignored", "TestP15_", "\tp.id, p.idSet, p.idField = p.lastID, false, false", "\tp.id, p.idSet, p.idField = \"\", false, false"},
 }
 
 // TestRuleTestsCatchMutations applies each mutation to a copy of the package and runs
@@ -36,6 +36,8 @@ var ruleMutations = []struct{ name, test, from, to string }{
 // mutation (about a minute), so it runs only with EVENTSTREAM_MUTATIONS=1:
 //
 //	EVENTSTREAM_MUTATIONS=1 go test ./eventstream -run TestRuleTestsCatchMutations -v
+//
+// EVENTSTREAM_MUTATIONS_ONLY=P15 runs only the mutations whose name contains P15.
 func TestRuleTestsCatchMutations(t *testing.T) {
 	if os.Getenv("EVENTSTREAM_MUTATIONS") != "1" {
 		t.Skip("set EVENTSTREAM_MUTATIONS=1 to run the mutation check (slow: one build per mutation)")
@@ -61,7 +63,11 @@ func TestRuleTestsCatchMutations(t *testing.T) {
 		copyFile(t, f, filepath.Join(pkg, f))
 	}
 	copyFile(t, "testdata/sse-parse-vectors.json", filepath.Join(pkg, "testdata", "sse-parse-vectors.json"))
+	only := os.Getenv("EVENTSTREAM_MUTATIONS_ONLY") // a substring of the names to run, e.g. "P15"
 	for _, m := range ruleMutations {
+		if only != "" && !strings.Contains(m.name, only) {
+			continue
+		}
 		if !strings.Contains(string(src), m.from) {
 			t.Errorf("%s: the code to mutate is gone; update the mutation", m.name)
 			continue
