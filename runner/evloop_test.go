@@ -143,6 +143,12 @@ func normalized(r Record) Record {
 	if r.Latency > 0 {
 		r.Latency = 1
 	}
+	if r.Quiet > 0 {
+		r.Quiet = 1
+	}
+	if r.Lived > 0 {
+		r.Lived = 1
+	}
 	return r
 }
 
