@@ -29,20 +29,29 @@ type holdTargetWatch struct {
 	total      []int           // events until the end of the hold window
 	firstEvent []time.Duration // request -> first event of the stream; 0 before one
 	quick      []int           // most attempts in a row that ended within a second
-	published  []time.Time     // marks published with a 2xx answer
+	published  []time.Time     // marks published with a 2xx answer, in order
+	pubSeq     []int64         // their sequence numbers
+	minMark    []int64         // lowest and highest mark each stream received; -1 before one
+	maxMark    []int64
 	reconnects int
 	ended      bool
 	endAt      time.Time
 }
 
 func newHoldTargetWatch(n int) *holdTargetWatch {
-	return &holdTargetWatch{openAt: make([]time.Time, n), total: make([]int, n), firstEvent: make([]time.Duration, n), quick: make([]int, n)}
+	w := &holdTargetWatch{openAt: make([]time.Time, n), total: make([]int, n), firstEvent: make([]time.Duration, n), quick: make([]int, n),
+		minMark: make([]int64, n), maxMark: make([]int64, n)}
+	for i := range n {
+		w.minMark[i], w.maxMark[i] = -1, -1
+	}
+	return w
 }
 
 func (w *holdTargetWatch) observe(r runner.Record) {
 	if r.Kind == runner.RecordPublish {
 		if !w.ended && r.Class == "" && r.Status/100 == 2 {
 			w.published = append(w.published, r.Time)
+			w.pubSeq = append(w.pubSeq, r.Mark)
 		}
 		return
 	}
@@ -61,6 +70,12 @@ func (w *holdTargetWatch) observe(r runner.Record) {
 		}
 		if w.firstEvent[i] == 0 && r.TTFirst > 0 {
 			w.firstEvent[i] = r.TTFirst
+		}
+		if r.Mark >= 0 {
+			if w.minMark[i] < 0 || r.Mark < w.minMark[i] {
+				w.minMark[i] = r.Mark
+			}
+			w.maxMark[i] = max(w.maxMark[i], r.Mark)
 		}
 	case runner.RecordReconnect:
 		if !w.ended {
@@ -139,7 +154,7 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		h.NA(ck.firstEvent, "no stream got an event")
 	} else {
 		note := fmt.Sprintf("%d of %d streams got their first event after more than %s (the limit %s, the target's median gap between events %s); the slowest after %s",
-			late, withEvent, ms(allowed), h.Dur(ck.firstEvent), ms(gapP50), ms(slowest))
+			late, withEvent, allowed.Round(time.Millisecond), h.Dur(ck.firstEvent), gapP50.Round(time.Millisecond), slowest.Round(time.Millisecond))
 		if hd := all.TimeToHeaders; hd.Count > 0 {
 			note += fmt.Sprintf(", response heads after %s (median)", fmtMS(hd.P50MS))
 			if hd.P50MS >= 1000 {
@@ -196,9 +211,48 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		h.Offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %d attempts in a row end within a second of opening; %d reconnects in %.1f s (%.1f per second for %d streams; the %s reconnect floor allows at most %.0f per second per stream)",
 			offenders, mine, maxQuick, w.reconnects, span.Seconds(), rate, mine, floor, math.Floor(float64(time.Second)/float64(floor))))
 	}
+	if h.markPrefix != "" {
+		recordEdgeMarks(h, w, streams)
+	}
 	if note := h.latencyNote(); note != "" {
 		h.Note("%s", note)
 	}
+}
+
+// edgeMarksMeasure is the measure of marks a stream missed at the edges of what it
+// received; hold's no-missing-ids adds it to the gaps between received marks.
+const edgeMarksMeasure = "marks-missed-at-edges"
+
+// recordEdgeMarks counts the marks each stream missed at the edges of what it
+// received: published from a second after it opened until a second before the window
+// ended (time enough to arrive), but lower than its first mark or higher than its last
+// one. The gaps between its first and last marks are the aggregate's marks_lost.
+func recordEdgeMarks(h *Harness, w *holdTargetWatch, streams func(func(int) bool)) {
+	const settle = time.Second
+	missed, judged, streamsMissing := 0, 0, 0
+	streams(func(i int) bool {
+		if w.openAt[i].IsZero() {
+			return true
+		}
+		judged++
+		n := 0
+		for j, at := range w.published {
+			if at.Before(w.openAt[i].Add(settle)) || at.After(w.endAt.Add(-settle)) {
+				continue
+			}
+			if seq := w.pubSeq[j]; w.maxMark[i] < 0 || seq < w.minMark[i] || seq > w.maxMark[i] {
+				n++
+			}
+		}
+		missed += n
+		if n > 0 {
+			streamsMissing++
+		}
+		return true
+	})
+	h.measure(report.Measure{Name: edgeMarksMeasure, Value: float64(missed), Of: int64(judged), Merge: report.MergeSum,
+		Note: fmt.Sprintf("%d marks missed before a stream's first or after its last received mark (%d of %d streams), of %d published; gaps between received marks are added",
+			missed, streamsMissing, judged, len(w.published))})
 }
 
 // deliveryRules names the metrics of lost and repeated deliveries and the evidence
