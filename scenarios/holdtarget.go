@@ -208,8 +208,8 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 			floor = runner.DefaultMinReconnect
 		}
 		rate := float64(w.reconnects) / span.Seconds()
-		h.Offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %d attempts in a row end within a second of opening; %d reconnects in %.1f s (%.1f per second for %d streams; the %s reconnect floor allows at most %.0f per second per stream)",
-			offenders, mine, maxQuick, w.reconnects, span.Seconds(), rate, mine, floor, math.Floor(float64(time.Second)/float64(floor))))
+		h.Offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; %d reconnects in %.1f s (%.1f per second for %d streams; the %s reconnect floor allows at most %.0f per second per stream)",
+			offenders, mine, plural(maxQuick, "attempt", "attempts"), w.reconnects, span.Seconds(), rate, mine, floor, math.Floor(float64(time.Second)/float64(floor))))
 	}
 	if h.markPrefix != "" {
 		recordEdgeMarks(h, w, streams)

@@ -112,7 +112,7 @@ func runStorm(ctx context.Context, h *Harness, ck stormChecks) error {
 
 	am := after.agg.Metrics()
 	h.Offenders(ck.reconnected, len(notBack), n,
-		fmt.Sprintf("%d of %d clients not back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))))
+		fmt.Sprintf("%d of %d clients back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", n-len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))))
 	lost, dup, _, lostNeeds, dupNeeds := h.deliveryRules()
 	h.CheckRule(ck.noLostIds, lost, "<=", lostNeeds...)
 	h.CheckRule(ck.noDuplicateIds, dup, "<=", dupNeeds...)
