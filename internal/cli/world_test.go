@@ -648,3 +648,39 @@ func TestWorldGoSSELibrary(t *testing.T) {
 		t.Errorf("exit %d, want 0\nstderr: %s", code, stderr)
 	}
 }
+
+// TestWorldHubPublishDrivenResume: resume and reconnect-storm on a hub with opaque ids
+// judge losses and repeats from the harness's marks: a hub that replays after the
+// Last-Event-ID passes, one that replays nothing is caught.
+func TestWorldHubPublishDrivenResume(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		inclusive bool
+		want      report.Verdict
+	}{{"replays after the id", false, report.VerdictPass}, {"replays the id again", true, report.VerdictFail}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newFeed(t, feedOpts{opaque: true, inclusive: tc.inclusive})
+			code, stderr, res := worldRun(t, 2*time.Minute, srv.URL, "--publish-url", "{target}/publish", "--publish-rate", "20/s",
+				"resume", "reconnect-storm", "same-id-reconnect")
+			_, rc := worldScenario(t, res, "resume")
+			wantVerdicts(t, "resume", rc, map[string]report.Verdict{"ids-exactly-once": tc.want, "ids-in-order": report.VerdictPass})
+			st, sc := worldScenario(t, res, "reconnect-storm")
+			wantVerdicts(t, "reconnect-storm", sc, map[string]report.Verdict{"no-lost-ids": report.VerdictPass, "no-duplicate-ids": tc.want})
+			if st.Metrics.MarkEvents == 0 || st.Metrics.OpaqueIDs == 0 {
+				t.Errorf("reconnect-storm: %d marks, %d opaque ids: want the marks measured on opaque ids", st.Metrics.MarkEvents, st.Metrics.OpaqueIDs)
+			}
+			if same, _ := worldScenario(t, res, "same-id-reconnect"); same.Verdict != report.VerdictNotApplicable {
+				t.Errorf("same-id-reconnect: %s, want n/a", same.Verdict)
+			}
+			wantCode := ExitOK
+			if tc.want == report.VerdictFail {
+				wantCode = ExitFailed
+			}
+			if code != wantCode {
+				t.Errorf("exit %d, want %d\nstderr: %s", code, wantCode, stderr)
+			}
+		})
+	}
+}
