@@ -75,6 +75,7 @@ type Aggregate struct {
 	// lifetime: attempts that opened, from start to end (Record.Lived); silence: the
 	// silences on the wire of open attempts (Record.Quiet).
 	lifetime, silence *distribution
+	markLatency       *distribution
 
 	timeline timelineBuilder
 }
@@ -90,7 +91,7 @@ func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
 		cfg:      cfg,
 		statuses: map[int]int64{},
 		connect:  nd(), tls: nd(), headers: nd(), firstEvent: nd(), latency: nd(),
-		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(), lifetime: nd(), silence: nd(),
+		reconnectDelay: nd(), gap: nd(), startLag: nd(), poolWait: nd(), lifetime: nd(), silence: nd(), markLatency: nd(),
 		timeline: timelineBuilder{start: cfg.Start, step: cfg.TimelineStep, max: cfg.TimelinePoints},
 	}
 	a.m.Errors = map[string]int64{}
@@ -187,6 +188,9 @@ func (a *Aggregate) Add(r runner.Record) {
 		if r.DuplicateSender {
 			m.DuplicateSenders++
 		}
+		a.addIDModel(r)
+	case runner.RecordPublish:
+		a.addPublish(r)
 	case runner.RecordComment:
 		m.Comments++
 	case runner.RecordRetry:
@@ -207,6 +211,9 @@ func (a *Aggregate) Add(r runner.Record) {
 	case runner.RecordReconnect:
 		m.Reconnects++
 		a.reconnectDelay.add(r.Delay)
+		if r.QuickEnds > 0 {
+			m.QuickEnds++
+		}
 	case runner.RecordError:
 		errs = 1
 		m.Errors[string(r.Class)]++
@@ -247,6 +254,7 @@ func (a *Aggregate) Metrics() Metrics {
 	m.PoolWait = a.poolWait.stats()
 	m.Lifetime = a.lifetime.stats()
 	m.Silence = a.silence.stats()
+	m.MarkLatency = a.markLatency.stats()
 	return m
 }
 
@@ -351,6 +359,29 @@ type Metrics struct {
 	// a clean end of the body or the harness closing it.
 	AbruptEnds int64 `json:"abrupt_ends"`
 
+	// Id models and publish-driven marks (issue 11). NumericIDs and OpaqueIDs count
+	// the events whose id was a plain number or anything else; IDResets the ids that
+	// went back (a per-connection counter, a restarted server) and IDJumps the jumps
+	// far past what the target could have produced (JumpedIDs the ids they skipped):
+	// neither counts as missing. Published counts the marks the harness published
+	// with a 2xx answer, PublishErrors those that failed; MarkEvents the events that
+	// carried a mark of this run, MarksLost the marks lost between two a stream
+	// received, MarkDuplicates and MarksOutOfOrder the repeated and late ones.
+	// QuickEnds counts reconnects after an attempt that ended within a second of
+	// its start (runner.QuickEnd).
+	NumericIDs      int64 `json:"numeric_ids"`
+	OpaqueIDs       int64 `json:"opaque_ids"`
+	IDResets        int64 `json:"id_resets"`
+	IDJumps         int64 `json:"id_jumps"`
+	JumpedIDs       int64 `json:"jumped_ids"`
+	Published       int64 `json:"published"`
+	PublishErrors   int64 `json:"publish_errors"`
+	MarkEvents      int64 `json:"mark_events"`
+	MarksLost       int64 `json:"marks_lost"`
+	MarkDuplicates  int64 `json:"mark_duplicates"`
+	MarksOutOfOrder int64 `json:"marks_out_of_order"`
+	QuickEnds       int64 `json:"quick_ends"`
+
 	Errors       map[string]int64 `json:"errors"`        // by runner.ErrorClass
 	CloseReasons map[string]int64 `json:"close_reasons"` // by runner.CloseReason
 	Statuses     map[string]int64 `json:"statuses"`      // by HTTP status code
@@ -370,6 +401,8 @@ type Metrics struct {
 	// (event, comment, retry) to the next item or their end: its max is the longest a
 	// path's idle timeout saw the stream quiet.
 	Silence DurationStats `json:"silence"`
+	// MarkLatency is publish -> delivery of the harness's own marks.
+	MarkLatency DurationStats `json:"mark_latency"`
 }
 
 // ErrorTotal is the number of error records of every class.
@@ -464,4 +497,48 @@ func (tb *timelineBuilder) snapshot() Timeline {
 		StepMS: tb.step.Milliseconds(),
 		Points: append([]TimelinePoint(nil), tb.points...),
 	}
+}
+
+// addIDModel folds an event's id model and publish mark in (issue 11).
+func (a *Aggregate) addIDModel(r runner.Record) {
+	m := &a.m
+	switch {
+	case r.Opaque:
+		m.OpaqueIDs++
+	case r.Seq >= 0:
+		m.NumericIDs++
+	}
+	if r.IDReset {
+		m.IDResets++
+	}
+	if r.IDJump {
+		m.IDJumps++
+		m.JumpedIDs += r.Jumped
+	}
+	if r.Mark < 0 {
+		return
+	}
+	m.MarkEvents++
+	a.markLatency.add(r.MarkLatency)
+	if r.MarkMissing > 0 {
+		m.MarksLost += r.MarkMissing
+	}
+	if r.MarkDuplicate {
+		m.MarkDuplicates++
+	}
+	if r.MarkOutOfOrder {
+		m.MarksOutOfOrder++
+		if m.MarksLost > 0 { // a late mark fills a gap an earlier MarkMissing counted
+			m.MarksLost--
+		}
+	}
+}
+
+// addPublish counts a mark the harness published.
+func (a *Aggregate) addPublish(r runner.Record) {
+	if r.Class != "" || r.Status/100 != 2 {
+		a.m.PublishErrors++
+		return
+	}
+	a.m.Published++
 }

@@ -78,6 +78,7 @@ func (s *synthRun) generate(emit func(runner.Record)) {
 				rec = base
 				rec.Kind, rec.Time = runner.RecordEvent, at
 				rec.EventID, rec.Seq, rec.Bytes = "x", seq, 40
+				rec.Mark, rec.MarkLatency = -1, -1                              // no publish-driven marks
 				rec.Latency = time.Duration(math.Exp(r.NormFloat64()*0.8 + 14)) // ~1.2ms median
 				rec.Gap = 100 * time.Millisecond
 				rec.TTFirst = -1

@@ -61,6 +61,7 @@ func durationMetrics() []struct {
 		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
 		{"lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
 		{"silence", func(m *Metrics) *DurationStats { return &m.Silence }},
+		{"mark_latency", func(m *Metrics) *DurationStats { return &m.MarkLatency }},
 	}
 }
 
@@ -124,6 +125,28 @@ func metricCatalog() []metricDef {
 			}
 			return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
 				s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
+		}},
+		count("numeric_ids", 0, func(m *Metrics) int64 { return m.NumericIDs }),
+		count("opaque_ids", 0, func(m *Metrics) int64 { return m.OpaqueIDs }),
+		count("id_resets", 0, func(m *Metrics) int64 { return m.IDResets }),
+		count("id_jumps", 0, func(m *Metrics) int64 { return m.IDJumps }),
+		count("published", 0, func(m *Metrics) int64 { return m.Published }),
+		count("publish_errors", 1, func(m *Metrics) int64 { return m.PublishErrors }),
+		count("mark_events", -1, func(m *Metrics) int64 { return m.MarkEvents }),
+		count("marks_lost", 1, func(m *Metrics) int64 { return m.MarksLost }),
+		count("mark_duplicates", 1, func(m *Metrics) int64 { return m.MarkDuplicates }),
+		count("marks_out_of_order", 1, func(m *Metrics) int64 { return m.MarksOutOfOrder }),
+		count("quick_ends", 1, func(m *Metrics) int64 { return m.QuickEnds }),
+		// Share of events that arrived within BatchGap of the previous one of their
+		// stream (no value without events).
+		{name: "batched_share", unit: unitRatio, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
+			m := &s.Metrics
+			return float64(m.BatchedEvents) / float64(max(m.Events, 1)), m.Events > 0
+		}, explain: func(s *ScenarioResult) string {
+			m := &s.Metrics
+			bursts := m.Events - m.BatchedEvents
+			return fmt.Sprintf("%d events in %d bursts (%.1f events per burst; an event within 5ms of the previous joins its burst)",
+				m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
 		}},
 	}
 	for _, d := range durationMetrics() {
@@ -319,6 +342,11 @@ const (
 	EvidenceEvent Evidence = "event"
 	// EvidenceServer: the target's metrics were scraped.
 	EvidenceServer Evidence = "server"
+	// EvidenceNumericIDs: at least one event had a plain numeric id, so ids can be
+	// checked for gaps and order.
+	EvidenceNumericIDs Evidence = "numeric-ids"
+	// EvidenceMarks: at least one event carried a mark the harness published.
+	EvidenceMarks Evidence = "marks"
 )
 
 // missing says why s lacks e, "" when it has it.
@@ -348,6 +376,20 @@ func (e Evidence) missing(s *ScenarioResult) string {
 		if !s.Server.Available() {
 			return "the target's metrics were not read (--metrics-url)"
 		}
+	case EvidenceNumericIDs:
+		if m.NumericIDs == 0 {
+			if m.OpaqueIDs > 0 {
+				return fmt.Sprintf("the target's ids are not numbers (%d events with ids such as uuids): gaps and order cannot be told from them (give --publish-url to measure loss)", m.OpaqueIDs)
+			}
+			return "no event carried a numeric id"
+		}
+	case EvidenceMarks:
+		if m.MarkEvents == 0 {
+			if m.Published == 0 {
+				return "no mark was published (--publish-url)"
+			}
+			return fmt.Sprintf("none of the %d published marks arrived on any stream", m.Published)
+		}
 	default:
 		return fmt.Sprintf("unknown evidence %q", string(e))
 	}
@@ -373,7 +415,7 @@ func (r Rule) Validate() error {
 	}
 	for _, e := range r.Needs {
 		switch e {
-		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer:
+		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer, EvidenceNumericIDs, EvidenceMarks:
 		default:
 			errs = append(errs, fmt.Errorf("unknown evidence %q", string(e)))
 		}

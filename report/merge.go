@@ -258,6 +258,14 @@ func (m *Metrics) merge(o Metrics) error {
 	m.OutOfOrderIDs += o.OutOfOrderIDs
 	m.DuplicateSenders += o.DuplicateSenders
 	m.AbruptEnds += o.AbruptEnds
+	for _, c := range []struct{ dst, src *int64 }{
+		{&m.NumericIDs, &o.NumericIDs}, {&m.OpaqueIDs, &o.OpaqueIDs}, {&m.IDResets, &o.IDResets}, {&m.IDJumps, &o.IDJumps},
+		{&m.JumpedIDs, &o.JumpedIDs}, {&m.Published, &o.Published}, {&m.PublishErrors, &o.PublishErrors},
+		{&m.MarkEvents, &o.MarkEvents}, {&m.MarksLost, &o.MarksLost}, {&m.MarkDuplicates, &o.MarkDuplicates},
+		{&m.MarksOutOfOrder, &o.MarksOutOfOrder}, {&m.QuickEnds, &o.QuickEnds},
+	} {
+		*c.dst += *c.src
+	}
 	if !o.FirstOpen.IsZero() && (m.FirstOpen.IsZero() || o.FirstOpen.Before(m.FirstOpen)) {
 		m.FirstOpen = o.FirstOpen
 	}

@@ -249,6 +249,7 @@ func countsTable(m *Metrics) textTable {
 	if b := breakdown(m.NotOpened); b != "" {
 		rows = append(rows, []string{"attempts not opened", b})
 	}
+	rows = append(rows, idModelRows(m)...)
 	return textTable{title: "Counts", header: []string{"metric", "value"}, rows: append(rows, [][]string{
 		{"attempts", n(m.Attempts)},
 		{"events", n(m.Events)},
@@ -283,7 +284,11 @@ func durationsTable(m *Metrics) textTable {
 		{"pool wait", m.PoolWait},
 		{"stream lifetime", m.Lifetime},
 		{"silence on the wire", m.Silence},
+		{"publish to delivery", m.MarkLatency},
 	} {
+		if d.name == "publish to delivery" && d.s.Count == 0 {
+			continue // shown only in publish-driven runs
+		}
 		if d.s.Count == 0 {
 			t.rows = append(t.rows, []string{d.name, "0", "n/a", "n/a", "n/a", "n/a", ""})
 			continue
@@ -319,4 +324,24 @@ func serverTable(f *ServerFigures) textTable {
 			serverValue(m.Name, m.AfterDrain), serverValue(m.Name, m.PerStream)})
 	}
 	return t
+}
+
+// idModelRows are the counts of id models, publish-driven marks and quick reconnects,
+// shown when there is any (issue 11).
+func idModelRows(m *Metrics) [][]string {
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	var rows [][]string
+	if m.OpaqueIDs+m.IDResets+m.IDJumps > 0 {
+		rows = append(rows, []string{"numeric ids", n(m.NumericIDs)}, []string{"opaque ids", n(m.OpaqueIDs)},
+			[]string{"id resets", n(m.IDResets)}, []string{"id jumps", n(m.IDJumps) + " (" + n(m.JumpedIDs) + " ids skipped)"})
+	}
+	if m.Published+m.PublishErrors > 0 {
+		rows = append(rows, []string{"marks published", n(m.Published) + " (" + n(m.PublishErrors) + " failed)"},
+			[]string{"marks received", n(m.MarkEvents)}, []string{"marks lost", n(m.MarksLost)},
+			[]string{"marks repeated", n(m.MarkDuplicates)}, []string{"marks late", n(m.MarksOutOfOrder)})
+	}
+	if m.QuickEnds > 0 {
+		rows = append(rows, []string{"quick reconnects", n(m.QuickEnds)})
+	}
+	return rows
 }

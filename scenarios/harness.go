@@ -69,6 +69,11 @@ type Harness struct {
 
 	client *http.Client // callbacks and other plain requests
 
+	// Publish-driven measurement (target.go).
+	publisher   *runner.Publisher
+	markPrefix  string
+	stopPublish context.CancelFunc
+
 	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once
 	limitsErr error
@@ -253,6 +258,12 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 	}
 	stopProgress := h.startProgress(ctx)
 	defer stopProgress()
+	if why := h.lacking(); why != "" {
+		for _, c := range h.sc.Checks {
+			h.NA(c, why)
+		}
+		return nil
+	}
 	err = h.sc.run(ctx, h)
 	h.Finish()
 	if uerr := h.reachable(); uerr != nil {
@@ -371,7 +382,11 @@ func (h *Harness) Finish() {
 	h.browsers = nil
 	loads := h.loads
 	h.loads = nil
+	stopPublish := h.stopPublish
 	h.mu.Unlock()
+	if stopPublish != nil {
+		stopPublish()
+	}
 	for _, l := range loads {
 		l.Stop()
 	}
@@ -620,6 +635,7 @@ func (h *Harness) PostProgress(ctx context.Context, session string, progress int
 // StartLoad starts a load-engine run whose records the harness collects; Finish stops
 // it and waits for it.
 func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Load, error) {
+	h.describeLoad(&cfg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.finished {
@@ -650,6 +666,7 @@ func (h *Harness) NewBrowser(disableH2 bool) *runner.Browser {
 // tweak adjusts its config. The source runs until it ends or Finish closes it.
 func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, session, url string, tweak func(*runner.SourceConfig)) (*runner.EventSource, error) {
 	cfg := runner.SourceConfig{URL: url, Stream: stream, Session: session, Header: h.opts.Header}
+	h.describeSource(&cfg)
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -24,6 +24,13 @@ func hold() *Scenario {
 		noDuplicateIds: &CheckSpec{Name: "no-duplicate-ids", Default: "0", Means: "ids repeated, at most"},
 		everyEvent:     &CheckSpec{Name: "every-event", Default: "2", Means: "events a stream may lag behind the median stream, at most; a stream with none fails"},
 		noAbruptEnd:    &CheckSpec{Name: "no-abrupt-end", Default: "0", Means: "streams cut by a network error (reset, unexpected EOF, body without its end) while held, at most; a clean end and a resume is fine"},
+		holdTargetChecks: holdTargetChecks{
+			excessEvents:    &CheckSpec{Name: "excess-events", Default: "1.5", Means: "events a stream got per event the target produced while it was open (the marks published, or the target's own rate in the hold window), at most"},
+			firstEvent:      &CheckSpec{Name: "first-event", Default: "5s", Means: "time from a stream's request to its first event, at most (or 3 times the target's median gap between events when that is longer)"},
+			batching:        &CheckSpec{Name: "batching", Default: "0.5", Means: "share of the hold window's events that arrived within 5ms of the previous one of their stream (in bursts), at most"},
+			deliveryLatency: &CheckSpec{Name: "delivery-latency", Default: "1s", Means: "p99 delivery latency (from the events' send time, or publish to delivery of the harness's marks), at most"},
+			quickEnds:       &CheckSpec{Name: "quick-ends", Default: "1", Means: "attempts in a row a stream may see end within a second of opening, at most"},
+		},
 	}
 	return &Scenario{
 		Name:    "hold",
@@ -38,11 +45,12 @@ func hold() *Scenario {
 // that is not declared cannot be named.
 type holdChecks struct {
 	streamsOpened, errors, noMissingIds, noDuplicateIds, everyEvent *CheckSpec
-	noAbruptEnd                                                     *CheckSpec
+	holdTargetChecks
+	noAbruptEnd *CheckSpec
 }
 
 func (c holdChecks) all() []*CheckSpec {
-	return []*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent, c.noAbruptEnd}
+	return append([]*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent, c.noAbruptEnd}, c.holdTargetChecks.all()...)
 }
 
 func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
@@ -64,16 +72,23 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	// Count events only in the hold window: every stream is open then, so every stream
 	// must have got the same ticks.
 	counting := false
+	tw := newHoldTargetWatch(n)
 	h.Observe(func(r runner.Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		tw.observe(r)
 		if r.Kind != runner.RecordEvent {
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if counting && r.Stream >= 0 && r.Stream < n {
 			perStream[r.Stream]++
 		}
 	})
+	window := h.Window("hold-window", 0)
+	publishing, err := h.PreparePublish(ramp + time.Second + holdFor)
+	if err != nil {
+		return err
+	}
 	runnerBase, _ := selfRSS()
 	cfg := runner.Config{
 		Target: h.opts.Target, StreamTemplate: h.opts.StreamTemplate, Header: h.opts.Header,
@@ -88,6 +103,9 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	if err != nil {
 		return err
 	}
+	if publishing {
+		h.StartPublish(ctx)
+	}
 	// The counting window starts once the ramp is done (and a second for the last
 	// streams' first events) and lasts the hold.
 	if err := Sleep(ctx, ramp+time.Second); err != nil {
@@ -96,12 +114,15 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	mu.Lock()
 	counting = true
 	mu.Unlock()
+	window.Open()
 	if err := Sleep(ctx, holdFor); err != nil {
 		return err
 	}
 	mu.Lock()
 	counting = false
+	tw.end(time.Now())
 	mu.Unlock()
+	window.Close()
 	runnerPeak, _ := selfRSS()
 	// The same memory after a collection: what the streams hold alive, without the
 	// garbage a running Go heap carries between collections.
@@ -116,8 +137,14 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	// shards are judged exactly and nothing passes on no data.
 	h.CheckRule(ck.streamsOpened, "unopened_streams", "<=")
 	h.CheckRule(ck.errors, "errors", "<=", report.EvidenceHead)
-	h.CheckRule(ck.noMissingIds, "missing_ids", "<=", report.EvidenceEvent)
-	h.CheckRule(ck.noDuplicateIds, "duplicate_ids", "<=", report.EvidenceEvent)
+	lost, dup, _, lostNeeds, dupNeeds := h.deliveryRules()
+	if h.markPrefix != "" { // the marks lost between those received, and at the edges
+		h.Judge(ck.noMissingIds, report.Rule{Metric: "measure." + edgeMarksMeasure, Plus: []report.Term{{Metric: lost}}, Op: "<=",
+			Limit: h.LimitValue(ck.noMissingIds), Needs: lostNeeds})
+	} else {
+		h.CheckRule(ck.noMissingIds, lost, "<=", lostNeeds...)
+	}
+	h.CheckRule(ck.noDuplicateIds, dup, "<=", dupNeeds...)
 	// Attempts that opened and then ended by a network error: a server timeout cutting
 	// streams. A clean end (the server's declared lifetime) and a resume is not one;
 	// the lifetimes' distribution is in the result's durations.
@@ -144,6 +171,9 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 		measured = fmt.Sprintf("no stream got an event in the %s window (%d of %d streams opened)", holdFor, h.agg.Metrics().Streams, mine)
 	}
 	h.Offenders(ck.everyEvent, behind, mine, measured)
+	mu.Lock()
+	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams)
+	mu.Unlock()
 
 	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024
 	note := fmt.Sprintf("runner %.1f KB RSS per stream (%.1f KB after a GC)", runnerPer, (runnerLive-runnerBase)/float64(mine)/1024)

@@ -69,6 +69,10 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 		nginxWhy = why
 	}
 	h.Request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d streams on each path: %s", n, pathNames(paths)))
+	publishing, err := h.PreparePublish(hold)
+	if err != nil {
+		return err
+	}
 
 	// One group of streams per path: the rules compare the paths' aggregates.
 	for pi, p := range paths {
@@ -81,6 +85,9 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 				return err
 			}
 		}
+	}
+	if publishing {
+		h.StartPublish(ctx)
 	}
 	if err := Sleep(ctx, hold); err != nil {
 		return err
@@ -96,11 +103,29 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	silent := func(group string) report.Rule {
 		return report.Rule{Metric: "silent_streams", Group: group, Op: "<=", Limit: 0}
 	}
-	h.Judge(ck.directDelivery, report.Rule{Metric: "latency_p99", Group: "direct", Op: "<=", Limit: h.LimitValue(ck.directDelivery),
-		Needs: []report.Evidence{report.EvidenceEvent}, And: []report.Rule{silent("direct")}})
+	// Latency from the harness's marks, else from the events' send time; with
+	// neither, the arrival rhythm: a buffering path delivers late first events and
+	// bursts separated by long gaps, which the p99 gap and the time to the first event
+	// show against the direct path's.
+	metric, needs, rhythm := pickDelivery(h, publishing)
+	direct := report.Rule{Metric: metric, Group: "direct", Op: "<=", Limit: h.LimitValue(ck.directDelivery),
+		Needs: needs, And: []report.Rule{silent("direct")}}
+	if rhythm {
+		// Without a latency the direct path is the baseline: judged only on every
+		// stream getting events.
+		r := silent("direct") // judged on the streams requested: none silent is the evidence
+		h.add(ck.directDelivery, report.Check{Name: ck.directDelivery.Name, Threshold: "every direct stream gets events (no latency to compare with " + h.limit(ck.directDelivery).String() + ")", Rule: &r})
+	} else {
+		h.Judge(ck.directDelivery, direct)
+	}
 	added := func(check *CheckSpec, group string) {
-		h.Judge(check, report.Rule{Metric: "latency_p99", Group: group, Minus: []report.Term{{Metric: "latency_p99", Group: "direct"}},
-			Op: "<=", Limit: h.LimitValue(check), Needs: []report.Evidence{report.EvidenceEvent}, And: []report.Rule{silent(group)}})
+		r := report.Rule{Metric: metric, Group: group, Minus: []report.Term{{Metric: metric, Group: "direct"}},
+			Op: "<=", Limit: h.LimitValue(check), Needs: needs, And: []report.Rule{silent(group)}}
+		if rhythm {
+			r.And = append(r.And, report.Rule{Metric: "ttfe_p99", Group: group, Minus: []report.Term{{Metric: "ttfe_p99", Group: "direct"}},
+				Op: "<=", Limit: h.LimitValue(check), Needs: needs})
+		}
+		h.Judge(check, r)
 	}
 	added(ck.builtinProxyAddedLatency, "builtin")
 	if len(paths) > 2 {
@@ -108,7 +133,33 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	} else {
 		h.NA(ck.nginxAddedLatency, nginxWhy)
 	}
+	if rhythm {
+		h.Note("no send time and no publish endpoint: arrival rhythm compared (p99 gap between events and time to first event, each path against direct)")
+	} else if note := h.latencyNote(); note != "" {
+		h.Note("%s", note)
+	}
 	return nil
+}
+
+// pickDelivery chooses what proxy-buffering compares: publish-to-delivery latency of
+// the marks, send-time latency when the direct streams' events carry one, else the
+// p99 gap between events (rhythm).
+func pickDelivery(h *Harness, publishing bool) (metric string, needs []report.Evidence, rhythm bool) {
+	if publishing {
+		return "mark_latency_p99", []report.Evidence{report.EvidenceMarks}, false
+	}
+	h.groupMu.Lock()
+	var direct *Group
+	for _, g := range h.groups {
+		if g.name == "direct" {
+			direct = g
+		}
+	}
+	h.groupMu.Unlock()
+	if direct != nil && direct.agg.Metrics().Latency.Count > 0 {
+		return "latency_p99", []report.Evidence{report.EvidenceEvent}, false
+	}
+	return "gap_p99", []report.Evidence{report.EvidenceEvent}, true
 }
 
 func pathNames(paths []struct{ name, base string }) string {

@@ -42,9 +42,16 @@ func runResume(ctx context.Context, h *Harness, ck resumeChecks) error {
 	within := h.Dur(ck.resumed)
 	h.Request(n, n, away, fmt.Sprintf("each client leaves for %s while %d progress events are produced, then resumes", away, posts))
 
+	publishing, err := h.PreparePublish(within + away + startTimeout)
+	if err != nil {
+		return err
+	}
 	srcs, err := h.OpenSessions(ctx, "", n, nil)
 	if err != nil {
 		return err
+	}
+	if publishing {
+		h.StartPublish(ctx)
 	}
 	if _, err := h.AwaitStarted(ctx, srcs, 2); err != nil {
 		return err
@@ -84,9 +91,11 @@ func runResume(ctx context.Context, h *Harness, ck resumeChecks) error {
 
 	// Ids lost, repeated and out of order are counted by the aggregate over every
 	// event: rules, so merged shards are judged exactly.
-	h.Judge(ck.idsExactlyOnce, report.Rule{Metric: "missing_ids", Plus: []report.Term{{Metric: "duplicate_ids"}},
-		Op: "<=", Limit: h.LimitValue(ck.idsExactlyOnce), Needs: []report.Evidence{report.EvidenceEvent}})
-	h.CheckRule(ck.idsInOrder, "out_of_order_ids", "<=", report.EvidenceEvent)
+	// With publish-driven marks they are the truth; else the target's numeric ids.
+	lost, dup, late, needs, _ := h.deliveryRules()
+	h.Judge(ck.idsExactlyOnce, report.Rule{Metric: lost, Plus: []report.Term{{Metric: dup}},
+		Op: "<=", Limit: h.LimitValue(ck.idsExactlyOnce), Needs: needs})
+	h.CheckRule(ck.idsInOrder, late, "<=", needs...)
 	note := fmt.Sprintf("all %d clients resumed within %s", n, ms(took))
 	if len(notBack) > 0 {
 		note = fmt.Sprintf("%d of %d clients did not get their missed events within %s", len(notBack), n, within+away)

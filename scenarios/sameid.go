@@ -26,6 +26,7 @@ func sameIDReconnect() *Scenario {
 		Proves:  "a same-id reconnect (page reload, also several at once) ends the old stream and leaves exactly one sender per session",
 		Catches: []string{"no-replace"},
 		Checks:  ck.all(),
+		Needs:   []Capability{NeedSessions},
 		run:     func(ctx context.Context, h *Harness) error { return runSameID(ctx, h, ck) },
 	}
 }

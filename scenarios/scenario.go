@@ -29,6 +29,9 @@ type Scenario struct {
 	// run names them by these values (fields of a struct of the scenario's own), never
 	// by a string, so a check that is not declared cannot be named.
 	Checks []*CheckSpec
+	// Needs are what the scenario needs from its target: without one, every check is
+	// n/a with the reason (Harness.Lacks), never a failure and never a pass.
+	Needs []Capability
 	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
 	// when the run has no --target: timers short enough for the scenario to finish fast.
 	ServerArgs []string
@@ -212,6 +215,10 @@ type Options struct {
 	// Shard makes this process run its share of every scenario's streams, with session
 	// ids no other shard uses (`run --shard I/N`); `report merge` combines the results.
 	Shard runner.Shard
+
+	// TargetDescription: the send-time field, publish endpoint and request details of
+	// the target (issue 11).
+	TargetDescription
 }
 
 // HoldConfig is the hold scenario's own configuration.
@@ -264,9 +271,10 @@ func (o Options) Validate(scs []*Scenario) error {
 	} else if !strings.HasPrefix(o.Target, "http://") && !strings.HasPrefix(o.Target, "https://") {
 		errs = append(errs, fmt.Errorf("target %q: must be an http:// or https:// URL", o.Target))
 	}
-	if o.StreamTemplate == "" || !strings.Contains(o.StreamTemplate, "{session}") {
-		errs = append(errs, fmt.Errorf("stream URL template %q must contain {session}", o.StreamTemplate))
+	if o.StreamTemplate == "" {
+		errs = append(errs, errors.New("stream URL template is empty"))
 	}
+	errs = append(errs, o.TargetDescription.validate())
 	if o.ProgressTemplate != "" && !strings.Contains(o.ProgressTemplate, "{session}") {
 		errs = append(errs, fmt.Errorf("progress URL template %q must contain {session}", o.ProgressTemplate))
 	}

@@ -53,7 +53,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"http:// or https://", "{session}", "streams -1", "must not be negative", "capacity step 0", `"nope"`, "first-event=fast", "shard 3/2"} {
+	for _, want := range []string{"http:// or https://", "streams -1", "must not be negative", "capacity step 0", `"nope"`, "first-event=fast", "shard 3/2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

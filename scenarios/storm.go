@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/proxy"
-	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -60,6 +59,10 @@ func runStorm(ctx context.Context, h *Harness, ck stormChecks) error {
 			retryMu.Unlock()
 		}
 	})
+	publishing, err := h.PreparePublish(2*startTimeout + runner.DefaultRetry + h.Dur(ck.reconnected))
+	if err != nil {
+		return err
+	}
 	srcs := make([]*runner.EventSource, n)
 	for i := range n {
 		sess := h.Session("", i)
@@ -68,6 +71,9 @@ func runStorm(ctx context.Context, h *Harness, ck stormChecks) error {
 			return err
 		}
 		srcs[i] = es
+	}
+	if publishing {
+		h.StartPublish(ctx)
 	}
 	if _, err := h.AwaitStarted(ctx, srcs, 2); err != nil {
 		return err
@@ -106,8 +112,9 @@ func runStorm(ctx context.Context, h *Harness, ck stormChecks) error {
 
 	am := after.agg.Metrics()
 	h.Offenders(ck.reconnected, len(notBack), n,
-		fmt.Sprintf("%d of %d clients not back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))))
-	h.CheckRule(ck.noLostIds, "missing_ids", "<=", report.EvidenceEvent)
-	h.CheckRule(ck.noDuplicateIds, "duplicate_ids", "<=", report.EvidenceEvent)
+		fmt.Sprintf("%d of %d clients back within retry (%s) + %s; %d reopened, slowest reconnect delay %s", n-len(notBack), n, maxRetry, margin, am.Opens, ms(time.Duration(am.ReconnectDelay.MaxMS*float64(time.Millisecond)))))
+	lost, dup, _, lostNeeds, dupNeeds := h.deliveryRules()
+	h.CheckRule(ck.noLostIds, lost, "<=", lostNeeds...)
+	h.CheckRule(ck.noDuplicateIds, dup, "<=", dupNeeds...)
 	return nil
 }

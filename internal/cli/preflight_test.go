@@ -105,8 +105,8 @@ func TestRunPreflightLeavesNoFile(t *testing.T) {
 		t.Fatalf("the check changed the existing file to %q", b)
 	}
 	os.Remove(out)
-	code, _, stderr := runReportCmd(t, "run", "--target", "http://127.0.0.1:1", "--out", out, "--stream-url", "{target}/events", "starvation")
-	if code != ExitUsage || !strings.Contains(stderr, "{session}") {
+	code, _, stderr := runReportCmd(t, "run", "--target", "http://127.0.0.1:1", "--out", out, "--sent-unit", "minutes", "starvation")
+	if code != ExitUsage || !strings.Contains(stderr, "sent unit") {
 		t.Fatalf("later usage error: exit %d, %q", code, stderr)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {

@@ -47,6 +47,8 @@ type runConfig struct {
 	NginxConf        string            `json:"nginx_conf"`
 	// ServerArgs are the --server-arg flags passed on to the embedded server.
 	ServerArgs []string `json:"server_args,omitempty"`
+	// TargetDescription: send-time field, publish endpoint, request details (issue 11).
+	TargetDescription targetConfig `json:"target_description"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -65,7 +67,7 @@ makes up); the defaults fit the reference server's contract.`)
 	var (
 		target      = fs.String("target", "", "base URL of the SSE service under test (default: start the embedded reference server)")
 		faults      = fs.String("fault", "", "fault modes for the embedded reference server, comma-separated (see 'sseharness serve -h'); not with --target")
-		streamURL   = fs.String("stream-url", defaultStreamTemplate, "URL template of a session's event stream")
+		streamURL   = fs.String("stream-url", defaultStreamTemplate, "URL template of a stream; {session} is optional: without it the target is a broadcast feed (one feed for every subscriber) and the session checks are n/a")
 		progressURL = fs.String("progress-url", defaultProgressTemplate, "URL template of a session's progress callback (POST {\"progress\":N}); \"none\" if the target has none")
 		metricsURL  = fs.String("metrics-url", "{target}/metrics", "the target's Prometheus text endpoint; \"none\" if it has none")
 		ordinaryURL = fs.String("ordinary-url", "{target}/healthz", "an ordinary request to the target's origin (six-connection-limit)")
@@ -95,9 +97,13 @@ makes up); the defaults fit the reference server's contract.`)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
+	tflags := addTargetFlags(fs)
 	names, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
+	}
+	if err := tflags.applyFile(fs); err != nil {
+		return usageError(env, "run", "%v", err)
 	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
@@ -195,6 +201,7 @@ makes up); the defaults fit the reference server's contract.`)
 	if embedded {
 		check.Target = "http://127.0.0.1:0" // the child's URL is known only once it runs
 	}
+	check.TargetDescription = tflags.description(check.Target)
 	if err := check.Validate(scs); err != nil {
 		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
@@ -242,7 +249,8 @@ makes up); the defaults fit the reference server's contract.`)
 		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
 		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
 		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
-		ServerArgs: serverArgs,
+		ServerArgs:        serverArgs,
+		TargetDescription: tflags.config(*streamURL),
 	}
 	for _, d := range []struct {
 		v   time.Duration
@@ -278,6 +286,7 @@ makes up); the defaults fit the reference server's contract.`)
 			base = child.URL
 		}
 		o.Target = base
+		o.TargetDescription = tflags.description(base)
 		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
 		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))

@@ -36,7 +36,7 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--target", "ftp://example"}, "http:// or https://"},
 		{[]string{"run", "--format", "pdf"}, "unknown format"},
 		{[]string{"run", "--capacity-steps", "100,x"}, "--capacity-steps"},
-		{[]string{"run", "--stream-url", "{target}/events"}, "{session}"},
+		{[]string{"run", "--sent-unit", "minutes"}, "sent unit"}, // a {session} is optional since issue 11 (broadcast feeds)
 		{[]string{"list", "extra"}, "unexpected argument"},
 		{[]string{"run", "resume", "--streams", "x"}, "invalid value"},
 		{[]string{"run", "--target", "http://127.0.0.1:1", "--server-arg=--tls"}, "--server-arg applies to the embedded reference server only"},
