@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/docker"
+	"github.com/sseharness/sseharness/internal/selfwatch"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 	"github.com/sseharness/sseharness/scenarios"
@@ -88,6 +89,11 @@ makes up); the defaults fit the reference server's contract.`)
 		probes      listFlag
 		thresholds  = thresholdFlag{}
 	)
+	// Scale: workers, source addresses, start time, several targets, self-watch (issue 14).
+	var (
+		runnerMaxCPU   = fs.Float64("runner-max-cpu", selfwatch.DefaultMaxCPU, "runner-healthy fails when the runner used more than this share of its cores")
+		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
+	)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
@@ -112,6 +118,10 @@ makes up); the defaults fit the reference server's contract.`)
 		if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
 			return usageError(env, "run", "--shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
 		}
+	}
+	watchCfg := selfwatch.Config{MaxCPU: *runnerMaxCPU, MaxDelay: *runnerMaxDelay}
+	if err := watchCfg.Validate(); err != nil {
+		return usageError(env, "run", "--runner-max-cpu/--runner-max-delay: %v", err)
 	}
 	if *thrFile != "" {
 		t, err := report.LoadThresholds(*thrFile)
@@ -239,6 +249,10 @@ makes up); the defaults fit the reference server's contract.`)
 		cfg.Scenarios = append(cfg.Scenarios, sc.Name)
 	}
 
+	runWatch, err := selfwatch.Start(ctx, watchCfg)
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
 	for _, sc := range scs {
 		if ctx.Err() != nil {
 			break
@@ -264,7 +278,9 @@ makes up); the defaults fit the reference server's contract.`)
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
 		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))
 		progress.begin(sc.Name)
+		watch := startScenarioWatch(ctx, watchCfg)
 		sr := scenarios.Run(ctx, sc, o)
+		watch.judge(&sr, env.Stderr)
 		progress.end()
 		if child != nil {
 			if err := child.Stop(6 * time.Second); err != nil {
@@ -275,6 +291,7 @@ makes up); the defaults fit the reference server's contract.`)
 		res.Scenarios = append(res.Scenarios, sr)
 	}
 	res.End = time.Now()
+	res.Runner = []report.RunnerWatch{{Worker: sh.Index, Summary: runWatch.Stop()}}
 	res.Config = cfg
 	res.Evaluate()
 
