@@ -22,6 +22,7 @@ type Load struct {
 	out     chan<- Record
 	start   time.Time
 	rootCAs *x509.CertPool
+	srcs    *SourceAddrs
 
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -54,6 +55,10 @@ func Run(ctx context.Context, cfg Config, out chan<- Record) error {
 type StartOptions struct {
 	// RootCAs, when set, replaces the system roots for TLS targets (tests).
 	RootCAs *x509.CertPool
+	// SourceAddrs, when set, binds every connection of the load's browsers to the
+	// next of its source addresses (round-robin; share one across the loads of a run
+	// for an even spread). Nil: the system picks the source address.
+	SourceAddrs *SourceAddrs
 }
 
 // Start validates cfg and starts the load in the background; see Load for its
@@ -74,6 +79,7 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		out:      out,
 		start:    time.Now(),
 		rootCAs:  opts.RootCAs,
+		srcs:     opts.SourceAddrs,
 		sources:  make([]*EventSource, r.Streams),
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
@@ -161,6 +167,7 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 			Insecure:        l.cfg.Insecure,
 			RootCAs:         l.rootCAs,
 			DialTimeout:     l.cfg.DialTimeout,
+			SourceAddrs:     l.srcs,
 		})
 		l.browsers[bi] = b
 	}

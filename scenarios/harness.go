@@ -625,7 +625,7 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 	if h.finished {
 		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
 	}
-	l, err := runner.Start(ctx, cfg, h.records)
+	l, err := runner.StartWith(ctx, cfg, h.records, runner.StartOptions{SourceAddrs: h.opts.SourceAddrs})
 	if err != nil {
 		return nil, err
 	}
@@ -639,7 +639,7 @@ func (h *Harness) NewBrowser(disableH2 bool) *runner.Browser {
 	id := h.nextBrws
 	h.nextBrws++
 	h.mu.Unlock()
-	b := runner.NewBrowser(runner.BrowserConfig{ID: id, Insecure: h.opts.Insecure, DisableHTTP2: disableH2})
+	b := runner.NewBrowser(runner.BrowserConfig{ID: id, Insecure: h.opts.Insecure, DisableHTTP2: disableH2, SourceAddrs: h.opts.SourceAddrs})
 	h.mu.Lock()
 	h.browsers = append(h.browsers, b)
 	h.mu.Unlock()

@@ -209,6 +209,9 @@ type Options struct {
 	// Shard makes this process run its share of every scenario's streams, with session
 	// ids no other shard uses (`run --shard I/N`); `report merge` combines the results.
 	Shard runner.Shard
+	// SourceAddrs, when set, spreads the streams' connections over these local source
+	// addresses (`run --source-addrs`), one round-robin shared by the whole run.
+	SourceAddrs *runner.SourceAddrs
 }
 
 // HoldConfig is the hold scenario's own configuration.

@@ -46,6 +46,8 @@ type runConfig struct {
 	Insecure         bool              `json:"insecure"`
 	Strict           bool              `json:"strict,omitempty"`
 	NginxConf        string            `json:"nginx_conf"`
+	// Scale (issue 14).
+	SourceAddrs string `json:"source_addrs,omitempty"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -93,6 +95,7 @@ makes up); the defaults fit the reference server's contract.`)
 	var (
 		runnerMaxCPU   = fs.Float64("runner-max-cpu", selfwatch.DefaultMaxCPU, "runner-healthy fails when the runner used more than this share of its cores")
 		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
+		sourceAddrs    = fs.String("source-addrs", "", "local source addresses for the streams' connections, round-robin: a list or range, e.g. 127.0.0.2-127.0.0.40 (default: the system's; on a loopback target the harness picks enough loopback addresses itself when the streams need more ports than one address has)")
 	)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
@@ -192,6 +195,14 @@ makes up); the defaults fit the reference server's contract.`)
 	if err := check.Validate(scs); err != nil {
 		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	srcs, srcNote, err := resolveSourceAddrs(*sourceAddrs, check.Target, maxStreams(opts, scs))
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	opts.SourceAddrs = srcs
+	if srcNote != "" {
+		fmt.Fprintf(env.Stderr, "sseharness run: %s\n", srcNote)
+	}
 	if embedded && *faults != "" {
 		// Let serve judge the fault list before any scenario starts.
 		if err := validateFaults(*faults); err != nil {
@@ -236,6 +247,9 @@ makes up); the defaults fit the reference server's contract.`)
 		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
 		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
 		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
+	}
+	if srcs != nil {
+		cfg.SourceAddrs = sourceAddrsText(srcs)
 	}
 	for _, d := range []struct {
 		v   time.Duration

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRunSourceAddrsSpreadConnections: run --source-addrs binds the streams'
+// connections round-robin to the addresses, as the server sees them.
+func TestRunSourceAddrsSpreadConnections(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(sseHandler(func(w http.ResponseWriter, f http.Flusher, r *http.Request) {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			mu.Lock()
+			seen[host]++
+			mu.Unlock()
+		}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 1; ; i++ {
+			if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"sent_unix_ns\":%d}\n\n", i, time.Now().UnixNano()); err != nil {
+				return
+			}
+			f.Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}))
+	defer srv.Close()
+	code, stderr, res := holdRun(t, srv.URL, "--streams", "6", "--source-addrs", "127.0.0.2-127.0.0.4")
+	if code != ExitOK || res.Scenarios[0].Metrics.Streams != 6 {
+		t.Fatalf("exit %d, %d streams; want 0 and 6\nstderr: %s", code, res.Scenarios[0].Metrics.Streams, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{"127.0.0.2": 2, "127.0.0.3": 2, "127.0.0.4": 2}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("the server saw stream connections from %v, want %v", seen, want)
+	}
+	if cfg, ok := res.Config.(map[string]any); !ok || cfg["source_addrs"] != "127.0.0.2-127.0.0.4" {
+		t.Errorf("result config %v does not record the source addresses", res.Config)
+	}
+}
+
+// TestRunSourceAddrsBadList: a bad list or one of the other family than the target is
+// a usage error in one line, before any load.
+func TestRunSourceAddrsBadList(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ list, want string }{
+		{"127.0.0.9-127.0.0.2", "ends before it starts"},
+		{"::1", "cannot be reached from IPv6 source addresses"},
+		{"nonsense", "is not an IP address"},
+	} {
+		var out strings.Builder
+		env, stderr := serveTestEnv(&out)
+		code := Main(t.Context(), []string{"run", "--target", "http://127.0.0.1:1", "--source-addrs", tc.list, "hold"}, env)
+		if code != ExitUsage || !strings.Contains(stderr.String(), tc.want) || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
+			t.Errorf("--source-addrs %s: exit %d, stderr %q; want 2 and one line with %q", tc.list, code, stderr, tc.want)
+		}
+	}
+}
