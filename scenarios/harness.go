@@ -334,7 +334,7 @@ func breakdownCounts(m map[string]int64) string {
 }
 
 func (h *Harness) startProgress(ctx context.Context) func() {
-	if h.opts.Progress == nil {
+	if h.opts.Progress == nil && h.opts.Snapshot == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -352,7 +352,12 @@ func (h *Harness) startProgress(ctx context.Context) func() {
 				return
 			case now := <-t.C:
 				s := h.agg.Snapshot(now)
-				h.opts.Progress(fmt.Sprintf("%s: %s", h.sc.Name, s.String()))
+				if h.opts.Snapshot != nil {
+					h.opts.Snapshot(h.sc.Name, s)
+				}
+				if h.opts.Progress != nil {
+					h.opts.Progress(fmt.Sprintf("%s: %s", h.sc.Name, s.String()))
+				}
 			}
 		}
 	}()

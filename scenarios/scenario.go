@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -212,6 +213,9 @@ type Options struct {
 	// SourceAddrs, when set, spreads the streams' connections over these local source
 	// addresses (`run --source-addrs`), one round-robin shared by the whole run.
 	SourceAddrs *runner.SourceAddrs
+	// Snapshot, when set, is called with the same figures as Progress, as numbers (a
+	// worker of `run --workers` streams them to its parent).
+	Snapshot func(scenario string, s report.Snapshot)
 }
 
 // HoldConfig is the hold scenario's own configuration.

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -95,6 +97,8 @@ makes up); the defaults fit the reference server's contract.`)
 	var (
 		runnerMaxCPU   = fs.Float64("runner-max-cpu", selfwatch.DefaultMaxCPU, "runner-healthy fails when the runner used more than this share of its cores")
 		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
+		workers        = fs.Int("workers", 0, "run as N worker processes of this executable, each a shard of every scenario, merged into one result (0: as many as the streams need under the open-file limit, at least 1; more than 1 needs --target)")
+		workerMode     = fs.Bool("worker", false, "internal: run as one worker of --workers (live counts as JSON lines on stdout, the result only to --out)")
 		sourceAddrs    = fs.String("source-addrs", "", "local source addresses for the streams' connections, round-robin: a list or range, e.g. 127.0.0.2-127.0.0.40 (default: the system's; on a loopback target the harness picks enough loopback addresses itself when the streams need more ports than one address has)")
 	)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
@@ -215,10 +219,22 @@ makes up); the defaults fit the reference server's contract.`)
 		// little CPU and saves the default 100% headroom on every stream's memory.
 		debug.SetGCPercent(runGCPercent)
 	}
-	if lim, err := runner.RaiseFDLimit(); err == nil {
-		if err := lim.CheckStreams(maxStreams(opts, scs)); err != nil {
+	lim, limErr := runner.RaiseFDLimit()
+	nWorkers, err := resolveWorkers(*workers, *workerMode, *out, sh, embedded, maxStreams(opts, scs), lim, limErr)
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	if nWorkers > 1 {
+		return runWorkers(ctx, env, workerRun{args: args, n: nWorkers, out: *out, render: render, strict: *strict})
+	}
+	if limErr == nil {
+		if err := lim.CheckStreams(shardStreams(maxStreams(opts, scs), sh)); err != nil {
 			return usageError(env, "run", "%v", err)
 		}
+	}
+	if *workerMode {
+		sw := &snapshotWriter{enc: json.NewEncoder(env.Stdout), worker: sh.Index}
+		opts.Snapshot = sw.write
 	}
 	exe, err := os.Executable()
 	if err != nil && embedded {
@@ -226,7 +242,9 @@ makes up); the defaults fit the reference server's contract.`)
 	}
 
 	progress := newProgressLine(env)
-	opts.Progress = progress.update
+	if !*workerMode {
+		opts.Progress = progress.update
+	}
 	res := &report.Result{
 		SchemaVersion:  report.SchemaVersion,
 		HarnessVersion: Version(),
@@ -314,6 +332,9 @@ makes up); the defaults fit the reference server's contract.`)
 			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *out, err)
 			return ExitHarness
 		}
+	}
+	if *workerMode {
+		render = func(io.Writer, *report.Result) error { return nil } // stdout carries the snapshots
 	}
 	if err := render(env.Stdout, res); err != nil {
 		return harnessError(env, "run", err)
