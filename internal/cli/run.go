@@ -16,6 +16,7 @@ import (
 
 	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/internal/selfwatch"
+	"github.com/sseharness/sseharness/internal/shards"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 	"github.com/sseharness/sseharness/scenarios"
@@ -99,6 +100,7 @@ makes up); the defaults fit the reference server's contract.`)
 		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
 		workers        = fs.Int("workers", 0, "run as N worker processes of this executable, each a shard of every scenario, merged into one result (0: as many as the streams need under the open-file limit, at least 1; more than 1 needs --target)")
 		workerMode     = fs.Bool("worker", false, "internal: run as one worker of --workers (live counts as JSON lines on stdout, the result only to --out)")
+		startAtFlag    = fs.String("start-at", "", "RFC 3339 time (e.g. 2026-12-01T10:00:00Z) at which to open the streams: each process (shard, worker) waits for it, so that shards started apart still load together; the result says how late each began (default with --workers: 1s after the workers are started)")
 		sourceAddrs    = fs.String("source-addrs", "", "local source addresses for the streams' connections, round-robin: a list or range, e.g. 127.0.0.2-127.0.0.40 (default: the system's; on a loopback target the harness picks enough loopback addresses itself when the streams need more ports than one address has)")
 	)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
@@ -124,6 +126,12 @@ makes up); the defaults fit the reference server's contract.`)
 		sh.Count, err2 = strconv.Atoi(n)
 		if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
 			return usageError(env, "run", "--shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
+		}
+	}
+	var startAt time.Time
+	if *startAtFlag != "" {
+		if startAt, err = shards.ParseStartAt(*startAtFlag, time.Now()); err != nil {
+			return usageError(env, "run", "--start-at: %v", err)
 		}
 	}
 	watchCfg := selfwatch.Config{MaxCPU: *runnerMaxCPU, MaxDelay: *runnerMaxDelay}
@@ -225,7 +233,7 @@ makes up); the defaults fit the reference server's contract.`)
 		return usageError(env, "run", "%v", err)
 	}
 	if nWorkers > 1 {
-		return runWorkers(ctx, env, workerRun{args: args, n: nWorkers, out: *out, render: render, strict: *strict})
+		return runWorkers(ctx, env, workerRun{args: args, n: nWorkers, out: *out, render: render, strict: *strict, startAt: *startAtFlag != ""})
 	}
 	if limErr == nil {
 		if err := lim.CheckStreams(shardStreams(maxStreams(opts, scs), sh)); err != nil {
@@ -281,6 +289,14 @@ makes up); the defaults fit the reference server's contract.`)
 		cfg.Scenarios = append(cfg.Scenarios, sc.Name)
 	}
 
+	if !startAt.IsZero() {
+		st, err := shards.WaitUntil(ctx, startAt)
+		res.Starts = []report.WorkerStart{{Worker: sh.Index, Start: st}}
+		res.Start = time.Now()
+		if err == nil && st.LateMS >= 1 {
+			fmt.Fprintf(env.Stderr, "sseharness run: began %v after the start time %s\n", st.Late().Round(time.Millisecond), startAt.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	runWatch, err := selfwatch.Start(ctx, watchCfg)
 	if err != nil {
 		return harnessError(env, "run", err)

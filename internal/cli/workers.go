@@ -132,7 +132,15 @@ type workerRun struct {
 	out    string
 	render report.Renderer
 	strict bool
+	// startAt says the run was given --start-at (passed on to every worker); without
+	// it the workers get a common one, workerStartDelay after they are started.
+	startAt bool
 }
+
+// workerStartDelay is how long after starting its workers a run without --start-at
+// has them open their streams: long enough for a process to start and be ready, so
+// that every worker opens on one schedule.
+const workerStartDelay = time.Second
 
 // runWorkers runs `run` as n worker processes of this executable, each a shard, streams
 // their live counts into one progress line and merges their results into one. A worker
@@ -149,13 +157,18 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 	}
 	defer os.RemoveAll(dir)
 
+	args := wr.args
+	if !wr.startAt {
+		at := time.Now().Add(workerStartDelay).UTC().Format(time.RFC3339Nano)
+		args = append([]string{"--start-at", at}, args...)
+	}
 	progress := newProgressLine(env)
 	live := newWorkerProgress(wr.n, progress)
 	var workers []*workerProc
 	for i := 0; i < wr.n; i++ {
 		w := &workerProc{index: i, out: filepath.Join(dir, fmt.Sprintf("worker-%d.json", i)),
 			stderr: &headTailBuffer{tail: tailBuffer{max: workerStderrTail}}, done: make(chan struct{})}
-		w.cmd = exec.Command(exe, workerArgs(wr.args, i, wr.n, w.out)...)
+		w.cmd = exec.Command(exe, workerArgs(args, i, wr.n, w.out)...)
 		w.cmd.Stderr = w.stderr
 		w.cmd.SysProcAttr = childProcAttr()
 		stdout, err := w.cmd.StdoutPipe()

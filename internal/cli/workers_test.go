@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,4 +177,61 @@ func TestRunWorkersBinary(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStartAtShardsOverlapFully: two shards started apart with one --start-at open
+// their streams together; report merge reports the peak they achieved together, and
+// each result says how late its shard began.
+func TestStartAtShardsOverlapFully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	srv := startBinary(t, bin, "--tick", "200ms")
+	dir := t.TempDir()
+	// The second shard is started 4s after the first, later than a shard's streams live
+	// (the 1s hold plus hold's 2s margin): only the common start makes them overlap.
+	at := time.Now().Add(5 * time.Second).UTC().Format(time.RFC3339Nano)
+	var runs []*runningBinary
+	for i := range 2 {
+		runs = append(runs, startRunBinary(t, bin, "run", "--target", srv.url, "--shard", fmt.Sprintf("%d/2", i),
+			"--start-at", at, "--streams", "10", "--hold", "1s", "--runner-max-delay", "500ms",
+			"--out", filepath.Join(dir, fmt.Sprintf("shard-%d.json", i)), "hold"))
+		if i == 0 {
+			time.Sleep(4 * time.Second) // staging, not waiting for a condition: the second shard is scheduled late
+		}
+	}
+	for i, r := range runs {
+		if code := r.await(t, 90*time.Second); code != ExitOK {
+			t.Fatalf("shard %d: exit %d\nstderr: %s", i, code, r.stderr)
+		}
+	}
+	for i := range 2 {
+		res, err := report.Load(filepath.Join(dir, fmt.Sprintf("shard-%d.json", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Starts) != 1 || !res.Starts[0].Waited || res.Starts[0].Late() > time.Second {
+			t.Errorf("shard %d start %+v, want a wait and a small lateness", i, res.Starts)
+		}
+	}
+	merged := filepath.Join(dir, "merged.json")
+	var stdout bytes.Buffer
+	env, stderr := serveTestEnv(&stdout)
+	if code := Main(t.Context(), []string{"report", "merge", merged, filepath.Join(dir, "shard-0.json"), filepath.Join(dir, "shard-1.json")}, env); code != ExitOK {
+		t.Fatalf("report merge: exit %d\n%s%s", code, stdout.String(), stderr)
+	}
+	res, err := report.Load(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Scenarios[0].Overlap
+	if o == nil || o.Peak != 10 || o.SumOfPeaks != 10 || !o.Full() || o.PeakShards != 2 || o.AllOpenMS < 1000 {
+		t.Fatalf("overlap %+v, want a full peak of 10 streams from both shards held together for the 1s hold", o)
+	}
+	if !strings.Contains(stdout.String(), "shards overlapped fully: peak 10 concurrent streams of 10") ||
+		!strings.Contains(stdout.String(), "start at "+at) {
+		t.Errorf("report merge does not say the overlap and the start:\n%s", stdout.String())
+	}
 }
