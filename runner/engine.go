@@ -23,6 +23,7 @@ type Load struct {
 	start   time.Time
 	rootCAs *x509.CertPool
 	srcs    *SourceAddrs
+	targets []string
 
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -59,6 +60,10 @@ type StartOptions struct {
 	// next of its source addresses (round-robin; share one across the loads of a run
 	// for an even spread). Nil: the system picks the source address.
 	SourceAddrs *SourceAddrs
+	// Targets, when it holds more than one base URL, replaces Config.Target per stream:
+	// each session is pinned to one of them (PinTarget), so that its reconnections reach
+	// the same server. Nil: Config.Target for every stream.
+	Targets []string
 }
 
 // Start validates cfg and starts the load in the background; see Load for its
@@ -80,6 +85,7 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		start:    time.Now(),
 		rootCAs:  opts.RootCAs,
 		srcs:     opts.SourceAddrs,
+		targets:  opts.Targets,
 		sources:  make([]*EventSource, r.Streams),
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
@@ -171,8 +177,14 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		})
 		l.browsers[bi] = b
 	}
+	url := l.cfg.StreamURL(i)
+	if len(l.targets) > 1 {
+		pinned := l.cfg
+		pinned.Target = PinTarget(l.targets, l.cfg.Session(i))
+		url = pinned.StreamURL(i)
+	}
 	sc := SourceConfig{
-		URL:             l.cfg.StreamURL(i),
+		URL:             url,
 		Stream:          i,
 		Session:         l.cfg.Session(i),
 		Header:          l.cfg.Header,

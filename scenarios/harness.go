@@ -66,6 +66,7 @@ type Harness struct {
 	requested report.RequestedLoad
 	notes     []string
 	wg        sync.WaitGroup
+	via       map[string]bool // sessions streamed through a proxy, with several targets
 
 	client *http.Client // callbacks and other plain requests
 
@@ -579,6 +580,9 @@ func (h *Harness) Session(tag string, i int) string {
 }
 
 func (h *Harness) expand(tmpl, base, session string) string {
+	if base == h.opts.Target && len(h.opts.Targets) > 1 && !h.isVia(session) {
+		base = runner.PinTarget(h.opts.Targets, session)
+	}
 	s := strings.ReplaceAll(tmpl, "{target}", strings.TrimRight(base, "/"))
 	return strings.ReplaceAll(s, "{session}", url.PathEscape(session))
 }
@@ -589,8 +593,25 @@ func (h *Harness) StreamURL(session string) string {
 }
 
 // StreamURLVia is a session's stream URL with base in place of the target (a proxy).
+// With several targets the proxies forward to the first, so the session's callbacks
+// go there too.
 func (h *Harness) StreamURLVia(base, session string) string {
+	if len(h.opts.Targets) > 1 {
+		h.mu.Lock()
+		if h.via == nil {
+			h.via = map[string]bool{}
+		}
+		h.via[session] = true
+		h.mu.Unlock()
+	}
 	return h.expand(h.opts.StreamTemplate, base, session)
+}
+
+// isVia reports whether session's stream goes through a proxy (StreamURLVia).
+func (h *Harness) isVia(session string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.via[session]
 }
 
 // HasCallback reports whether the target has a progress callback.
@@ -630,7 +651,7 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 	if h.finished {
 		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
 	}
-	l, err := runner.StartWith(ctx, cfg, h.records, runner.StartOptions{SourceAddrs: h.opts.SourceAddrs})
+	l, err := runner.StartWith(ctx, cfg, h.records, runner.StartOptions{SourceAddrs: h.opts.SourceAddrs, Targets: h.opts.Targets})
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ and none failed; a scenario with nothing judged is n/a, and the summary says why
 URL templates take {target} (the --target URL) and {session} (a session id the harness
 makes up); the defaults fit the reference server's contract.`)
 	var (
-		target      = fs.String("target", "", "base URL of the SSE service under test (default: start the embedded reference server)")
+		target      = new(string) // the first --target: see the scale flags below
 		faults      = fs.String("fault", "", "fault modes for the embedded reference server, comma-separated (see 'sseharness serve -h'); not with --target")
 		streamURL   = fs.String("stream-url", defaultStreamTemplate, "URL template of a session's event stream")
 		progressURL = fs.String("progress-url", defaultProgressTemplate, "URL template of a session's progress callback (POST {\"progress\":N}); \"none\" if the target has none")
@@ -96,6 +96,7 @@ makes up); the defaults fit the reference server's contract.`)
 	)
 	// Scale: workers, source addresses, start time, several targets, self-watch (issue 14).
 	var (
+		targets        = &targetsFlag{first: target}
 		runnerMaxCPU   = fs.Float64("runner-max-cpu", selfwatch.DefaultMaxCPU, "runner-healthy fails when the runner used more than this share of its cores")
 		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
 		workers        = fs.Int("workers", 0, "run as N worker processes of this executable, each a shard of every scenario, merged into one result (0: as many as the streams need under the open-file limit, at least 1; more than 1 needs --target)")
@@ -103,6 +104,7 @@ makes up); the defaults fit the reference server's contract.`)
 		startAtFlag    = fs.String("start-at", "", "RFC 3339 time (e.g. 2026-12-01T10:00:00Z) at which to open the streams: each process (shard, worker) waits for it, so that shards started apart still load together; the result says how late each began (default with --workers: 1s after the workers are started)")
 		sourceAddrs    = fs.String("source-addrs", "", "local source addresses for the streams' connections, round-robin: a list or range, e.g. 127.0.0.2-127.0.0.40 (default: the system's; on a loopback target the harness picks enough loopback addresses itself when the streams need more ports than one address has)")
 	)
+	fs.Var(targets, "target", "base URL of the SSE service under test (default: start the embedded reference server); repeat it to spread the sessions over several servers (e.g. 'serve --procs N'), each session pinned to one by its id")
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
@@ -126,6 +128,26 @@ makes up); the defaults fit the reference server's contract.`)
 		sh.Count, err2 = strconv.Atoi(n)
 		if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
 			return usageError(env, "run", "--shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
+		}
+	}
+	several := targets.several()
+	metricsSet := false
+	fs.Visit(func(f *flag.Flag) { metricsSet = metricsSet || f.Name == "metrics-url" })
+	if several != nil {
+		var probs []string
+		for _, t := range several[1:] {
+			if err := validateTarget("--target", t); err != nil {
+				probs = append(probs, err.Error())
+			}
+		}
+		if len(probs) > 0 {
+			return usageError(env, "run", "%s", strings.Join(probs, "; "))
+		}
+		if !metricsSet {
+			// One server's metrics are not the whole service's: a gauge of open streams
+			// would count a share of them. Read one only when asked.
+			*metricsURL = "none"
+			fmt.Fprintf(env.Stderr, "sseharness run: %d targets, each session pinned to one by its id; server metrics not read (--metrics-url URL reads one server's)\n", len(several))
 		}
 	}
 	var startAt time.Time
@@ -262,6 +284,9 @@ makes up); the defaults fit the reference server's contract.`)
 	if sh.Count > 1 {
 		res.Shard = &report.Shard{Index: sh.Index, Count: sh.Count}
 	}
+	if several != nil {
+		res.Target = strings.Join(several, " ")
+	}
 	if embedded {
 		res.Target = "embedded reference server"
 		if *faults != "" {
@@ -322,6 +347,7 @@ makes up); the defaults fit the reference server's contract.`)
 			base = child.URL
 		}
 		o.Target = base
+		o.Targets = several
 		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
 		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))
