@@ -143,6 +143,9 @@ makes up); the defaults fit the reference server's contract.`)
 		if len(probs) > 0 {
 			return usageError(env, "run", "%s", strings.Join(probs, "; "))
 		}
+		if metricsSet && *metricsURL != "none" {
+			fmt.Fprintf(env.Stderr, "sseharness run: %d targets: the server figures are of %s alone, and its per-stream figures divide that one server's growth by every target's streams\n", len(several), *metricsURL)
+		}
 		if !metricsSet {
 			// One server's metrics are not the whole service's: a gauge of open streams
 			// would count a share of them. Read one only when asked.
