@@ -235,3 +235,27 @@ func TestStartAtShardsOverlapFully(t *testing.T) {
 		t.Errorf("report merge does not say the overlap and the start:\n%s", stdout.String())
 	}
 }
+
+// TestWorkerProgressSumsTheWorkers: the progress line adds the workers' latest counts
+// and names the worst worker's p99 (percentiles do not add); lines that are not
+// snapshots are ignored.
+func TestWorkerProgressSumsTheWorkers(t *testing.T) {
+	var out bytes.Buffer
+	env, stderr := serveTestEnv(&out)
+	env.StderrIsTerminal = true
+	p := newWorkerProgress(2, newProgressLine(env))
+	p.read(strings.NewReader(`{"worker":0,"scenario":"hold","elapsed_ms":3000,"streams":5,"open":5,"events":50,"event_rate":5,"errors":1,"p99_ms":2,"p99_ok":true}
+not json
+{"worker":1,"scenario":"hold","elapsed_ms":2500,"streams":4,"open":3,"events":40,"event_rate":4,"errors":0,"p99_ms":7.5,"p99_ok":true}
+`))
+	p.mu.Lock()
+	line := p.sumLocked()
+	p.mu.Unlock()
+	want := "hold: 2/2 workers  3s  streams 9 (open 8)  events 90 (9/s)  worst worker p99 latency 7.5ms  errors 1"
+	if line != want {
+		t.Errorf("progress line\n%q, want\n%q", line, want)
+	}
+	if !strings.Contains(stderr.String(), "hold: ") {
+		t.Errorf("nothing written to the terminal: %q", stderr)
+	}
+}
