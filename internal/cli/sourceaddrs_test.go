@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sseharness/sseharness/runner"
 )
 
 // TestRunSourceAddrsSpreadConnections: run --source-addrs binds the streams'
@@ -68,5 +70,38 @@ func TestRunSourceAddrsBadList(t *testing.T) {
 		if code != ExitUsage || !strings.Contains(stderr.String(), tc.want) || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
 			t.Errorf("--source-addrs %s: exit %d, stderr %q; want 2 and one line with %q", tc.list, code, stderr, tc.want)
 		}
+	}
+}
+
+// TestResolveSourceAddrsPicksLoopbackAddresses: with no --source-addrs, streams past
+// one address's ports to a loopback target get enough loopback source addresses, and
+// the run says so; fewer streams, or a target elsewhere, keep the system's choice.
+func TestResolveSourceAddrsPicksLoopbackAddresses(t *testing.T) {
+	budget, _ := runner.LocalPortBudget()
+	per := budget.PerAddr()
+	if per <= 0 {
+		t.Skip("no ephemeral ports on this machine")
+	}
+	streams := 3*per + 1
+	srcs, note, err := resolveSourceAddrs("", "http://127.0.0.1:8080", streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srcs == nil || len(srcs.Addrs()) != 4 || srcs.Addrs()[0].String() != "127.0.0.2" {
+		t.Fatalf("%d streams: addresses %v, want 4 from 127.0.0.2", streams, srcs)
+	}
+	if !strings.Contains(note, "spreading their connections over 4 loopback addresses 127.0.0.2-127.0.0.5") {
+		t.Errorf("note %q does not say which addresses", note)
+	}
+	for _, tc := range []struct {
+		target  string
+		streams int
+	}{{"http://127.0.0.1:8080", per}, {"http://192.0.2.10:8080", streams}} {
+		if srcs, note, err := resolveSourceAddrs("", tc.target, tc.streams); srcs != nil || note != "" || err != nil {
+			t.Errorf("%s with %d streams: %v %q %v, want the system's choice", tc.target, tc.streams, srcs, note, err)
+		}
+	}
+	if _, _, err := resolveSourceAddrs("", "http://[::1]:8080", streams); err == nil || !strings.Contains(err.Error(), "IPv6 loopback has only ::1") {
+		t.Errorf("IPv6 loopback past its ports: %v, want an error with advice", err)
 	}
 }
