@@ -45,7 +45,7 @@ func RunnerHealth(s selfwatch.Summary) (Measure, Check) {
 	c := Check{
 		Name:      CheckRunnerHealthy,
 		Level:     LevelShould,
-		Threshold: fmt.Sprintf("runner not saturated (CPU <= %.0f%% of its cores, scheduling delay p99 <= %s ms)", 100*s.MaxCPU, fmtMS(s.MaxDelayMS)),
+		Threshold: fmt.Sprintf("runner not saturated (CPU <= %.0f%% of its cores, scheduling delay p99 <= %s)", 100*s.MaxCPU, fmtMS(s.MaxDelayMS)),
 		Rule:      &Rule{Metric: "measure." + MeasureRunnerSaturated, Op: "==", Limit: 0},
 	}
 	return m, c

@@ -321,7 +321,7 @@ makes up); the defaults fit the reference server's contract.`)
 		st, err := shards.WaitUntil(ctx, startAt)
 		res.Starts = []report.WorkerStart{{Worker: sh.Index, Start: st}}
 		res.Start = time.Now()
-		if err == nil && st.LateMS >= 1 {
+		if err == nil && (!st.Waited || st.Late() >= 100*time.Millisecond) {
 			fmt.Fprintf(env.Stderr, "sseharness run: began %v after the start time %s\n", st.Late().Round(time.Millisecond), startAt.UTC().Format(time.RFC3339Nano))
 		}
 	}
