@@ -254,6 +254,21 @@ func TestK8sRunnerIsIndexedShardedJob(t *testing.T) {
 	if got, want := flag("--out"), "/results/shard-$(JOB_COMPLETION_INDEX).json"; got != want {
 		t.Errorf("--out %q, want %q", got, want)
 	}
+	// Every shard waits for one start time, from the sseharness-start ConfigMap, so
+	// that pods scheduled apart still load the target together.
+	if got := flag("--start-at"); got != "$(START_AT)" {
+		t.Errorf("--start-at %q, want $(START_AT)", got)
+	}
+	var start *corev1.EnvVar
+	for i := range c.Env {
+		if c.Env[i].Name == "START_AT" {
+			start = &c.Env[i]
+		}
+	}
+	if start == nil || start.ValueFrom == nil || start.ValueFrom.ConfigMapKeyRef == nil ||
+		start.ValueFrom.ConfigMapKeyRef.Name != "sseharness-start" || start.ValueFrom.ConfigMapKeyRef.Key != "start-at" {
+		t.Errorf("START_AT is not declared from the sseharness-start ConfigMap: %+v", start)
+	}
 	// $(JOB_COMPLETION_INDEX) is expanded by Kubernetes only for variables the container
 	// declares: it must come from the completion-index annotation.
 	var idx *corev1.EnvVar

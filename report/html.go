@@ -58,6 +58,11 @@ func HTML(w io.Writer, r *Result) error {
 		if s.Error != "" {
 			ew.printf("<p class=\"err\">could not run: %s</p>\n", esc(s.Error))
 		}
+		for _, n := range []string{s.RunnerNote(), s.OverlapNote()} {
+			if n != "" {
+				ew.printf("<p>%s</p>\n", esc(n))
+			}
+		}
 		charts := scenarioCharts(s)
 		if len(charts) > 0 {
 			ew.printf("<div class=\"charts\">\n")

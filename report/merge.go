@@ -61,6 +61,8 @@ func Merge(shards []*Result) (*Result, error) {
 		if r.End.After(out.End) {
 			out.End = r.End
 		}
+		out.Runner = append(out.Runner, r.Runner...)
+		out.Starts = append(out.Starts, r.Starts...)
 		for j := range r.Scenarios {
 			s := &r.Scenarios[j]
 			if _, ok := byName[s.Name]; !ok {
@@ -195,6 +197,7 @@ func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 	}
 	s.Server = mergeServer(parts, s.Metrics.Streams)
 	s.Checks = mergeChecks(parts)
+	s.Overlap = overlapOf(parts)
 	s.Evaluate()
 	return s, nil
 }

@@ -102,6 +102,9 @@ func headerLines(r *Result) []string {
 	if r.MergedShards > 0 {
 		lines = append(lines, fmt.Sprintf("merged from %d shards", r.MergedShards))
 	}
+	if n := r.StartNote(); n != "" {
+		lines = append(lines, n)
+	}
 	lines = append(lines, "verdict: "+verdictText(r.Verdict))
 	if un := r.Unjudged(); len(un) > 0 {
 		lines = append(lines, fmt.Sprintf("not judged: %d of %d scenarios (%s)", len(un), len(r.Scenarios), strings.Join(un, " | ")))
@@ -132,6 +135,11 @@ func scenarioSection(s *ScenarioResult) section {
 	sec.lines = append(sec.lines, "verdict: "+verdictText(s.Verdict))
 	if s.Error != "" {
 		sec.lines = append(sec.lines, "could not run: "+s.Error)
+	}
+	for _, n := range []string{s.RunnerNote(), s.OverlapNote()} {
+		if n != "" {
+			sec.lines = append(sec.lines, n)
+		}
 	}
 	if len(s.Checks) > 0 {
 		sec.tables = append(sec.tables, checksTable(s.Checks))

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/shards"
 )
 
 // SchemaVersion is the version of the result file format this package writes and reads.
@@ -59,6 +61,12 @@ type Result struct {
 	MergedShards int              `json:"merged_shards,omitempty"`
 	Scenarios    []ScenarioResult `json:"scenarios"`
 	Verdict      Verdict          `json:"verdict"`
+	// Runner is what each process of the run saw of its own health (one per worker;
+	// a merged result has every shard's).
+	Runner []RunnerWatch `json:"runner,omitempty"`
+	// Starts are the start times the processes were given (`run --start-at`) and how
+	// late each began.
+	Starts []WorkerStart `json:"starts,omitempty"`
 }
 
 // Shard identifies one shard of a distributed run: Index in [0, Count).
@@ -87,6 +95,9 @@ type ScenarioResult struct {
 	Groups []GroupResult `json:"groups,omitempty"`
 	// Measures are figures the scenario measured itself, for its rules.
 	Measures []Measure `json:"measures,omitempty"`
+	// Overlap, set by `report merge`, is how far the shards' streams were open at the
+	// same time: the peak of concurrent streams across shards from their timelines.
+	Overlap *shards.Overlap `json:"overlap,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.
@@ -232,6 +243,9 @@ func scenarioVerdict(s *ScenarioResult) Verdict {
 	for _, c := range s.Checks {
 		if c.Fails() {
 			return VerdictFail
+		}
+		if c.Name == CheckRunnerHealthy {
+			continue // the runner's own health judges the harness, not the target
 		}
 		switch c.Verdict {
 		case VerdictPass, VerdictWarn, VerdictFail:

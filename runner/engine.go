@@ -22,6 +22,8 @@ type Load struct {
 	out     chan<- Record
 	start   time.Time
 	rootCAs *x509.CertPool
+	srcs    *SourceAddrs
+	targets []string
 
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -55,6 +57,14 @@ func Run(ctx context.Context, cfg Config, out chan<- Record) error {
 type StartOptions struct {
 	// RootCAs, when set, replaces the system roots for TLS targets (tests).
 	RootCAs *x509.CertPool
+	// SourceAddrs, when set, binds every connection of the load's browsers to the
+	// next of its source addresses (round-robin; share one across the loads of a run
+	// for an even spread). Nil: the system picks the source address.
+	SourceAddrs *SourceAddrs
+	// Targets, when it holds more than one base URL, replaces Config.Target per stream:
+	// each session is pinned to one of them (PinTarget), so that its reconnections reach
+	// the same server. Nil: Config.Target for every stream.
+	Targets []string
 }
 
 // Start validates cfg and starts the load in the background; see Load for its
@@ -75,6 +85,8 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		out:      out,
 		start:    time.Now(),
 		rootCAs:  opts.RootCAs,
+		srcs:     opts.SourceAddrs,
+		targets:  opts.Targets,
 		sources:  make([]*EventSource, r.Streams),
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
@@ -166,11 +178,18 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 			Insecure:        l.cfg.Insecure,
 			RootCAs:         l.rootCAs,
 			DialTimeout:     l.cfg.DialTimeout,
+			SourceAddrs:     l.srcs,
 		})
 		l.browsers[bi] = b
 	}
+	url := l.cfg.StreamURL(i)
+	if len(l.targets) > 1 {
+		pinned := l.cfg
+		pinned.Target = PinTarget(l.targets, l.cfg.Session(i))
+		url = pinned.StreamURL(i)
+	}
 	sc := SourceConfig{
-		URL:             l.cfg.StreamURL(i),
+		URL:             url,
 		Stream:          i,
 		Session:         l.cfg.Session(i),
 		Header:          l.cfg.Header,

@@ -66,6 +66,7 @@ type Harness struct {
 	requested report.RequestedLoad
 	notes     []string
 	wg        sync.WaitGroup
+	via       map[string]bool // sessions streamed through a proxy, with several targets
 
 	client *http.Client // callbacks and other plain requests
 
@@ -345,7 +346,7 @@ func breakdownCounts(m map[string]int64) string {
 }
 
 func (h *Harness) startProgress(ctx context.Context) func() {
-	if h.opts.Progress == nil {
+	if h.opts.Progress == nil && h.opts.Snapshot == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -363,7 +364,12 @@ func (h *Harness) startProgress(ctx context.Context) func() {
 				return
 			case now := <-t.C:
 				s := h.agg.Snapshot(now)
-				h.opts.Progress(fmt.Sprintf("%s: %s", h.sc.Name, s.String()))
+				if h.opts.Snapshot != nil {
+					h.opts.Snapshot(h.sc.Name, s)
+				}
+				if h.opts.Progress != nil {
+					h.opts.Progress(fmt.Sprintf("%s: %s", h.sc.Name, s.String()))
+				}
 			}
 		}
 	}()
@@ -589,6 +595,9 @@ func (h *Harness) Session(tag string, i int) string {
 }
 
 func (h *Harness) expand(tmpl, base, session string) string {
+	if base == h.opts.Target && len(h.opts.Targets) > 1 && !h.isVia(session) {
+		base = runner.PinTarget(h.opts.Targets, session)
+	}
 	s := strings.ReplaceAll(tmpl, "{target}", strings.TrimRight(base, "/"))
 	return strings.ReplaceAll(s, "{session}", url.PathEscape(session))
 }
@@ -599,8 +608,25 @@ func (h *Harness) StreamURL(session string) string {
 }
 
 // StreamURLVia is a session's stream URL with base in place of the target (a proxy).
+// With several targets the proxies forward to the first, so the session's callbacks
+// go there too.
 func (h *Harness) StreamURLVia(base, session string) string {
+	if len(h.opts.Targets) > 1 {
+		h.mu.Lock()
+		if h.via == nil {
+			h.via = map[string]bool{}
+		}
+		h.via[session] = true
+		h.mu.Unlock()
+	}
 	return h.expand(h.opts.StreamTemplate, base, session)
+}
+
+// isVia reports whether session's stream goes through a proxy (StreamURLVia).
+func (h *Harness) isVia(session string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.via[session]
 }
 
 // HasCallback reports whether the target has a progress callback.
@@ -641,7 +667,7 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 	if h.finished {
 		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
 	}
-	l, err := runner.Start(ctx, cfg, h.records)
+	l, err := runner.StartWith(ctx, cfg, h.records, runner.StartOptions{SourceAddrs: h.opts.SourceAddrs, Targets: h.opts.Targets})
 	if err != nil {
 		return nil, err
 	}
@@ -655,7 +681,7 @@ func (h *Harness) NewBrowser(disableH2 bool) *runner.Browser {
 	id := h.nextBrws
 	h.nextBrws++
 	h.mu.Unlock()
-	b := runner.NewBrowser(runner.BrowserConfig{ID: id, Insecure: h.opts.Insecure, DisableHTTP2: disableH2})
+	b := runner.NewBrowser(runner.BrowserConfig{ID: id, Insecure: h.opts.Insecure, DisableHTTP2: disableH2, SourceAddrs: h.opts.SourceAddrs})
 	h.mu.Lock()
 	h.browsers = append(h.browsers, b)
 	h.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -219,6 +220,17 @@ type Options struct {
 	// TargetDescription: the send-time field, publish endpoint and request details of
 	// the target (issue 11).
 	TargetDescription
+	// SourceAddrs, when set, spreads the streams' connections over these local source
+	// addresses (`run --source-addrs`), one round-robin shared by the whole run.
+	SourceAddrs *runner.SourceAddrs
+	// Snapshot, when set, is called with the same figures as Progress, as numbers (a
+	// worker of `run --workers` streams them to its parent).
+	Snapshot func(scenario string, s report.Snapshot)
+	// Targets, when it holds more than one base URL (`run --target A --target B`), are
+	// the servers the sessions are spread over: each session is pinned to one of them
+	// by its id (runner.PinTarget), its stream and its callbacks alike. Target is the
+	// first, which the probes and the proxies of the proxy scenarios use.
+	Targets []string
 }
 
 // HoldConfig is the hold scenario's own configuration.

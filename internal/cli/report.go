@@ -102,6 +102,12 @@ its verdict table. See 'sseharness report -h'.`)
 			line += "  failed: " + strings.Join(failed, ", ")
 		}
 		fmt.Fprintln(env.Stdout, line)
+		if n := s.OverlapNote(); n != "" {
+			fmt.Fprintln(env.Stdout, "  "+n)
+		}
+	}
+	if n := merged.StartNote(); n != "" {
+		fmt.Fprintln(env.Stdout, n)
 	}
 	return exitFor(merged)
 }

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/docker"
+	"github.com/sseharness/sseharness/internal/selfwatch"
+	"github.com/sseharness/sseharness/internal/shards"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 	"github.com/sseharness/sseharness/scenarios"
@@ -49,6 +53,8 @@ type runConfig struct {
 	ServerArgs []string `json:"server_args,omitempty"`
 	// TargetDescription: send-time field, publish endpoint, request details (issue 11).
 	TargetDescription targetConfig `json:"target_description"`
+	// Scale (issue 14).
+	SourceAddrs string `json:"source_addrs,omitempty"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -65,7 +71,7 @@ and none failed; a scenario with nothing judged is n/a, and the summary says why
 URL templates take {target} (the --target URL) and {session} (a session id the harness
 makes up); the defaults fit the reference server's contract.`)
 	var (
-		target      = fs.String("target", "", "base URL of the SSE service under test (default: start the embedded reference server)")
+		target      = new(string) // the first --target: see the scale flags below
 		faults      = fs.String("fault", "", "fault modes for the embedded reference server, comma-separated (see 'sseharness serve -h'); not with --target")
 		streamURL   = fs.String("stream-url", defaultStreamTemplate, "URL template of a stream; {session} is optional: without it the target is a broadcast feed (one feed for every subscriber) and the session checks are n/a")
 		progressURL = fs.String("progress-url", defaultProgressTemplate, "URL template of a session's progress callback (POST {\"progress\":N}); \"none\" if the target has none")
@@ -94,6 +100,17 @@ makes up); the defaults fit the reference server's contract.`)
 		serverArgs  listFlag
 	)
 	fs.Var(&serverArgs, "server-arg", "a flag for the embedded reference server, after each scenario's own, e.g. --server-arg=--h2-max-streams=100 (repeatable; see 'sseharness serve -h'); not with --target")
+	// Scale: workers, source addresses, start time, several targets, self-watch (issue 14).
+	var (
+		targets        = &targetsFlag{first: target}
+		runnerMaxCPU   = fs.Float64("runner-max-cpu", selfwatch.DefaultMaxCPU, "runner-healthy fails when the runner used more than this share of its cores")
+		runnerMaxDelay = fs.Duration("runner-max-delay", selfwatch.DefaultMaxDelay, "runner-healthy fails when the runner's own scheduling delay p99 exceeds this")
+		workers        = fs.Int("workers", 0, "run as N worker processes of this executable, each a shard of every scenario, merged into one result (0: as many as the streams need under the open-file limit, at least 1; more than 1 needs --target)")
+		workerMode     = fs.Bool("worker", false, "internal: run as one worker of --workers (live counts as JSON lines on stdout, the result only to --out)")
+		startAtFlag    = fs.String("start-at", "", "RFC 3339 time (e.g. 2026-12-01T10:00:00Z) at which to open the streams: each process (shard, worker) waits for it, so that shards started apart still load together; the result says how late each began (default with --workers: 1s after the workers are started)")
+		sourceAddrs    = fs.String("source-addrs", "", "local source addresses for the streams' connections, round-robin: a list or range, e.g. 127.0.0.2-127.0.0.40 (default: the system's; on a loopback target the harness picks enough loopback addresses itself when the streams need more ports than one address has)")
+	)
+	fs.Var(targets, "target", "base URL of the SSE service under test (default: start the embedded reference server); repeat it to spread the sessions over several servers (e.g. 'serve --procs N'), each session pinned to one by its id")
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
@@ -122,6 +139,39 @@ makes up); the defaults fit the reference server's contract.`)
 		if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
 			return usageError(env, "run", "--shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
 		}
+	}
+	several := targets.several()
+	metricsSet := false
+	fs.Visit(func(f *flag.Flag) { metricsSet = metricsSet || f.Name == "metrics-url" })
+	if several != nil {
+		var probs []string
+		for _, t := range several[1:] {
+			if err := validateTarget("--target", t); err != nil {
+				probs = append(probs, err.Error())
+			}
+		}
+		if len(probs) > 0 {
+			return usageError(env, "run", "%s", strings.Join(probs, "; "))
+		}
+		if metricsSet && *metricsURL != "none" {
+			fmt.Fprintf(env.Stderr, "sseharness run: %d targets: the server figures are of %s alone, and its per-stream figures divide that one server's growth by every target's streams\n", len(several), *metricsURL)
+		}
+		if !metricsSet {
+			// One server's metrics are not the whole service's: a gauge of open streams
+			// would count a share of them. Read one only when asked.
+			*metricsURL = "none"
+			fmt.Fprintf(env.Stderr, "sseharness run: %d targets, each session pinned to one by its id; server metrics not read (--metrics-url URL reads one server's)\n", len(several))
+		}
+	}
+	var startAt time.Time
+	if *startAtFlag != "" {
+		if startAt, err = shards.ParseStartAt(*startAtFlag, time.Now()); err != nil {
+			return usageError(env, "run", "--start-at: %v", err)
+		}
+	}
+	watchCfg := selfwatch.Config{MaxCPU: *runnerMaxCPU, MaxDelay: *runnerMaxDelay}
+	if err := watchCfg.Validate(); err != nil {
+		return usageError(env, "run", "--runner-max-cpu/--runner-max-delay: %v", err)
 	}
 	if *thrFile != "" {
 		t, err := report.LoadThresholds(*thrFile)
@@ -205,6 +255,14 @@ makes up); the defaults fit the reference server's contract.`)
 	if err := check.Validate(scs); err != nil {
 		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	srcs, srcNote, err := resolveSourceAddrs(*sourceAddrs, check.Target, maxStreams(opts, scs))
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	opts.SourceAddrs = srcs
+	if srcNote != "" {
+		fmt.Fprintf(env.Stderr, "sseharness run: %s\n", srcNote)
+	}
 	if embedded && *faults != "" {
 		// Let serve judge the fault list before any scenario starts.
 		if err := validateFaults(*faults); err != nil {
@@ -217,10 +275,22 @@ makes up); the defaults fit the reference server's contract.`)
 		// little CPU and saves the default 100% headroom on every stream's memory.
 		debug.SetGCPercent(runGCPercent)
 	}
-	if lim, err := runner.RaiseFDLimit(); err == nil {
-		if err := lim.CheckStreams(maxStreams(opts, scs)); err != nil {
+	lim, limErr := runner.RaiseFDLimit()
+	nWorkers, err := resolveWorkers(*workers, *workerMode, *out, sh, embedded, maxStreams(opts, scs), lim, limErr)
+	if err != nil {
+		return usageError(env, "run", "%v", err)
+	}
+	if nWorkers > 1 {
+		return runWorkers(ctx, env, workerRun{args: args, n: nWorkers, out: *out, render: render, strict: *strict, startAt: *startAtFlag != ""})
+	}
+	if limErr == nil {
+		if err := lim.CheckStreams(shardStreams(maxStreams(opts, scs), sh)); err != nil {
 			return usageError(env, "run", "%v", err)
 		}
+	}
+	if *workerMode {
+		sw := &snapshotWriter{enc: json.NewEncoder(env.Stdout), worker: sh.Index}
+		opts.Snapshot = sw.write
 	}
 	exe, err := os.Executable()
 	if err != nil && embedded {
@@ -228,7 +298,9 @@ makes up); the defaults fit the reference server's contract.`)
 	}
 
 	progress := newProgressLine(env)
-	opts.Progress = progress.update
+	if !*workerMode {
+		opts.Progress = progress.update
+	}
 	res := &report.Result{
 		SchemaVersion:  report.SchemaVersion,
 		HarnessVersion: Version(),
@@ -237,6 +309,9 @@ makes up); the defaults fit the reference server's contract.`)
 	}
 	if sh.Count > 1 {
 		res.Shard = &report.Shard{Index: sh.Index, Count: sh.Count}
+	}
+	if several != nil {
+		res.Target = strings.Join(several, " ")
 	}
 	if embedded {
 		res.Target = "embedded reference server"
@@ -252,6 +327,9 @@ makes up); the defaults fit the reference server's contract.`)
 		ServerArgs:        serverArgs,
 		TargetDescription: tflags.config(*streamURL),
 	}
+	if srcs != nil {
+		cfg.SourceAddrs = sourceAddrsText(srcs)
+	}
 	for _, d := range []struct {
 		v   time.Duration
 		dst *string
@@ -264,6 +342,18 @@ makes up); the defaults fit the reference server's contract.`)
 		cfg.Scenarios = append(cfg.Scenarios, sc.Name)
 	}
 
+	if !startAt.IsZero() {
+		st, err := shards.WaitUntil(ctx, startAt)
+		res.Starts = []report.WorkerStart{{Worker: sh.Index, Start: st}}
+		res.Start = time.Now()
+		if err == nil && (!st.Waited || st.Late() >= 100*time.Millisecond) {
+			fmt.Fprintf(env.Stderr, "sseharness run: began %v after the start time %s\n", st.Late().Round(time.Millisecond), startAt.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	runWatch, err := selfwatch.Start(ctx, watchCfg)
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
 	for _, sc := range scs {
 		if ctx.Err() != nil {
 			break
@@ -287,11 +377,14 @@ makes up); the defaults fit the reference server's contract.`)
 		}
 		o.Target = base
 		o.TargetDescription = tflags.description(base)
+		o.Targets = several
 		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
 		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))
 		progress.begin(sc.Name)
+		watch := startScenarioWatch(ctx, watchCfg)
 		sr := scenarios.Run(ctx, sc, o)
+		watch.judge(&sr, env.Stderr)
 		progress.end()
 		if child != nil {
 			if err := child.Stop(6 * time.Second); err != nil {
@@ -302,6 +395,7 @@ makes up); the defaults fit the reference server's contract.`)
 		res.Scenarios = append(res.Scenarios, sr)
 	}
 	res.End = time.Now()
+	res.Runner = []report.RunnerWatch{{Worker: sh.Index, Summary: runWatch.Stop()}}
 	res.Config = cfg
 	res.Evaluate()
 
@@ -310,6 +404,9 @@ makes up); the defaults fit the reference server's contract.`)
 			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *out, err)
 			return ExitHarness
 		}
+	}
+	if *workerMode {
+		render = func(io.Writer, *report.Result) error { return nil } // stdout carries the snapshots
 	}
 	if err := render(env.Stdout, res); err != nil {
 		return harnessError(env, "run", err)
