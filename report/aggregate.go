@@ -74,6 +74,8 @@ type Aggregate struct {
 	connect, tls, headers, firstEvent, latency, reconnectDelay, gap, startLag, poolWait *distribution
 
 	timeline timelineBuilder
+
+	req *requestAggregate // request streams (AddRequest); nil until the first
 }
 
 // NewAggregate returns an empty aggregate, or the configuration's problems.
@@ -231,6 +233,7 @@ func (a *Aggregate) Metrics() Metrics {
 	m.Gap = a.gap.stats()
 	m.StartLag = a.startLag.stats()
 	m.PoolWait = a.poolWait.stats()
+	m.Requests = a.requestMetrics()
 	return m
 }
 
@@ -345,6 +348,9 @@ type Metrics struct {
 	Gap              DurationStats `json:"gap"`       // between consecutive events of a stream
 	StartLag         DurationStats `json:"start_lag"` // actual - scheduled start of attempts
 	PoolWait         DurationStats `json:"pool_wait"` // waiting for a free browser connection
+
+	// Requests are the figures of request streams (AddRequest); nil without any.
+	Requests *RequestMetrics `json:"requests,omitempty"`
 }
 
 // ErrorTotal is the number of error records of every class.

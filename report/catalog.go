@@ -132,6 +132,7 @@ func metricCatalog() []metricDef {
 				}})
 		}
 	}
+	defs = append(defs, requestMetricDefs()...)
 	for _, sm := range []struct {
 		label, key string
 		unit       unit
@@ -335,6 +336,8 @@ func (e Evidence) missing(s *ScenarioResult) string {
 		if !s.Server.Available() {
 			return "the target's metrics were not read (--metrics-url)"
 		}
+	case EvidenceRequest:
+		return missingRequest(s)
 	default:
 		return fmt.Sprintf("unknown evidence %q", string(e))
 	}
@@ -360,7 +363,7 @@ func (r Rule) Validate() error {
 	}
 	for _, e := range r.Needs {
 		switch e {
-		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer:
+		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer, EvidenceRequest:
 		default:
 			errs = append(errs, fmt.Errorf("unknown evidence %q", string(e)))
 		}
