@@ -45,6 +45,8 @@ type runConfig struct {
 	Insecure         bool              `json:"insecure"`
 	Strict           bool              `json:"strict,omitempty"`
 	NginxConf        string            `json:"nginx_conf"`
+	// Requests are the request-stream scenarios' settings.
+	Requests *requestRunConfig `json:"requests,omitempty"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -91,6 +93,8 @@ makes up); the defaults fit the reference server's contract.`)
 	fs.Var(&headers, "header", "extra request header for the streams, \"Name: value\" (repeatable)")
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
+	// Request streams (request-stream, request-capacity) and the request description.
+	reqFlags := addRequestFlags(fs)
 	names, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -123,6 +127,10 @@ makes up); the defaults fit the reference server's contract.`)
 				thresholds[k] = v
 			}
 		}
+	}
+	reqOpts, reqCfg, err := reqFlags.options(fs, thresholds, scs)
+	if err != nil {
+		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	embedded := *target == ""
 	if !embedded && *faults != "" {
@@ -162,6 +170,7 @@ makes up); the defaults fit the reference server's contract.`)
 		Thresholds:             thresholds,
 		Shard:                  sh,
 		ProxyBufferingConfig:   scenarios.ProxyBufferingConfig{NginxPath: *nginxBin},
+		Requests:               reqOpts,
 	}
 	if *nginxConf != "" {
 		opts.ProxyBufferingConfig.NginxConf, err = os.ReadFile(*nginxConf)
@@ -226,6 +235,7 @@ makes up); the defaults fit the reference server's contract.`)
 		ProgressTemplate: orNone(opts.ProgressTemplate), OrdinaryURL: *ordinaryURL,
 		Streams: opts.Streams, CapacitySteps: capSteps, Thresholds: thresholds, Insecure: opts.Insecure,
 		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
+		Requests: &reqCfg,
 	}
 	for _, d := range []struct {
 		v   time.Duration
