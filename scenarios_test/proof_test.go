@@ -157,6 +157,11 @@ func proofs() []proof {
 		{"half-open", "no-lifetime", "reaped-blackholed"},
 		{"completion", "no-204", "stops-on-204"},
 		{"starvation", "pool=10", "first-event"},
+		{"request-stream", "token-batch=4", "tokens-per-event"},
+		{"request-stream", "no-done", "terminated"},
+		{"request-stream", "stream-error=20", "no-error-events"},
+		{"request-stream", "gen-slots=2", "ttft-p99"},
+		{"request-stream", "late-head", "headers-p99"},
 	}
 }
 
