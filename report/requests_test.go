@@ -97,6 +97,16 @@ func TestRequestAggregate(t *testing.T) {
 			t.Errorf("table lacks %q", s)
 		}
 	}
+	for format, want := range map[string]string{"junit": "requests 5 (sent 4;", "html": "Request latencies", "markdown": "gap between content events"} {
+		render, _ := RendererFor(format)
+		var b bytes.Buffer
+		if err := render(&b, &Result{Scenarios: []ScenarioResult{res}}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s output lacks %q", format, want)
+		}
+	}
 }
 
 // No request records: every request rule is n/a, never a pass on nothing.
