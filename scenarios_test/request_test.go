@@ -39,7 +39,7 @@ func knee(t *testing.T, s report.ScenarioResult, target float64) float64 {
 // TestRequestCapacityKneeFallsWithGenSlots: with only two generations at once the
 // goodput knee is at a lower rate than against the plain reference server.
 func TestRequestCapacityKneeFallsWithGenSlots(t *testing.T) {
-	args := []string{"--rate", "2,4,8,16", "--duration", "2s", "request-capacity"}
+	args := []string{"--rate", "2,4,8,16", "--duration", "3s", "request-capacity"}
 	code, out, plain := run(t, 2*time.Minute, args...)
 	if code != 0 {
 		t.Fatalf("plain: exit %d\n%s", code, out)

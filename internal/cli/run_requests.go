@@ -66,7 +66,7 @@ func addRequestFlags(fs *flag.FlagSet) *requestFlags {
 		requests:     fs.Int("requests", 0, "request-stream scenarios: requests per run (per rate step); with --duration, the first bound reached ends it"),
 		duration:     fs.Duration("duration", 0, "request-stream scenarios: time over which arrivals are scheduled, per rate step (0 without --requests: 4s for request-stream, 3s per request-capacity step)"),
 		timeout:      fs.Duration("request-timeout", 30*time.Second, "request-stream scenarios: bound on each request from when it is sent"),
-		sloStr:       fs.String("slo", "", "request-stream scenarios: objectives ttft=D,itl=D,e2e=D: request-stream's ttft-p99, itl-p99 and e2e-p99 thresholds and the SLO of goodput (defaults fit the reference server: ttft=500ms,itl=100ms,e2e=2s embedded; ttft=2s,itl=250ms,e2e=30s otherwise)"),
+		sloStr:       fs.String("slo", "", "request-stream scenarios: objectives ttft=D,itl=D,e2e=D: request-stream's ttft-p99, itl-p99 and e2e-p99 thresholds and the SLO of goodput (defaults fit the reference server: ttft=1s,itl=250ms,e2e=2s embedded; ttft=2s,itl=250ms,e2e=30s otherwise)"),
 		goodput:      fs.Float64("goodput-target", scenarios.DefaultGoodputTarget, "request-capacity: share of requests that must meet every SLO for a rate step to be sustained"),
 	}
 }
