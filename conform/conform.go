@@ -85,6 +85,13 @@ type Config struct {
 	Insecure bool
 	// Header holds extra request headers sent with every request (e.g. Authorization).
 	Header http.Header
+	// Method and Body make the stream requests those of an endpoint that answers a
+	// request with its stream (POST /v1/chat/completions): every request that an
+	// EventSource would send as a GET is sent with Method and Body instead (the CORS
+	// preflight asks for Method). Default GET and no body; a body is sent as
+	// application/json unless Header sets Content-Type.
+	Method string
+	Body   string
 }
 
 // Validate reports every problem with c at once.
@@ -116,6 +123,12 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout must be > 0 (0 = %v), got %v", DefaultTimeout, c.Timeout))
 	}
+	if c.Method != "" && !validToken(c.Method) {
+		errs = append(errs, fmt.Errorf("method %q: not an HTTP method token", c.Method))
+	}
+	if c.Body != "" && (c.Method == "" || c.Method == http.MethodGet || c.Method == http.MethodHead) {
+		errs = append(errs, errors.New("a body needs a method that takes one (e.g. --method POST)"))
+	}
 	for k := range c.Header {
 		if strings.EqualFold(k, "Last-Event-ID") || strings.EqualFold(k, "Origin") || strings.EqualFold(k, "Accept") {
 			errs = append(errs, fmt.Errorf("header %s is set by the checks themselves and cannot be overridden", k))
@@ -138,7 +151,20 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.Method == "" {
+		c.Method = http.MethodGet
+	}
 	return c
+}
+
+// validToken reports an RFC 9110 token (a method name).
+func validToken(m string) bool {
+	for i := range len(m) {
+		if c := m[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return m != ""
 }
 
 func checkHTTPURL(s string) error {

@@ -128,7 +128,7 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 	wg.Go(func() {
 		o.preflight = p.fetch(ctx, "preflight", http.MethodOptions, cfg.Target, http.Header{
 			"Origin":                         {cfg.Origin},
-			"Access-Control-Request-Method":  {"GET"},
+			"Access-Control-Request-Method":  {cfg.Method},
 			"Access-Control-Request-Headers": {"last-event-id"},
 			"Accept":                         {""},
 			"Cache-Control":                  {""},

@@ -229,6 +229,8 @@ type readPlan struct {
 type prober struct {
 	transport *http.Transport
 	header    http.Header
+	method    string // sent instead of GET (Config.Method)
+	body      string // sent with method (Config.Body)
 }
 
 func newProber(cfg Config) *prober {
@@ -243,7 +245,7 @@ func newProber(cfg Config) *prober {
 		TLSHandshakeTimeout:    cfg.Timeout,
 		TLSClientConfig:        &tls.Config{InsecureSkipVerify: cfg.Insecure}, //nolint:gosec // opt-in --insecure
 	}
-	return &prober{transport: tr, header: cfg.Header}
+	return &prober{transport: tr, header: cfg.Header, method: cfg.Method, body: cfg.Body}
 }
 
 func (p *prober) close() { p.transport.CloseIdleConnections() }
@@ -263,7 +265,15 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 		GotConn:      func(httptrace.GotConnInfo) { connected.Store(true) },
 		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(time.Now().UnixNano()) },
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, nil)
+	var reqBody io.Reader
+	if method == http.MethodGet && p.method != "" {
+		method = p.method
+		ex.Method = method
+		if p.body != "" {
+			reqBody = strings.NewReader(p.body)
+		}
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, reqBody)
 	if err != nil {
 		ex.Err = err
 		return ex
@@ -282,6 +292,9 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 			continue
 		}
 		req.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	if reqBody != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	ex.ReqHeader = req.Header.Clone()
 

@@ -78,6 +78,8 @@ type Aggregate struct {
 	markLatency       *distribution
 
 	timeline timelineBuilder
+
+	req *requestAggregate // request streams (AddRequest); nil until the first
 }
 
 // NewAggregate returns an empty aggregate, or the configuration's problems.
@@ -255,6 +257,7 @@ func (a *Aggregate) Metrics() Metrics {
 	m.Lifetime = a.lifetime.stats()
 	m.Silence = a.silence.stats()
 	m.MarkLatency = a.markLatency.stats()
+	m.Requests = a.requestMetrics()
 	return m
 }
 
@@ -403,6 +406,9 @@ type Metrics struct {
 	Silence DurationStats `json:"silence"`
 	// MarkLatency is publish -> delivery of the harness's own marks.
 	MarkLatency DurationStats `json:"mark_latency"`
+
+	// Requests are the figures of request streams (AddRequest); nil without any.
+	Requests *RequestMetrics `json:"requests,omitempty"`
 }
 
 // ErrorTotal is the number of error records of every class.

@@ -168,6 +168,7 @@ func metricCatalog() []metricDef {
 				}})
 		}
 	}
+	defs = append(defs, requestMetricDefs()...)
 	for _, sm := range []struct {
 		label, key string
 		unit       unit
@@ -390,6 +391,8 @@ func (e Evidence) missing(s *ScenarioResult) string {
 			}
 			return fmt.Sprintf("none of the %d published marks arrived on any stream", m.Published)
 		}
+	case EvidenceRequest:
+		return missingRequest(s)
 	default:
 		return fmt.Sprintf("unknown evidence %q", string(e))
 	}
@@ -415,7 +418,7 @@ func (r Rule) Validate() error {
 	}
 	for _, e := range r.Needs {
 		switch e {
-		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer, EvidenceNumericIDs, EvidenceMarks:
+		case EvidenceHead, EvidenceOpened, EvidenceEvent, EvidenceServer, EvidenceNumericIDs, EvidenceMarks, EvidenceRequest:
 		default:
 			errs = append(errs, fmt.Errorf("unknown evidence %q", string(e)))
 		}

@@ -113,9 +113,10 @@ func checkText(c Check) string {
 func metricsSummary(s *ScenarioResult) string {
 	m := &s.Metrics
 	if m.Records == 0 {
-		return ""
+		return requestSummary(s)
 	}
 	var b strings.Builder
+	b.WriteString(requestSummary(s))
 	fmt.Fprintf(&b, "streams %d, events %d, errors %d, missing ids %d, duplicated ids %d, duplicate senders %d\n",
 		m.Streams, m.Events, m.ErrorTotal(), m.MissingIDs, m.DuplicateIDs, m.DuplicateSenders)
 	for _, d := range []struct {

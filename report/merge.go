@@ -232,6 +232,7 @@ func cloneMetrics(m Metrics) Metrics {
 	c.Statuses = cloneCounts(m.Statuses)
 	c.Protocols = cloneCounts(m.Protocols)
 	c.NotOpened = cloneCounts(m.NotOpened)
+	c.Requests = cloneRequestMetrics(m.Requests)
 	for _, d := range durationMetrics() {
 		ds := d.get(&c)
 		if ds.Histogram != nil {
@@ -291,7 +292,7 @@ func (m *Metrics) merge(o Metrics) error {
 			return fmt.Errorf("%s: %w", d.name, err)
 		}
 	}
-	return nil
+	return mergeRequests(&m.Requests, o.Requests)
 }
 
 // mergeTimelines adds timelines that may start at different times and have different

@@ -150,6 +150,7 @@ func scenarioSection(s *ScenarioResult) section {
 	if s.Metrics.Records > 0 || s.Server.Available() {
 		sec.tables = append(sec.tables, serverTable(&s.Server))
 	}
+	sec.tables = append(sec.tables, requestTables(s)...)
 	return sec
 }
 

@@ -74,6 +74,8 @@ func All() []*Scenario {
 		quietOpen(),
 		h2StreamCap(),
 		idleTimeout(),
+		requestStream(),
+		requestCapacity(),
 	}
 }
 
@@ -205,6 +207,8 @@ type Options struct {
 	HoldConfig           HoldConfig
 	CapacityConfig       CapacityConfig
 	ProxyBufferingConfig ProxyBufferingConfig
+	// Requests configure the request-stream scenarios (request-stream, request-capacity).
+	Requests RequestOptions
 	// Thresholds override check thresholds: key "scenario/check" or "check" (every
 	// scenario with that check).
 	Thresholds map[string]string
@@ -297,6 +301,7 @@ func (o Options) Validate(scs []*Scenario) error {
 		errs = append(errs, errors.New("hold must not be negative"))
 	}
 	errs = append(errs, o.HoldConfig.validate(), o.CapacityConfig.validate())
+	errs = append(errs, o.Requests.Validate(scs))
 	if o.Shard.Count < 0 || o.Shard.Index < 0 || (o.Shard.Count > 0 && o.Shard.Index >= o.Shard.Count) {
 		errs = append(errs, fmt.Errorf("shard %d/%d: want I/N with 0 <= I < N", o.Shard.Index, o.Shard.Count))
 	}

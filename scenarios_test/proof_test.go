@@ -162,6 +162,11 @@ func proofs() []proof {
 		{"hold", "cut-after=3s", "no-abrupt-end"},
 		{"idle-timeout", "no-heartbeat", "builtin-proxy-kept-open"},
 		{"idle-timeout", "no-heartbeat", "longest-silence"},
+		{"request-stream", "token-batch=4", "tokens-per-event"},
+		{"request-stream", "no-done", "terminated"},
+		{"request-stream", "stream-error=20", "no-error-events"},
+		{"request-stream", "gen-slots=2", "ttft-p99"},
+		{"request-stream", "late-head", "headers-p50"},
 	}
 }
 
@@ -506,6 +511,8 @@ func TestChecksWithoutAFaultCanFail(t *testing.T) {
 		{"hold", "every-event", []string{"--fault", "pool=10", "--streams", "20", "--hold", "2s"}},
 		{"slow-consumer", "fast-p99", []string{"--threshold", "slow-consumer/fast-p99=1ns", "--hold", "2s"}},
 		{"capacity", "sustained-steps", []string{"--slo-p99", "1ns", "--capacity-steps", "20", "--hold", "1s"}},
+		{"request-stream", "itl-p99", []string{"--slo", "itl=1ms", "--requests", "10"}},
+		{"request-capacity", "sustained-rates", []string{"--slo", "ttft=1ms", "--rate", "4", "--duration", "1s"}},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			code, out, res := run(t, 2*time.Minute, append(tc.args, tc.scenario)...)

@@ -35,6 +35,8 @@ cannot be connected to.`)
 		insecure = fs.Bool("insecure", false, "skip TLS certificate verification (self-signed targets)")
 		out      = fs.String("out", "", "write the result as JSON to this file (re-render with 'sseharness report')")
 		format   = fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+		method   = fs.String("method", "GET", "HTTP method of the stream requests; POST (with --body) checks an endpoint that answers each request with a stream, e.g. /v1/chat/completions")
+		body     = fs.String("body", "", "request body of the stream requests, sent as application/json unless --header sets Content-Type (needs --method POST or another method with a body)")
 		headers  headerFlag
 	)
 	fs.Var(&headers, "header", "extra request header for every request, \"Name: value\" (repeatable; e.g. authorization)")
@@ -77,6 +79,8 @@ cannot be connected to.`)
 		Timeout:   max(*timeout, 0),
 		Insecure:  *insecure,
 		Header:    http.Header(headers),
+		Method:    *method,
+		Body:      *body,
 	}
 	if err := cfg.Validate(); err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)

@@ -55,6 +55,8 @@ type runConfig struct {
 	TargetDescription targetConfig `json:"target_description"`
 	// Scale (issue 14).
 	SourceAddrs string `json:"source_addrs,omitempty"`
+	// Requests are the request-stream scenarios' settings.
+	Requests *requestRunConfig `json:"requests,omitempty"`
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -115,6 +117,8 @@ makes up); the defaults fit the reference server's contract.`)
 	fs.Var(&probes, "probe", "extra metric to read from --metrics-url and keep in the results (repeatable)")
 	fs.Var(thresholds, "threshold", "override a check's threshold, CHECK=VALUE or SCENARIO/CHECK=VALUE (repeatable; see 'sseharness list -v')")
 	tflags := addTargetFlags(fs)
+	// Request streams (request-stream, request-capacity) and the request description.
+	reqFlags := addRequestFlags(fs)
 	names, code, ok := parseInterspersed(fs, args)
 	if !ok {
 		return code
@@ -184,6 +188,10 @@ makes up); the defaults fit the reference server's contract.`)
 			}
 		}
 	}
+	reqOpts, reqCfg, err := reqFlags.options(fs, thresholds, scs)
+	if err != nil {
+		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
 	embedded := *target == ""
 	if !embedded && *faults != "" {
 		return usageError(env, "run", "--fault applies to the embedded reference server only; start 'sseharness serve --fault ...' yourself and point --target at it")
@@ -234,6 +242,7 @@ makes up); the defaults fit the reference server's contract.`)
 		Thresholds:             thresholds,
 		Shard:                  sh,
 		ProxyBufferingConfig:   scenarios.ProxyBufferingConfig{NginxPath: *nginxBin},
+		Requests:               reqOpts,
 	}
 	if *nginxConf != "" {
 		opts.ProxyBufferingConfig.NginxConf, err = os.ReadFile(*nginxConf)
@@ -326,6 +335,7 @@ makes up); the defaults fit the reference server's contract.`)
 		NginxConf: orDefault(*nginxConf, "built-in docker/nginx/buffered.conf"), Strict: *strict,
 		ServerArgs:        serverArgs,
 		TargetDescription: tflags.config(*streamURL),
+		Requests:          &reqCfg,
 	}
 	if srcs != nil {
 		cfg.SourceAddrs = sourceAddrsText(srcs)

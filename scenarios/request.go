@@ -1,0 +1,381 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
+)
+
+// Defaults of RequestOptions, fit for the reference server's POST /v1/chat/completions.
+const (
+	DefaultRequestURL     = "{target}/v1/chat/completions"
+	DefaultEndData        = "[DONE]"
+	DefaultContentPath    = "choices.0.delta.content"
+	DefaultUsagePath      = "usage.completion_tokens"
+	DefaultGoodputTarget  = 0.9
+	defaultRequestRate    = 10
+	defaultRequestWindow  = 4 * time.Second
+	defaultCapacityWindow = 3 * time.Second
+)
+
+// DefaultRequestBody is the request body when none is given: an OpenAI-style streaming
+// chat completion of 16 tokens that asks for the usage chunk.
+const DefaultRequestBody = `{"model":"sseharness","messages":[{"role":"user","content":"Count to sixteen."}],"stream":true,"max_tokens":16,"stream_options":{"include_usage":true}}`
+
+// DefaultCapacityRates are request-capacity's rate steps when none are given.
+func DefaultCapacityRates() []float64 { return []float64{2, 4, 8, 16} }
+
+// The SLO of request-capacity's goodput when --slo leaves a bound out: against an
+// external target and against the embedded reference server (whose timers the
+// scenarios choose: a 200ms first token, then a token every 10ms), with room for a
+// loaded machine: the runner's own delays count in every latency, as they should.
+var (
+	defaultRequestSLO  = report.RequestSLO{TTFT: 2 * time.Second, ITL: 250 * time.Millisecond, E2E: 30 * time.Second}
+	embeddedRequestSLO = report.RequestSLO{TTFT: time.Second, ITL: 250 * time.Millisecond, E2E: 2 * time.Second}
+)
+
+// requestServerArgs are the embedded server's timers for the request scenarios.
+var requestServerArgs = []string{"--first-token-delay", "200ms", "--token-interval", "10ms"}
+
+// RequestOptions configure the request-stream scenarios (request-stream,
+// request-capacity): requests that each get a finite event stream back, sent open-loop
+// at a scheduled rate (runner.RunRequests). Zero values mean the defaults given.
+type RequestOptions struct {
+	// URL is the request URL template: {target} is the target's base URL, {n} the
+	// request number, {session} its session id. Default DefaultRequestURL.
+	URL string
+	// Method is the HTTP method. Default POST.
+	Method string
+	// Body is the request body template ({n} and {session} filled in); Bodies, when set,
+	// are used in turn (or at random with RandomBodies) instead. Default
+	// DefaultRequestBody.
+	Body         string
+	Bodies       []string
+	RandomBodies bool
+	// EndData and EndEvent name the terminal event (runner.RequestConfig); EndData
+	// defaults to DefaultEndData unless EndEvent is set or NoEndData says the end of
+	// the body is the end.
+	EndData   string
+	EndEvent  string
+	NoEndData bool
+	// ContentPath, ErrorPath and UsagePath are JSON paths into each event's data
+	// (runner.RequestConfig). ContentPath defaults to DefaultContentPath, ErrorPath to
+	// runner.DefaultErrorPath, UsagePath to DefaultUsagePath.
+	ContentPath string
+	ErrorPath   string
+	UsagePath   string
+	// Rates are requests per second: request-stream runs at the first (default 10),
+	// request-capacity steps through all (default DefaultCapacityRates).
+	Rates []float64
+	// Arrival is the arrival process (default constant); Seed makes it reproducible.
+	Arrival runner.Arrival
+	Seed    uint64
+	// MaxConcurrency caps the requests in flight (default runner.DefaultMaxConcurrency).
+	MaxConcurrency int
+	// Requests and Duration bound each run (each step of request-capacity): the first
+	// reached ends it. Default: Duration 4s for request-stream, 3s per step.
+	Requests int
+	Duration time.Duration
+	// Timeout bounds each request (default 30s).
+	Timeout time.Duration
+	// SLO is what a request must meet for goodput; a zero bound takes the default
+	// (embedded or external). request-stream's ttft-p99, itl-p99 and e2e-p99 checks take
+	// their thresholds from `--slo` through Options.Thresholds.
+	SLO report.RequestSLO
+	// GoodputTarget is the share of requests that must meet the SLO for a
+	// request-capacity step to count as sustained. Default DefaultGoodputTarget.
+	GoodputTarget float64
+}
+
+// Validate reports every problem with o at once, given the scenarios about to run.
+func (o RequestOptions) Validate(scs []*Scenario) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, r := range o.Rates {
+		if !(r > 0) || math.IsInf(r, 0) {
+			bad("rate %v: want requests per second > 0", r)
+		}
+	}
+	for _, s := range scs {
+		if s.Name == "request-stream" && len(o.Rates) > 1 {
+			bad("request-stream runs at one rate, got %d (a sweep is request-capacity)", len(o.Rates))
+		}
+	}
+	if o.MaxConcurrency < 0 || o.Requests < 0 || o.Duration < 0 || o.Timeout < 0 {
+		bad("max concurrency, requests, duration and timeout must not be negative")
+	}
+	if o.GoodputTarget < 0 || o.GoodputTarget > 1 {
+		bad("goodput target %v: want a share from 0 to 1", o.GoodputTarget)
+	}
+	if o.EndData != "" && o.EndEvent != "" {
+		bad("end data %q and end event %q: set one terminal, not both", o.EndData, o.EndEvent)
+	}
+	if err := o.SLO.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	// The rest (paths, method, URL) is the runner's to judge, with a placeholder rate.
+	probe := o.config("http://127.0.0.1:1", 1, time.Second)
+	if err := probe.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// config is the runner configuration of one run at rate against target.
+func (o RequestOptions) config(target string, rate float64, window time.Duration) runner.RequestConfig {
+	c := runner.RequestConfig{
+		Method: o.Method, URL: o.URL, Body: o.Body, Bodies: o.Bodies, RandomBodies: o.RandomBodies,
+		EndData: o.EndData, EndEvent: o.EndEvent, ContentPath: o.ContentPath, ErrorPath: o.ErrorPath,
+		UsagePath: o.UsagePath, Rate: rate, Arrival: o.Arrival, Seed: o.Seed,
+		MaxConcurrency: o.MaxConcurrency, Requests: o.Requests, Duration: o.Duration, Timeout: o.Timeout,
+	}
+	if c.URL == "" {
+		c.URL = DefaultRequestURL
+	}
+	c.URL = strings.ReplaceAll(c.URL, "{target}", strings.TrimRight(target, "/"))
+	if c.Method == "" {
+		c.Method = "POST"
+	}
+	if c.Body == "" && len(c.Bodies) == 0 {
+		c.Body = DefaultRequestBody
+	}
+	if c.EndData == "" && c.EndEvent == "" && !o.NoEndData {
+		c.EndData = DefaultEndData
+	}
+	if c.ContentPath == "" {
+		c.ContentPath = DefaultContentPath
+	}
+	if c.UsagePath == "" {
+		c.UsagePath = DefaultUsagePath
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Requests == 0 && c.Duration == 0 {
+		c.Duration = window
+	}
+	return c
+}
+
+// slo is the goodput objective of a run: o.SLO's bounds, the defaults for the rest.
+func (o RequestOptions) slo(embedded bool) report.RequestSLO {
+	def := defaultRequestSLO
+	if embedded {
+		def = embeddedRequestSLO
+	}
+	s := o.SLO
+	if s.TTFT == 0 {
+		s.TTFT = def.TTFT
+	}
+	if s.ITL == 0 {
+		s.ITL = def.ITL
+	}
+	if s.E2E == 0 {
+		s.E2E = def.E2E
+	}
+	return s
+}
+
+// runRequests runs cfg (this shard's part of it) and folds its records into the
+// scenario's aggregate and into each of groups. It returns an error when the target
+// never answered a request.
+func (h *Harness) runRequests(ctx context.Context, cfg runner.RequestConfig, groups ...*Group) (runner.RequestRun, error) {
+	cfg.Header = h.opts.Header
+	cfg.Insecure = h.opts.Insecure
+	cfg.Shard = h.opts.Shard
+	cfg.SessionPrefix = fmt.Sprintf("%s-%s-", h.opts.RunID, h.sc.Name)
+	aggs := []*report.Aggregate{h.agg}
+	for _, g := range groups {
+		aggs = append(aggs, g.agg)
+	}
+	ch := make(chan runner.RequestRecord, 1024)
+	done := make(chan struct{})
+	var before int64
+	if m := h.agg.Metrics().Requests; m != nil {
+		before = m.Sent
+	}
+	go func() {
+		defer close(done)
+		for r := range ch {
+			for _, a := range aggs {
+				a.AddRequest(r)
+			}
+		}
+	}()
+	run, err := runner.RunRequests(ctx, cfg, ch)
+	close(ch)
+	<-done
+	if err != nil {
+		return run, err
+	}
+	for _, a := range aggs {
+		a.AddRequestRun(run)
+	}
+	m := h.agg.Metrics().Requests
+	if m != nil && m.Sent > before && len(m.Statuses) == 0 {
+		return run, fmt.Errorf("target unreachable: no response to any of %d requests to %s (%s)", m.Sent-before, cfg.URL, breakdownCounts(m.Ends))
+	}
+	return run, nil
+}
+
+// requestStream: requests at a fixed rate, each answered with a finite event stream
+// (an OpenAI-style chat completion); every one must end at its terminal event, without
+// an error event, within the latency objectives, and the rate must be achieved.
+func requestStream() *Scenario {
+	ck := requestStreamChecks{
+		headers:    &CheckSpec{Name: "headers-p50", Default: "1s", Embedded: "100ms", Means: "median time from the scheduled time to the response head, at most (a server that holds every head until its first token fails it)"},
+		ttft:       &CheckSpec{Name: "ttft-p99", Default: defaultRequestSLO.TTFT.String(), Embedded: embeddedRequestSLO.TTFT.String(), Means: "p99 time from the scheduled time to the first content event, at most (--slo ttft=)"},
+		itl:        &CheckSpec{Name: "itl-p99", Default: defaultRequestSLO.ITL.String(), Embedded: embeddedRequestSLO.ITL.String(), Means: "p99 gap between content events across all requests, at most (--slo itl=)"},
+		e2e:        &CheckSpec{Name: "e2e-p99", Default: defaultRequestSLO.E2E.String(), Embedded: embeddedRequestSLO.E2E.String(), Means: "p99 time from the scheduled time to the terminal event (or other end), at most (--slo e2e=)"},
+		terminated: &CheckSpec{Name: "terminated", Default: "0", Means: "requests that did not end at their terminal event (--end-data/--end-event), at most"},
+		errors:     &CheckSpec{Name: "no-error-events", Default: "0", Means: "requests ended by an error event (--error-path) inside a 200, at most"},
+		tokens:     &CheckSpec{Name: "tokens-per-event", Default: "1.1", Embedded: "1", Means: "the server's token count (--usage-path) per content event, at most: above 1 the events carry batches of tokens and their gaps are not inter-token latency"},
+		rate:       &CheckSpec{Name: "achieved-rate", Default: "0.9", Means: "achieved / scheduled request rate, at least"},
+	}
+	return &Scenario{
+		Name:       "request-stream",
+		Proves:     "requests at a fixed rate each get a finite stream that ends at its terminal event, without error events, within the TTFT, ITL and E2E objectives, at the rate asked",
+		Catches:    []string{"token-batch=4", "no-done", "stream-error=20", "gen-slots=2", "late-head"},
+		Checks:     ck.all(),
+		ServerArgs: requestServerArgs,
+		run:        func(ctx context.Context, h *Harness) error { return runRequestStream(ctx, h, ck) },
+	}
+}
+
+// requestStreamChecks are request-stream's checks, declared once.
+type requestStreamChecks struct {
+	headers, ttft, itl, e2e, terminated, errors, tokens, rate *CheckSpec
+}
+
+func (c requestStreamChecks) all() []*CheckSpec {
+	return []*CheckSpec{c.headers, c.ttft, c.itl, c.e2e, c.terminated, c.errors, c.tokens, c.rate}
+}
+
+func runRequestStream(ctx context.Context, h *Harness, ck requestStreamChecks) error {
+	o := h.opts.Requests
+	rate := float64(defaultRequestRate)
+	if len(o.Rates) > 0 {
+		rate = o.Rates[0]
+	}
+	// Goodput counts against the checks' own thresholds (with --slo, those).
+	slo := report.RequestSLO{TTFT: h.Dur(ck.ttft), ITL: h.Dur(ck.itl), E2E: h.Dur(ck.e2e)}
+	if err := h.agg.SetRequestSLO(slo); err != nil {
+		return err
+	}
+	cfg := o.config(h.opts.Target, rate, defaultRequestWindow)
+	h.Request(0, 0, cfg.Duration, fmt.Sprintf("requests %s %s at %g/s (%s arrivals), max %d in flight, %s",
+		cfg.Method, cfg.URL, rate, cfg.Arrival, cfg.Resolved().MaxConcurrency, bound(cfg)))
+	if _, err := h.runRequests(ctx, cfg); err != nil {
+		return err
+	}
+	need := []report.Evidence{report.EvidenceRequest}
+	h.CheckRule(ck.headers, "request_headers_p50", "<=", need...)
+	h.CheckRule(ck.ttft, "request_ttft_p99", "<=", need...)
+	h.CheckRule(ck.itl, "request_itl_p99", "<=", need...)
+	h.CheckRule(ck.e2e, "request_e2e_p99", "<=", need...)
+	h.CheckRule(ck.terminated, "requests_unterminated", "<=", need...)
+	h.CheckRule(ck.errors, "requests_error_events", "<=", need...)
+	h.CheckRule(ck.tokens, "request_tokens_per_event", "<=", need...)
+	h.CheckRule(ck.rate, "request_rate_ratio", ">=", need...)
+	return nil
+}
+
+func bound(c runner.RequestConfig) string {
+	switch {
+	case c.Requests > 0 && c.Duration > 0:
+		return fmt.Sprintf("%d requests or %s", c.Requests, c.Duration)
+	case c.Requests > 0:
+		return fmt.Sprintf("%d requests", c.Requests)
+	}
+	return "for " + c.Duration.String()
+}
+
+// requestCapacity: the rate sweep to the goodput knee. Each rate is a step of its own
+// (a group in the result); the sweep stops after the first step whose goodput falls
+// below the target, and the knee is the highest rate up to which every step held it.
+func requestCapacity() *Scenario {
+	ck := requestCapacityChecks{
+		sustained: &CheckSpec{Name: "sustained-rates", Default: "1", Means: "rate steps, from the first, whose goodput (share of requests terminated within every SLO) reached the target, at least"},
+	}
+	return &Scenario{
+		Name:       "request-capacity",
+		Proves:     "the highest request rate at which the share of requests meeting every SLO (goodput) stays at or above the target",
+		Checks:     ck.all(),
+		ServerArgs: requestServerArgs,
+		run:        func(ctx context.Context, h *Harness) error { return runRequestCapacity(ctx, h, ck) },
+	}
+}
+
+type requestCapacityChecks struct{ sustained *CheckSpec }
+
+func (c requestCapacityChecks) all() []*CheckSpec { return []*CheckSpec{c.sustained} }
+
+func runRequestCapacity(ctx context.Context, h *Harness, ck requestCapacityChecks) error {
+	o := h.opts.Requests
+	rates := o.Rates
+	if len(rates) == 0 {
+		rates = DefaultCapacityRates()
+	}
+	target := o.GoodputTarget
+	if target == 0 {
+		target = DefaultGoodputTarget
+	}
+	slo := o.slo(h.opts.Embedded)
+	if err := h.agg.SetRequestSLO(slo); err != nil {
+		return err
+	}
+	first := o.config(h.opts.Target, rates[0], defaultCapacityWindow)
+	h.Request(0, 0, first.Duration*time.Duration(len(rates)), fmt.Sprintf("requests %s %s at rates %v/s, each %s; goodput target %g%% within SLO %s",
+		first.Method, first.URL, rates, bound(first), 100*target, slo))
+	var rules []report.Rule
+	var rows []string
+	knee := 0.0
+	for k, rate := range rates {
+		step := h.newGroup(fmt.Sprintf("rate-%g", rate), 0, false)
+		if err := step.agg.SetRequestSLO(slo); err != nil {
+			return err
+		}
+		cfg := o.config(h.opts.Target, rate, defaultCapacityWindow)
+		cfg.Seed = o.Seed + uint64(k)
+		if _, err := h.runRequests(ctx, cfg, step); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rules = append(rules, report.Rule{Metric: "goodput", Group: step.Name(), Op: ">=", Limit: target, Needs: []report.Evidence{report.EvidenceRequest}})
+		m := step.agg.Metrics().Requests
+		g, ok := m.Goodput()
+		rows = append(rows, fmt.Sprintf("%g/s: goodput %.0f%%", rate, 100*g))
+		if !ok || g < target {
+			break // the next rate would only be worse
+		}
+		knee = rate
+	}
+	if knee > 0 {
+		h.Note("knee: %g requests/s (%s)", knee, strings.Join(rows, ", "))
+	} else {
+		h.Note("no rate held the goodput target (%s)", strings.Join(rows, ", "))
+	}
+	need := int(math.Ceil(h.Num(ck.sustained)))
+	if need <= 0 {
+		h.Judge(ck.sustained, report.Rule{Metric: "requests_sent", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceRequest}})
+		return nil
+	}
+	if need > len(rates) {
+		h.Offenders(ck.sustained, need-len(rates), need, fmt.Sprintf("%d rates configured, %d needed", len(rates), need))
+		return nil
+	}
+	// The sweep stopped at a step below the target: the steps run decide.
+	need = min(need, len(rules))
+	r := rules[0]
+	r.And = rules[1:need]
+	h.Judge(ck.sustained, r)
+	return nil
+}
