@@ -217,6 +217,10 @@ func checkErrorStatus(o *observations) outcome {
 
 func checkGet(o *observations) outcome {
 	m := o.main
+	if meth := o.cfg.Method; meth != "" && meth != http.MethodGet {
+		// A request-stream endpoint (POST with a body): EventSource is not its client.
+		return na("the stream requests were sent with %s (--method): EventSource's GET-only rule is for EventSource endpoints", meth)
+	}
 	if !m.gotResponse() {
 		return fail("GET got no response (%s)", describeErr(m.Err))
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,5 +125,26 @@ func TestRequestStreamAgainstAnAnthropicStyleAPI(t *testing.T) {
 	}
 	if c := check(t, scenario(t, res, "request-stream"), "no-error-events"); c.Verdict != report.VerdictFail || c.Measured != "5" {
 		t.Errorf("no-error-events: %s (%s), want fail with 5", c.Verdict, c.Measured)
+	}
+	// The same API described in a target file: only the load stays on the command line.
+	file := filepath.Join(t.TempDir(), "messages.yaml")
+	doc := "target: " + anthropicDouble(t, 0).URL + `
+metrics-url: none
+request-url: "{target}/v1/messages"
+method: POST
+body: '{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+end-event: message_stop
+content-path: delta.text
+usage-path: usage.output_tokens
+`
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, res = run(t, time.Minute, "--target-file", file, "--rate", "20", "--requests", "20", "request-stream")
+	if code != 0 {
+		t.Fatalf("from a target file: exit %d, want 0\n%s", code, out)
+	}
+	if r := scenario(t, res, "request-stream").Metrics.Requests; r == nil || r.Ends["terminated"] != 20 || r.ContentEvents != 100 || r.UsageTokens != 100 {
+		t.Errorf("from a target file: requests %+v: want 20 terminated with 5 content events and 5 tokens each", r)
 	}
 }

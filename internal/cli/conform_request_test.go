@@ -46,6 +46,9 @@ func TestConformRequestStreamEndpoint(t *testing.T) {
 			t.Errorf("POST: %s %s, want pass", name, v[name])
 		}
 	}
+	if v["18 get"] != report.VerdictNotApplicable {
+		t.Errorf("POST: 18 get %s, want n/a (EventSource's GET rule is not for request-stream endpoints)", v["18 get"])
+	}
 	code, res, _ = conformRun()
 	if code != ExitFailed || verdicts(res)["01 status"] != report.VerdictFail {
 		t.Errorf("GET of a POST endpoint: exit %d, status check %s; want 1 and fail", code, verdicts(res)["01 status"])

@@ -27,6 +27,10 @@ var targetFileKeys = []string{
 	"open-streams-metric", "senders-metric", "duplicate-senders-metric", "insecure",
 	"sent-field", "sent-unit", "accept-encoding", "min-reconnect",
 	"publish-url", "publish-method", "publish-header", "publish-body", "publish-rate",
+	// Request streams: what a request is and how its stream ends (the load stays on the
+	// command line).
+	"request-url", "method", "body", "body-file", "random-bodies", "end-data", "end-event",
+	"content-path", "error-path", "usage-path", "request-timeout",
 }
 
 // targetFlags are the target-description flags `run` adds to its own.
