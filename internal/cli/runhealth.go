@@ -31,6 +31,11 @@ func (sw scenarioWatch) judge(sr *report.ScenarioResult, stderr io.Writer) {
 		return
 	}
 	sum := sw.w.Stop()
+	if sr.Metrics.Started == 0 && sr.Metrics.Requests == nil {
+		// The scenario put no load on the runner (it lacked what it needs of the target,
+		// or could not start): there is no figure for the runner's delay to be in.
+		return
+	}
 	m, c := report.RunnerHealth(sum)
 	sr.Measures = append(sr.Measures, m)
 	sr.Checks = append(sr.Checks, c)

@@ -308,6 +308,9 @@ func allPass(t *testing.T, s report.ScenarioResult) {
 	t.Helper()
 	for _, c := range s.Checks {
 		t.Logf("%s/%s: %s (%s; %s)", s.Name, c.Name, c.Verdict, c.Measured, c.Detail)
+		if c.Name == report.CheckRunnerHealthy {
+			continue // the test machine's health, not the target's (runhealth_test judges it)
+		}
 		if c.Verdict != report.VerdictPass {
 			t.Errorf("%s/%s: %s (%s; %s)", s.Name, c.Name, c.Verdict, c.Measured, c.Detail)
 		}
