@@ -49,8 +49,10 @@ type runConfig struct {
 
 func runRun(ctx context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "run", "[flags] [SCENARIO...]", `
-Runs the named scenarios (default: all, see 'sseharness list') and prints each one's verdict
-with its checks and metrics. Without --target it starts the reference server itself as a
+Runs the named scenarios (default: all, see 'sseharness list') and prints one line per
+scenario as it ends (verdict, duration, the figures that matter, and every failed check
+with what was measured against what), then the run's verdict; -v (or --format table-full)
+prints every table of checks, load, counts, durations and server figures instead. Without --target it starts the reference server itself as a
 child process ('sseharness serve' on a free loopback port, with the timers each scenario
 needs), and stops it afterwards. Exit 0 when no check fails, 1 when one fails (or, with
 --strict, when one could not be judged), 2 on a usage error, 3 when the target is
@@ -78,7 +80,8 @@ makes up); the defaults fit the reference server's contract.`)
 		slo         = fs.Duration("slo-p99", 0, "capacity's p99 delivery-latency objective (0: 250ms)")
 		steps       = fs.String("capacity-steps", "", "capacity's stream counts, comma-separated (default 100,200,400,800)")
 		out         = fs.String("out", "", "write the whole result as JSON to this file")
-		format      = fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+		format      = fs.String("format", "compact", "output format: "+strings.Join(report.Formats(), ", "))
+		verbose     = fs.Bool("v", false, "print every table (--format table-full)")
 		nginxConf   = fs.String("nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
 		nginxBin    = fs.String("nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
 		shard       = fs.String("shard", "", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
@@ -95,9 +98,17 @@ makes up); the defaults fit the reference server's contract.`)
 	if !ok {
 		return code
 	}
+	if *verbose {
+		*format = "table-full"
+	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
 		return usageError(env, "run", "%v", err)
+	}
+	// The compact rendering prints each scenario as it ends and the run's verdict last.
+	compact := *format == "compact"
+	if compact {
+		render = report.CompactVerdict
 	}
 	scs, err := scenarios.Select(names)
 	if err != nil {
@@ -255,6 +266,9 @@ makes up); the defaults fit the reference server's contract.`)
 			if err != nil {
 				res.Scenarios = append(res.Scenarios, report.ScenarioResult{Name: sc.Name, Verdict: report.VerdictError, Error: err.Error(), Start: time.Now(), End: time.Now()})
 				fmt.Fprintf(env.Stderr, "%s: error: %v\n", sc.Name, err)
+				if compact {
+					_ = report.CompactScenario(env.Stdout, &res.Scenarios[len(res.Scenarios)-1])
+				}
 				continue
 			}
 			base = child.URL
@@ -271,7 +285,13 @@ makes up); the defaults fit the reference server's contract.`)
 				fmt.Fprintf(env.Stderr, "%s: %v\n", sc.Name, err)
 			}
 		}
-		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
+		if compact {
+			if err := report.CompactScenario(env.Stdout, &sr); err != nil {
+				return harnessError(env, "run", err)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
+		}
 		res.Scenarios = append(res.Scenarios, sr)
 	}
 	res.End = time.Now()
