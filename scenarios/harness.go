@@ -104,6 +104,9 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 			},
 		},
 	}
+	if opts.Live != nil {
+		opts.Live(sc.Name, agg)
+	}
 	h.limits, h.limitsErr = sc.limits(opts)
 	if opts.MetricsURL != "" {
 		h.probe = &runner.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
@@ -134,6 +137,9 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		if h.opts.Observe != nil {
+			h.opts.Observe(h.sc.Name, r)
+		}
 		h.groupMu.Lock()
 		if g := h.streamGrp[r.Stream]; g != nil {
 			g.agg.Add(r)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -209,6 +210,16 @@ type Options struct {
 	// Shard makes this process run its share of every scenario's streams, with session
 	// ids no other shard uses (`run --shard I/N`); `report merge` combines the results.
 	Shard runner.Shard
+
+	// Live, when set, is called once per scenario run with the aggregate its records
+	// fold into, before the first record, so that a live exporter (run --metrics-addr)
+	// reads the very figures the result is built from. The aggregate is safe for
+	// concurrent reads.
+	Live func(scenario string, agg *report.Aggregate)
+	// Observe, when set, is called with every record of the run, in order, from the
+	// harness's collector goroutine (run --trace). It must not block for long: the
+	// load loop waits on the collector.
+	Observe func(scenario string, r runner.Record)
 }
 
 // HoldConfig is the hold scenario's own configuration.

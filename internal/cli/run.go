@@ -87,6 +87,8 @@ makes up); the defaults fit the reference server's contract.`)
 		shard       = fs.String("shard", "", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
 		strict      = fs.Bool("strict", false, "fail (exit 1) when any check or scenario could not be judged (n/a), for CI that wants every scenario judged")
 		thrFile     = fs.String("thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
+		// Outputs people plug in (issue 13).
+		metricsAddr = fs.String("metrics-addr", "", "serve the run's live figures as Prometheus text on http://ADDR/metrics while it goes (loopback, e.g. 127.0.0.1:9464)")
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
@@ -217,6 +219,20 @@ makes up); the defaults fit the reference server's contract.`)
 
 	progress := newProgressLine(env)
 	opts.Progress = progress.update
+	if *metricsAddr != "" {
+		live := newLiveMetrics()
+		ms, err := startMetricsServer(*metricsAddr, live)
+		if err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+		defer func() {
+			if err := ms.stop(); err != nil {
+				fmt.Fprintf(env.Stderr, "sseharness run: metrics server: %v\n", err)
+			}
+		}()
+		opts.Live = live.track
+		fmt.Fprintf(env.Stderr, "sseharness run: live metrics on http://%s/metrics\n", ms.Addr)
+	}
 	res := &report.Result{
 		SchemaVersion:  report.SchemaVersion,
 		HarnessVersion: Version(),
