@@ -89,6 +89,8 @@ makes up); the defaults fit the reference server's contract.`)
 		thrFile     = fs.String("thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
 		// Outputs people plug in (issue 13).
 		metricsAddr = fs.String("metrics-addr", "", "serve the run's live figures as Prometheus text on http://ADDR/metrics while it goes (loopback, e.g. 127.0.0.1:9464)")
+		traceFile   = fs.String("trace", "", "write one JSON line per stream attempt to this file (session, open and close times, status, protocol, events, first and last id, close reason, error)")
+		traceLimit  = fs.Int("trace-limit", defaultTraceLimit, "most lines --trace writes; later attempts are counted, not written")
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
@@ -184,7 +186,10 @@ makes up); the defaults fit the reference server's contract.`)
 	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
-	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}}}).check(); err != nil {
+	if *traceLimit < 1 {
+		return usageError(env, "run", "--trace-limit %d: want at least 1", *traceLimit)
+	}
+	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}, {"--trace", *traceFile}}}).check(); err != nil {
 		return usageError(env, "run", "%v", err)
 	}
 	check := opts
@@ -232,6 +237,13 @@ makes up); the defaults fit the reference server's contract.`)
 		}()
 		opts.Live = live.track
 		fmt.Fprintf(env.Stderr, "sseharness run: live metrics on http://%s/metrics\n", ms.Addr)
+	}
+	var trace *traceWriter
+	if *traceFile != "" {
+		if trace, err = newTraceWriter(*traceFile, *traceLimit); err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+		opts.Observe = trace.observe
 	}
 	res := &report.Result{
 		SchemaVersion:  report.SchemaVersion,
@@ -314,6 +326,16 @@ makes up); the defaults fit the reference server's contract.`)
 	res.Config = cfg
 	res.Evaluate()
 
+	if trace != nil {
+		written, dropped, err := trace.close()
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *traceFile, err)
+			return ExitHarness
+		}
+		if dropped > 0 {
+			fmt.Fprintf(env.Stderr, "sseharness run: --trace: %d attempts written to %s, %d more beyond --trace-limit %d not written\n", written, *traceFile, dropped, *traceLimit)
+		}
+	}
 	if *out != "" {
 		if err := report.Save(*out, res); err != nil {
 			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *out, err)
