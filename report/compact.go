@@ -41,6 +41,9 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 	line := fmt.Sprintf("%-*s %-5s %7s  %s", compactNameWidth, s.Name, verdictText(s.Verdict),
 		fmtDuration(s.End.Sub(s.Start)), compactFigures(s))
 	ew.printf("%s\n", strings.TrimRight(line, " "))
+	if s.Incomplete {
+		ew.printf("    incomplete: still running, figures so far\n")
+	}
 	if s.Error != "" {
 		ew.printf("    could not run: %s\n", oneLine(s.Error))
 	}
@@ -57,7 +60,7 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 		}
 		ew.printf("%s\n", line)
 	}
-	if s.Verdict == VerdictNotApplicable {
+	if s.Verdict == VerdictNotApplicable && !s.Incomplete {
 		r := Result{Scenarios: []ScenarioResult{*s}}
 		for _, why := range r.Unjudged() {
 			ew.printf("    not judged: %s\n", oneLine(strings.TrimPrefix(why, s.Name+": ")))
@@ -73,7 +76,11 @@ func compactFigures(s *ScenarioResult) string {
 	if m.Records == 0 && s.Load.Requested.Streams == 0 {
 		return ""
 	}
-	parts := []string{fmt.Sprintf("streams %d/%d", m.Streams, s.Load.Requested.Streams), fmt.Sprintf("events %d", m.Events)}
+	streams := fmt.Sprintf("streams %d", m.Streams)
+	if s.Load.Requested.Streams > 0 {
+		streams += fmt.Sprintf("/%d", s.Load.Requested.Streams)
+	}
+	parts := []string{streams, fmt.Sprintf("events %d", m.Events)}
 	switch {
 	case m.Latency.Count > 0:
 		parts = append(parts, "latency p99 "+fmtMS(m.Latency.P99MS))
@@ -96,6 +103,9 @@ func writeCompactVerdict(ew *errWriter, r *Result) {
 		if counts[v] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[v], verdictText(v)))
 		}
+	}
+	if r.Incomplete {
+		ew.printf("%s\n", IncompleteNote)
 	}
 	line := fmt.Sprintf("verdict: %s (%d scenarios: %s) in %s", verdictText(r.Verdict), len(r.Scenarios), strings.Join(parts, ", "), fmtDuration(r.End.Sub(r.Start)))
 	if r.Shard != nil {

@@ -107,6 +107,9 @@ func headerLines(r *Result) []string {
 	if r.MergedShards > 0 {
 		lines = append(lines, fmt.Sprintf("merged from %d shards", r.MergedShards))
 	}
+	if r.Incomplete {
+		lines = append(lines, IncompleteNote)
+	}
 	lines = append(lines, "verdict: "+verdictText(r.Verdict))
 	if un := r.Unjudged(); len(un) > 0 {
 		lines = append(lines, fmt.Sprintf("not judged: %d of %d scenarios (%s)", len(un), len(r.Scenarios), strings.Join(un, " | ")))

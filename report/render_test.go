@@ -223,3 +223,17 @@ func TestCompactShowsFailuresInFull(t *testing.T) {
 		t.Errorf("compact output is %d lines for %d scenarios", n, len(r.Scenarios))
 	}
 }
+
+// TestIncompleteSaid: every text rendering of a partial result says so.
+func TestIncompleteSaid(t *testing.T) {
+	r := fixtureResult(t)
+	r.Incomplete = true
+	for _, rr := range []Renderer{Table, Compact, Markdown} {
+		if out := render(t, rr, r); !bytes.Contains(out, []byte(IncompleteNote)) {
+			t.Errorf("rendering lacks %q:\n%s", IncompleteNote, out)
+		}
+	}
+	if out := render(t, Table, fixtureResult(t)); bytes.Contains(out, []byte("incomplete")) {
+		t.Error("a complete result rendered as incomplete")
+	}
+}

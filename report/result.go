@@ -59,7 +59,14 @@ type Result struct {
 	MergedShards int              `json:"merged_shards,omitempty"`
 	Scenarios    []ScenarioResult `json:"scenarios"`
 	Verdict      Verdict          `json:"verdict"`
+	// Incomplete marks a partial result: `run --out` rewrites the file while the run
+	// goes, so that a run that dies keeps what it measured. End is when it was written;
+	// the scenario that was running has its figures so far and no checks.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
+
+// IncompleteNote is what renderings and comparisons say of an incomplete result.
+const IncompleteNote = "incomplete: the run had not finished when this result was written"
 
 // Shard identifies one shard of a distributed run: Index in [0, Count).
 type Shard struct {
@@ -87,6 +94,9 @@ type ScenarioResult struct {
 	Groups []GroupResult `json:"groups,omitempty"`
 	// Measures are figures the scenario measured itself, for its rules.
 	Measures []Measure `json:"measures,omitempty"`
+	// Incomplete: the scenario was still running when a partial result was written;
+	// it has its figures so far and no checks.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.

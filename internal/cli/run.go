@@ -91,6 +91,7 @@ makes up); the defaults fit the reference server's contract.`)
 		metricsAddr = fs.String("metrics-addr", "", "serve the run's live figures as Prometheus text on http://ADDR/metrics while it goes (loopback, e.g. 127.0.0.1:9464)")
 		traceFile   = fs.String("trace", "", "write one JSON line per stream attempt to this file (session, open and close times, status, protocol, events, first and last id, close reason, error)")
 		traceLimit  = fs.Int("trace-limit", defaultTraceLimit, "most lines --trace writes; later attempts are counted, not written")
+		outInterval = fs.Duration("out-interval", defaultOutInterval, "how often --out is rewritten while the run goes, with the partial result marked incomplete (0: only at the end)")
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
@@ -186,6 +187,9 @@ makes up); the defaults fit the reference server's contract.`)
 	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
+	if *outInterval < 0 {
+		return usageError(env, "run", "--out-interval %v: want 0 (off) or a positive duration", *outInterval)
+	}
 	if *traceLimit < 1 {
 		return usageError(env, "run", "--trace-limit %d: want at least 1", *traceLimit)
 	}
@@ -235,7 +239,7 @@ makes up); the defaults fit the reference server's contract.`)
 				fmt.Fprintf(env.Stderr, "sseharness run: metrics server: %v\n", err)
 			}
 		}()
-		opts.Live = live.track
+		opts.Live = chainLive(opts.Live, live.track)
 		fmt.Fprintf(env.Stderr, "sseharness run: live metrics on http://%s/metrics\n", ms.Addr)
 	}
 	var trace *traceWriter
@@ -278,6 +282,15 @@ makes up); the defaults fit the reference server's contract.`)
 		cfg.Scenarios = append(cfg.Scenarios, sc.Name)
 	}
 
+	var partial *partialOut
+	if *out != "" && *outInterval > 0 {
+		head := *res
+		head.Config = cfg
+		partial = startPartialOut(*out, *outInterval, head, func(err error) {
+			fmt.Fprintf(env.Stderr, "sseharness run: rewrite partial %s: %v\n", *out, err)
+		})
+		opts.Live = chainLive(opts.Live, partial.track)
+	}
 	for _, sc := range scs {
 		if ctx.Err() != nil {
 			break
@@ -296,6 +309,9 @@ makes up); the defaults fit the reference server's contract.`)
 				fmt.Fprintf(env.Stderr, "%s: error: %v\n", sc.Name, err)
 				if compact {
 					_ = report.CompactScenario(env.Stdout, &res.Scenarios[len(res.Scenarios)-1])
+				}
+				if partial != nil {
+					partial.done(res.Scenarios[len(res.Scenarios)-1])
 				}
 				continue
 			}
@@ -321,6 +337,12 @@ makes up); the defaults fit the reference server's contract.`)
 			fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
 		}
 		res.Scenarios = append(res.Scenarios, sr)
+		if partial != nil {
+			partial.done(sr)
+		}
+	}
+	if partial != nil {
+		partial.close()
 	}
 	res.End = time.Now()
 	res.Config = cfg
