@@ -17,16 +17,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sseharness/sseharness/report"
 )
 
-// Level is how strongly the spec asks for what a check verifies.
-type Level string
+// Level is how strongly the spec asks for what a check verifies: report's Level, so
+// that a finding's level is the result's.
+type Level = report.Level
 
 // Levels. Only a failed MUST makes the run fail.
 const (
-	Must     Level = "MUST"     // clients break without it
-	Should   Level = "SHOULD"   // clients work, but lose data, time or reach
-	Advisory Level = "ADVISORY" // deployment advice (proxies, caches, browsers' limits)
+	Must     = report.LevelMust     // clients break without it
+	Should   = report.LevelShould   // clients work, but lose data, time or reach
+	Advisory = report.LevelAdvisory // deployment advice (proxies, caches, browsers' limits)
 )
 
 // Verdict is the outcome of one check.
