@@ -726,15 +726,15 @@ func WaitAll(ctx context.Context, srcs []*runner.EventSource, within time.Durati
 	var failed []*runner.EventSource
 	var wg sync.WaitGroup
 	for _, s := range srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		// Not errgroup: every source is awaited to the end and each failure kept, where
+		// an errgroup would stop at the first error.
+		wg.Go(func() {
 			if err := cond(cctx, s); err != nil {
 				mu.Lock()
 				failed = append(failed, s)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return failed
