@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
 )
 
 // runArgsEnv carries the arguments of a `run` for TestPartialOutHelperProcess.
@@ -113,4 +115,54 @@ func timedURL(t *testing.T) string {
 	srv := httptest.NewServer(timedEvents())
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// TestPartialOutEveryInterval: on a fake clock (testing/synctest), the file appears only
+// once an interval has passed, holds the running scenario's figures so far, then the
+// finished scenario; nothing is written after close.
+func TestPartialOutEveryInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "r.json")
+		start := time.Now()
+		var errs []error
+		p := startPartialOut(path, defaultOutInterval, report.Result{HarnessVersion: "test", Target: "t", Start: start}, func(err error) { errs = append(errs, err) })
+		agg, err := report.NewAggregate(report.AggregateConfig{Start: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.track("hold", agg)
+		for range 7 {
+			agg.Add(runner.Record{Kind: runner.RecordEvent, Time: time.Now(), Latency: time.Millisecond, Gap: -1})
+		}
+		time.Sleep(defaultOutInterval - time.Second)
+		synctest.Wait()
+		if _, err := os.Stat(path); err == nil {
+			t.Fatal("written before the first interval")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r, err := report.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Incomplete || len(r.Scenarios) != 1 || !r.Scenarios[0].Incomplete || r.Scenarios[0].Metrics.Events != 7 || !r.End.Equal(start.Add(defaultOutInterval)) {
+			t.Fatalf("first rewrite: incomplete %v scenarios %+v end %v", r.Incomplete, r.Scenarios, r.End.Sub(start))
+		}
+		p.done(report.BuildScenario(report.ScenarioInput{Name: "hold", Start: start, End: time.Now(), Aggregate: agg}))
+		time.Sleep(defaultOutInterval)
+		synctest.Wait()
+		if r, err = report.Load(path); err != nil || len(r.Scenarios) != 1 || r.Scenarios[0].Incomplete || !r.Incomplete {
+			t.Fatalf("second rewrite: %v %+v", err, r)
+		}
+		p.close()
+		before, _ := os.Stat(path)
+		time.Sleep(3 * defaultOutInterval)
+		synctest.Wait()
+		if after, _ := os.Stat(path); !after.ModTime().Equal(before.ModTime()) {
+			t.Error("rewritten after close")
+		}
+		if len(errs) > 0 {
+			t.Errorf("rewrite errors: %v", errs)
+		}
+	})
 }
