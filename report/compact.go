@@ -34,6 +34,11 @@ func CompactVerdict(w io.Writer, r *Result) error {
 	return ew.err
 }
 
+// compactNote starts the lines under a scenario's line (failed checks, why it could not
+// run or be judged): a mark rather than spaces, so that every line of the output starts
+// with a character and a failed check's line can be found by its name at a line start.
+const compactNote = "└─ "
+
 // compactNameWidth aligns the verdict column for the scenario names this harness has.
 const compactNameWidth = 22
 
@@ -42,16 +47,16 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 		fmtDuration(s.End.Sub(s.Start)), compactFigures(s))
 	ew.printf("%s\n", strings.TrimRight(line, " "))
 	if s.Incomplete {
-		ew.printf("    incomplete: still running, figures so far\n")
+		ew.printf(compactNote+"incomplete: still running, figures so far\n")
 	}
 	if s.Error != "" {
-		ew.printf("    could not run: %s\n", oneLine(s.Error))
+		ew.printf(compactNote+"could not run: %s\n", oneLine(s.Error))
 	}
 	for _, c := range s.Checks {
 		if c.Verdict != VerdictFail {
 			continue
 		}
-		line := fmt.Sprintf("    %s %s: measured %s against %s", checkVerdictText(c), c.Name, orNA(c.Measured), orNA(c.Threshold))
+		line := fmt.Sprintf(compactNote+"%s %s: measured %s against %s", checkVerdictText(c), c.Name, orNA(c.Measured), orNA(c.Threshold))
 		if c.Detail != "" {
 			line += " (" + oneLine(c.Detail) + ")"
 		}
@@ -63,7 +68,7 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 	if s.Verdict == VerdictNotApplicable && !s.Incomplete {
 		r := Result{Scenarios: []ScenarioResult{*s}}
 		for _, why := range r.Unjudged() {
-			ew.printf("    not judged: %s\n", oneLine(strings.TrimPrefix(why, s.Name+": ")))
+			ew.printf(compactNote+"not judged: %s\n", oneLine(strings.TrimPrefix(why, s.Name+": ")))
 		}
 	}
 }
