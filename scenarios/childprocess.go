@@ -35,6 +35,7 @@ type ServerProcess struct {
 func StartServer(ctx context.Context, exe string, args []string) (*ServerProcess, error) {
 	full := append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(exe, full...)
+	cmd.SysProcAttr = childProcAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
