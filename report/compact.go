@@ -47,7 +47,7 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 		fmtDuration(s.End.Sub(s.Start)), compactFigures(s))
 	ew.printf("%s\n", strings.TrimRight(line, " "))
 	if s.Incomplete {
-		ew.printf(compactNote+"incomplete: still running, figures so far\n")
+		ew.printf(compactNote + "incomplete: still running, figures so far\n")
 	}
 	if s.Error != "" {
 		ew.printf(compactNote+"could not run: %s\n", oneLine(s.Error))
