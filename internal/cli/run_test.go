@@ -39,6 +39,10 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--stream-url", "{target}/events"}, "{session}"},
 		{[]string{"list", "extra"}, "unexpected argument"},
 		{[]string{"run", "resume", "--streams", "x"}, "invalid value"},
+		{[]string{"run", "--trace-limit", "0", "hold"}, "--trace-limit 0"},
+		{[]string{"run", "--out-interval", "-1s", "hold"}, "--out-interval"},
+		{[]string{"run", "--trace", filepath.Join(t.TempDir(), "no", "dir", "t.jsonl"), "hold"}, "--trace"},
+		{[]string{"run", "--target", "http://127.0.0.1:1", "--metrics-addr", "nohostport", "hold"}, "want HOST:PORT"},
 	} {
 		var out bytes.Buffer
 		env, stderr := serveTestEnv(&out)
