@@ -10,6 +10,7 @@
 package conform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,18 +130,10 @@ func (c Config) Validate() error {
 
 // withDefaults returns c with the defaults applied.
 func (c Config) withDefaults() Config {
-	if c.ResumeURL == "" {
-		c.ResumeURL = c.Target
-	}
-	if c.Origin == "" {
-		c.Origin = DefaultOrigin
-	}
-	if c.Idle == 0 {
-		c.Idle = DefaultIdle
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	c.ResumeURL = cmp.Or(c.ResumeURL, c.Target)
+	c.Origin = cmp.Or(c.Origin, DefaultOrigin)
+	c.Idle = cmp.Or(c.Idle, DefaultIdle)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	return c
 }
 
