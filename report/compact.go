@@ -78,8 +78,11 @@ func writeCompactScenario(ew *errWriter, s *ScenarioResult) {
 // time to first event when nothing was timed), and the errors when there were any.
 func compactFigures(s *ScenarioResult) string {
 	m := &s.Metrics
+	if r := m.Requests; r != nil && r.Requests > 0 {
+		return requestFigures(s, r)
+	}
 	if m.Records == 0 && s.Load.Requested.Streams == 0 {
-		return ""
+		return s.Headline
 	}
 	streams := fmt.Sprintf("streams %d", m.Streams)
 	if s.Load.Requested.Streams > 0 {
@@ -94,6 +97,9 @@ func compactFigures(s *ScenarioResult) string {
 	}
 	if n := m.ErrorTotal(); n > 0 {
 		parts = append(parts, fmt.Sprintf("errors %d (%s)", n, breakdown(m.Errors)))
+	}
+	if s.Headline != "" {
+		parts = append(parts, s.Headline)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -112,7 +118,11 @@ func writeCompactVerdict(ew *errWriter, r *Result) {
 	if r.Incomplete {
 		ew.printf("%s\n", IncompleteNote)
 	}
-	line := fmt.Sprintf("verdict: %s (%d scenarios: %s) in %s", verdictText(r.Verdict), len(r.Scenarios), strings.Join(parts, ", "), fmtDuration(r.End.Sub(r.Start)))
+	noun := "scenarios"
+	if len(r.Scenarios) == 1 {
+		noun = "scenario"
+	}
+	line := fmt.Sprintf("verdict: %s (%d %s: %s) in %s", verdictText(r.Verdict), len(r.Scenarios), noun, strings.Join(parts, ", "), fmtDuration(r.End.Sub(r.Start)))
 	if r.Shard != nil {
 		line += fmt.Sprintf(", shard %d of %d", r.Shard.Index+1, r.Shard.Count)
 	}
@@ -124,3 +134,22 @@ func writeCompactVerdict(ew *errWriter, r *Result) {
 
 // oneLine keeps a detail on its line.
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// requestFigures are compactFigures for request streams: requests and how many ended at
+// their terminal event, time to first token and the inter-token gap at p99, goodput.
+func requestFigures(s *ScenarioResult, r *RequestMetrics) string {
+	parts := []string{fmt.Sprintf("requests %d (%d terminated)", r.Requests, r.Ends["terminated"])}
+	if r.TTFT.Count > 0 {
+		parts = append(parts, "ttft p99 "+fmtMS(r.TTFT.P99MS))
+	}
+	if r.ContentGap.Count > 0 {
+		parts = append(parts, "itl p99 "+fmtMS(r.ContentGap.P99MS))
+	}
+	if g, ok := r.Goodput(); ok {
+		parts = append(parts, fmt.Sprintf("goodput %.0f%%", 100*g))
+	}
+	if s.Headline != "" {
+		parts = append(parts, s.Headline)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -149,7 +149,7 @@ func shardOrder(shards []*Result) ([]int, error) {
 func mergeScenario(parts []shardScenario) (ScenarioResult, error) {
 	first := parts[0].s
 	s := ScenarioResult{
-		Name: first.Name, Description: first.Description, Start: first.Start, End: first.End,
+		Name: first.Name, Description: first.Description, Headline: first.Headline, Start: first.Start, End: first.End,
 		Load: Workload{Requested: RequestedLoad{HoldMS: first.Load.Requested.HoldMS, Note: first.Load.Requested.Note}},
 	}
 	var errs []string

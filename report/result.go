@@ -85,9 +85,13 @@ type Shard struct {
 // ScenarioResult is one scenario's outcome: its checks, metrics, server figures, load
 // and timeline. Build it with BuildScenario.
 type ScenarioResult struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description,omitempty"`
-	Verdict     Verdict `json:"verdict"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Headline is the scenario's own answer in a few words when it measures something
+	// (capacity's sustained streams, request-capacity's knee); the compact output shows
+	// it beside the figures. A merged result keeps the first shard's: it is a share.
+	Headline string  `json:"headline,omitempty"`
+	Verdict  Verdict `json:"verdict"`
 	// Error says why the scenario could not run; its verdict is then "error".
 	Error    string        `json:"error,omitempty"`
 	Start    time.Time     `json:"start"`
@@ -166,6 +170,7 @@ func (c Check) Fails() bool {
 // ScenarioInput is everything BuildScenario needs.
 type ScenarioInput struct {
 	Name, Description string
+	Headline          string
 	Start, End        time.Time
 	Requested         RequestedLoad
 	// Aggregate holds the scenario's records; nil when it produced none.
@@ -193,7 +198,7 @@ type GroupInput struct {
 // server figures from the probe, achieved load, rule checks evaluated, verdict set.
 func BuildScenario(in ScenarioInput) ScenarioResult {
 	s := ScenarioResult{
-		Name: in.Name, Description: in.Description, Start: in.Start, End: in.End,
+		Name: in.Name, Description: in.Description, Headline: in.Headline, Start: in.Start, End: in.End,
 		Load:     Workload{Requested: in.Requested},
 		Checks:   append([]Check(nil), in.Checks...),
 		Measures: append([]Measure(nil), in.Measures...),

@@ -65,6 +65,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	var srcs []*runner.EventSource
 	var rows []string
 	var stepRules []report.Rule
+	sustained := 0 // the largest step within the SLO, without errors, every stream served
 	sloMS := float64(slo) / float64(time.Millisecond)
 	for k, total := range steps {
 		target := h.share(total)
@@ -114,9 +115,15 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 		if p99, ok := windowP99(step); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
 			break // the next step would only be worse
 		}
+		sustained = total
 	}
 	h.Finish()
 	h.Note("%s", strings.Join(rows, "; "))
+	if sustained > 0 {
+		h.Headline("sustained %d streams within p99 %s", sustained, ms(slo))
+	} else {
+		h.Headline("no step within p99 %s", ms(slo))
+	}
 
 	// Sustaining k steps: each of the first k windows within the SLO, without errors,
 	// every stream with events. Judged from the windows' aggregates, so merged shards

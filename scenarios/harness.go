@@ -66,6 +66,7 @@ type Harness struct {
 	checks    []report.Check
 	requested report.RequestedLoad
 	notes     []string
+	headline  string // Headline: the scenario's own answer, for the compact output
 	wg        sync.WaitGroup
 	via       map[string]bool // sessions streamed through a proxy, with several targets
 
@@ -434,7 +435,7 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		desc += " (" + strings.Join(h.notes, "; ") + ")"
 	}
 	return report.BuildScenario(report.ScenarioInput{
-		Name: h.sc.Name, Description: desc,
+		Name: h.sc.Name, Description: desc, Headline: h.headline,
 		Start: h.start, End: time.Now(),
 		Requested: h.requested,
 		Aggregate: h.agg,
@@ -448,6 +449,18 @@ func (h *Harness) result(err error) report.ScenarioResult {
 
 // Note adds a remark to the scenario's description in the result.
 func (h *Harness) Note(format string, args ...any) {
+	h.note(format, args...)
+}
+
+// Headline sets the scenario's own answer in a few words (e.g. a capacity's sustained
+// streams), shown beside the figures of the compact output; it is a note too.
+func (h *Harness) Headline(format string, args ...any) {
+	h.mu.Lock()
+	h.headline = fmt.Sprintf(format, args...)
+	h.mu.Unlock()
+}
+
+func (h *Harness) note(format string, args ...any) {
 	h.mu.Lock()
 	h.notes = append(h.notes, fmt.Sprintf(format, args...))
 	h.mu.Unlock()

@@ -360,8 +360,10 @@ func runRequestCapacity(ctx context.Context, h *Harness, ck requestCapacityCheck
 	}
 	if knee > 0 {
 		h.Note("knee: %g requests/s (%s)", knee, strings.Join(rows, ", "))
+		h.Headline("knee: %g requests/s", knee)
 	} else {
 		h.Note("no rate held the goodput target (%s)", strings.Join(rows, ", "))
+		h.Headline("no rate held the goodput target")
 	}
 	need := int(math.Ceil(h.Num(ck.sustained)))
 	if need <= 0 {

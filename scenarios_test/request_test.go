@@ -57,7 +57,7 @@ func TestRequestCapacityKneeFallsWithGenSlots(t *testing.T) {
 		t.Errorf("knee with gen-slots=2 is %g/s, plain %g/s: want a lower, non-zero knee", ks, kp)
 	}
 	if !strings.Contains(out, fmt.Sprintf("knee: %g requests/s", ks)) {
-		t.Errorf("the output does not state the knee %g/s", ks)
+		t.Errorf("the compact output does not state the knee %g/s:\n%s", ks, out)
 	}
 }
 
