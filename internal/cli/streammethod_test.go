@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -116,4 +118,80 @@ func TestRunStreamBodyWithGETIsAUsageError(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr.String(), "--method POST") || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
 		t.Errorf("exit %d, stderr %q: want exit 2 with one line naming --method", code, stderr.String())
 	}
+}
+
+// TestWorldHubCapacityAndSlowConsumerFromMarks: on a hub that only relays what is
+// published (opaque ids, no send-time field), capacity and slow-consumer judge
+// delivery latency from the harness's marks: the rules read mark_latency_p99, and a
+// hub that adds 400 ms to every delivery fails capacity's 250 ms SLO.
+func TestWorldHubCapacityAndSlowConsumerFromMarks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		want  report.Verdict
+	}{{"prompt", 0, report.VerdictPass}, {"slow relay", 400 * time.Millisecond, report.VerdictFail}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newFeed(t, feedOpts{opaque: true})
+			target := srv.URL
+			if tc.delay > 0 {
+				target = delayedPublish(t, srv.URL, tc.delay)
+			}
+			code, stderr, res := worldRun(t, 2*time.Minute, target, "--publish-url", "{target}/publish", "--publish-rate", "20/s",
+				"--streams", "6", "--hold", "3s", "capacity", "slow-consumer")
+			capRes, capChecks := worldScenario(t, res, "capacity")
+			c := capChecks["sustained-steps"]
+			t.Logf("capacity/sustained-steps: %s; %s", c.Measured, c.Detail)
+			if c.Verdict != tc.want {
+				t.Errorf("capacity/sustained-steps: %s, want %s (%s; %s)", c.Verdict, tc.want, c.Measured, c.Detail)
+			}
+			if c.Rule == nil || c.Rule.Metric != "mark_latency_p99" {
+				t.Errorf("capacity/sustained-steps rule %+v: want it on mark_latency_p99", c.Rule)
+			}
+			if capRes.Metrics.MarkLatency.Count == 0 || capRes.Metrics.Latency.Count != 0 {
+				t.Errorf("capacity: %d mark latencies, %d send-time latencies: want marks only", capRes.Metrics.MarkLatency.Count, capRes.Metrics.Latency.Count)
+			}
+			slowRes, slowChecks := worldScenario(t, res, "slow-consumer")
+			f := slowChecks["fast-p99"]
+			if f.Rule == nil || f.Rule.Metric != "mark_latency_p99" || slowRes.Metrics.MarkLatency.Count == 0 {
+				t.Errorf("slow-consumer/fast-p99 rule %+v, %d mark latencies: want it judged on marks", f.Rule, slowRes.Metrics.MarkLatency.Count)
+			}
+			if tc.want == report.VerdictPass && f.Verdict != report.VerdictPass {
+				t.Errorf("slow-consumer/fast-p99: %s (%s; %s)", f.Verdict, f.Measured, f.Detail)
+			}
+			if tc.want == report.VerdictFail && code != ExitFailed {
+				t.Errorf("exit %d, want 1\nstderr: %s", code, stderr)
+			}
+		})
+	}
+}
+
+// delayedPublish fronts a feed with a proxy that holds each publish for d before
+// passing it on: every mark reaches the subscribers d late.
+func delayedPublish(t *testing.T, upstream string, d time.Duration) string {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+			w.WriteHeader(http.StatusNoContent)
+			go func() {
+				time.Sleep(d) // the hub's own slowness, not a test wait
+				resp, err := http.Post(upstream+r.URL.Path, r.Header.Get("Content-Type"), strings.NewReader(string(b)))
+				if err == nil {
+					resp.Body.Close()
+				}
+			}()
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	return srv.URL
 }
