@@ -195,3 +195,35 @@ func delayedPublish(t *testing.T, upstream string, d time.Duration) string {
 	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
 	return srv.URL
 }
+
+// TestWorldScenariosDeclareTheirNeeds: on a broadcast feed without a progress callback
+// or metrics, completion, mid-stream-disconnect and half-open are n/a from what they
+// declare, each check with the reason in words, and no stream is opened for them;
+// resume, which needs none of these, still runs and passes.
+func TestWorldScenariosDeclareTheirNeeds(t *testing.T) {
+	t.Parallel()
+	srv := newFeed(t, feedOpts{tick: 100 * time.Millisecond})
+	code, stderr, res := worldRun(t, 2*time.Minute, srv.URL, "completion", "mid-stream-disconnect", "half-open", "resume")
+	for name, why := range map[string][]string{
+		"completion":            {"broadcast feed", "no progress callback"},
+		"mid-stream-disconnect": {"metrics are not read"},
+		"half-open":             {"metrics are not read"},
+	} {
+		s, checks := worldScenario(t, res, name)
+		if s.Verdict != report.VerdictNotApplicable || s.Metrics.Attempts != 0 {
+			t.Errorf("%s: %s with %d attempts, want n/a before any stream", name, s.Verdict, s.Metrics.Attempts)
+		}
+		for _, c := range checks {
+			for _, w := range why {
+				if c.Verdict != report.VerdictNotApplicable || !strings.Contains(c.Detail, w) {
+					t.Errorf("%s/%s: %s (%q), want n/a saying %q", name, c.Name, c.Verdict, c.Detail, w)
+				}
+			}
+		}
+	}
+	resume, _ := worldScenario(t, res, "resume")
+	allPass(t, resume)
+	if code != ExitOK {
+		t.Errorf("exit %d, want 0\nstderr: %s", code, stderr)
+	}
+}
