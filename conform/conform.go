@@ -10,6 +10,7 @@
 package conform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,16 +18,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sseharness/sseharness/report"
 )
 
-// Level is how strongly the spec asks for what a check verifies.
-type Level string
+// Level is how strongly the spec asks for what a check verifies: report's Level, so
+// that a finding's level is the result's.
+type Level = report.Level
 
 // Levels. Only a failed MUST makes the run fail.
 const (
-	Must     Level = "MUST"     // clients break without it
-	Should   Level = "SHOULD"   // clients work, but lose data, time or reach
-	Advisory Level = "ADVISORY" // deployment advice (proxies, caches, browsers' limits)
+	Must     = report.LevelMust     // clients break without it
+	Should   = report.LevelShould   // clients work, but lose data, time or reach
+	Advisory = report.LevelAdvisory // deployment advice (proxies, caches, browsers' limits)
 )
 
 // Verdict is the outcome of one check.
@@ -139,21 +143,11 @@ func (c Config) Validate() error {
 
 // withDefaults returns c with the defaults applied.
 func (c Config) withDefaults() Config {
-	if c.ResumeURL == "" {
-		c.ResumeURL = c.Target
-	}
-	if c.Origin == "" {
-		c.Origin = DefaultOrigin
-	}
-	if c.Idle == 0 {
-		c.Idle = DefaultIdle
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Method == "" {
-		c.Method = http.MethodGet
-	}
+	c.ResumeURL = cmp.Or(c.ResumeURL, c.Target)
+	c.Origin = cmp.Or(c.Origin, DefaultOrigin)
+	c.Idle = cmp.Or(c.Idle, DefaultIdle)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.Method = cmp.Or(c.Method, http.MethodGet)
 	return c
 }
 

@@ -31,7 +31,7 @@ func (r Result) Report(harnessVersion string) *report.Result {
 	for _, f := range r.Findings {
 		checks = append(checks, report.Check{
 			Name:      fmt.Sprintf("%02d %s", f.ID, f.Name),
-			Level:     report.Level(f.Level),
+			Level:     f.Level,
 			Verdict:   report.Verdict(f.Verdict),
 			Threshold: f.Threshold,
 			Measured:  f.Seen,

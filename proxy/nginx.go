@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/tailbuf"
 )
 
 // ConfUpstream is the upstream address written in the configs of docker/nginx/: the
@@ -166,7 +168,7 @@ type Nginx struct {
 	cmd    *exec.Cmd
 	dir    string
 	listen string
-	log    *tailBuffer
+	log    *tailbuf.Buffer
 
 	exited  chan struct{} // closed once the master process has been waited for
 	waitErr error         // the master's exit status, valid after exited
@@ -265,7 +267,7 @@ func launchNginx(ctx context.Context, bin string, conf []byte, listen, tempDir s
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	n := &Nginx{dir: dir, listen: listen, log: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
+	n := &Nginx{dir: dir, listen: listen, log: tailbuf.New(16 << 10), exited: make(chan struct{})}
 	n.cmd = exec.Command(bin, "-p", dir+string(filepath.Separator), "-c", confPath,
 		"-g", fmt.Sprintf(`daemon off; pid "%s";`, filepath.Join(dir, "nginx.pid")))
 	n.cmd.Stdout = n.log
@@ -310,13 +312,13 @@ func (n *Nginx) awaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-n.exited:
-			return fmt.Errorf("nginx exited at start (%v): %s", n.waitErr, n.log.lastLines(3))
+			return fmt.Errorf("nginx exited at start (%v): %s", n.waitErr, n.log.LastLines(3))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nginx did not answer on %s within %v: %s", n.listen, timeout, n.log.lastLines(3))
+			return fmt.Errorf("nginx did not answer on %s within %v: %s", n.listen, timeout, n.log.LastLines(3))
 		}
 	}
 }
@@ -343,7 +345,7 @@ func (n *Nginx) Stop() error {
 	n.stopOnce.Do(func() {
 		select {
 		case <-n.exited:
-			n.stopErr = fmt.Errorf("nginx had exited by itself (%v): %s", n.waitErr, n.log.lastLines(3))
+			n.stopErr = fmt.Errorf("nginx had exited by itself (%v): %s", n.waitErr, n.log.LastLines(3))
 		default:
 			_ = signalNginx(n.cmd.Process, false)
 			select {
@@ -361,44 +363,4 @@ func (n *Nginx) Stop() error {
 		}
 	})
 	return n.stopErr
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-// lastLines is the last k non-empty lines joined with " | ", for one-line errors.
-func (t *tailBuffer) lastLines(k int) string {
-	var lines []string
-	for _, l := range strings.Split(t.String(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) == 0 {
-		return "(no output)"
-	}
-	if len(lines) > k {
-		lines = lines[len(lines)-k:]
-	}
-	return strings.Join(lines, " | ")
 }

@@ -82,15 +82,3 @@ func TestNginxConfigValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestTailBuffer(t *testing.T) {
-	b := &tailBuffer{max: 10}
-	b.Write([]byte("0123456789"))
-	b.Write([]byte("ab\ncd\n"))
-	if got := b.String(); got != "6789ab\ncd\n" {
-		t.Fatalf("tail %q", got)
-	}
-	if got := b.lastLines(1); got != "cd" {
-		t.Fatalf("last line %q", got)
-	}
-}

@@ -369,3 +369,17 @@ func BenchmarkAggregate10kStreams(b *testing.B) {
 }
 
 func itoa(n int) string { return fmtNumber(float64(n)) }
+
+// TestSnapshotP99FromHistogram: the progress line's p99 (read from the histogram) is
+// within the histogram's 1% of the exact p99 of the result.
+func TestSnapshotP99FromHistogram(t *testing.T) {
+	a := mustAggregate(t, AggregateConfig{Start: t0})
+	for i := 1; i <= 1000; i++ {
+		a.Add(runner.Record{Kind: runner.RecordEvent, Time: t0, Latency: time.Duration(i) * time.Millisecond, Gap: -1})
+	}
+	snap := a.Snapshot(t0.Add(time.Second))
+	exact := a.Metrics().Latency.P99MS
+	if got := float64(snap.LatencyP99) / 1e6; !snap.LatencyOK || got < exact*0.99 || got > exact*1.01 {
+		t.Errorf("snapshot p99 %.3fms, exact %.3fms", got, exact)
+	}
+}

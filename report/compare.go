@@ -147,6 +147,14 @@ type ComparisonRow struct {
 // are ignored. A base without scenarios gives nothing to compare: callers refuse it.
 func Compare(base, next *Result, gates []Gate) Comparison {
 	var c Comparison
+	for _, r := range []struct {
+		name string
+		res  *Result
+	}{{"base", base}, {"new", next}} {
+		if r.res.Incomplete {
+			c.Notes = append(c.Notes, "the "+r.name+" result is "+IncompleteNote)
+		}
+	}
 	newByName := map[string]*ScenarioResult{}
 	for i := range next.Scenarios {
 		newByName[next.Scenarios[i].Name] = &next.Scenarios[i]

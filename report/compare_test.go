@@ -236,3 +236,15 @@ func TestWriteComparison(t *testing.T) {
 		t.Error("write error dropped")
 	}
 }
+
+func TestCompareNotesIncomplete(t *testing.T) {
+	base, next := fixtureResult(t), fixtureResult(t)
+	next.Incomplete = true
+	c := Compare(base, next, DefaultGates())
+	if len(c.Notes) == 0 || !strings.Contains(strings.Join(c.Notes, "\n"), "new result is "+IncompleteNote) {
+		t.Errorf("notes %q", c.Notes)
+	}
+	if c := Compare(base, base, DefaultGates()); strings.Contains(strings.Join(c.Notes, "\n"), "incomplete") {
+		t.Errorf("complete results noted incomplete: %q", c.Notes)
+	}
+}

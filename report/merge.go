@@ -49,6 +49,7 @@ func Merge(shards []*Result) (*Result, error) {
 	byName := map[string][]shardScenario{}
 	for _, i := range order {
 		r := shards[i]
+		out.Incomplete = out.Incomplete || r.Incomplete
 		if r.Target != first.Target {
 			return nil, fmt.Errorf("merge: shards ran against different targets: %q and %q", first.Target, r.Target)
 		}

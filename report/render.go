@@ -13,13 +13,18 @@ import (
 type Renderer func(io.Writer, *Result) error
 
 // Formats lists the formats RendererFor knows.
-func Formats() []string { return []string{"table", "markdown", "junit", "html", "json"} }
+// "table" (and its name "table-full") is every table; "compact" is a line per scenario.
+func Formats() []string {
+	return []string{"table", "markdown", "junit", "html", "json", "compact", "table-full"}
+}
 
 // RendererFor returns the renderer of a format named in Formats.
 func RendererFor(format string) (Renderer, error) {
 	switch format {
-	case "table":
+	case "table", "table-full":
 		return Table, nil
+	case "compact":
+		return Compact, nil
 	case "markdown", "md":
 		return Markdown, nil
 	case "junit":
@@ -104,6 +109,9 @@ func headerLines(r *Result) []string {
 	}
 	if n := r.StartNote(); n != "" {
 		lines = append(lines, n)
+	}
+	if r.Incomplete {
+		lines = append(lines, IncompleteNote)
 	}
 	lines = append(lines, "verdict: "+verdictText(r.Verdict))
 	if un := r.Unjudged(); len(un) > 0 {

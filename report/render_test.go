@@ -196,3 +196,44 @@ func TestRenderersReturnWriteErrors(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+func TestGoldenCompact(t *testing.T) {
+	golden(t, "result.compact.txt", render(t, Compact, fixtureResult(t)))
+}
+
+// TestCompactShowsFailuresInFull: a failed check's line says what was measured against
+// what; passing checks and the full tables are absent.
+func TestCompactShowsFailuresInFull(t *testing.T) {
+	r := fixtureResult(t)
+	out := string(render(t, Compact, r))
+	for _, want := range []string{
+		"same-id-reconnect", "FAIL old-stream-ended: measured never (30 of 30 still open) against <= 1.00s",
+		"could not run: target unreachable", "latency p99 7.81ms", "verdict: FAIL (4 scenarios:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compact output lacks %q\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"no-lost-ids", "Durations", "go_goroutines"} {
+		if strings.Contains(out, not) {
+			t.Errorf("compact output has %q\n%s", not, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n > 3*len(r.Scenarios)+2 {
+		t.Errorf("compact output is %d lines for %d scenarios", n, len(r.Scenarios))
+	}
+}
+
+// TestIncompleteSaid: every text rendering of a partial result says so.
+func TestIncompleteSaid(t *testing.T) {
+	r := fixtureResult(t)
+	r.Incomplete = true
+	for _, rr := range []Renderer{Table, Compact, Markdown} {
+		if out := render(t, rr, r); !bytes.Contains(out, []byte(IncompleteNote)) {
+			t.Errorf("rendering lacks %q:\n%s", IncompleteNote, out)
+		}
+	}
+	if out := render(t, Table, fixtureResult(t)); bytes.Contains(out, []byte("incomplete")) {
+		t.Error("a complete result rendered as incomplete")
+	}
+}

@@ -67,7 +67,14 @@ type Result struct {
 	// Starts are the start times the processes were given (`run --start-at`) and how
 	// late each began.
 	Starts []WorkerStart `json:"starts,omitempty"`
+	// Incomplete marks a partial result: `run --out` rewrites the file while the run
+	// goes, so that a run that dies keeps what it measured. End is when it was written;
+	// the scenario that was running has its figures so far and no checks.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
+
+// IncompleteNote is what renderings and comparisons say of an incomplete result.
+const IncompleteNote = "incomplete: the run had not finished when this result was written"
 
 // Shard identifies one shard of a distributed run: Index in [0, Count).
 type Shard struct {
@@ -98,6 +105,9 @@ type ScenarioResult struct {
 	// Overlap, set by `report merge`, is how far the shards' streams were open at the
 	// same time: the peak of concurrent streams across shards from their timelines.
 	Overlap *shards.Overlap `json:"overlap,omitempty"`
+	// Incomplete: the scenario was still running when a partial result was written;
+	// it has its figures so far and no checks.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Workload is the load a scenario asked for and what the harness managed to apply.

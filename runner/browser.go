@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // BrowserConfig describes one simulated browser. The zero value is a browser with
@@ -87,7 +89,7 @@ func (b *Browser) Stats() BrowserStats {
 	for _, p := range pools {
 		p.mu.Lock()
 		s.Active += p.inUse
-		s.Waiting += len(p.waiters)
+		s.Waiting += p.waiting
 		s.H2Conns += p.h2Dialled
 		p.mu.Unlock()
 	}
@@ -135,7 +137,7 @@ func (b *Browser) pool(u *url.URL) (*originPool, error) {
 	if p := b.others[key]; p != nil {
 		return p, nil
 	}
-	p := &originPool{b: b, scheme: u.Scheme, host: host, port: port, max: b.cfg.MaxConnsPerHost}
+	p := &originPool{b: b, scheme: u.Scheme, host: host, port: port, slots: semaphore.NewWeighted(int64(b.cfg.MaxConnsPerHost))}
 	if u.Scheme == "http" || b.cfg.DisableHTTP2 {
 		p.mode = modeH1
 	}
@@ -189,10 +191,13 @@ type originPool struct {
 	host   string // for SNI
 	port   string
 
+	// slots are the HTTP/1.1 connection slots (MaxConnsPerHost), handed out in FIFO
+	// order; inUse and waiting count them for Stats.
+	slots *semaphore.Weighted
+
 	mu      sync.Mutex
-	max     int
 	inUse   int
-	waiters []chan struct{} // FIFO; a closed channel hands its waiter a slot
+	waiting int
 	mode    protoMode
 	probing chan struct{} // non-nil while a handshake decides the protocol
 	h2      *http.ClientConn
@@ -259,47 +264,33 @@ func errorClass(err error, fallback ErrorClass) ErrorClass {
 	return fallback
 }
 
-// acquireSlot waits for one of the pool's HTTP/1.1 connection slots.
+// acquireSlot waits for one of the pool's HTTP/1.1 connection slots, behind the
+// requests already waiting.
 func (p *originPool) acquireSlot(ctx context.Context) error {
-	p.mu.Lock()
-	if p.inUse < p.max && len(p.waiters) == 0 {
-		p.inUse++
-		p.mu.Unlock()
-		return nil
-	}
-	ch := make(chan struct{})
-	p.waiters = append(p.waiters, ch)
-	p.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
+	if !p.slots.TryAcquire(1) {
 		p.mu.Lock()
-		for i, w := range p.waiters {
-			if w == ch {
-				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-				p.mu.Unlock()
-				return ctx.Err()
-			}
-		}
+		p.waiting++
 		p.mu.Unlock()
-		// The slot was handed over while ctx ended: give it back.
-		p.releaseSlot()
-		return ctx.Err()
+		err := p.slots.Acquire(ctx, 1)
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
+	p.mu.Lock()
+	p.inUse++
+	p.mu.Unlock()
+	return nil
 }
 
-// releaseSlot hands the slot to the first waiter, or frees it.
+// releaseSlot frees a slot for the first waiter.
 func (p *originPool) releaseSlot() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.waiters) > 0 {
-		ch := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		close(ch)
-		return
-	}
 	p.inUse--
+	p.mu.Unlock()
+	p.slots.Release(1)
 }
 
 // acquire returns a connection for one request. recvBuf (> 0) sets SO_RCVBUF on a

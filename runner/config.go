@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -185,55 +186,23 @@ func (c Config) Resolved() Config {
 	if c.Browsers == 0 && c.StreamsPerBrowser > 0 {
 		c.Browsers = ceilDiv(c.Streams, c.StreamsPerBrowser)
 	}
-	if c.MaxConnsPerHost == 0 {
-		c.MaxConnsPerHost = DefaultMaxConnsPerHost
-	}
-	if c.Hold == 0 {
-		c.Hold = DefaultHold
-	}
-	if c.Drain == 0 {
-		c.Drain = DefaultDrain
-	}
-	if c.ChurnDelay == 0 {
-		c.ChurnDelay = DefaultChurnDelay
-	}
-	if c.Retry == 0 {
-		c.Retry = DefaultRetry
-	}
-	if c.AcceptEncoding == "" {
-		c.AcceptEncoding = DefaultAcceptEncoding
-	}
-	if c.Method == "" {
-		c.Method = http.MethodGet
-	}
-	if c.MaxDecodedRatio == 0 {
-		c.MaxDecodedRatio = DefaultMaxDecodedRatio
-	}
-	if c.MinReconnect == 0 {
-		c.MinReconnect = DefaultMinReconnect
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.HeaderTimeout == 0 {
-		c.HeaderTimeout = DefaultHeaderTimeout
-	}
-	if c.SentField == "" {
-		c.SentField = DefaultSentField
-	}
+	c.MaxConnsPerHost = cmp.Or(c.MaxConnsPerHost, DefaultMaxConnsPerHost)
+	c.Hold = cmp.Or(c.Hold, DefaultHold)
+	c.Drain = cmp.Or(c.Drain, DefaultDrain)
+	c.ChurnDelay = cmp.Or(c.ChurnDelay, DefaultChurnDelay)
+	c.Retry = cmp.Or(c.Retry, DefaultRetry)
+	c.AcceptEncoding = cmp.Or(c.AcceptEncoding, DefaultAcceptEncoding)
+	c.Method = cmp.Or(c.Method, http.MethodGet)
+	c.MaxDecodedRatio = cmp.Or(c.MaxDecodedRatio, DefaultMaxDecodedRatio)
+	c.MinReconnect = cmp.Or(c.MinReconnect, DefaultMinReconnect)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, DefaultHeaderTimeout)
+	c.SentField = cmp.Or(c.SentField, DefaultSentField)
 	c.SentUnit = resolveSentUnit(c.SentUnit, c.SentField)
-	if c.SenderField == "" {
-		c.SenderField = DefaultSenderField
-	}
-	if c.SessionPrefix == "" {
-		c.SessionPrefix = DefaultSessionPrefix
-	}
-	if c.Shard.Count == 0 {
-		c.Shard.Count = 1
-	}
+	c.SenderField = cmp.Or(c.SenderField, DefaultSenderField)
+	c.SessionPrefix = cmp.Or(c.SessionPrefix, DefaultSessionPrefix)
+	c.Shard.Count = cmp.Or(c.Shard.Count, 1)
 	return c
 }
 

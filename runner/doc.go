@@ -17,7 +17,6 @@
 //   - Config describes a load shape; Plan is its pure schedule (when each stream
 //     opens, which are slow, which churn, which shard owns it); Start/Run turn it into
 //     streams with two deadlines: stop at the end of the hold, cancel after the drain.
-//   - Probe scrapes the server's Prometheus metrics before, during and after a run.
 //   - RunRequests drives request streams instead: requests (an OpenAI-style chat
 //     completion with "stream": true, say) that each get a finite event stream back,
 //     sent open-loop on a Schedule (constant, poisson or gamma:SHAPE arrivals from a

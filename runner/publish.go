@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -63,18 +64,10 @@ type PublishConfig struct {
 
 // Resolved returns c with every zero field set to its default.
 func (c PublishConfig) Resolved() PublishConfig {
-	if c.Method == "" {
-		c.Method = DefaultPublishMethod
-	}
-	if c.Body == "" {
-		c.Body = DefaultPublishBody
-	}
-	if c.Rate == 0 {
-		c.Rate = DefaultPublishRate
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultPublishTimeout
-	}
+	c.Method = cmp.Or(c.Method, DefaultPublishMethod)
+	c.Body = cmp.Or(c.Body, DefaultPublishBody)
+	c.Rate = cmp.Or(c.Rate, DefaultPublishRate)
+	c.Timeout = cmp.Or(c.Timeout, DefaultPublishTimeout)
 	return c
 }
 

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -115,30 +116,14 @@ type RequestConfig struct {
 
 // Resolved returns c with the defaults filled in.
 func (c RequestConfig) Resolved() RequestConfig {
-	if c.Method == "" {
-		c.Method = DefaultRequestMethod
-	}
-	if c.SessionPrefix == "" {
-		c.SessionPrefix = DefaultSessionPrefix
-	}
-	if c.ErrorPath == "" {
-		c.ErrorPath = DefaultErrorPath
-	}
-	if c.MaxConcurrency == 0 {
-		c.MaxConcurrency = DefaultMaxConcurrency
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultRequestTimeout
-	}
-	if c.Drain == 0 {
-		c.Drain = c.Timeout
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.Shard.Count == 0 {
-		c.Shard.Count = 1
-	}
+	c.Method = cmp.Or(c.Method, DefaultRequestMethod)
+	c.SessionPrefix = cmp.Or(c.SessionPrefix, DefaultSessionPrefix)
+	c.ErrorPath = cmp.Or(c.ErrorPath, DefaultErrorPath)
+	c.MaxConcurrency = cmp.Or(c.MaxConcurrency, DefaultMaxConcurrency)
+	c.Timeout = cmp.Or(c.Timeout, DefaultRequestTimeout)
+	c.Drain = cmp.Or(c.Drain, c.Timeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.Shard.Count = cmp.Or(c.Shard.Count, 1)
 	return c
 }
 

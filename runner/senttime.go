@@ -72,56 +72,22 @@ func SentTime(data, path string, unit SentUnit) (unixNanos int64, ok bool) {
 	return parseSent(raw, unit)
 }
 
-// lookupJSON returns the raw JSON value at path in data, without decoding the rest
-// and without allocating (keys with escapes excepted).
+// lookupJSON returns the raw JSON value at path (object keys only) in data, without
+// decoding the rest and without allocating (keys with escapes excepted). Unlike
+// JSONPath.Lookup it does not need the whole document to be valid JSON, only the part
+// up to the value.
 func lookupJSON(data, path string) (string, bool) {
+	data = data[skipWS(data, 0):]
 	for {
+		if data == "" || data[0] != '{' {
+			return "", false
+		}
 		key, rest, more := strings.Cut(path, ".")
-		raw, ok := topLevelValue(data, key)
+		raw, ok := jsonMember(data, key)
 		if !ok || !more {
 			return raw, ok
 		}
 		data, path = raw, rest
-	}
-}
-
-// topLevelValue returns the raw value of key in the JSON object data.
-func topLevelValue(s, want string) (string, bool) {
-	i := skipWS(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return "", false
-	}
-	i++
-	for {
-		i = skipWS(s, i)
-		if i >= len(s) || s[i] != '"' {
-			return "", false
-		}
-		kEnd, kEsc := scanString(s, i)
-		if kEnd < 0 {
-			return "", false
-		}
-		key := s[i+1 : kEnd-1]
-		if kEsc {
-			key = unquoteJSON(s[i:kEnd])
-		}
-		i = skipWS(s, kEnd)
-		if i >= len(s) || s[i] != ':' {
-			return "", false
-		}
-		i = skipWS(s, i+1)
-		vEnd := scanValue(s, i)
-		if vEnd < 0 {
-			return "", false
-		}
-		if key == want {
-			return s[i:vEnd], true
-		}
-		i = skipWS(s, vEnd)
-		if i >= len(s) || s[i] != ',' {
-			return "", false
-		}
-		i++
 	}
 }
 

@@ -116,10 +116,21 @@ func TestCleanEndReconnectsAfterRetry(t *testing.T) {
 	}
 }
 
+// TestRetryJitterOnlyLengthens: with Jitter 1 every delay is at least the retry, and
+// the delays spread over the jitter's range (up to twice the retry). Without jitter they
+// would all be the retry plus scheduling slop, so the spread check fails when jitter
+// does nothing: the chance that 8 uniform draws over 100ms fall within 10ms is below 1e-5.
 func TestRetryJitterOnlyLengthens(t *testing.T) {
+	testRetryJitter(t, 1)
+}
+
+func testRetryJitter(t *testing.T, jitter float64) {
+	// MaxBackoff at the retry: the attempts end at once, and the backoff of quick ends
+	// would otherwise double the delays and spread them by itself.
+	const reconnects, retry = 8, 100 * time.Millisecond
 	var hits atomic.Int32
 	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) > 3 {
+		if hits.Add(1) > reconnects {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -127,16 +138,21 @@ func TestRetryJitterOnlyLengthens(t *testing.T) {
 		writeEvent(w, "retry: 100\ndata: x\n\n")
 	})
 	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Jitter: 1}, rec.ch)
-	waitDone(t, es, 10*time.Second, rec)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Jitter: jitter, MaxBackoff: retry, MinReconnect: retry}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
 	rcs := rec.kind(RecordReconnect)
-	if len(rcs) != 3 {
-		t.Fatalf("%d reconnects, want 3", len(rcs))
+	if len(rcs) != reconnects {
+		t.Fatalf("%d reconnects, want %d", len(rcs), reconnects)
 	}
+	lo, hi := rcs[0].Delay, rcs[0].Delay
 	for _, rc := range rcs {
-		if rc.Delay < 100*time.Millisecond {
-			t.Errorf("jittered delay %v shorter than retry 100ms", rc.Delay)
+		if rc.Delay < retry {
+			t.Errorf("jittered delay %v shorter than retry %v", rc.Delay, retry)
 		}
+		lo, hi = min(lo, rc.Delay), max(hi, rc.Delay)
+	}
+	if hi-lo < 10*time.Millisecond {
+		t.Errorf("delays %v to %v: jitter did not spread them", lo, hi)
 	}
 }
 

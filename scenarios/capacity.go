@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
@@ -107,13 +108,13 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 			report.Rule{Metric: "silent_streams", Group: upto.Name(), Op: "<=", Limit: 0})
 		row := fmt.Sprintf("%d streams (%s)", total, step.Name())
 		if sv, ok := h.Scrape(ctx); ok {
-			if v, ok := sv.Value(runner.MetricRSS); ok {
-				if b, ok := h.baseline.Value(runner.MetricRSS); ok {
+			if v, ok := sv.Value(probe.MetricRSS); ok {
+				if b, ok := h.baseline.Value(probe.MetricRSS); ok {
 					row += fmt.Sprintf(": server %.1f KB/stream", (v-b)/float64(total)/1024)
 				}
 			}
-			if v, ok := sv.Value(runner.MetricGoroutines); ok {
-				if b, ok := h.baseline.Value(runner.MetricGoroutines); ok {
+			if v, ok := sv.Value(probe.MetricGoroutines); ok {
+				if b, ok := h.baseline.Value(probe.MetricGoroutines); ok {
 					row += fmt.Sprintf(" %.2f goroutines/stream", (v-b)/float64(total))
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -87,6 +88,6 @@ func runDisconnect(ctx context.Context, h *Harness, ck disconnectChecks) error {
 	}
 	check(ck.streamsReleased, h.opts.OpenStreamsMetric, 0)
 	check(ck.sendersStopped, h.opts.SendersMetric, 0)
-	check(ck.goroutinesReleased, runner.MetricGoroutines, 5+0.02*float64(n))
+	check(ck.goroutinesReleased, probe.MetricGoroutines, 5+0.02*float64(n))
 	return nil
 }

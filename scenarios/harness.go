@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
@@ -52,9 +53,9 @@ type Harness struct {
 	groups    []*Group       // groups and windows, in declaration order
 	streamGrp map[int]*Group // stream index -> its group
 
-	probe    *runner.Probe // nil without a metrics URL
-	baseline runner.ProbeSample
-	sampler  *runner.Sampler
+	probe    *probe.Probe // nil without a metrics URL
+	baseline probe.Sample
+	sampler  *probe.Sampler
 
 	mu        sync.Mutex
 	finished  bool // Finish ran: no more sources or loads
@@ -110,9 +111,12 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 			},
 		},
 	}
+	if opts.Live != nil {
+		opts.Live(sc.Name, agg)
+	}
 	h.limits, h.limitsErr = sc.limits(opts)
 	if opts.MetricsURL != "" {
-		h.probe = &runner.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
+		h.probe = &probe.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
 	}
 	go h.collect()
 	return h
@@ -140,6 +144,9 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		if h.opts.Observe != nil {
+			h.opts.Observe(h.sc.Name, r)
+		}
 		h.groupMu.Lock()
 		if g := h.streamGrp[r.Stream]; g != nil {
 			g.agg.Add(r)
@@ -413,19 +420,14 @@ func (h *Harness) Finish() {
 func (h *Harness) result(err error) report.ScenarioResult {
 	var sp report.ServerProbe
 	if h.probe != nil {
-		var samples []runner.ProbeSample
 		if h.sampler != nil {
-			samples = h.sampler.Stop()
+			sp.Samples = h.sampler.Stop()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		after := h.probe.Scrape(ctx)
 		cancel()
-		b := toReportSample(h.baseline)
-		a := toReportSample(after)
-		sp.Baseline, sp.AfterDrain = &b, &a
-		for _, s := range samples {
-			sp.Samples = append(sp.Samples, toReportSample(s))
-		}
+		b := h.baseline
+		sp.Baseline, sp.AfterDrain = &b, &after
 	}
 	desc := h.sc.Proves
 	if len(h.notes) > 0 {
@@ -442,10 +444,6 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Groups:    h.groupInputs(),
 		Measures:  h.measures,
 	})
-}
-
-func toReportSample(s runner.ProbeSample) report.ProbeSample {
-	return report.ProbeSample{Time: s.Time, Values: s.Values, Err: s.Err}
 }
 
 // Note adds a remark to the scenario's description in the result.
@@ -721,9 +719,9 @@ func (h *Harness) OpenSession(ctx context.Context, stream int, session string, t
 
 // Scrape reads the server's metrics once; ok is false without a probe or when the
 // target did not answer.
-func (h *Harness) Scrape(ctx context.Context) (runner.ProbeSample, bool) {
+func (h *Harness) Scrape(ctx context.Context) (probe.Sample, bool) {
 	if h.probe == nil {
-		return runner.ProbeSample{}, false
+		return probe.Sample{}, false
 	}
 	s := h.probe.Scrape(ctx)
 	return s, s.Available()
@@ -749,7 +747,7 @@ func (h *Harness) AwaitMetric(ctx context.Context, name string, within time.Dura
 	cctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	available = false
-	s, held := h.probe.Until(cctx, 100*time.Millisecond, func(s runner.ProbeSample) bool {
+	s, held := h.probe.Until(cctx, 100*time.Millisecond, func(s probe.Sample) bool {
 		v, ok := s.Value(name)
 		if ok {
 			available = true
@@ -771,15 +769,15 @@ func WaitAll(ctx context.Context, srcs []*runner.EventSource, within time.Durati
 	var failed []*runner.EventSource
 	var wg sync.WaitGroup
 	for _, s := range srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		// Not errgroup: every source is awaited to the end and each failure kept, where
+		// an errgroup would stop at the first error.
+		wg.Go(func() {
 			if err := cond(cctx, s); err != nil {
 				mu.Lock()
 				failed = append(failed, s)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return failed

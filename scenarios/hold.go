@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
@@ -177,13 +178,13 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 
 	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024
 	note := fmt.Sprintf("runner %.1f KB RSS per stream (%.1f KB after a GC)", runnerPer, (runnerLive-runnerBase)/float64(mine)/1024)
-	if b, ok := h.baseline.Value(runner.MetricRSS); ok {
-		if v, ok := server.Value(runner.MetricRSS); ok {
+	if b, ok := h.baseline.Value(probe.MetricRSS); ok {
+		if v, ok := server.Value(probe.MetricRSS); ok {
 			note += fmt.Sprintf(", server %.1f KB RSS per stream", (v-b)/float64(n)/1024)
 		}
 	}
-	if b, ok := h.baseline.Value(runner.MetricGoroutines); ok {
-		if v, ok := server.Value(runner.MetricGoroutines); ok {
+	if b, ok := h.baseline.Value(probe.MetricGoroutines); ok {
+		if v, ok := server.Value(probe.MetricGoroutines); ok {
 			note += fmt.Sprintf(", %.2f server goroutines per stream", (v-b)/float64(n))
 		}
 	}

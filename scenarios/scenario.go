@@ -235,6 +235,15 @@ type Options struct {
 	// by its id (runner.PinTarget), its stream and its callbacks alike. Target is the
 	// first, which the probes and the proxies of the proxy scenarios use.
 	Targets []string
+	// Live, when set, is called once per scenario run with the aggregate its records
+	// fold into, before the first record, so that a live exporter (run --metrics-addr)
+	// reads the very figures the result is built from. The aggregate is safe for
+	// concurrent reads.
+	Live func(scenario string, agg *report.Aggregate)
+	// Observe, when set, is called with every record of the run, in order, from the
+	// harness's collector goroutine (run --trace). It must not block for long: the
+	// load loop waits on the collector.
+	Observe func(scenario string, r runner.Record)
 }
 
 // HoldConfig is the hold scenario's own configuration.

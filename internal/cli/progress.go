@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
-
-	"github.com/sseharness/sseharness/reference"
 )
 
 // progressLine is the live status line of a long run: rewritten in place on a terminal
@@ -43,13 +39,4 @@ func (p *progressLine) end() {
 		fmt.Fprint(p.env.Stderr, "\r\033[K")
 		p.live = false
 	}
-}
-
-// validateFaults checks a --fault list as serve will parse it (every fault of
-// reference.KnownFaults, cut-after=D and pool=N included), as one line.
-func validateFaults(s string) error {
-	if _, err := reference.ParseFaults(s); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	return nil
 }

@@ -61,8 +61,10 @@ type runConfig struct {
 
 func runRun(ctx context.Context, env *Env, args []string) int {
 	fs := newFlagSet(env, "run", "[flags] [SCENARIO...]", `
-Runs the named scenarios (default: all, see 'sseharness list') and prints each one's verdict
-with its checks and metrics. Without --target it starts the reference server itself as a
+Runs the named scenarios (default: all, see 'sseharness list') and prints one line per
+scenario as it ends (verdict, duration, the figures that matter, and every failed check
+with what was measured against what), then the run's verdict; -v (or --format table-full)
+prints every table of checks, load, counts, durations and server figures instead. Without --target it starts the reference server itself as a
 child process ('sseharness serve' on a free loopback port, with the timers each scenario
 needs), and stops it afterwards. Exit 0 when no check fails, 1 when one fails (or, with
 --strict, when one could not be judged), 2 on a usage error, 3 when the target is
@@ -90,12 +92,18 @@ makes up); the defaults fit the reference server's contract.`)
 		slo         = fs.Duration("slo-p99", 0, "capacity's p99 delivery-latency objective (0: 250ms)")
 		steps       = fs.String("capacity-steps", "", "capacity's stream counts, comma-separated (default 100,200,400,800)")
 		out         = fs.String("out", "", "write the whole result as JSON to this file")
-		format      = fs.String("format", "table", "output format: "+strings.Join(report.Formats(), ", "))
+		format      = fs.String("format", "compact", "output format: "+strings.Join(report.Formats(), ", "))
+		verbose     = fs.Bool("v", false, "print every table (--format table-full)")
 		nginxConf   = fs.String("nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
 		nginxBin    = fs.String("nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
 		shard       = fs.String("shard", "", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
 		strict      = fs.Bool("strict", false, "fail (exit 1) when any check or scenario could not be judged (n/a), for CI that wants every scenario judged")
 		thrFile     = fs.String("thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
+		// Outputs people plug in (issue 13).
+		metricsAddr = fs.String("metrics-addr", "", "serve the run's live figures as Prometheus text on http://ADDR/metrics while it goes (loopback, e.g. 127.0.0.1:9464)")
+		traceFile   = fs.String("trace", "", "write one JSON line per stream attempt to this file (session, open and close times, status, protocol, events, first and last id, close reason, error)")
+		traceLimit  = fs.Int("trace-limit", defaultTraceLimit, "most lines --trace writes; later attempts are counted, not written")
+		outInterval = fs.Duration("out-interval", defaultOutInterval, "how often --out is rewritten while the run goes, with the partial result marked incomplete (0: only at the end)")
 		headers     headerFlag
 		probes      listFlag
 		thresholds  = thresholdFlag{}
@@ -126,9 +134,17 @@ makes up); the defaults fit the reference server's contract.`)
 	if err := tflags.applyFile(fs); err != nil {
 		return usageError(env, "run", "%v", err)
 	}
+	if *verbose {
+		*format = "table-full"
+	}
 	render, err := report.RendererFor(*format)
 	if err != nil {
 		return usageError(env, "run", "%v", err)
+	}
+	// The compact rendering prints each scenario as it ends and the run's verdict last.
+	compact := *format == "compact"
+	if compact {
+		render = report.CompactVerdict
 	}
 	scs, err := scenarios.Select(names)
 	if err != nil {
@@ -252,7 +268,13 @@ makes up); the defaults fit the reference server's contract.`)
 	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
-	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}}}).check(); err != nil {
+	if *outInterval < 0 {
+		return usageError(env, "run", "--out-interval %v: want 0 (off) or a positive duration", *outInterval)
+	}
+	if *traceLimit < 1 {
+		return usageError(env, "run", "--trace-limit %d: want at least 1", *traceLimit)
+	}
+	if err := (runPreflight{Target: *target, Outputs: []outputFile{{"--out", *out}, {"--trace", *traceFile}}}).check(); err != nil {
 		return usageError(env, "run", "%v", err)
 	}
 	check := opts
@@ -313,6 +335,27 @@ makes up); the defaults fit the reference server's contract.`)
 	if !*workerMode {
 		opts.Progress = progress.update
 	}
+	if *metricsAddr != "" {
+		live := newLiveMetrics()
+		ms, err := startMetricsServer(*metricsAddr, live)
+		if err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+		defer func() {
+			if err := ms.stop(); err != nil {
+				fmt.Fprintf(env.Stderr, "sseharness run: metrics server: %v\n", err)
+			}
+		}()
+		opts.Live = chainLive(opts.Live, live.track)
+		fmt.Fprintf(env.Stderr, "sseharness run: live metrics on http://%s/metrics\n", ms.Addr)
+	}
+	var trace *traceWriter
+	if *traceFile != "" {
+		if trace, err = newTraceWriter(*traceFile, *traceLimit); err != nil {
+			return usageError(env, "run", "%v", err)
+		}
+		opts.Observe = trace.observe
+	}
 	res := &report.Result{
 		SchemaVersion:  report.SchemaVersion,
 		HarnessVersion: Version(),
@@ -368,6 +411,15 @@ makes up); the defaults fit the reference server's contract.`)
 	if err != nil {
 		return harnessError(env, "run", err)
 	}
+	var partial *partialOut
+	if *out != "" && *outInterval > 0 {
+		head := *res
+		head.Config = cfg
+		partial = startPartialOut(*out, *outInterval, head, func(err error) {
+			fmt.Fprintf(env.Stderr, "sseharness run: rewrite partial %s: %v\n", *out, err)
+		})
+		opts.Live = chainLive(opts.Live, partial.track)
+	}
 	for _, sc := range scs {
 		if ctx.Err() != nil {
 			break
@@ -385,6 +437,12 @@ makes up); the defaults fit the reference server's contract.`)
 			if err != nil {
 				res.Scenarios = append(res.Scenarios, report.ScenarioResult{Name: sc.Name, Verdict: report.VerdictError, Error: err.Error(), Start: time.Now(), End: time.Now()})
 				fmt.Fprintf(env.Stderr, "%s: error: %v\n", sc.Name, err)
+				if compact {
+					_ = report.CompactScenario(env.Stdout, &res.Scenarios[len(res.Scenarios)-1])
+				}
+				if partial != nil {
+					partial.done(res.Scenarios[len(res.Scenarios)-1])
+				}
 				continue
 			}
 			base = child.URL
@@ -406,14 +464,36 @@ makes up); the defaults fit the reference server's contract.`)
 				fmt.Fprintf(env.Stderr, "%s: %v\n", sc.Name, err)
 			}
 		}
-		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
+		if compact {
+			if err := report.CompactScenario(env.Stdout, &sr); err != nil {
+				return harnessError(env, "run", err)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs)\n", sc.Name, sr.Verdict, sr.End.Sub(sr.Start).Seconds())
+		}
 		res.Scenarios = append(res.Scenarios, sr)
+		if partial != nil {
+			partial.done(sr)
+		}
+	}
+	if partial != nil {
+		partial.close()
 	}
 	res.End = time.Now()
 	res.Runner = []report.RunnerWatch{{Worker: sh.Index, Summary: runWatch.Stop()}}
 	res.Config = cfg
 	res.Evaluate()
 
+	if trace != nil {
+		written, dropped, err := trace.close()
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *traceFile, err)
+			return ExitHarness
+		}
+		if dropped > 0 {
+			fmt.Fprintf(env.Stderr, "sseharness run: --trace: %d attempts written to %s, %d more beyond --trace-limit %d not written\n", written, *traceFile, dropped, *traceLimit)
+		}
+	}
 	if *out != "" {
 		if err := report.Save(*out, res); err != nil {
 			fmt.Fprintf(env.Stderr, "sseharness run: write %s: %v\n", *out, err)

@@ -42,6 +42,10 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--target", "http://127.0.0.1:1", "--server-arg=--tls"}, "--server-arg applies to the embedded reference server only"},
 		{[]string{"run", "--server-arg", "tls", "h2-stream-cap"}, "want one serve flag"},
 		{[]string{"run", "--server-arg=--addr=127.0.0.1:0", "h2-stream-cap"}, "chooses the embedded server's --addr"},
+		{[]string{"run", "--trace-limit", "0", "hold"}, "--trace-limit 0"},
+		{[]string{"run", "--out-interval", "-1s", "hold"}, "--out-interval"},
+		{[]string{"run", "--trace", filepath.Join(t.TempDir(), "no", "dir", "t.jsonl"), "hold"}, "--trace"},
+		{[]string{"run", "--target", "http://127.0.0.1:1", "--metrics-addr", "nohostport", "hold"}, "want HOST:PORT"},
 	} {
 		var out bytes.Buffer
 		env, stderr := serveTestEnv(&out)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -112,4 +113,13 @@ of a session's requests to the same URL.`)
 	}
 	fmt.Fprintln(env.Stderr, "sseharness serve: shut down")
 	return ExitOK
+}
+
+// validateFaults checks a --fault list as serve will parse it (every fault of
+// reference.KnownFaults, cut-after=D and pool=N included), as one line.
+func validateFaults(s string) error {
+	if _, err := reference.ParseFaults(s); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return nil
 }

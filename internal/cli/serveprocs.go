@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/tailbuf"
 )
 
 const (
@@ -31,7 +33,7 @@ type serveChild struct {
 	addr   string
 	cmd    *exec.Cmd
 	stdout *firstLineWriter
-	stderr *tailBuffer
+	stderr *tailbuf.Buffer
 	done   chan struct{} // closed when the process has exited and been reaped
 	err    error         // the exit status, valid once done is closed
 }
@@ -96,7 +98,7 @@ func serveProcs(ctx context.Context, env *Env, fs *flag.FlagSet, addr string, n 
 			index:  i + 1,
 			addr:   a,
 			stdout: newFirstLineWriter(),
-			stderr: &tailBuffer{max: serveProcsStderrTail},
+			stderr: tailbuf.New(serveProcsStderrTail),
 			done:   make(chan struct{}),
 		}
 		c.cmd = exec.Command(exe, append(append([]string{"serve"}, childArgs...), "--addr="+a)...)
@@ -123,7 +125,7 @@ func serveProcs(ctx context.Context, env *Env, fs *flag.FlagSet, addr string, n 
 		case <-c.stdout.ready:
 		case <-c.done:
 			stopChildren(children)
-			return harnessError(env, "serve", fmt.Errorf("process %d of %d (%s) did not start: %s; %s", c.index, n, c.addr, c.err, oneLineText(c.stderr.String())))
+			return harnessError(env, "serve", fmt.Errorf("process %d of %d (%s) did not start: %s; %s", c.index, n, c.addr, c.err, oneLineText(tailText(c.stderr))))
 		case <-startDeadline.C:
 			stopChildren(children)
 			return harnessError(env, "serve", fmt.Errorf("process %d of %d (%s) printed no URL within %s", c.index, n, c.addr, serveProcsStartTimeout))
@@ -144,7 +146,7 @@ func serveProcs(ctx context.Context, env *Env, fs *flag.FlagSet, addr string, n 
 	select {
 	case <-ctx.Done():
 		if failed := stopChildren(children); failed != nil {
-			fmt.Fprintf(env.Stderr, "sseharness serve: process %d of %d (%s) did not stop cleanly: %v; its stderr:\n%s", failed.index, n, failed.stdout.line(), failed.err, failed.stderr.String())
+			fmt.Fprintf(env.Stderr, "sseharness serve: process %d of %d (%s) did not stop cleanly: %v; its stderr:\n%s", failed.index, n, failed.stdout.line(), failed.err, tailText(failed.stderr))
 			return ExitHarness
 		}
 		fmt.Fprintln(env.Stderr, "sseharness serve: shut down")
@@ -152,7 +154,7 @@ func serveProcs(ctx context.Context, env *Env, fs *flag.FlagSet, addr string, n 
 	case c := <-exited:
 		stopChildren(children)
 		fmt.Fprintf(env.Stderr, "sseharness serve: process %d of %d (pid %d, %s) exited unexpectedly (%v); stopped the others. Its stderr:\n%s",
-			c.index, n, c.cmd.Process.Pid, c.stdout.line(), exitText(c.err), c.stderr.String())
+			c.index, n, c.cmd.Process.Pid, c.stdout.line(), exitText(c.err), tailText(c.stderr))
 		return ExitHarness
 	}
 }
@@ -242,30 +244,11 @@ func (w *firstLineWriter) line() string {
 	return strings.TrimSuffix(string(w.buf), "\r")
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-	cut bool
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-		t.cut = true
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := string(t.b)
-	if t.cut {
+// tailText is a child's stderr tail for a message: "[...]" first when earlier output
+// was dropped, a newline last.
+func tailText(t *tailbuf.Buffer) string {
+	s := t.String()
+	if t.Cut() {
 		s = "[...]" + s
 	}
 	if s != "" && !strings.HasSuffix(s, "\n") {

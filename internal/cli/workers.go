@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sseharness/sseharness/internal/tailbuf"
 	"io"
 	"os"
 	"os/exec"
@@ -167,7 +168,7 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 	var workers []*workerProc
 	for i := 0; i < wr.n; i++ {
 		w := &workerProc{index: i, out: filepath.Join(dir, fmt.Sprintf("worker-%d.json", i)),
-			stderr: &headTailBuffer{tail: tailBuffer{max: workerStderrTail}}, done: make(chan struct{})}
+			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, done: make(chan struct{})}
 		w.cmd = exec.Command(exe, workerArgs(args, i, wr.n, w.out)...)
 		w.cmd.Stderr = w.stderr
 		w.cmd.SysProcAttr = childProcAttr()
@@ -431,7 +432,7 @@ func shardStreams(streams int, sh runner.Shard) int {
 type headTailBuffer struct {
 	mu   sync.Mutex
 	head []byte
-	tail tailBuffer
+	tail *tailbuf.Buffer
 }
 
 func (b *headTailBuffer) Write(p []byte) (int, error) {

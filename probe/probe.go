@@ -1,4 +1,8 @@
-package runner
+// Package probe reads a server's own figures (goroutines, resident memory, any named
+// metric) from its Prometheus text endpoint: once, until a condition holds, or
+// periodically as a timeline. Scenarios use it around their load; report keeps its
+// samples as server figures.
+package probe
 
 import (
 	"context"
@@ -21,8 +25,8 @@ const (
 	MetricRSS        = "process_resident_memory_bytes"
 )
 
-// DefaultProbeTimeout bounds one scrape.
-const DefaultProbeTimeout = 5 * time.Second
+// DefaultTimeout bounds one scrape.
+const DefaultTimeout = 5 * time.Second
 
 // maxScrapeBytes bounds the body of one scrape.
 const maxScrapeBytes = 16 << 20
@@ -35,7 +39,7 @@ type Probe struct {
 	URL string
 	// Names are metrics read besides MetricGoroutines and MetricRSS.
 	Names []string
-	// Timeout bounds one scrape. Default DefaultProbeTimeout.
+	// Timeout bounds one scrape. Default DefaultTimeout.
 	Timeout time.Duration
 	// Insecure skips TLS verification; RootCAs replaces the system roots.
 	Insecure bool
@@ -44,21 +48,21 @@ type Probe struct {
 	Client *http.Client
 }
 
-// ProbeSample is one scrape. Values holds each wanted metric the endpoint exposed
+// Sample is one scrape. Values holds each wanted metric the endpoint exposed
 // (the sum over its series; for histograms and summaries the sample count); a metric
 // the endpoint does not expose is absent, never zero. Err is set, and Values empty,
 // when the endpoint was unavailable (refused, not 200, unparsable).
-type ProbeSample struct {
-	Time   time.Time
-	Values map[string]float64
-	Err    string
+type Sample struct {
+	Time   time.Time          `json:"time"`
+	Values map[string]float64 `json:"values"`
+	Err    string             `json:"err,omitempty"`
 }
 
 // Available reports whether the scrape worked.
-func (s ProbeSample) Available() bool { return s.Err == "" }
+func (s Sample) Available() bool { return s.Err == "" }
 
 // Value returns a metric's value and whether the scrape had it.
-func (s ProbeSample) Value(name string) (float64, bool) {
+func (s Sample) Value(name string) (float64, bool) {
 	v, ok := s.Values[name]
 	return v, ok
 }
@@ -84,7 +88,7 @@ func (p *Probe) client() *http.Client {
 	}
 	timeout := p.Timeout
 	if timeout <= 0 {
-		timeout = DefaultProbeTimeout
+		timeout = DefaultTimeout
 	}
 	return &http.Client{
 		Timeout: timeout,
@@ -96,8 +100,8 @@ func (p *Probe) client() *http.Client {
 }
 
 // Scrape reads the endpoint once. It blocks for at most the probe's timeout.
-func (p *Probe) Scrape(ctx context.Context) ProbeSample {
-	s := ProbeSample{Time: time.Now()}
+func (p *Probe) Scrape(ctx context.Context) Sample {
+	s := Sample{Time: time.Now()}
 	fams, err := p.fetch(ctx)
 	if err != nil {
 		s.Err = err.Error()
@@ -165,7 +169,7 @@ func familyValue(f *dto.MetricFamily) (float64, bool) {
 
 // Until scrapes every interval until cond holds for a sample or ctx ends; it returns
 // the last sample and whether cond held. Unavailable samples are passed to cond too.
-func (p *Probe) Until(ctx context.Context, every time.Duration, cond func(ProbeSample) bool) (ProbeSample, bool) {
+func (p *Probe) Until(ctx context.Context, every time.Duration, cond func(Sample) bool) (Sample, bool) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -187,7 +191,7 @@ type Sampler struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
-	series []ProbeSample
+	series []Sample
 }
 
 // Sample starts scraping at once and then every interval, until Stop or ctx's end.
@@ -217,14 +221,14 @@ func (p *Probe) Sample(ctx context.Context, every time.Duration) *Sampler {
 }
 
 // Samples returns the samples taken so far, oldest first.
-func (s *Sampler) Samples() []ProbeSample {
+func (s *Sampler) Samples() []Sample {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]ProbeSample(nil), s.series...)
+	return append([]Sample(nil), s.series...)
 }
 
 // Stop ends sampling, waits for a scrape in progress, and returns the timeline.
-func (s *Sampler) Stop() []ProbeSample {
+func (s *Sampler) Stop() []Sample {
 	s.cancel()
 	<-s.done
 	return s.Samples()
@@ -232,7 +236,7 @@ func (s *Sampler) Stop() []ProbeSample {
 
 // Peak returns the largest value of a metric over samples, and false when no sample
 // had it.
-func Peak(samples []ProbeSample, name string) (float64, bool) {
+func Peak(samples []Sample, name string) (float64, bool) {
 	var peak float64
 	found := false
 	for _, s := range samples {
@@ -243,17 +247,17 @@ func Peak(samples []ProbeSample, name string) (float64, bool) {
 	return peak, found
 }
 
-// ProbeResult is the server side of a run: a sample before the load, the timeline
+// Result is the server side of a run: a sample before the load, the timeline
 // during it, and a sample after the drain.
-type ProbeResult struct {
-	Baseline ProbeSample
-	Timeline []ProbeSample
-	After    ProbeSample
+type Result struct {
+	Baseline Sample
+	Timeline []Sample
+	After    Sample
 }
 
 // Peak returns the largest value of name over the baseline, timeline and after
 // samples.
-func (r ProbeResult) Peak(name string) (float64, bool) {
-	all := append([]ProbeSample{r.Baseline, r.After}, r.Timeline...)
+func (r Result) Peak(name string) (float64, bool) {
+	all := append([]Sample{r.Baseline, r.After}, r.Timeline...)
 	return Peak(all, name)
 }

@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/tailbuf"
 )
 
 // ServerProcess is a `sseharness serve` child process: the embedded reference server a run
@@ -25,7 +26,7 @@ type ServerProcess struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	err    error // the process's exit error, valid once done is closed
-	stderr *tailBuffer
+	stderr *tailbuf.Buffer
 }
 
 // StartServer runs `exe serve --addr 127.0.0.1:0 args...`, waits for the URL it prints and
@@ -34,16 +35,17 @@ type ServerProcess struct {
 func StartServer(ctx context.Context, exe string, args []string) (*ServerProcess, error) {
 	full := append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(exe, full...)
+	cmd.SysProcAttr = childProcAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	tail := &tailBuffer{max: 4096}
-	cmd.Stderr = tail
+	stderrTail := tailbuf.New(4096)
+	cmd.Stderr = stderrTail
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start reference server: %w", err)
 	}
-	sp := &ServerProcess{cmd: cmd, done: make(chan struct{}), stderr: tail}
+	sp := &ServerProcess{cmd: cmd, done: make(chan struct{}), stderr: stderrTail}
 	lines := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(stdout)
@@ -73,11 +75,11 @@ func StartServer(ctx context.Context, exe string, args []string) (*ServerProcess
 	case line, ok := <-lines:
 		if !ok || !strings.HasPrefix(line, "http") {
 			sp.Kill()
-			return nil, fmt.Errorf("reference server did not print its URL (first line %q): %s", line, tail.String())
+			return nil, fmt.Errorf("reference server did not print its URL (first line %q): %s", line, strings.TrimSpace(stderrTail.String()))
 		}
 		sp.URL = strings.TrimRight(line, "/")
 	case <-sp.done:
-		return nil, fmt.Errorf("reference server exited at start (%v): %s", sp.err, tail.String())
+		return nil, fmt.Errorf("reference server exited at start (%v): %s", sp.err, strings.TrimSpace(stderrTail.String()))
 	case <-timer.C:
 		sp.Kill()
 		return nil, errors.New("reference server did not start within 15s")
@@ -109,7 +111,7 @@ func (s *ServerProcess) awaitHealthy(ctx context.Context, within time.Duration) 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.done:
-			return fmt.Errorf("reference server exited (%v): %s", s.err, s.stderr.String())
+			return fmt.Errorf("reference server exited (%v): %s", s.err, strings.TrimSpace(s.stderr.String()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -129,7 +131,7 @@ func (s *ServerProcess) Stop(grace time.Duration) error {
 	select {
 	case <-s.done:
 		if s.err != nil {
-			return fmt.Errorf("reference server exit: %v: %s", s.err, s.stderr.String())
+			return fmt.Errorf("reference server exit: %v: %s", s.err, strings.TrimSpace(s.stderr.String()))
 		}
 		return nil
 	case <-t.C:
@@ -142,29 +144,6 @@ func (s *ServerProcess) Stop(grace time.Duration) error {
 func (s *ServerProcess) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
-}
-
-// tailBuffer keeps the last max bytes written to it: a child's stderr for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.b))
 }
 
 // insecureTransport is for the embedded server's self-signed certificate: its health

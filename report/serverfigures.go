@@ -2,26 +2,21 @@ package report
 
 import (
 	"sort"
-	"time"
+
+	"github.com/sseharness/sseharness/probe"
 )
 
 // Names of the server figures every report shows (n/a when the target does not expose
-// them): the Prometheus names the runner's probe reads. Other names in probe samples are
+// them): the Prometheus names every probe reads. Other names in probe samples are
 // reported too, after these.
 const (
-	ServerGoroutines = "go_goroutines"
-	ServerRSS        = "process_resident_memory_bytes"
+	ServerGoroutines = probe.MetricGoroutines
+	ServerRSS        = probe.MetricRSS
 )
 
-// ProbeSample is one reading of the target server's own figures, such as goroutines and
-// resident memory, keyed by name (ServerGoroutines, ServerRSS, or any other). A metric
-// the target did not expose is absent, never zero. Err is set when the reading failed.
-// Its fields match runner.ProbeSample, so report.ProbeSample(s) converts one.
-type ProbeSample struct {
-	Time   time.Time          `json:"time"`
-	Values map[string]float64 `json:"values"`
-	Err    string             `json:"err,omitempty"`
-}
+// ProbeSample is one reading of the target server's own figures (probe.Sample), kept in
+// the result as the server's timeline.
+type ProbeSample = probe.Sample
 
 // ServerProbe is what a scenario measured of the server: a reading before the load, the
 // readings during it, and one after the clients left and the drain ended. Any of them

@@ -1,4 +1,4 @@
-package runner
+package probe
 
 import (
 	"context"
@@ -104,7 +104,9 @@ func TestProbeSamplerAndPeak(t *testing.T) {
 		return v == 500
 	})
 	g.Store(12)
-	after, ok := p.Until(ctxTimeout(t, 10*time.Second), 10*time.Millisecond, func(s ProbeSample) bool {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	after, ok := p.Until(ctx, 10*time.Millisecond, func(s Sample) bool {
 		v, ok := s.Value(MetricGoroutines)
 		return ok && v <= 12
 	})
@@ -112,7 +114,7 @@ func TestProbeSamplerAndPeak(t *testing.T) {
 	if !ok {
 		t.Fatal("Until never saw the drop")
 	}
-	res := ProbeResult{Baseline: baseline, Timeline: timeline, After: after}
+	res := Result{Baseline: baseline, Timeline: timeline, After: after}
 	if v, ok := res.Peak(MetricGoroutines); !ok || v != 500 {
 		t.Errorf("peak %v %v, want 500", v, ok)
 	}
@@ -123,5 +125,17 @@ func TestProbeSamplerAndPeak(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if len(sm.Samples()) != n {
 		t.Error("sampler kept sampling after Stop")
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
