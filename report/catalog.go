@@ -169,6 +169,7 @@ func metricCatalog() []metricDef {
 		}
 	}
 	defs = append(defs, requestMetricDefs()...)
+	defs = append(defs, reconnectRateDefs()...)
 	for _, sm := range []struct {
 		label, key string
 		unit       unit

@@ -153,7 +153,7 @@ func scenarioSection(s *ScenarioResult) section {
 		sec.tables = append(sec.tables, checksTable(s.Checks))
 	}
 	if s.Metrics.Records > 0 || s.Load.Requested.Streams > 0 {
-		sec.tables = append(sec.tables, loadTable(s), countsTable(&s.Metrics), durationsTable(&s.Metrics))
+		sec.tables = append(sec.tables, loadTable(s), withReconnectRate(countsTable(&s.Metrics), s), durationsTable(&s.Metrics))
 	}
 	if s.Metrics.Records > 0 || s.Server.Available() {
 		sec.tables = append(sec.tables, serverTable(&s.Server))

@@ -56,6 +56,11 @@ type Config struct {
 	ProgressTemplate string
 	// Header holds extra headers sent on every stream request (e.g. Authorization).
 	Header http.Header
+	// Method is the stream requests' method. Default GET.
+	Method string
+	// Body is the stream requests' body template: {session} is replaced by the
+	// stream's session id. A GET has none.
+	Body string
 	// AcceptEncoding is the stream requests' Accept-Encoding: default
 	// DefaultAcceptEncoding (what Chromium's EventSource sends), AcceptIdentity for
 	// uncompressed bodies. Responses in gzip, deflate, br or zstd are decoded.
@@ -187,6 +192,7 @@ func (c Config) Resolved() Config {
 	c.ChurnDelay = cmp.Or(c.ChurnDelay, DefaultChurnDelay)
 	c.Retry = cmp.Or(c.Retry, DefaultRetry)
 	c.AcceptEncoding = cmp.Or(c.AcceptEncoding, DefaultAcceptEncoding)
+	c.Method = cmp.Or(c.Method, http.MethodGet)
 	c.MaxDecodedRatio = cmp.Or(c.MaxDecodedRatio, DefaultMaxDecodedRatio)
 	c.MinReconnect = cmp.Or(c.MinReconnect, DefaultMinReconnect)
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
@@ -283,6 +289,9 @@ func (c Config) Validate() error {
 	if !r.SentUnit.Valid() {
 		bad("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit)
 	}
+	if err := validStreamRequest(r.Method, c.Body); err != nil {
+		bad("%v", err)
+	}
 	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
 		bad("accept encoding %q: contains a line break", c.AcceptEncoding)
 	}
@@ -330,6 +339,20 @@ func expand(tmpl, target, session string, stream int) string {
 		"{session}", url.PathEscape(session),
 		"{stream}", strconv.Itoa(stream),
 	).Replace(tmpl)
+}
+
+// validStreamRequest judges a stream request's method (an HTTP token) and body (none
+// with GET or HEAD).
+func validStreamRequest(method, body string) error {
+	if method == "" || strings.IndexFunc(method, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r)
+	}) >= 0 {
+		return fmt.Errorf("stream method %q: want an HTTP method such as GET or POST", method)
+	}
+	if body != "" && (method == http.MethodGet || method == http.MethodHead) {
+		return fmt.Errorf("stream body given with method %s: a %s request has no body (set a method such as POST)", method, method)
+	}
+	return nil
 }
 
 // QuickEnd is how long an attempt must live for its end not to count as immediate:

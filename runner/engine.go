@@ -193,6 +193,8 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 		Stream:          i,
 		Session:         l.cfg.Session(i),
 		Header:          l.cfg.Header,
+		Method:          l.cfg.Method,
+		Body:            l.cfg.Body,
 		AcceptEncoding:  l.cfg.AcceptEncoding,
 		MaxDecodedRatio: l.cfg.MaxDecodedRatio,
 		Retry:           l.cfg.Retry,

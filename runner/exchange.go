@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type exchange struct {
 func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, CloseReason) {
 	es.opened(attempt)
 	u := es.url
+	req := streamRequest{method: es.cfg.Method, body: es.cfg.Body}
 	var waited time.Duration
 	dial, tlsHS := time.Duration(-1), time.Duration(-1)
 	for hop := 0; ; hop++ {
@@ -63,9 +65,9 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 		}
 		var x *exchange
 		if l.h2 != nil {
-			x, err = es.roundTripH2(ctx, l.h2, u)
+			x, err = es.roundTripH2(ctx, l.h2, u, req)
 		} else {
-			x, err = es.roundTripH1(ctx, l, u)
+			x, err = es.roundTripH1(ctx, l, u, req)
 		}
 		x.lease = l
 		waited += x.slotWait
@@ -84,6 +86,7 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 				return nil, es.refuse(ctx, attempt, CloseBadStatus, ErrStatus, fmt.Errorf("redirect to %q: %w", x.location, err))
 			}
 			u = next
+			req = req.redirected(x.status)
 			continue
 		}
 		accepted := x.status == http.StatusOK && isEventStream(x.contentType)
@@ -177,12 +180,12 @@ const headReadBuffer = 1 << 10
 
 // roundTripH1 writes the request on the leased HTTP/1.1 connection and reads the
 // response head.
-func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (*exchange, error) {
+func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL, req streamRequest) (*exchange, error) {
 	x := &exchange{ttHeaders: -1}
 	if err := l.conn.SetWriteDeadline(time.Now().Add(es.cfg.HeaderTimeout)); err != nil {
 		return x, classify(ErrRead, err)
 	}
-	if _, err := l.conn.Write(es.requestBytes(u)); err != nil {
+	if _, err := l.conn.Write(es.requestBytes(u, req)); err != nil {
 		return x, classify(ErrRead, err)
 	}
 	wrote := time.Now()
@@ -225,11 +228,28 @@ func (es *EventSource) roundTripH1(ctx context.Context, l *lease, u *url.URL) (*
 	return x, nil
 }
 
-// requestBytes writes the GET request by hand: the scale path never builds an
-// http.Request. The headers are those of Chromium's EventSource.
-func (es *EventSource) requestBytes(u *url.URL) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, "GET "...)
+// streamRequest is the method and body of one hop of an attempt's request.
+type streamRequest struct {
+	method string
+	body   string
+}
+
+// redirected is the request that follows a redirect with status, as fetch does it: 303
+// (and 301 or 302 after a POST) becomes a GET without a body; 307 and 308 keep both.
+func (r streamRequest) redirected(status int) streamRequest {
+	if status == http.StatusSeeOther || ((status == http.StatusMovedPermanently || status == http.StatusFound) && r.method == http.MethodPost) {
+		return streamRequest{method: http.MethodGet}
+	}
+	return r
+}
+
+// requestBytes writes the request by hand: the scale path never builds an
+// http.Request. The headers are those of Chromium's EventSource; a body (a stream asked
+// for with POST, SourceConfig.Body) goes with its Content-Length, on every attempt.
+func (es *EventSource) requestBytes(u *url.URL, req streamRequest) []byte {
+	b := make([]byte, 0, 256+len(req.body))
+	b = append(b, req.method...)
+	b = append(b, ' ')
 	b = append(b, u.RequestURI()...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, u.Host...)
@@ -251,11 +271,17 @@ func (es *EventSource) requestBytes(u *url.URL) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
-	return append(b, "\r\n"...)
+	if req.body != "" || (req.method != http.MethodGet && req.method != http.MethodHead) {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(req.body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, req.body...)
 }
 
 // roundTripH2 sends the request on the shared HTTP/2 connection.
-func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *url.URL) (*exchange, error) {
+func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *url.URL, sr streamRequest) (*exchange, error) {
 	x := &exchange{ttHeaders: -1}
 	var mu sync.Mutex
 	var wrote time.Time
@@ -266,7 +292,11 @@ func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *
 	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(context.Background(), trace))
 	stop := context.AfterFunc(ctx, cancel)
 	x.cleanup = func() { stop(); cancel() }
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	var body io.Reader
+	if sr.body != "" {
+		body = strings.NewReader(sr.body)
+	}
+	req, err := http.NewRequestWithContext(rctx, sr.method, u.String(), body)
 	if err != nil {
 		return x, err
 	}

@@ -28,6 +28,12 @@ type SourceConfig struct {
 	Session string
 	// Header holds extra request headers.
 	Header http.Header
+	// Method is the stream request's method (a stream asked for with POST, as
+	// fetch-based EventSource clients do). Default GET.
+	Method string
+	// Body is the request body, sent with its Content-Length on every attempt; a
+	// {session} in it is replaced by Session. A GET has none.
+	Body string
 	// AcceptEncoding is the request's Accept-Encoding. Default DefaultAcceptEncoding
 	// (Chromium's: gzip, deflate, br, zstd); AcceptIdentity ("identity") asks for
 	// an uncompressed body. Whatever was asked, a gzip, deflate, br or zstd response
@@ -192,6 +198,13 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	if cfg.SenderField == "" {
 		cfg.SenderField = DefaultSenderField
 	}
+	if cfg.Method == "" {
+		cfg.Method = http.MethodGet
+	}
+	if err := validStreamRequest(cfg.Method, cfg.Body); err != nil {
+		return nil, err
+	}
+	cfg.Body = strings.ReplaceAll(cfg.Body, "{session}", cfg.Session)
 	es := &EventSource{b: b, cfg: cfg, url: u, out: out, retry: cfg.Retry, done: make(chan struct{}),
 		noReconnect: cfg.NoReconnect, lastID: cfg.LastEventID}
 	es.readRate.Store(cfg.ReadRate)

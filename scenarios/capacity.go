@@ -59,6 +59,18 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	h.Request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
 		fmt.Sprintf("steps %v, each held %s; SLO p99 %s", steps, hold, slo))
 
+	// With a publish endpoint the harness publishes marks for the whole run and the
+	// steps' latency is publish-to-delivery (the marks), else the events' send time.
+	publishing, err := h.PreparePublish(time.Duration(len(steps)) * (hold + 10*time.Second + time.Duration(steps[len(steps)-1])*5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	latencyMetric, latencyNeeds := "latency_p99", []report.Evidence{report.EvidenceEvent}
+	if publishing {
+		latencyMetric, latencyNeeds = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
+		h.StartPublish(ctx)
+	}
+
 	// Each step is a window over its hold (delivery latency, errors) and a window from
 	// the start to its end (did every stream so far get events): the rules read both.
 	runnerBase, _ := selfRSS()
@@ -92,7 +104,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 		step.Close()
 		upto.Close()
 		stepRules = append(stepRules,
-			report.Rule{Metric: "latency_p99", Group: step.Name(), Op: "<=", Limit: sloMS, Needs: []report.Evidence{report.EvidenceEvent}},
+			report.Rule{Metric: latencyMetric, Group: step.Name(), Op: "<=", Limit: sloMS, Needs: latencyNeeds},
 			report.Rule{Metric: "errors", Group: step.Name(), Op: "<=", Limit: 0},
 			report.Rule{Metric: "silent_streams", Group: upto.Name(), Op: "<=", Limit: 0})
 		row := fmt.Sprintf("%d streams (%s)", total, step.Name())
@@ -112,7 +124,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 			row += fmt.Sprintf(", runner %.1f KB/stream", (rss-runnerBase)/float64(target)/1024)
 		}
 		rows = append(rows, row)
-		if p99, ok := windowP99(step); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
+		if p99, ok := windowP99(step, publishing); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
 			break // the next step would only be worse
 		}
 		sustained = total
@@ -123,6 +135,9 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 		h.Headline("sustained %d streams within p99 %s", sustained, ms(slo))
 	} else {
 		h.Headline("no step within p99 %s", ms(slo))
+	}
+	if note := h.latencyNote(); publishing && note != "" {
+		h.Note("%s", note)
 	}
 
 	// Sustaining k steps: each of the first k windows within the SLO, without errors,
@@ -149,13 +164,18 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	return nil
 }
 
-// windowP99 is the p99 delivery latency of a window so far, from its aggregate.
-func windowP99(g *Group) (time.Duration, bool) {
+// windowP99 is the p99 delivery latency of a window so far, from its aggregate: of
+// the harness's marks when it publishes (marks), else of the events' send time.
+func windowP99(g *Group, marks bool) (time.Duration, bool) {
 	m := g.agg.Metrics()
-	if m.Latency.Count == 0 {
+	lat := m.Latency
+	if marks {
+		lat = m.MarkLatency
+	}
+	if lat.Count == 0 {
 		return 0, false
 	}
-	return time.Duration(m.Latency.P99MS * float64(time.Millisecond)), true
+	return time.Duration(lat.P99MS * float64(time.Millisecond)), true
 }
 
 func windowErrors(g *Group) int64 { return g.agg.Metrics().ErrorTotal() }

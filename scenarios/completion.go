@@ -22,6 +22,7 @@ func completion() *Scenario {
 		Proves:     "a finished job ends its stream and answers the reconnect with 204, so clients stop instead of looping",
 		Catches:    []string{"no-204"},
 		Checks:     ck.all(),
+		Needs:      []Capability{NeedSessions, NeedCallback},
 		ServerArgs: []string{"--retry", "1s"},
 		run:        func(ctx context.Context, h *Harness) error { return runCompletion(ctx, h, ck) },
 	}
@@ -36,12 +37,6 @@ func (c completionChecks) all() []*CheckSpec {
 }
 
 func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
-	if !h.HasCallback() {
-		for _, c := range ck.all() {
-			h.NA(c, "the target has no progress callback to drive sessions to completion (--progress-url)")
-		}
-		return nil
-	}
 	n := h.Streams(10)
 	h.Request(n, n, 0, "each session driven to 100% by progress callbacks 25, 50, 75, 100")
 

@@ -22,6 +22,7 @@ func midStreamDisconnect() *Scenario {
 		Proves:     "when clients drop mid-stream (FIN or RST) the server notices, stops their senders and frees their goroutines",
 		Catches:    []string{"leak-on-disconnect"},
 		Checks:     ck.all(),
+		Needs:      []Capability{NeedMetrics},
 		ServerArgs: []string{"--tick", "200ms"},
 		run:        func(ctx context.Context, h *Harness) error { return runDisconnect(ctx, h, ck) },
 	}
@@ -41,7 +42,7 @@ func runDisconnect(ctx context.Context, h *Harness, ck disconnectChecks) error {
 	base, ok := h.Scrape(ctx)
 	if !ok {
 		for _, c := range ck.all() {
-			h.NA(c, "needs the target's metrics (--metrics-url): only the server can tell whether it noticed")
+			h.NA(c, "the target's metrics could not be read at --metrics-url: only the server can tell whether it noticed")
 		}
 		return nil
 	}

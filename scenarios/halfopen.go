@@ -23,6 +23,7 @@ func halfOpen() *Scenario {
 		Proves:     "the server reaps clients that vanished without closing: by heartbeat and write deadline, or by max stream lifetime behind a black-holing proxy",
 		Catches:    []string{"no-heartbeat", "no-lifetime"},
 		Checks:     ck.all(),
+		Needs:      []Capability{NeedMetrics},
 		ServerArgs: []string{"--tick", "200ms", "--heartbeat", "1s", "--write-timeout", "2s", "--max-lifetime", "10s"},
 		run:        func(ctx context.Context, h *Harness) error { return runHalfOpen(ctx, h, ck) },
 	}

@@ -26,6 +26,11 @@ type TargetDescription struct {
 	// MinReconnect is the shortest reconnection delay whatever the target's retry.
 	// Default runner.DefaultMinReconnect.
 	MinReconnect time.Duration
+	// Method and Body are the stream requests' method (default GET) and body template
+	// ({session} is replaced by the stream's session id): a target whose streams are
+	// asked for with POST. A GET has no body.
+	Method string
+	Body   string
 	// Publish is the target's publish endpoint; an empty URL means it has none. Each
 	// scenario that publishes sets the Duration.
 	Publish runner.PublishConfig
@@ -36,7 +41,7 @@ func (d TargetDescription) validate() error {
 	// The runner's own validation of the same fields, on a config that is valid
 	// otherwise.
 	load := runner.Config{Target: "http://127.0.0.1", SentField: d.SentField, SentUnit: d.SentUnit,
-		AcceptEncoding: d.AcceptEncoding, MinReconnect: d.MinReconnect}
+		AcceptEncoding: d.AcceptEncoding, MinReconnect: d.MinReconnect, Method: d.Method, Body: d.Body}
 	if err := load.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -114,6 +119,7 @@ func (h *Harness) lacking() string {
 func (h *Harness) describeSource(c *runner.SourceConfig) {
 	d := h.opts.TargetDescription
 	c.SentField, c.SentUnit, c.AcceptEncoding, c.MinReconnect = d.SentField, d.SentUnit, d.AcceptEncoding, d.MinReconnect
+	c.Method, c.Body = d.Method, d.Body
 	h.mu.Lock()
 	c.MarkPrefix = h.markPrefix
 	h.mu.Unlock()
@@ -123,6 +129,7 @@ func (h *Harness) describeSource(c *runner.SourceConfig) {
 func (h *Harness) describeLoad(c *runner.Config) {
 	d := h.opts.TargetDescription
 	c.SentField, c.SentUnit, c.AcceptEncoding, c.MinReconnect = d.SentField, d.SentUnit, d.AcceptEncoding, d.MinReconnect
+	c.Method, c.Body = d.Method, d.Body
 	h.mu.Lock()
 	c.MarkPrefix = h.markPrefix
 	h.mu.Unlock()

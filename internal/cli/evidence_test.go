@@ -406,7 +406,7 @@ func TestAllNAScenarioIsNotAPass(t *testing.T) {
 		if !strings.Contains(stdout.String(), `"verdict": "n/a"`) || strings.Contains(stdout.String(), `"verdict": "pass"`) {
 			t.Errorf("strict %v: result is not n/a throughout:\n%s", strict, stdout.String())
 		}
-		if !strings.Contains(stderr.String(), "1 of 1 scenarios could not be judged: mid-stream-disconnect: needs the target's metrics") {
+		if !strings.Contains(stderr.String(), "1 of 1 scenarios could not be judged: mid-stream-disconnect: the target's metrics are not read") {
 			t.Errorf("strict %v: stderr does not say what could not be judged and why: %q", strict, stderr)
 		}
 	}

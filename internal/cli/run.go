@@ -283,6 +283,9 @@ makes up); the defaults fit the reference server's contract.`)
 		check.Target = "http://127.0.0.1:0" // the child's URL is known only once it runs
 	}
 	check.TargetDescription = tflags.description(check.Target)
+	if err := reqFlags.describeStreams(scs, &check.TargetDescription); err != nil {
+		return usageError(env, "run", "%v", err)
+	}
 	if err := check.Validate(scs); err != nil {
 		return usageError(env, "run", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
@@ -380,6 +383,7 @@ makes up); the defaults fit the reference server's contract.`)
 		TargetDescription: tflags.config(*streamURL),
 		Requests:          &reqCfg,
 	}
+	cfg.TargetDescription.Method, cfg.TargetDescription.Body = check.TargetDescription.Method, check.TargetDescription.Body
 	if srcs != nil {
 		cfg.SourceAddrs = sourceAddrsText(srcs)
 	}
@@ -445,6 +449,7 @@ makes up); the defaults fit the reference server's contract.`)
 		}
 		o.Target = base
 		o.TargetDescription = tflags.description(base)
+		o.TargetDescription.Method, o.TargetDescription.Body = check.TargetDescription.Method, check.TargetDescription.Body
 		o.Targets = several
 		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))

@@ -50,8 +50,8 @@ type requestRunConfig struct {
 func addRequestFlags(fs *flag.FlagSet) *requestFlags {
 	return &requestFlags{
 		url:          fs.String("request-url", scenarios.DefaultRequestURL, "request-stream scenarios: URL template of the requests ({target}, {n} the request number, {session})"),
-		method:       fs.String("method", "GET", "HTTP method of the requests (event streams: GET; the request-stream scenarios use POST unless --method is given)"),
-		body:         fs.String("body", "", "request body template, {n} and {session} filled in (the request-stream scenarios default to a 16-token streaming chat completion)"),
+		method:       fs.String("method", "GET", "HTTP method of the requests: of the event streams (default GET; POST for a target whose streams are asked for with a body) and of the request-stream scenarios (POST unless --method is given)"),
+		body:         fs.String("body", "", "request body template, {session} filled in ({n} too in the request-stream scenarios, which default to a 16-token streaming chat completion); sent with every event-stream attempt, reconnects included, when --method is not GET"),
 		bodyFile:     fs.String("body-file", "", "request-stream scenarios: file of request bodies, one JSON body per line, used in order (or at random with --random-bodies)"),
 		randomBodies: fs.Bool("random-bodies", false, "request-stream scenarios: draw each body from --body-file at random (seeded)"),
 		endData:      fs.String("end-data", scenarios.DefaultEndData, "request-stream scenarios: the data of the terminal event (\"\": the end of the body ends a request)"),
@@ -154,6 +154,26 @@ func (f *requestFlags) options(fs *flag.FlagSet, thresholds map[string]string, s
 	}
 	errs = append(errs, o.Validate(scs))
 	return o, cfg, errors.Join(errs...)
+}
+
+// describeStreams puts --method and --body into the description of the target's event
+// streams when a scenario that opens them runs (the request-stream scenarios have their
+// own defaults): GET unless --method is given, and a body only with another method.
+func (f *requestFlags) describeStreams(scs []*scenarios.Scenario, d *scenarios.TargetDescription) error {
+	var streams []string
+	for _, s := range scs {
+		if s.Name != "request-stream" && s.Name != "request-capacity" {
+			streams = append(streams, s.Name)
+		}
+	}
+	if len(streams) == 0 {
+		return nil
+	}
+	d.Method, d.Body = strings.ToUpper(*f.method), *f.body
+	if d.Body != "" && (d.Method == "GET" || d.Method == "HEAD") {
+		return fmt.Errorf("--body: the event streams of %s are asked for with %s, which has no body; give --method POST (or the method the target's streams take)", strings.Join(streams, ", "), d.Method)
+	}
+	return nil
 }
 
 // parseSLO reads "ttft=D,itl=D,e2e=D" (any subset, any order).

@@ -189,6 +189,10 @@ type targetConfig struct {
 	PublishBody    string  `json:"publish_body,omitempty"`
 	PublishRate    float64 `json:"publish_rate,omitempty"`
 	Sessions       bool    `json:"sessions"`
+	// Method and Body of the event-stream requests (--method, --body), when a scenario
+	// that opens event streams ran.
+	Method string `json:"method,omitempty"`
+	Body   string `json:"body,omitempty"`
 }
 
 func (t *targetFlags) config(streamTemplate string) targetConfig {

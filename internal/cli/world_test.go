@@ -466,6 +466,9 @@ func TestWorldStreamsEndAtOnce(t *testing.T) {
 	if code != ExitFailed {
 		t.Errorf("exit %d, want 1\nstderr: %s", code, stderr)
 	}
+	if d := checks["quick-ends"].Detail; !strings.Contains(d, "reconnect rate: ") || !strings.Contains(d, "/s per stream") {
+		t.Errorf("quick-ends detail %q does not give the reconnect rate", d)
+	}
 	t.Logf("quick-ends: %s", checks["quick-ends"].Detail)
 }
 
