@@ -106,22 +106,16 @@ func (s *DurationStats) fillFrom(pct func(float64) (float64, bool)) {
 // merge adds o's samples to s through the histograms. The result is exact only when one
 // side was empty: merged percentiles come from the merged histogram.
 func (s *DurationStats) merge(o DurationStats) error {
-	if o.Count == 0 {
-		return nil
+	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
+	if err != nil {
+		return err
 	}
-	if s.Count == 0 {
-		*s = o
-		if o.Histogram != nil {
-			s.Histogram = o.Histogram.Clone()
+	if !both {
+		if o.Count > 0 && s.Count == 0 {
+			*s = o
+			s.Histogram = h
 		}
 		return nil
-	}
-	if s.Histogram == nil || o.Histogram == nil {
-		return errMissingHistogram
-	}
-	h := s.Histogram.Clone()
-	if err := h.Merge(o.Histogram); err != nil {
-		return err
 	}
 	*s = DurationStats{Count: h.Count(), Histogram: h}
 	s.fillFrom(h.Percentile)
@@ -140,6 +134,29 @@ func (s DurationStats) Percentile(p float64) (time.Duration, bool) {
 
 // errMissingHistogram: a result without histograms (written by hand or truncated) cannot
 // be merged without averaging percentiles, which we refuse to do.
+// mergeHistograms is the histogram of two distributions' samples, for their merge: nil
+// when o has none (nothing to do), a copy of o's when s has none (both false: s becomes
+// o, exact), else a merge of the two (both true); an error when either lacks its
+// histogram. The inputs are not changed.
+func mergeHistograms(sCount, oCount uint64, s, o *Histogram) (h *Histogram, both bool, err error) {
+	switch {
+	case oCount == 0:
+		return nil, false, nil
+	case sCount == 0:
+		if o == nil {
+			return nil, false, nil
+		}
+		return o.Clone(), false, nil
+	case s == nil || o == nil:
+		return nil, false, errMissingHistogram
+	}
+	h = s.Clone()
+	if err := h.Merge(o); err != nil {
+		return nil, false, err
+	}
+	return h, true, nil
+}
+
 var errMissingHistogram = errors.New("a distribution has no histogram, so it cannot be merged")
 
 func nsToMS(ns float64) float64 { return ns / 1e6 }

@@ -159,22 +159,16 @@ func (s *ValueStats) fill() {
 }
 
 func (s *ValueStats) merge(o ValueStats) error {
-	if o.Count == 0 {
-		return nil
+	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
+	if err != nil {
+		return err
 	}
-	if s.Count == 0 {
-		*s = o
-		if o.Histogram != nil {
-			s.Histogram = o.Histogram.Clone()
+	if !both {
+		if o.Count > 0 && s.Count == 0 {
+			*s = o
+			s.Histogram = h
 		}
 		return nil
-	}
-	if s.Histogram == nil || o.Histogram == nil {
-		return errMissingHistogram
-	}
-	h := s.Histogram.Clone()
-	if err := h.Merge(o.Histogram); err != nil {
-		return err
 	}
 	*s = ValueStats{Histogram: h}
 	s.fill()

@@ -865,3 +865,22 @@ func plural(n int, one, many string) string {
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond))
 }
+
+// protocols is the response heads of the run so far by HTTP protocol, in words
+// ("HTTP/2.0 240"), from the aggregate; "no response head" without one.
+func (h *Harness) protocols() string {
+	m := h.agg.Metrics().Protocols
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "no response head"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -43,15 +43,6 @@ func runSixConn(ctx context.Context, h *Harness, ck sixConnChecks) error {
 	reqWithin := h.Dur(ck.ordinaryRequest)
 	h.Request(browsers*perBrowser, browsers, within, fmt.Sprintf("%d browsers, %d streams each to one origin, plus one ordinary request each", browsers, perBrowser))
 
-	var mu sync.Mutex
-	protos := map[string]int{}
-	h.Observe(func(r runner.Record) {
-		if r.Kind == runner.RecordHeaders {
-			mu.Lock()
-			protos[r.Proto]++
-			mu.Unlock()
-		}
-	})
 	var srcs []*runner.EventSource
 	var brs []*runner.Browser
 	for b := range browsers {
@@ -104,7 +95,7 @@ func runSixConn(ctx context.Context, h *Harness, ck sixConnChecks) error {
 			return err
 		}
 	}
-	proto := fmt.Sprint(protos)
+	proto := h.protocols()
 	if len(stalled) == 0 {
 		h.Offenders(ck.streamsOpen, 0, len(srcs), fmt.Sprintf("all %d streams open after %s (%s)", len(srcs), ms(took), proto))
 	} else {
