@@ -155,4 +155,3 @@ func TestProbeSamplerAndPeak(t *testing.T) {
 		}
 	})
 }
-
