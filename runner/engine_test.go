@@ -51,12 +51,13 @@ func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 			recs = append(recs, r)
 		}
 	}()
-	err := Run(ctx, loopConfig(cfg), out)
-	close(out)
-	<-got
+	l, err := Start(ctx, loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.Wait()
+	close(out)
+	<-got
 	return recs
 }
 
@@ -305,17 +306,17 @@ func TestRunSlowShare(t *testing.T) {
 	}
 }
 
-func TestRunRejectsInvalidConfig(t *testing.T) {
-	if err := Run(context.Background(), loopConfig(Config{Streams: -1}), nil); err == nil {
-		t.Fatal("Run accepted an invalid config")
+func TestStartRejectsInvalidConfig(t *testing.T) {
+	if _, err := Start(context.Background(), loopConfig(Config{Streams: -1}), nil); err == nil {
+		t.Fatal("Start accepted an invalid config")
 	}
 }
 
 func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	srv := newCountingServer(t, true, 0)
-	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour}
+	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour, RootCAs: srv.roots()}
 	out := make(chan Record, 1024)
-	l, err := StartWith(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out, StartOptions{RootCAs: srv.roots()})
+	l, err := Start(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}

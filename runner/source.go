@@ -164,44 +164,8 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("stream URL %q: want an absolute http:// or https:// URL", cfg.URL)
 	}
-	if cfg.Retry <= 0 {
-		cfg.Retry = DefaultRetry
-	}
-	if cfg.HeaderTimeout <= 0 {
-		cfg.HeaderTimeout = DefaultHeaderTimeout
-	}
-	if cfg.AcceptEncoding == "" {
-		cfg.AcceptEncoding = DefaultAcceptEncoding
-	}
-	if strings.ContainsAny(cfg.AcceptEncoding, "\r\n") {
-		return nil, fmt.Errorf("accept encoding %q: contains a line break", cfg.AcceptEncoding)
-	}
-	if cfg.MaxDecodedRatio <= 0 {
-		cfg.MaxDecodedRatio = DefaultMaxDecodedRatio
-	}
-	if cfg.MinReconnect <= 0 {
-		cfg.MinReconnect = DefaultMinReconnect
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.SentField == "" {
-		cfg.SentField = DefaultSentField
-	}
-	cfg.SentUnit = resolveSentUnit(cfg.SentUnit, cfg.SentField)
-	if !cfg.SentUnit.Valid() {
-		return nil, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", cfg.SentUnit)
-	}
-	if err := validSentPath(cfg.SentField); err != nil {
-		return nil, err
-	}
-	if cfg.SenderField == "" {
-		cfg.SenderField = DefaultSenderField
-	}
-	if cfg.Method == "" {
-		cfg.Method = http.MethodGet
-	}
-	if err := validStreamRequest(cfg.Method, cfg.Body); err != nil {
+	cfg = cfg.resolved()
+	if err := errors.Join(cfg.requestProblems()...); err != nil {
 		return nil, err
 	}
 	cfg.Body = strings.ReplaceAll(cfg.Body, "{session}", cfg.Session)
@@ -210,6 +174,25 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	es.readRate.Store(cfg.ReadRate)
 	es.seq.seed(cfg.LastEventID, time.Now().UnixNano())
 	return es, nil
+}
+
+// requestProblems judges the fields of a resolved SourceConfig that Config passes on
+// too (so that Config.Validate reports what NewEventSource would refuse).
+func (c SourceConfig) requestProblems() []error {
+	var errs []error
+	if err := validSentPath(c.SentField); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.SentUnit.Valid() {
+		errs = append(errs, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit))
+	}
+	if err := validStreamRequest(c.Method, c.Body); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
+		errs = append(errs, fmt.Errorf("accept encoding %q: contains a line break", c.AcceptEncoding))
+	}
+	return errs
 }
 
 // Close closes the stream the way EventSource.close() does: the connection ends with
@@ -425,17 +408,16 @@ func (es *EventSource) wire(r *Record) {
 // Run drives the source until it ends for good: a 204, a failed connection (bad
 // status or content type, size limit), a deliberate end (Close, Reset, the engine's
 // stop) or ctx's end (Closed reason cancelled). Between connections it waits the
-// reconnection time. Run returns nil; call it once.
+// reconnection time. Why it ended is Reason; call Run once.
 //
 // Memory: 10,000 sources each park one goroutine in a socket read, so the frames on
 // that path are kept small (records are built in helpers that are not inlined): the
 // parked stack then fits in 4 KB after the garbage collector shrinks it.
-func (es *EventSource) Run(ctx context.Context) error {
+func (es *EventSource) Run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, es.cancelled)
 	es.run()
 	<-es.done // an event loop may carry the source on
 	stop()
-	return nil
 }
 
 // run is Run without watching a context: the engine ends its sources itself, which
