@@ -165,17 +165,14 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Target == "" {
-		bad("target: required (base URL such as http://127.0.0.1:8080)")
-	} else if u, err := url.Parse(c.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("target %q: want an absolute http:// or https:// URL", c.Target)
+	if err := urlProblem("target", "base URL such as http://127.0.0.1:8080", c.Target, c.Target); err != nil {
+		errs = append(errs, err)
 	}
 	for _, t := range []struct{ name, tmpl string }{{"stream template", r.StreamTemplate}, {"progress template", r.ProgressTemplate}} {
 		if c.Target == "" {
 			break
 		}
-		u, err := url.Parse(expand(t.tmpl, c.Target, "s", 0))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !absoluteHTTP(expand(t.tmpl, c.Target, "s", 0)) {
 			bad("%s %q: does not give an absolute http(s) URL", t.name, t.tmpl)
 		}
 	}
@@ -242,7 +239,7 @@ func (c Config) Validate() error {
 		bad("shard index: %d is outside 0..%d", c.Shard.Index, r.Shard.Count-1)
 	}
 	for _, t := range c.Targets {
-		if u, err := url.Parse(t); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !absoluteHTTP(t) {
 			bad("target %q: want an absolute http:// or https:// URL", t)
 		}
 	}
@@ -273,6 +270,27 @@ func (c Config) StreamURL(i int) string {
 func (c Config) ProgressURL(i int) string {
 	r := c.Resolved()
 	return expand(r.ProgressTemplate, r.Target, c.Session(i), i)
+}
+
+// urlProblem judges a required URL setting: name is what messages call it, example
+// what to give when it is missing ("" for no hint), raw the value given and filled
+// that value with its placeholders filled in.
+func urlProblem(name, example, raw, filled string) error {
+	switch {
+	case raw == "" && example != "":
+		return fmt.Errorf("%s: required (%s)", name, example)
+	case raw == "":
+		return fmt.Errorf("%s: required", name)
+	case !absoluteHTTP(filled):
+		return fmt.Errorf("%s %q: want an absolute http:// or https:// URL", name, raw)
+	}
+	return nil
+}
+
+// absoluteHTTP reports whether s parses as an absolute http:// or https:// URL.
+func absoluteHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // expand fills a URL template. A trailing slash of the target is dropped so that

@@ -135,10 +135,8 @@ func (c RequestConfig) Validate() error {
 	if !validMethod(r.Method) {
 		bad("method %q: not an HTTP method token", r.Method)
 	}
-	if c.URL == "" {
-		bad("url: required (e.g. http://127.0.0.1:8080/v1/chat/completions)")
-	} else if u, err := url.Parse(r.requestURL(0, "s-0")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("url %q: want an absolute http:// or https:// URL", c.URL)
+	if err := urlProblem("url", "e.g. http://127.0.0.1:8080/v1/chat/completions", c.URL, r.requestURL(0, "s-0")); err != nil {
+		errs = append(errs, err)
 	}
 	if c.EndData != "" && c.EndEvent != "" {
 		bad("end data %q and end event %q: set one terminal, not both", c.EndData, c.EndEvent)
@@ -432,13 +430,8 @@ dispatch:
 	for ; next < count; next++ {
 		n := own(next)
 		due := start.Add(offsets[n])
-		if d := time.Until(due); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-runCtx.Done():
-				break dispatch
-			}
+		if !waitUntil(runCtx, timer, due) {
+			break
 		}
 		select {
 		case slots <- struct{}{}:

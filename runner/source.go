@@ -289,39 +289,26 @@ func (es *EventSource) Done() <-chan struct{} { return es.done }
 func (es *EventSource) Stream() int { return es.cfg.Stream }
 
 // Events returns the number of events received so far, over all connections.
-func (es *EventSource) Events() int64 {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.events
-}
+func (es *EventSource) Events() int64 { return locked(es, &es.events) }
 
 // Opens returns how many connections opened (200 with text/event-stream) so far.
-func (es *EventSource) Opens() int64 {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.opens
-}
+func (es *EventSource) Opens() int64 { return locked(es, &es.opens) }
 
 // IsOpen reports whether a connection is open now.
-func (es *EventSource) IsOpen() bool {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.open
-}
+func (es *EventSource) IsOpen() bool { return locked(es, &es.open) }
 
 // LastEventID returns the last event ID string: what a reconnect sends.
-func (es *EventSource) LastEventID() string {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.lastID
-}
+func (es *EventSource) LastEventID() string { return locked(es, &es.lastID) }
 
 // Reason returns the reason of the latest Closed record ("" before the first one);
 // after Done it is why the source ended.
-func (es *EventSource) Reason() CloseReason {
+func (es *EventSource) Reason() CloseReason { return locked(es, &es.reason) }
+
+// locked reads *field, one of es's fields guarded by es.mu.
+func locked[T any](es *EventSource, field *T) T {
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	return es.reason
+	return *field
 }
 
 // ErrSourceEnded is returned by the Wait methods when the source ended before the
@@ -345,20 +332,31 @@ func (es *EventSource) WaitEvents(ctx context.Context, n int64) error {
 }
 
 func (es *EventSource) waitFor(ctx context.Context, cond func() bool) error {
+	return es.await(ctx, &es.notify, func() (bool, error) {
+		switch {
+		case cond():
+			return true, nil
+		case es.ended:
+			return true, ErrSourceEnded
+		}
+		return false, nil
+	})
+}
+
+// await blocks until check, called with es.mu held, says done (with its error) or
+// ctx ends. In between it waits on *wake, made here under es.mu and closed (and set
+// to nil) by whoever changes what check reads.
+func (es *EventSource) await(ctx context.Context, wake *chan struct{}, check func() (bool, error)) error {
 	for {
 		es.mu.Lock()
-		if cond() {
+		if done, err := check(); done {
 			es.mu.Unlock()
-			return nil
+			return err
 		}
-		if es.ended {
-			es.mu.Unlock()
-			return ErrSourceEnded
+		if *wake == nil {
+			*wake = make(chan struct{})
 		}
-		if es.notify == nil {
-			es.notify = make(chan struct{})
-		}
-		ch := es.notify
+		ch := *wake
 		es.mu.Unlock()
 		select {
 		case <-ch:
