@@ -159,7 +159,9 @@ type Config struct {
 }
 
 // Validate reports every problem with c (after defaults) at once, joined with
-// errors.Join; nil means Run can start.
+// errors.Join; nil means Start can start the load.
+//
+// Long: a flat list of independent checks, one per field in field order.
 func (c Config) Validate() error {
 	r := c.Resolved()
 	var errs []error
