@@ -97,25 +97,9 @@ func TestGreetingThenLiveCounter(t *testing.T) {
 // TestOpaqueIDsCheckedForRepeats: ids such as "1795656668:4" are not counted as
 // numbers; a repeated one (here replayed inclusively after a resume) is a duplicate.
 func TestOpaqueIDsCheckedForRepeats(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			for i := 1; i <= 3; i++ {
-				writeEvent(w, "id: 1795656668:%d\ndata: {}\n\n", i)
-			}
-			return
-		}
+	srv := resumeServer(t, "id: 1795656668:1\ndata: {}\n\nid: 1795656668:2\ndata: {}\n\nid: 1795656668:3\ndata: {}\n\n",
 		// The event the client had, sent again, then new ones.
-		for _, id := range []string{"1795656668:3", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "1795656668:4"} {
-			writeEvent(w, "id: %s\ndata: {}\n\n", id)
-		}
-	})
+		"id: 1795656668:3\ndata: {}\n\nid: urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66\ndata: {}\n\nid: 1795656668:4\ndata: {}\n\n")
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
 	waitDone(t, es, 20*time.Second, rec)

@@ -289,21 +289,8 @@ func TestEventsWithoutOwnIDAreNotDuplicates(t *testing.T) {
 }
 
 func TestIDsTrackedAcrossResume(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			writeEvent(w, "retry: 10\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n")
-			return
-		}
-		// A server that replays from too early and then skips one.
-		writeEvent(w, "id: 2\ndata: b\n\nid: 4\ndata: d\n\n")
-	})
+	// A server that replays from too early and then skips one.
+	srv := resumeServer(t, "retry: 10\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n", "id: 2\ndata: b\n\nid: 4\ndata: d\n\n")
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	waitDone(t, es, 10*time.Second, rec)
@@ -362,20 +349,7 @@ func TestDuplicateSender(t *testing.T) {
 func TestDuplicateSenderIsPerConnection(t *testing.T) {
 	// A then (reconnect) B then A: across connections that is a resume, not two
 	// senders in one stream.
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			writeEvent(w, "retry: 10\ndata: {\"sender\":\"A\"}\n\n")
-			return
-		}
-		writeEvent(w, "data: {\"sender\":\"B\"}\n\ndata: {\"sender\":\"B\"}\n\n")
-	})
+	srv := resumeServer(t, "retry: 10\ndata: {\"sender\":\"A\"}\n\n", "data: {\"sender\":\"B\"}\n\ndata: {\"sender\":\"B\"}\n\n")
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	waitDone(t, es, 10*time.Second, rec)
