@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,17 +95,7 @@ func compressedServer(t *testing.T, tlsH2 bool, coding func(io.Writer) flushWrit
 			enc.Close()
 		}
 	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	if tlsH2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	serve(t, srv, tlsH2)
 	return srv
 }
 

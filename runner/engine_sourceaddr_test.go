@@ -28,12 +28,7 @@ func TestLoadSpreadsStreamsOverSourceAddrs(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/s/{session}", Streams: 4, Hold: 300 * time.Millisecond, Drain: time.Second, SourceAddrs: srcs}
-	rec := newRecorder(t)
-	l, err := Start(ctxTimeout(t, 30*time.Second), cfg, rec.ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Wait()
+	runAll(t, ctxTimeout(t, 30*time.Second), cfg)
 	mu.Lock()
 	defer mu.Unlock()
 	if want := map[string]int{"127.0.0.2": 2, "127.0.0.3": 2}; fmt.Sprint(seen) != fmt.Sprint(want) {
@@ -59,12 +54,7 @@ func TestLoadPinsSessionsToTargets(t *testing.T) {
 	names := map[string]string{a.URL: "a", b.URL: "b"}
 	targets := []string{a.URL, b.URL}
 	cfg := Config{Target: a.URL, StreamTemplate: "{target}/s/{session}", Streams: 12, Hold: 300 * time.Millisecond, Drain: time.Second, Targets: targets}
-	rec := newRecorder(t)
-	l, err := Start(ctxTimeout(t, 30*time.Second), cfg, rec.ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Wait()
+	runAll(t, ctxTimeout(t, 30*time.Second), cfg)
 	mu.Lock()
 	defer mu.Unlock()
 	perServer := map[string]int{}

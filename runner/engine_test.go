@@ -39,6 +39,19 @@ func tickServer(t *testing.T) (*countingServer, *atomic.Int32) {
 	return cs, &requests
 }
 
+// startLoad starts cfg (loopConfig applied) with an out channel of buf records, which
+// is closed once the load is done.
+func startLoad(t *testing.T, ctx context.Context, cfg Config, buf int) (*Load, <-chan Record) {
+	t.Helper()
+	out := make(chan Record, buf)
+	l, err := Start(ctx, loopConfig(cfg), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.Wait(); close(out) }()
+	return l, out
+}
+
 // runAll runs cfg and returns every record, in the order they were sent.
 func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 	t.Helper()
@@ -127,12 +140,7 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 	srv, _ := tickServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := Config{Target: srv.URL, Streams: 4, Hold: time.Hour}
-	out := make(chan Record, 16)
-	l, err := Start(ctx, loopConfig(cfg), out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out := startLoad(t, ctx, Config{Target: srv.URL, Streams: 4, Hold: time.Hour}, 16)
 	var recs []Record
 	opened := 0
 	for opened < 4 {
@@ -143,7 +151,6 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 		}
 	}
 	cancel()
-	go func() { l.Wait(); close(out) }()
 	for r := range out {
 		recs = append(recs, r)
 	}
@@ -250,12 +257,7 @@ func TestRunShardsSplitTheLoad(t *testing.T) {
 	seen := make(map[int]int)
 	for shard := 0; shard < 2; shard++ {
 		cfg := Config{Target: srv.URL, Streams: 6, StreamsPerBrowser: 2, Hold: time.Hour, Shard: Shard{Index: shard, Count: 2}}
-		out := make(chan Record, 256)
-		l, err := Start(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { l.Wait(); close(out) }()
+		l, out := startLoad(t, ctxTimeout(t, 30*time.Second), cfg, 256)
 		headers := 0
 		for r := range out {
 			switch r.Kind {
@@ -315,12 +317,7 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	srv := newCountingServer(t, true, 0)
 	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour, RootCAs: srv.roots()}
-	out := make(chan Record, 1024)
-	l, err := Start(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { l.Wait(); close(out) }()
+	l, out := startLoad(t, ctxTimeout(t, 30*time.Second), cfg, 1024)
 	headers := 0
 	for r := range out {
 		switch r.Kind {

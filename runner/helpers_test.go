@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -110,6 +112,23 @@ func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) 
 }
 
 // streamHeaders writes the usual SSE response headers and flushes them.
+// serve starts srv (made with httptest.NewUnstartedServer), over TLS with HTTP/2 when
+// tlsH2, with its error log discarded, and closes it and its connections at cleanup.
+func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
+	t.Helper()
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tlsH2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+}
+
 // resumeServer answers connection n with the stream bodies[n-1], which ends after it,
 // and every connection after the last body with 204 No Content: a stream that resumes
 // len(bodies)-1 times and then ends for good.
