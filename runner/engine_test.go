@@ -85,6 +85,20 @@ func lastClosed(recs []Record) map[int]CloseReason {
 	return m
 }
 
+// wantEnded checks that recs close n streams and that each ended with reason.
+func wantEnded(t *testing.T, recs []Record, n int, reason CloseReason) {
+	t.Helper()
+	closed := lastClosed(recs)
+	if len(closed) != n {
+		t.Errorf("%d streams closed, want %d", len(closed), n)
+	}
+	for i, got := range closed {
+		if got != reason {
+			t.Errorf("stream %d ended %q, want %s", i, got, reason)
+		}
+	}
+}
+
 func TestRunOpensOnScheduleAndStopsAfterHold(t *testing.T) {
 	srv, _ := tickServer(t)
 	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/s/{session}", Streams: 5, Ramp: 400 * time.Millisecond,
@@ -154,15 +168,7 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 	for r := range out {
 		recs = append(recs, r)
 	}
-	closed := lastClosed(recs)
-	if len(closed) != 4 {
-		t.Fatalf("%d streams closed, want 4", len(closed))
-	}
-	for i, reason := range closed {
-		if reason != CloseCancelled {
-			t.Errorf("stream %d ended %q, want cancelled", i, reason)
-		}
-	}
+	wantEnded(t, recs, 4, CloseCancelled)
 }
 
 func TestRunDrainGraceCancels(t *testing.T) {
@@ -185,14 +191,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 	for r := range out {
 		recs = append(recs, r)
 	}
-	for i, reason := range lastClosed(recs) {
-		if reason != CloseCancelled {
-			t.Errorf("stream %d ended %q, want cancelled (grace ran out)", i, reason)
-		}
-	}
-	if len(lastClosed(recs)) != 2 {
-		t.Errorf("records %+v", recs)
-	}
+	wantEnded(t, recs, 2, CloseCancelled) // the grace ran out
 }
 
 func TestRunStopEndsHoldEarly(t *testing.T) {
@@ -223,11 +222,7 @@ func TestRunStopEndsHoldEarly(t *testing.T) {
 	for r := range out {
 		recs = append(recs, r)
 	}
-	for i, reason := range lastClosed(recs) {
-		if reason != CloseStopped {
-			t.Errorf("stream %d ended %q, want stopped", i, reason)
-		}
-	}
+	wantEnded(t, recs, 3, CloseStopped)
 }
 
 func TestRunChurnComesBack(t *testing.T) {

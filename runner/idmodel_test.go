@@ -10,6 +10,17 @@ import (
 // idSummary adds up the id classes of a run's event records.
 type idSummary struct {
 	events, missing, dups, ooo, resets, jumps, opaque int64
+	// Of publish-driven marks (Record.Mark and what follows it).
+	marked, markMissing, markDups, markOOO int64
+}
+
+// runIDs runs a source on url until it ends for good and summarises its events' ids.
+func runIDs(t *testing.T, url string) (idSummary, *recorder) {
+	t.Helper()
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: url, Retry: time.Millisecond}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
+	return summarizeIDs(rec.all()), rec
 }
 
 func summarizeIDs(recs []Record) idSummary {
@@ -35,6 +46,16 @@ func summarizeIDs(recs []Record) idSummary {
 		if r.Opaque {
 			s.opaque++
 		}
+		if r.Mark >= 0 {
+			s.marked++
+		}
+		s.markMissing += r.MarkMissing
+		if r.MarkDuplicate {
+			s.markDups++
+		}
+		if r.MarkOutOfOrder {
+			s.markOOO++
+		}
 	}
 	return s
 }
@@ -54,10 +75,7 @@ func TestIDsRestartingPerConnection(t *testing.T) {
 			writeEvent(w, "id: %d\ndata: {}\n\n", id)
 		}
 	})
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+	s, _ := runIDs(t, srv.URL)
 	if s.events != 60 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 || s.jumps != 0 {
 		t.Errorf("%+v; want 60 events, 2 resets and nothing else", s)
 	}
@@ -80,10 +98,7 @@ func TestGreetingThenLiveCounter(t *testing.T) {
 			writeEvent(w, "id: %d\ndata: {}\n\n", 7000+n*10+i)
 		}
 	})
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+	s, rec := runIDs(t, srv.URL)
 	if s.events != 18 || s.jumps != 3 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 {
 		t.Errorf("%+v; want 18 events, 3 jumps, 2 resets and nothing else", s)
 	}
@@ -100,10 +115,7 @@ func TestOpaqueIDsCheckedForRepeats(t *testing.T) {
 	srv := resumeServer(t, "id: 1795656668:1\ndata: {}\n\nid: 1795656668:2\ndata: {}\n\nid: 1795656668:3\ndata: {}\n\n",
 		// The event the client had, sent again, then new ones.
 		"id: 1795656668:3\ndata: {}\n\nid: urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66\ndata: {}\n\nid: 1795656668:4\ndata: {}\n\n")
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+	s, rec := runIDs(t, srv.URL)
 	if s.events != 6 || s.opaque != 6 || s.dups != 1 || s.missing != 0 || s.resets != 0 {
 		t.Errorf("%+v; want 6 opaque events, 1 duplicate", s)
 	}
