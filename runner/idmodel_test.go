@@ -25,37 +25,27 @@ func runIDs(t *testing.T, url string) (idSummary, *recorder) {
 
 func summarizeIDs(recs []Record) idSummary {
 	var s idSummary
+	one := func(b bool) int64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
 	for _, r := range recs {
 		if r.Kind != RecordEvent {
 			continue
 		}
 		s.events++
 		s.missing += r.Missing
-		if r.Duplicate {
-			s.dups++
-		}
-		if r.OutOfOrder {
-			s.ooo++
-		}
-		if r.IDReset {
-			s.resets++
-		}
-		if r.IDJump {
-			s.jumps++
-		}
-		if r.Opaque {
-			s.opaque++
-		}
-		if r.Mark >= 0 {
-			s.marked++
-		}
+		s.dups += one(r.Duplicate)
+		s.ooo += one(r.OutOfOrder)
+		s.resets += one(r.IDReset)
+		s.jumps += one(r.IDJump)
+		s.opaque += one(r.Opaque)
+		s.marked += one(r.Mark >= 0)
 		s.markMissing += r.MarkMissing
-		if r.MarkDuplicate {
-			s.markDups++
-		}
-		if r.MarkOutOfOrder {
-			s.markOOO++
-		}
+		s.markDups += one(r.MarkDuplicate)
+		s.markOOO += one(r.MarkOutOfOrder)
 	}
 	return s
 }
