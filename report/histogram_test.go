@@ -75,7 +75,7 @@ func TestHistogramPercentilesWithinBound(t *testing.T) {
 // coarser error misses the 1% bound on the same kind of data.
 func TestHistogramErrorBoundIsTight(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	coarse, err := newHistogramAlpha(0.05)
+	coarse, err := newHistogramAccuracy(0.05, histogramMaxBins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestHistogramMergeEqualsSingle(t *testing.T) {
 
 func TestHistogramMergeRejectsOtherError(t *testing.T) {
 	a := NewHistogram()
-	b, _ := newHistogramAlpha(0.02)
+	b, _ := newHistogramAccuracy(0.02, histogramMaxBins)
 	b.Add(1)
 	if err := a.Merge(b); err == nil {
 		t.Fatal("merging histograms of different relative error succeeded")
@@ -161,8 +161,16 @@ func TestHistogramJSONRoundTrip(t *testing.T) {
 		t.Errorf("count/sum %d/%v after round trip", back.Count(), back.Sum())
 	}
 	bad := []string{
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":3,"offset":0,"counts":[1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0,"max_bins":2048,"count":0,"offset":0,"counts":[]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":1,"min":5,"max":1,"offset":0,"counts":[1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":1,"count":2,"min":1,"max":2,"offset":0,"counts":[1,1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":1,"min":1,"max":1,"offset":2147483647,"counts":[1]}`,
+		`{"sketch":"tdigest","relative_accuracy":0.01,"max_bins":2048,"count":0,"offset":0,"counts":[]}`,
+		`{"count":0,"offset":0,"counts":[]}`,
+		// the older bucket form
 		`{"relative_error":0.0099,"count":3,"offset":0,"counts":[1]}`,
-		`{"relative_error":0,"count":0,"offset":0,"counts":[]}`,
+		`{"relative_error":0.7,"count":1,"min":1,"max":1,"offset":0,"counts":[1]}`,
 		`{"relative_error":0.0099,"count":1,"min":5,"max":1,"offset":0,"counts":[1]}`,
 	}
 	for _, s := range bad {
@@ -195,18 +203,43 @@ func TestHistogramEdges(t *testing.T) {
 	if _, ok := h.Percentile(101); ok {
 		t.Error("p101 accepted")
 	}
-	if len(h.counts) > 1 {
-		t.Errorf("%d buckets for one non-zero value", len(h.counts))
+	if b := h.Buckets(); len(b) != 2 || b[0].Count != 2 || b[1].Count != 1 {
+		t.Errorf("buckets %v for two zeros and one non-zero value", b)
+	}
+	h.Add(math.Inf(1))
+	if h.Count() != 3 {
+		t.Errorf("+Inf counted: %d", h.Count())
 	}
 }
 
-// TestHistogramMemoryBounded: the bucket range is fixed by the value range.
+// TestHistogramMemoryBounded: the bins are bounded whatever the range of the values;
+// past the bound the lowest collapse, and the percentiles above them keep the bound.
 func TestHistogramMemoryBounded(t *testing.T) {
 	h := NewHistogram()
-	for v := histogramMinValue; v < 1e20; v *= 1.001 {
+	var data []float64
+	for v := 1e-9; v < 1e20; v *= 1.001 {
 		h.Add(v)
+		data = append(data, v)
 	}
-	if n := len(h.counts); n > 3300 {
-		t.Fatalf("%d buckets over the whole range; want <= 3300", n)
+	if n := len(h.Buckets()); n > histogramMaxBins {
+		t.Fatalf("%d bins over the whole range; want <= %d", n, histogramMaxBins)
+	}
+	for _, p := range []float64{50, 90, 99, 99.9} {
+		want, _ := stats.PercentileNearestRank(data, p)
+		got, _ := h.Percentile(p)
+		if rel := relErr(got, want); rel > HistogramRelativeError {
+			t.Errorf("p%v = %v, exact %v: relative error %.4f after collapsing", p, got, want, rel)
+		}
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Histogram
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("a collapsed histogram does not load back: %v", err)
+	}
+	if back.Count() != h.Count() {
+		t.Errorf("count %d after round trip, %d before", back.Count(), h.Count())
 	}
 }
