@@ -245,20 +245,18 @@ func (a *Aggregate) Metrics() Metrics {
 	for code, n := range a.statuses {
 		m.Statuses[strconv.Itoa(code)] = n
 	}
-	m.Connect = a.connect.stats()
-	m.TLS = a.tls.stats()
-	m.TimeToHeaders = a.headers.stats()
-	m.TimeToFirstEvent = a.firstEvent.stats()
-	m.Latency = a.latency.stats()
-	m.ReconnectDelay = a.reconnectDelay.stats()
-	m.Gap = a.gap.stats()
-	m.StartLag = a.startLag.stats()
-	m.PoolWait = a.poolWait.stats()
-	m.Lifetime = a.lifetime.stats()
-	m.Silence = a.silence.stats()
-	m.MarkLatency = a.markLatency.stats()
+	dists := a.distributions()
+	for i, d := range durationMetrics() {
+		*d.get(&m) = dists[i].stats()
+	}
 	m.Requests = a.requestMetrics()
 	return m
+}
+
+// distributions are the aggregate's distributions in the order of durationMetrics.
+func (a *Aggregate) distributions() []*distribution {
+	return []*distribution{a.connect, a.tls, a.headers, a.firstEvent, a.latency, a.reconnectDelay,
+		a.gap, a.startLag, a.poolWait, a.lifetime, a.silence, a.markLatency}
 }
 
 // Timeline returns a copy of the per-step timeline so far.

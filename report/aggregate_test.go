@@ -383,3 +383,40 @@ func TestSnapshotP99FromHistogram(t *testing.T) {
 		t.Errorf("snapshot p99 %.3fms, exact %.3fms", got, exact)
 	}
 }
+
+// TestMetricsDistributionsInTableOrder: Metrics fills each DurationStats (and each request
+// figure) from its own distribution: the lists Metrics and requestMetrics pair with the
+// catalog's tables are in the same order.
+func TestMetricsDistributionsInTableOrder(t *testing.T) {
+	a := mustAggregate(t, AggregateConfig{Start: t0})
+	if err := a.SetRequestSLO(RequestSLO{}); err != nil {
+		t.Fatal(err)
+	}
+	a.AddRequest(runner.RequestRecord{}) // creates the request part
+	for i, d := range a.distributions() {
+		d.add(time.Duration(i+1) * time.Millisecond)
+	}
+	ra := a.req
+	for i, d := range []*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait} {
+		d.add(time.Duration(i+100) * time.Millisecond)
+	}
+	for i, h := range []*Histogram{ra.events, ra.cbytes, ra.tokRate, ra.evRate, ra.bRate} {
+		h.Add(float64(i + 1000))
+	}
+	m := a.Metrics()
+	for i, d := range durationMetrics() {
+		if got := d.get(&m).MaxMS; got != float64(i+1) {
+			t.Errorf("%s: max %v ms, want %d (another distribution's)", d.name, got, i+1)
+		}
+	}
+	for i, d := range requestDurations() {
+		if got := d.get(m.Requests).MaxMS; got != float64(i+100) {
+			t.Errorf("request %s: max %v ms, want %d", d.name, got, i+100)
+		}
+	}
+	for i, v := range requestValues() {
+		if got := v.get(m.Requests).Max; got != float64(i+1000) {
+			t.Errorf("request %s: max %v, want %d", v.name, got, i+1000)
+		}
+	}
+}

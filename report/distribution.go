@@ -106,19 +106,32 @@ func (s *DurationStats) fillFrom(pct func(float64) (float64, bool)) {
 // merge adds o's samples to s through the histograms. The result is exact only when one
 // side was empty: merged percentiles come from the merged histogram.
 func (s *DurationStats) merge(o DurationStats) error {
-	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
-	if err != nil {
-		return err
-	}
-	if !both {
-		if o.Count > 0 && s.Count == 0 {
-			*s = o
-			s.Histogram = h
-		}
-		return nil
-	}
-	*s = DurationStats{Count: h.Count(), Histogram: h}
+	return mergeSummary(s, o, s.Count, o.Count, s.Histogram, o.Histogram,
+		func(d *DurationStats, h *Histogram) { d.Histogram = h }, durationStatsOf)
+}
+
+// durationStatsOf summarises a histogram alone (a merge's): every figure from h.
+func durationStatsOf(h *Histogram) DurationStats {
+	s := DurationStats{Count: h.Count(), Histogram: h}
 	s.fillFrom(h.Percentile)
+	return s
+}
+
+// mergeSummary merges the summary o into *s (DurationStats or ValueStats) through their
+// histograms: nothing when o is empty, o itself (its own figures, with a copy of its
+// histogram given to adopt) when s is empty, else the summary of the merged histogram.
+func mergeSummary[T any](s *T, o T, sCount, oCount uint64, sHist, oHist *Histogram,
+	adopt func(*T, *Histogram), summarise func(*Histogram) T) error {
+	h, both, err := mergeHistograms(sCount, oCount, sHist, oHist)
+	switch {
+	case err != nil:
+		return err
+	case both:
+		*s = summarise(h)
+	case oCount > 0 && sCount == 0:
+		*s = o
+		adopt(s, h)
+	}
 	return nil
 }
 

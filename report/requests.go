@@ -159,20 +159,15 @@ func (s *ValueStats) fill() {
 }
 
 func (s *ValueStats) merge(o ValueStats) error {
-	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
-	if err != nil {
-		return err
-	}
-	if !both {
-		if o.Count > 0 && s.Count == 0 {
-			*s = o
-			s.Histogram = h
-		}
-		return nil
-	}
-	*s = ValueStats{Histogram: h}
+	return mergeSummary(s, o, s.Count, o.Count, s.Histogram, o.Histogram,
+		func(v *ValueStats, h *Histogram) { v.Histogram = h }, valueStatsOf)
+}
+
+// valueStatsOf summarises a histogram alone (a merge's), which it keeps.
+func valueStatsOf(h *Histogram) ValueStats {
+	s := ValueStats{Histogram: h}
 	s.fill()
-	return nil
+	return s
 }
 
 // requestAggregate is the request part of an Aggregate, guarded by its mutex.
@@ -290,17 +285,14 @@ func (a *Aggregate) requestMetrics() *RequestMetrics {
 	m := ra.m
 	m.Ends = cloneCounts(ra.m.Ends)
 	m.Statuses = cloneCounts(ra.m.Statuses)
-	m.TimeToHeaders = ra.headers.stats()
-	m.TTFT = ra.ttft.stats()
-	m.ContentGap = ra.cgap.stats()
-	m.EventGap = ra.egap.stats()
-	m.E2E = ra.e2e.stats()
-	m.Waited = ra.wait.stats()
-	m.EventsPerRequest = valueStats(ra.events)
-	m.ContentBytesPerRequest = valueStats(ra.cbytes)
-	m.TokensPerSecond = valueStats(ra.tokRate)
-	m.EventsPerSecond = valueStats(ra.evRate)
-	m.BytesPerSecond = valueStats(ra.bRate)
+	dists := []*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait} // requestDurations' order
+	for i, d := range requestDurations() {
+		*d.get(&m) = dists[i].stats()
+	}
+	hists := []*Histogram{ra.events, ra.cbytes, ra.tokRate, ra.evRate, ra.bRate} // requestValues' order
+	for i, v := range requestValues() {
+		*v.get(&m) = valueStats(hists[i])
+	}
 	return &m
 }
 
