@@ -41,28 +41,69 @@ type metricDef struct {
 	explain func(*ScenarioResult) string
 }
 
-// durationMetrics names the distributions of Metrics for metric names: NAME_p50 etc.
-func durationMetrics() []struct {
-	name string
-	get  func(*Metrics) *DurationStats
-} {
-	return []struct {
-		name string
-		get  func(*Metrics) *DurationStats
-	}{
-		{"connect", func(m *Metrics) *DurationStats { return &m.Connect }},
-		{"tls", func(m *Metrics) *DurationStats { return &m.TLS }},
-		{"headers", func(m *Metrics) *DurationStats { return &m.TimeToHeaders }},
-		{"ttfe", func(m *Metrics) *DurationStats { return &m.TimeToFirstEvent }},
-		{"latency", func(m *Metrics) *DurationStats { return &m.Latency }},
-		{"reconnect_delay", func(m *Metrics) *DurationStats { return &m.ReconnectDelay }},
-		{"gap", func(m *Metrics) *DurationStats { return &m.Gap }},
-		{"start_lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
-		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
-		{"lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
-		{"silence", func(m *Metrics) *DurationStats { return &m.Silence }},
-		{"mark_latency", func(m *Metrics) *DurationStats { return &m.MarkLatency }},
+// statField is one distribution S of a metrics struct M: name in metric names (NAME_p50
+// and so on), label in tables, get to reach it.
+type statField[M, S any] struct {
+	name, label string
+	get         func(*M) *S
+}
+
+// durationMetrics are the distributions of Metrics, in the order of the Durations table.
+func durationMetrics() []statField[Metrics, DurationStats] {
+	return []statField[Metrics, DurationStats]{
+		{"connect", "connect", func(m *Metrics) *DurationStats { return &m.Connect }},
+		{"tls", "TLS handshake", func(m *Metrics) *DurationStats { return &m.TLS }},
+		{"headers", "time to headers", func(m *Metrics) *DurationStats { return &m.TimeToHeaders }},
+		{"ttfe", "time to first event", func(m *Metrics) *DurationStats { return &m.TimeToFirstEvent }},
+		{"latency", "delivery latency", func(m *Metrics) *DurationStats { return &m.Latency }},
+		{"reconnect_delay", "reconnect delay", func(m *Metrics) *DurationStats { return &m.ReconnectDelay }},
+		{"gap", "gap between events", func(m *Metrics) *DurationStats { return &m.Gap }},
+		{"start_lag", "start lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
+		{"pool_wait", "pool wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
+		{"lifetime", "stream lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
+		{"silence", "silence on the wire", func(m *Metrics) *DurationStats { return &m.Silence }},
+		{"mark_latency", "publish to delivery", func(m *Metrics) *DurationStats { return &m.MarkLatency }},
 	}
+}
+
+// figureSuffixes name the figures of a distribution in metric names, in the order of
+// DurationStats.figures and ValueStats.figures.
+var figureSuffixes = [...]string{"p50", "p90", "p99", "max", "mean"}
+
+func (s *DurationStats) figures() [len(figureSuffixes)]float64 {
+	return [...]float64{s.P50MS, s.P90MS, s.P99MS, s.MaxMS, s.MeanMS}
+}
+
+func (s *ValueStats) figures() [len(figureSuffixes)]float64 {
+	return [...]float64{s.P50, s.P90, s.P99, s.Max, s.Mean}
+}
+
+func (s *DurationStats) samples() uint64 { return s.Count }
+func (s *ValueStats) samples() uint64    { return s.Count }
+
+// figureDefs are the metrics PREFIX+NAME_p50, _p90, _p99, _max and _mean of each field of
+// the metrics of picks from a scenario: no value without them or without samples.
+func figureDefs[M, S any, P interface {
+	*S
+	figures() [len(figureSuffixes)]float64
+	samples() uint64
+}](prefix string, fields []statField[M, S], u unit, worse int, explain func(*ScenarioResult) string, of func(*ScenarioResult) *M) []metricDef {
+	var defs []metricDef
+	for _, f := range fields {
+		for i, suffix := range figureSuffixes {
+			get := f.get
+			defs = append(defs, metricDef{name: prefix + f.name + "_" + suffix, unit: u, worse: worse, explain: explain,
+				get: func(s *ScenarioResult) (float64, bool) {
+					m := of(s)
+					if m == nil {
+						return 0, false
+					}
+					st := P(get(m))
+					return st.figures()[i], st.samples() > 0
+				}})
+		}
+	}
+	return defs
 }
 
 // metricCatalog lists every static metric name. Dynamic names are handled by
@@ -149,25 +190,7 @@ func metricCatalog() []metricDef {
 				m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
 		}},
 	}
-	for _, d := range durationMetrics() {
-		for _, q := range []struct {
-			suffix string
-			pick   func(*DurationStats) float64
-		}{
-			{"p50", func(s *DurationStats) float64 { return s.P50MS }},
-			{"p90", func(s *DurationStats) float64 { return s.P90MS }},
-			{"p99", func(s *DurationStats) float64 { return s.P99MS }},
-			{"max", func(s *DurationStats) float64 { return s.MaxMS }},
-			{"mean", func(s *DurationStats) float64 { return s.MeanMS }},
-		} {
-			get, pick := d.get, q.pick
-			defs = append(defs, metricDef{name: d.name + "_" + q.suffix, unit: unitMS, worse: 1,
-				get: func(s *ScenarioResult) (float64, bool) {
-					ds := get(&s.Metrics)
-					return pick(ds), ds.Count > 0
-				}})
-		}
-	}
+	defs = append(defs, figureDefs("", durationMetrics(), unitMS, 1, nil, func(s *ScenarioResult) *Metrics { return &s.Metrics })...)
 	defs = append(defs, requestMetricDefs()...)
 	defs = append(defs, reconnectRateDefs()...)
 	for _, sm := range []struct {

@@ -304,37 +304,27 @@ func (m *RequestMetrics) Goodput() (float64, bool) {
 	return float64(m.Good) / float64(m.Requests), true
 }
 
-// requestDurations names the request distributions for metric names request_NAME_p99.
-func requestDurations() []struct {
-	name string
-	get  func(*RequestMetrics) *DurationStats
-} {
-	return []struct {
-		name string
-		get  func(*RequestMetrics) *DurationStats
-	}{
-		{"headers", func(m *RequestMetrics) *DurationStats { return &m.TimeToHeaders }},
-		{"ttft", func(m *RequestMetrics) *DurationStats { return &m.TTFT }},
-		{"itl", func(m *RequestMetrics) *DurationStats { return &m.ContentGap }},
-		{"event_gap", func(m *RequestMetrics) *DurationStats { return &m.EventGap }},
-		{"e2e", func(m *RequestMetrics) *DurationStats { return &m.E2E }},
-		{"wait", func(m *RequestMetrics) *DurationStats { return &m.Waited }},
+// requestDurations are the request distributions, for metric names request_NAME_p99
+// and the request latencies table.
+func requestDurations() []statField[RequestMetrics, DurationStats] {
+	return []statField[RequestMetrics, DurationStats]{
+		{"headers", "time to headers", func(m *RequestMetrics) *DurationStats { return &m.TimeToHeaders }},
+		{"ttft", "time to first token (content)", func(m *RequestMetrics) *DurationStats { return &m.TTFT }},
+		{"itl", "gap between content events (ITL)", func(m *RequestMetrics) *DurationStats { return &m.ContentGap }},
+		{"event_gap", "gap between events", func(m *RequestMetrics) *DurationStats { return &m.EventGap }},
+		{"e2e", "end to end (to the terminal event or other end)", func(m *RequestMetrics) *DurationStats { return &m.E2E }},
+		{"wait", "client wait (scheduled -> sent)", func(m *RequestMetrics) *DurationStats { return &m.Waited }},
 	}
 }
 
-func requestValues() []struct {
-	name string
-	get  func(*RequestMetrics) *ValueStats
-} {
-	return []struct {
-		name string
-		get  func(*RequestMetrics) *ValueStats
-	}{
-		{"events_per_request", func(m *RequestMetrics) *ValueStats { return &m.EventsPerRequest }},
-		{"content_bytes_per_request", func(m *RequestMetrics) *ValueStats { return &m.ContentBytesPerRequest }},
-		{"tokens_per_s", func(m *RequestMetrics) *ValueStats { return &m.TokensPerSecond }},
-		{"content_events_per_s", func(m *RequestMetrics) *ValueStats { return &m.EventsPerSecond }},
-		{"content_bytes_per_s", func(m *RequestMetrics) *ValueStats { return &m.BytesPerSecond }},
+// requestValues are the per-request figures, for metric names and the per request table.
+func requestValues() []statField[RequestMetrics, ValueStats] {
+	return []statField[RequestMetrics, ValueStats]{
+		{"events_per_request", "events", func(m *RequestMetrics) *ValueStats { return &m.EventsPerRequest }},
+		{"content_bytes_per_request", "content bytes", func(m *RequestMetrics) *ValueStats { return &m.ContentBytesPerRequest }},
+		{"tokens_per_s", "tokens/s (server count)", func(m *RequestMetrics) *ValueStats { return &m.TokensPerSecond }},
+		{"content_events_per_s", "content events/s", func(m *RequestMetrics) *ValueStats { return &m.EventsPerSecond }},
+		{"content_bytes_per_s", "content bytes/s", func(m *RequestMetrics) *ValueStats { return &m.BytesPerSecond }},
 	}
 }
 
