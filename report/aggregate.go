@@ -174,19 +174,7 @@ func (a *Aggregate) Add(r runner.Record) {
 		case r.Gap < BatchGap:
 			m.BatchedEvents++
 		}
-		if r.Missing > 0 {
-			m.MissingIDs += r.Missing
-		}
-		if r.Duplicate {
-			m.DuplicateIDs++
-		}
-		if r.OutOfOrder {
-			m.OutOfOrderIDs++
-			// A late event fills a gap an earlier Missing counted: it was not lost.
-			if m.MissingIDs > 0 {
-				m.MissingIDs--
-			}
-		}
+		countSequence(&m.MissingIDs, &m.DuplicateIDs, &m.OutOfOrderIDs, r.Missing, r.Duplicate, r.OutOfOrder)
 		if r.DuplicateSender {
 			m.DuplicateSenders++
 		}
@@ -525,16 +513,23 @@ func (a *Aggregate) addIDModel(r runner.Record) {
 	}
 	m.MarkEvents++
 	a.markLatency.add(r.MarkLatency)
-	if r.MarkMissing > 0 {
-		m.MarksLost += r.MarkMissing
+	countSequence(&m.MarksLost, &m.MarkDuplicates, &m.MarksOutOfOrder, r.MarkMissing, r.MarkDuplicate, r.MarkOutOfOrder)
+}
+
+// countSequence counts one event's place in its stream's sequence (of ids, or of marks):
+// missing ones are lost, a duplicate and a late one count, and a late one fills a gap an
+// earlier missing count made: it was not lost.
+func countSequence(lost, dups, late *int64, missing int64, duplicate, outOfOrder bool) {
+	if missing > 0 {
+		*lost += missing
 	}
-	if r.MarkDuplicate {
-		m.MarkDuplicates++
+	if duplicate {
+		*dups++
 	}
-	if r.MarkOutOfOrder {
-		m.MarksOutOfOrder++
-		if m.MarksLost > 0 { // a late mark fills a gap an earlier MarkMissing counted
-			m.MarksLost--
+	if outOfOrder {
+		*late++
+		if *lost > 0 {
+			*lost--
 		}
 	}
 }
