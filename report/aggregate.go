@@ -132,53 +132,10 @@ func (a *Aggregate) Add(r runner.Record) {
 			a.startLag.add(r.Time.Sub(r.Scheduled))
 		}
 	case runner.RecordHeaders:
-		m.Heads++
-		switch {
-		case r.Accepted:
-			m.Opens++
-		case r.Status != 200:
-			m.NotOpened["status-"+strconv.Itoa(r.Status)]++
-		default:
-			m.NotOpened[string(runner.ErrContentType)]++
-		}
-		// A stream counts as opened only once a response opened it: status 200 with an
-		// event-stream content type.
-		if r.FirstAccepted {
-			m.Streams++
-			if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
-				m.FirstOpen = r.Time
-			}
-			if r.Time.After(m.LastOpen) {
-				m.LastOpen = r.Time
-			}
-		}
-		a.statuses[r.Status]++
-		if r.Proto != "" {
-			m.Protocols[r.Proto]++
-		}
-		a.connect.add(r.Dial)
-		a.tls.add(r.TLS)
-		a.headers.add(r.TTHeaders)
-		a.poolWait.add(r.Waited)
+		a.addHeaders(&r)
 	case runner.RecordEvent:
-		m.Events++
 		events = 1
-		if r.TTFirst > 0 {
-			a.firstEvent.add(r.TTFirst)
-		}
-		a.latency.add(r.Latency)
-		a.gap.add(r.Gap)
-		switch {
-		case r.Gap < 0: // the runner's first event of the stream, any attempt
-			m.StreamsWithEvents++
-		case r.Gap < BatchGap:
-			m.BatchedEvents++
-		}
-		countSequence(&m.MissingIDs, &m.DuplicateIDs, &m.OutOfOrderIDs, r.Missing, r.Duplicate, r.OutOfOrder)
-		if r.DuplicateSender {
-			m.DuplicateSenders++
-		}
-		a.addIDModel(r)
+		a.addEvent(&r)
 	case runner.RecordPublish:
 		a.addPublish(r)
 	case runner.RecordComment:
@@ -532,6 +489,62 @@ func countSequence(lost, dups, late *int64, missing int64, duplicate, outOfOrder
 			*lost--
 		}
 	}
+}
+
+// addHeaders folds in a response head; the caller holds a.mu.
+func (a *Aggregate) addHeaders(r *runner.Record) {
+	m := &a.m
+	m.Heads++
+	switch {
+	case r.Accepted:
+		m.Opens++
+	case r.Status != 200:
+		m.NotOpened["status-"+strconv.Itoa(r.Status)]++
+	default:
+		m.NotOpened[string(runner.ErrContentType)]++
+	}
+	// A stream counts as opened only once a response opened it: status 200 with an
+	// event-stream content type.
+	if r.FirstAccepted {
+		m.Streams++
+		if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
+			m.FirstOpen = r.Time
+		}
+		if r.Time.After(m.LastOpen) {
+			m.LastOpen = r.Time
+		}
+	}
+	a.statuses[r.Status]++
+	if r.Proto != "" {
+		m.Protocols[r.Proto]++
+	}
+	a.connect.add(r.Dial)
+	a.tls.add(r.TLS)
+	a.headers.add(r.TTHeaders)
+	a.poolWait.add(r.Waited)
+}
+
+// addEvent folds in an event: its distributions and its place among the stream's ids;
+// the caller holds a.mu.
+func (a *Aggregate) addEvent(r *runner.Record) {
+	m := &a.m
+	m.Events++
+	if r.TTFirst > 0 {
+		a.firstEvent.add(r.TTFirst)
+	}
+	a.latency.add(r.Latency)
+	a.gap.add(r.Gap)
+	switch {
+	case r.Gap < 0: // the runner's first event of the stream, any attempt
+		m.StreamsWithEvents++
+	case r.Gap < BatchGap:
+		m.BatchedEvents++
+	}
+	countSequence(&m.MissingIDs, &m.DuplicateIDs, &m.OutOfOrderIDs, r.Missing, r.Duplicate, r.OutOfOrder)
+	if r.DuplicateSender {
+		m.DuplicateSenders++
+	}
+	a.addIDModel(*r)
 }
 
 // addPublish counts a mark the harness published.

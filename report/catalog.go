@@ -123,28 +123,14 @@ func metricCatalog() []metricDef {
 		{name: "unopened_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			req := int64(s.Load.Requested.Streams)
 			return float64(max(req-s.Metrics.Streams, 0)), req > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
-			if b := breakdown(m.NotOpened); b != "" {
-				d += "; attempts not opened: " + b
-			}
-			return d
-		}},
+		}, explain: explainUnopened},
 		count("streams_with_events", -1, func(m *Metrics) int64 { return m.StreamsWithEvents }),
 		count("batched_events", 1, func(m *Metrics) int64 { return m.BatchedEvents }),
 		// Streams asked for that got no event at all (no value without a request).
 		{name: "silent_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			req := int64(s.Load.Requested.Streams)
 			return float64(max(req-s.Metrics.StreamsWithEvents, 0)), req > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
-			if m.Events > 0 {
-				d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
-			}
-			return d
-		}},
+		}, explain: explainSilent},
 		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
 		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
 		count("events", -1, func(m *Metrics) int64 { return m.Events }),
@@ -159,14 +145,7 @@ func metricCatalog() []metricDef {
 		// Attempts that opened and then ended by a network error, with the lifetimes.
 		{name: "abrupt_ends", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			return float64(s.Metrics.AbruptEnds), true
-		}, explain: func(s *ScenarioResult) string {
-			l := &s.Metrics.Lifetime
-			if l.Count == 0 {
-				return "no attempt opened"
-			}
-			return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
-				s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
-		}},
+		}, explain: explainAbrupt},
 		count("numeric_ids", 0, func(m *Metrics) int64 { return m.NumericIDs }),
 		count("opaque_ids", 0, func(m *Metrics) int64 { return m.OpaqueIDs }),
 		count("id_resets", 0, func(m *Metrics) int64 { return m.IDResets }),
@@ -183,16 +162,52 @@ func metricCatalog() []metricDef {
 		{name: "batched_share", unit: unitRatio, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			m := &s.Metrics
 			return float64(m.BatchedEvents) / float64(max(m.Events, 1)), m.Events > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			bursts := m.Events - m.BatchedEvents
-			return fmt.Sprintf("%d events in %d bursts (%.1f events per burst; an event within 5ms of the previous joins its burst)",
-				m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
-		}},
+		}, explain: explainBatched},
 	}
 	defs = append(defs, figureDefs("", durationMetrics(), unitMS, 1, nil, func(s *ScenarioResult) *Metrics { return &s.Metrics })...)
 	defs = append(defs, requestMetricDefs()...)
 	defs = append(defs, reconnectRateDefs()...)
+	return append(defs, serverMetricDefs()...)
+}
+
+func explainUnopened(s *ScenarioResult) string {
+	m := &s.Metrics
+	d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
+	if b := breakdown(m.NotOpened); b != "" {
+		d += "; attempts not opened: " + b
+	}
+	return d
+}
+
+func explainSilent(s *ScenarioResult) string {
+	m := &s.Metrics
+	d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
+	if m.Events > 0 {
+		d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
+	}
+	return d
+}
+
+func explainAbrupt(s *ScenarioResult) string {
+	l := &s.Metrics.Lifetime
+	if l.Count == 0 {
+		return "no attempt opened"
+	}
+	return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
+		s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
+}
+
+func explainBatched(s *ScenarioResult) string {
+	m := &s.Metrics
+	bursts := m.Events - m.BatchedEvents
+	return fmt.Sprintf("%d events in %d bursts (%.1f events per burst; an event within 5ms of the previous joins its burst)",
+		m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
+}
+
+// serverMetricDefs are server_goroutines_* and server_rss_bytes_*: baseline, peak,
+// after_drain and per_stream of the probe's figures (no value without them).
+func serverMetricDefs() []metricDef {
+	var defs []metricDef
 	for _, sm := range []struct {
 		label, key string
 		unit       unit
