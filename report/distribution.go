@@ -2,6 +2,8 @@ package report
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/montanaflynn/stats"
@@ -43,33 +45,40 @@ func (d *distribution) isExact() bool {
 	return d.hist.Count() <= uint64(d.limit)
 }
 
-// percentile returns the nearest-rank percentile in nanoseconds.
-func (d *distribution) percentile(p float64) (float64, bool) {
-	if d.hist.Count() == 0 {
-		return 0, false
-	}
-	if d.isExact() {
-		v, err := stats.PercentileNearestRank(d.exact, p)
-		return v, err == nil
-	}
-	return d.hist.Percentile(p)
-}
-
 // stats summarises the distribution for a result file; the histogram is copied so the
-// summary stays valid while the distribution keeps growing.
+// summary stays valid while the distribution keeps growing. Exact samples are sorted
+// once for all the percentiles (montanaflynn/stats sorts a copy per call: three sorts
+// of up to DefaultExactSamples, under the aggregate's lock, for each distribution).
 func (d *distribution) stats() DurationStats {
 	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact()}
 	if s.Count == 0 {
 		return s // no histogram: nothing to merge or draw
 	}
 	s.Histogram = d.hist.Clone()
-	s.fillFrom(d.percentile)
-	if s.Exact {
-		// montanaflynn/stats over the exact samples, as the percentiles are.
-		mean, _ := stats.Mean(d.exact)
-		s.MeanMS = nsToMS(mean)
+	if !s.Exact {
+		s.fillFrom(d.hist.Percentile)
+		return s
 	}
+	sorted := slices.Sorted(slices.Values(d.exact))
+	s.fillFrom(func(p float64) (float64, bool) { return nearestRank(sorted, p) })
+	// montanaflynn/stats over the exact samples, as the percentiles are.
+	mean, _ := stats.Mean(d.exact)
+	s.MeanMS = nsToMS(mean)
 	return s
+}
+
+// nearestRank is the nearest-rank percentile p of sorted values: the definition of
+// montanaflynn/stats.PercentileNearestRank (tested against it), without its sorted copy.
+func nearestRank(sorted []float64, p float64) (float64, bool) {
+	n := len(sorted)
+	if n == 0 || math.IsNaN(p) || p < 0 || p > 100 {
+		return 0, false
+	}
+	if p == 100 {
+		return sorted[n-1], true
+	}
+	k := int(math.Ceil(float64(n) * p / 100))
+	return sorted[max(k, 1)-1], true
 }
 
 // DurationStats summarises one measured duration. Percentiles use the nearest-rank

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // BenchmarkHistogramAdd: the cost of one sample on the record path (lognormal latencies
@@ -29,5 +30,18 @@ func BenchmarkHistogramP99(b *testing.B) {
 	}
 	for b.Loop() {
 		_, _ = h.Percentile(99)
+	}
+}
+
+// BenchmarkDistributionStats: summarising a distribution of DefaultExactSamples exact
+// samples, as Metrics does for each of its distributions under the aggregate's lock.
+func BenchmarkDistributionStats(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	d := newDistribution(DefaultExactSamples)
+	for range DefaultExactSamples {
+		d.add(time.Duration(math.Exp(r.NormFloat64()*0.8 + 14.5)))
+	}
+	for b.Loop() {
+		_ = d.stats()
 	}
 }
