@@ -17,8 +17,8 @@ import (
 // converted, which can double the bound (see UnmarshalJSON).
 const HistogramRelativeError = 0.01
 
-// histogramMaxBins bounds the sketch's bins, and with them its memory (8 bytes a bin,
-// 16 KiB at most), whatever is added. Past that span the lowest bins are collapsed into
+// histogramMaxBins bounds the sketch's bins, and with them its memory (8 bytes a bin:
+// about 20 KB a histogram at most, TestHistogramHeapBounded), whatever is added. Past that span the lowest bins are collapsed into
 // one, which costs accuracy at the lowest percentiles only.
 const histogramMaxBins = 2048
 

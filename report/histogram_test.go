@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"testing"
 
@@ -241,5 +242,29 @@ func TestHistogramMemoryBounded(t *testing.T) {
 	}
 	if back.Count() != h.Count() {
 		t.Errorf("count %d after round trip, %d before", back.Count(), h.Count())
+	}
+}
+
+// TestHistogramHeapBounded: a histogram fed values over the whole float range (far more
+// than its bins cover) holds about 2,048 bins of 8 bytes, not one per value.
+func TestHistogramHeapBounded(t *testing.T) {
+	const k = 100
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	hs := make([]*Histogram, k)
+	for i := range hs {
+		hs[i] = NewHistogram()
+		for v := 1e-9; v < 1e300; v *= 1.01 { // about 71,000 values
+			hs[i].Add(v)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(hs)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / k
+	t.Logf("%d bytes a histogram", per)
+	if per > 24<<10 {
+		t.Fatalf("%d bytes a histogram, want <= 24 KiB", per)
 	}
 }
