@@ -180,7 +180,6 @@ func (a *Aggregate) Add(r runner.Record) {
 // Metrics returns the metrics so far: a copy, independent of later Adds.
 func (a *Aggregate) Metrics() Metrics {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	m := a.m
 	m.Errors = cloneCounts(a.m.Errors)
 	m.CloseReasons = cloneCounts(a.m.CloseReasons)
@@ -190,12 +189,25 @@ func (a *Aggregate) Metrics() Metrics {
 	for code, n := range a.statuses {
 		m.Statuses[strconv.Itoa(code)] = n
 	}
-	dists := a.distributions()
+	dists := copies(a.distributions())
+	req := a.requestParts()
+	a.mu.Unlock()
+	// Sorting the exact samples (up to DefaultExactSamples for each distribution) is left
+	// until the lock is released: Add is not held up by a Metrics call (a scrape).
 	for i, d := range durationMetrics() {
-		*d.get(&m) = dists[i].stats()
+		*d.get(&m) = dists[i].summarise()
 	}
-	m.Requests = a.requestMetrics()
+	m.Requests = req.metrics()
 	return m
+}
+
+// copies copies each distribution (copy).
+func copies(ds []*distribution) []*distribution {
+	out := make([]*distribution, len(ds))
+	for i, d := range ds {
+		out[i] = d.copy()
+	}
+	return out
 }
 
 // distributions are the aggregate's distributions in the order of durationMetrics.

@@ -420,3 +420,49 @@ func TestMetricsDistributionsInTableOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAggregateConcurrentMetrics: Metrics summarises copies after releasing the lock, so
+// Adds go on meanwhile (-race checks that nothing is shared; another goroutine calls
+// Metrics throughout), and a summary taken midway does not change with later Adds.
+func TestAggregateConcurrentMetrics(t *testing.T) {
+	a := mustAggregate(t, AggregateConfig{})
+	done := make(chan struct{})
+	var mid Metrics
+	var midCount uint64
+	var midP99 float64
+	go func() {
+		defer close(done)
+		n := 0
+		(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(func(r runner.Record) {
+			a.Add(r)
+			if n++; n == 1500 {
+				mid = a.Metrics()
+				midCount, midP99 = mid.Latency.Count, mid.Latency.P99MS
+			}
+		})
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			_ = a.Metrics()
+			runtime.Gosched()
+		}
+	}
+	end := a.Metrics()
+	alone := mustAggregate(t, AggregateConfig{})
+	(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(alone.Add)
+	want := alone.Metrics()
+	if end.Streams != want.Streams || end.Latency.Count != want.Latency.Count || end.Latency.P99MS != want.Latency.P99MS {
+		t.Fatalf("streams %d, latency samples %d, p99 %v; the same run without Metrics calls: %d, %d, %v",
+			end.Streams, end.Latency.Count, end.Latency.P99MS, want.Streams, want.Latency.Count, want.Latency.P99MS)
+	}
+	if midCount == 0 || midCount >= end.Latency.Count {
+		t.Fatalf("midway %d latency samples of %d", midCount, end.Latency.Count)
+	}
+	if mid.Latency.Count != midCount || mid.Latency.Histogram.Count() != midCount || mid.Latency.P99MS != midP99 {
+		t.Errorf("a summary changed after later Adds: count %d histogram %d p99 %v, taken as %d %v",
+			mid.Latency.Count, mid.Latency.Histogram.Count(), mid.Latency.P99MS, midCount, midP99)
+	}
+}

@@ -45,22 +45,31 @@ func (d *distribution) isExact() bool {
 	return d.hist.Count() <= uint64(d.limit)
 }
 
-// stats summarises the distribution for a result file; the histogram is copied so the
-// summary stays valid while the distribution keeps growing. Exact samples are sorted
-// once for all the percentiles (montanaflynn/stats sorts a copy per call: three sorts
-// of up to DefaultExactSamples, under the aggregate's lock, for each distribution).
-func (d *distribution) stats() DurationStats {
+// stats summarises the distribution for a result file; the summary stays valid while
+// the distribution keeps growing.
+func (d *distribution) stats() DurationStats { return d.copy().summarise() }
+
+// copy is an independent copy of d: what the aggregate takes under its lock, to
+// summarise after it.
+func (d *distribution) copy() *distribution {
+	return &distribution{limit: d.limit, exact: slices.Clone(d.exact), hist: d.hist.Clone()}
+}
+
+// summarise summarises a distribution the caller owns alone (a copy): its exact
+// samples are sorted in place, once for all the percentiles, and its histogram goes
+// into the summary.
+func (d *distribution) summarise() DurationStats {
 	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact()}
 	if s.Count == 0 {
 		return s // no histogram: nothing to merge or draw
 	}
-	s.Histogram = d.hist.Clone()
+	s.Histogram = d.hist
 	if !s.Exact {
 		s.fillFrom(d.hist.Percentile)
 		return s
 	}
-	sorted := slices.Sorted(slices.Values(d.exact))
-	s.fillFrom(func(p float64) (float64, bool) { return nearestRank(sorted, p) })
+	slices.Sort(d.exact)
+	s.fillFrom(func(p float64) (float64, bool) { return nearestRank(d.exact, p) })
 	// montanaflynn/stats over the exact samples, as the percentiles are.
 	mean, _ := stats.Mean(d.exact)
 	s.MeanMS = nsToMS(mean)

@@ -275,23 +275,40 @@ func (a *Aggregate) AddRequestRun(run runner.RequestRun) {
 	ra.m.AchievedRate += run.AchievedRate
 }
 
-// requestMetrics is the request part of Metrics; nil when no request record was added.
-// The caller holds a.mu.
-func (a *Aggregate) requestMetrics() *RequestMetrics {
+// requestParts is the request part of Metrics copied under the caller's a.mu, to
+// summarise after it (metrics); nil when no request record was added.
+func (a *Aggregate) requestParts() *requestParts {
 	ra := a.req
 	if ra == nil {
 		return nil
 	}
-	m := ra.m
-	m.Ends = cloneCounts(ra.m.Ends)
-	m.Statuses = cloneCounts(ra.m.Statuses)
-	dists := []*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait} // requestDurations' order
-	for i, d := range requestDurations() {
-		*d.get(&m) = dists[i].stats()
+	p := &requestParts{m: ra.m,
+		dists: copies([]*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait}),                             // requestDurations' order
+		hists: []*Histogram{ra.events.Clone(), ra.cbytes.Clone(), ra.tokRate.Clone(), ra.evRate.Clone(), ra.bRate.Clone()}, // requestValues' order
 	}
-	hists := []*Histogram{ra.events, ra.cbytes, ra.tokRate, ra.evRate, ra.bRate} // requestValues' order
+	p.m.Ends = cloneCounts(ra.m.Ends)
+	p.m.Statuses = cloneCounts(ra.m.Statuses)
+	return p
+}
+
+// requestParts are a copy of a requestAggregate's figures (requestParts).
+type requestParts struct {
+	m     RequestMetrics
+	dists []*distribution
+	hists []*Histogram
+}
+
+// metrics summarises the copy; nil for no copy.
+func (p *requestParts) metrics() *RequestMetrics {
+	if p == nil {
+		return nil
+	}
+	m := p.m
+	for i, d := range requestDurations() {
+		*d.get(&m) = p.dists[i].summarise()
+	}
 	for i, v := range requestValues() {
-		*v.get(&m) = valueStats(hists[i])
+		*v.get(&m) = valueStats(p.hists[i])
 	}
 	return &m
 }
