@@ -490,6 +490,15 @@ func (r Rule) terms() []Term {
 	return append(ts, r.Minus...)
 }
 
+// sign is how term i of terms counts in the rule's value: +1 for the metric and Plus, -1
+// for Minus.
+func (r Rule) sign(i int) float64 {
+	if i <= len(r.Plus) {
+		return 1
+	}
+	return -1
+}
+
 // evaluate sets c's verdict, measured value and threshold from s. A missing piece of
 // evidence or a metric with no value gives n/a, saying why; an unknown metric, group or
 // operator fails the check loudly, since it is a mistake in the scenario, not a finding
@@ -564,14 +573,7 @@ func (r Rule) evaluateOne(s *ScenarioResult, c *Check) {
 			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+t.label()
 			return
 		}
-		switch {
-		case i == 0:
-			v = tv
-		case i <= len(r.Plus):
-			v += tv
-		default:
-			v -= tv
-		}
+		v += r.sign(i) * tv
 		parts = append(parts, t.label()+" "+td.unit.format(tv))
 		if i == 0 && td.explain != nil {
 			c.Detail = td.explain(view)

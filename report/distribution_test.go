@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -62,5 +63,18 @@ func TestDistributionStatsExact(t *testing.T) {
 	}
 	if mx, _ := stats.Max(ns); s.MaxMS != nsToMS(mx) {
 		t.Errorf("max %v, want %v", s.MaxMS, nsToMS(mx))
+	}
+}
+
+// BenchmarkDistributionStats: summarising a distribution of DefaultExactSamples exact
+// samples, as Metrics does for each of its distributions under the aggregate's lock.
+func BenchmarkDistributionStats(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	d := newDistribution(DefaultExactSamples)
+	for range DefaultExactSamples {
+		d.add(time.Duration(math.Exp(r.NormFloat64()*0.8 + 14.5)))
+	}
+	for b.Loop() {
+		_ = d.stats()
 	}
 }

@@ -125,14 +125,7 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 			view, _ := probeWhole.view(term.Group)
 			d, _ := lookupMetric(term.Metric)
 			x, _ := d.get(view)
-			switch {
-			case i == 0:
-				v = x
-			case i <= len(r.Plus):
-				v += x
-			default:
-				v -= x
-			}
+			v += r.sign(i) * x
 		}
 		return v
 	}
