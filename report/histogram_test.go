@@ -143,14 +143,7 @@ func TestHistogramJSONRoundTrip(t *testing.T) {
 	for _, v := range []float64{0, 3, 3e3, 4e6, 4e6, 9e9} {
 		h.Add(v)
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Histogram
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := jsonRoundTrip(t, h)
 	for _, p := range testPercentiles {
 		x, _ := h.Percentile(p)
 		y, _ := back.Percentile(p)

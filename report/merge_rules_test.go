@@ -191,15 +191,7 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 					Scenarios: []ScenarioResult{BuildScenario(in)}}
 				r.Evaluate()
 				// Through the file format, as `report merge` reads shards.
-				path := filepath.Join(dir, fmt.Sprintf("s%d.json", k))
-				if err := Save(path, r); err != nil {
-					t.Fatal(err)
-				}
-				loaded, err := Load(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				shards = append(shards, loaded)
+				shards = append(shards, saveLoad(t, filepath.Join(dir, fmt.Sprintf("s%d.json", k)), r))
 			}
 			merged, err := Merge(shards)
 			if err != nil {
