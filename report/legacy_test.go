@@ -106,7 +106,8 @@ func TestLegacyResultLoads(t *testing.T) {
 	if err := Encode(&b, old); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), `"relative_error"`) || !strings.Contains(b.String(), `"sketch": "ddsketch"`) {
+	if old.SchemaVersion != SchemaVersion || strings.Contains(b.String(), `"relative_error"`) ||
+		!strings.Contains(b.String(), `"sketch": "ddsketch"`) || !strings.Contains(b.String(), `"schema_version": 2`) {
 		t.Fatal("a legacy file written back is not of the current form")
 	}
 	back, err := Decode(&b)

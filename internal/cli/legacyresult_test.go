@@ -24,7 +24,8 @@ func TestLegacyResultFileCommands(t *testing.T) {
 	if code, _, stderr := runReportCmd(t, "report", legacyResult, "--format", "json", "--out", current); code != ExitHarness {
 		t.Fatalf("report --format json: exit %d: %s", code, stderr)
 	}
-	if b, _ := os.ReadFile(current); !strings.Contains(string(b), `"sketch": "ddsketch"`) || strings.Contains(string(b), `"relative_error"`) {
+	if b, _ := os.ReadFile(current); !strings.Contains(string(b), `"sketch": "ddsketch"`) || strings.Contains(string(b), `"relative_error"`) ||
+		!strings.Contains(string(b), `"schema_version": 2`) {
 		t.Fatal("the legacy file re-written as json is not of the current form")
 	}
 	merged := filepath.Join(dir, "merged.json")
