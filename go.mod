@@ -3,6 +3,7 @@ module github.com/sseharness/sseharness
 go 1.26.8
 
 require (
+	github.com/DataDog/sketches-go v1.4.8
 	github.com/andybalholm/brotli v1.3.0
 	github.com/klauspost/compress v1.20.4
 	github.com/montanaflynn/stats v0.14.0

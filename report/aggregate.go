@@ -132,65 +132,10 @@ func (a *Aggregate) Add(r runner.Record) {
 			a.startLag.add(r.Time.Sub(r.Scheduled))
 		}
 	case runner.RecordHeaders:
-		m.Heads++
-		switch {
-		case r.Accepted:
-			m.Opens++
-		case r.Status != 200:
-			m.NotOpened["status-"+strconv.Itoa(r.Status)]++
-		default:
-			m.NotOpened[string(runner.ErrContentType)]++
-		}
-		// A stream counts as opened only once a response opened it: status 200 with an
-		// event-stream content type.
-		if r.FirstAccepted {
-			m.Streams++
-			if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
-				m.FirstOpen = r.Time
-			}
-			if r.Time.After(m.LastOpen) {
-				m.LastOpen = r.Time
-			}
-		}
-		a.statuses[r.Status]++
-		if r.Proto != "" {
-			m.Protocols[r.Proto]++
-		}
-		a.connect.add(r.Dial)
-		a.tls.add(r.TLS)
-		a.headers.add(r.TTHeaders)
-		a.poolWait.add(r.Waited)
+		a.addHeaders(&r)
 	case runner.RecordEvent:
-		m.Events++
 		events = 1
-		if r.TTFirst > 0 {
-			a.firstEvent.add(r.TTFirst)
-		}
-		a.latency.add(r.Latency)
-		a.gap.add(r.Gap)
-		switch {
-		case r.Gap < 0: // the runner's first event of the stream, any attempt
-			m.StreamsWithEvents++
-		case r.Gap < BatchGap:
-			m.BatchedEvents++
-		}
-		if r.Missing > 0 {
-			m.MissingIDs += r.Missing
-		}
-		if r.Duplicate {
-			m.DuplicateIDs++
-		}
-		if r.OutOfOrder {
-			m.OutOfOrderIDs++
-			// A late event fills a gap an earlier Missing counted: it was not lost.
-			if m.MissingIDs > 0 {
-				m.MissingIDs--
-			}
-		}
-		if r.DuplicateSender {
-			m.DuplicateSenders++
-		}
-		a.addIDModel(r)
+		a.addEvent(&r)
 	case runner.RecordPublish:
 		a.addPublish(r)
 	case runner.RecordComment:
@@ -235,7 +180,6 @@ func (a *Aggregate) Add(r runner.Record) {
 // Metrics returns the metrics so far: a copy, independent of later Adds.
 func (a *Aggregate) Metrics() Metrics {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	m := a.m
 	m.Errors = cloneCounts(a.m.Errors)
 	m.CloseReasons = cloneCounts(a.m.CloseReasons)
@@ -245,20 +189,31 @@ func (a *Aggregate) Metrics() Metrics {
 	for code, n := range a.statuses {
 		m.Statuses[strconv.Itoa(code)] = n
 	}
-	m.Connect = a.connect.stats()
-	m.TLS = a.tls.stats()
-	m.TimeToHeaders = a.headers.stats()
-	m.TimeToFirstEvent = a.firstEvent.stats()
-	m.Latency = a.latency.stats()
-	m.ReconnectDelay = a.reconnectDelay.stats()
-	m.Gap = a.gap.stats()
-	m.StartLag = a.startLag.stats()
-	m.PoolWait = a.poolWait.stats()
-	m.Lifetime = a.lifetime.stats()
-	m.Silence = a.silence.stats()
-	m.MarkLatency = a.markLatency.stats()
-	m.Requests = a.requestMetrics()
+	dists := copies(a.distributions())
+	req := a.requestParts()
+	a.mu.Unlock()
+	// Sorting the exact samples (up to DefaultExactSamples for each distribution) is left
+	// until the lock is released: Add is not held up by a Metrics call (a scrape).
+	for i, d := range durationMetrics() {
+		*d.get(&m) = dists[i].summarise()
+	}
+	m.Requests = req.metrics()
 	return m
+}
+
+// copies copies each distribution (copy).
+func copies(ds []*distribution) []*distribution {
+	out := make([]*distribution, len(ds))
+	for i, d := range ds {
+		out[i] = d.copy()
+	}
+	return out
+}
+
+// distributions are the aggregate's distributions in the order of durationMetrics.
+func (a *Aggregate) distributions() []*distribution {
+	return []*distribution{a.connect, a.tls, a.headers, a.firstEvent, a.latency, a.reconnectDelay,
+		a.gap, a.startLag, a.poolWait, a.lifetime, a.silence, a.markLatency}
 }
 
 // Timeline returns a copy of the per-step timeline so far.
@@ -527,18 +482,81 @@ func (a *Aggregate) addIDModel(r runner.Record) {
 	}
 	m.MarkEvents++
 	a.markLatency.add(r.MarkLatency)
-	if r.MarkMissing > 0 {
-		m.MarksLost += r.MarkMissing
+	countSequence(&m.MarksLost, &m.MarkDuplicates, &m.MarksOutOfOrder, r.MarkMissing, r.MarkDuplicate, r.MarkOutOfOrder)
+}
+
+// countSequence counts one event's place in its stream's sequence (of ids, or of marks):
+// missing ones are lost, a duplicate and a late one count, and a late one fills a gap an
+// earlier missing count made: it was not lost.
+func countSequence(lost, dups, late *int64, missing int64, duplicate, outOfOrder bool) {
+	if missing > 0 {
+		*lost += missing
 	}
-	if r.MarkDuplicate {
-		m.MarkDuplicates++
+	if duplicate {
+		*dups++
 	}
-	if r.MarkOutOfOrder {
-		m.MarksOutOfOrder++
-		if m.MarksLost > 0 { // a late mark fills a gap an earlier MarkMissing counted
-			m.MarksLost--
+	if outOfOrder {
+		*late++
+		if *lost > 0 {
+			*lost--
 		}
 	}
+}
+
+// addHeaders folds in a response head; the caller holds a.mu.
+func (a *Aggregate) addHeaders(r *runner.Record) {
+	m := &a.m
+	m.Heads++
+	switch {
+	case r.Accepted:
+		m.Opens++
+	case r.Status != 200:
+		m.NotOpened["status-"+strconv.Itoa(r.Status)]++
+	default:
+		m.NotOpened[string(runner.ErrContentType)]++
+	}
+	// A stream counts as opened only once a response opened it: status 200 with an
+	// event-stream content type.
+	if r.FirstAccepted {
+		m.Streams++
+		if m.FirstOpen.IsZero() || r.Time.Before(m.FirstOpen) {
+			m.FirstOpen = r.Time
+		}
+		if r.Time.After(m.LastOpen) {
+			m.LastOpen = r.Time
+		}
+	}
+	a.statuses[r.Status]++
+	if r.Proto != "" {
+		m.Protocols[r.Proto]++
+	}
+	a.connect.add(r.Dial)
+	a.tls.add(r.TLS)
+	a.headers.add(r.TTHeaders)
+	a.poolWait.add(r.Waited)
+}
+
+// addEvent folds in an event: its distributions and its place among the stream's ids;
+// the caller holds a.mu.
+func (a *Aggregate) addEvent(r *runner.Record) {
+	m := &a.m
+	m.Events++
+	if r.TTFirst > 0 {
+		a.firstEvent.add(r.TTFirst)
+	}
+	a.latency.add(r.Latency)
+	a.gap.add(r.Gap)
+	switch {
+	case r.Gap < 0: // the runner's first event of the stream, any attempt
+		m.StreamsWithEvents++
+	case r.Gap < BatchGap:
+		m.BatchedEvents++
+	}
+	countSequence(&m.MissingIDs, &m.DuplicateIDs, &m.OutOfOrderIDs, r.Missing, r.Duplicate, r.OutOfOrder)
+	if r.DuplicateSender {
+		m.DuplicateSenders++
+	}
+	a.addIDModel(*r)
 }
 
 // addPublish counts a mark the harness published.

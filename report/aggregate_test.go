@@ -383,3 +383,86 @@ func TestSnapshotP99FromHistogram(t *testing.T) {
 		t.Errorf("snapshot p99 %.3fms, exact %.3fms", got, exact)
 	}
 }
+
+// TestMetricsDistributionsInTableOrder: Metrics fills each DurationStats (and each request
+// figure) from its own distribution: the lists Metrics and requestMetrics pair with the
+// catalog's tables are in the same order.
+func TestMetricsDistributionsInTableOrder(t *testing.T) {
+	a := mustAggregate(t, AggregateConfig{Start: t0})
+	if err := a.SetRequestSLO(RequestSLO{}); err != nil {
+		t.Fatal(err)
+	}
+	a.AddRequest(runner.RequestRecord{}) // creates the request part
+	for i, d := range a.distributions() {
+		d.add(time.Duration(i+1) * time.Millisecond)
+	}
+	ra := a.req
+	for i, d := range []*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait} {
+		d.add(time.Duration(i+100) * time.Millisecond)
+	}
+	for i, h := range []*Histogram{ra.events, ra.cbytes, ra.tokRate, ra.evRate, ra.bRate} {
+		h.Add(float64(i + 1000))
+	}
+	m := a.Metrics()
+	for i, d := range durationMetrics() {
+		if got := d.get(&m).MaxMS; got != float64(i+1) {
+			t.Errorf("%s: max %v ms, want %d (another distribution's)", d.name, got, i+1)
+		}
+	}
+	for i, d := range requestDurations() {
+		if got := d.get(m.Requests).MaxMS; got != float64(i+100) {
+			t.Errorf("request %s: max %v ms, want %d", d.name, got, i+100)
+		}
+	}
+	for i, v := range requestValues() {
+		if got := v.get(m.Requests).Max; got != float64(i+1000) {
+			t.Errorf("request %s: max %v, want %d", v.name, got, i+1000)
+		}
+	}
+}
+
+// TestAggregateConcurrentMetrics: Metrics summarises copies after releasing the lock, so
+// Adds go on meanwhile (-race checks that nothing is shared; another goroutine calls
+// Metrics throughout), and a summary taken midway does not change with later Adds.
+func TestAggregateConcurrentMetrics(t *testing.T) {
+	a := mustAggregate(t, AggregateConfig{})
+	done := make(chan struct{})
+	var mid Metrics
+	var midCount uint64
+	var midP99 float64
+	go func() {
+		defer close(done)
+		n := 0
+		(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(func(r runner.Record) {
+			a.Add(r)
+			if n++; n == 1500 {
+				mid = a.Metrics()
+				midCount, midP99 = mid.Latency.Count, mid.Latency.P99MS
+			}
+		})
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			_ = a.Metrics()
+			runtime.Gosched()
+		}
+	}
+	end := a.Metrics()
+	alone := mustAggregate(t, AggregateConfig{})
+	(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(alone.Add)
+	want := alone.Metrics()
+	if end.Streams != want.Streams || end.Latency.Count != want.Latency.Count || end.Latency.P99MS != want.Latency.P99MS {
+		t.Fatalf("streams %d, latency samples %d, p99 %v; the same run without Metrics calls: %d, %d, %v",
+			end.Streams, end.Latency.Count, end.Latency.P99MS, want.Streams, want.Latency.Count, want.Latency.P99MS)
+	}
+	if midCount == 0 || midCount >= end.Latency.Count {
+		t.Fatalf("midway %d latency samples of %d", midCount, end.Latency.Count)
+	}
+	if mid.Latency.Count != midCount || mid.Latency.Histogram.Count() != midCount || mid.Latency.P99MS != midP99 {
+		t.Errorf("a summary changed after later Adds: count %d histogram %d p99 %v, taken as %d %v",
+			mid.Latency.Count, mid.Latency.Histogram.Count(), mid.Latency.P99MS, midCount, midP99)
+	}
+}

@@ -41,28 +41,69 @@ type metricDef struct {
 	explain func(*ScenarioResult) string
 }
 
-// durationMetrics names the distributions of Metrics for metric names: NAME_p50 etc.
-func durationMetrics() []struct {
-	name string
-	get  func(*Metrics) *DurationStats
-} {
-	return []struct {
-		name string
-		get  func(*Metrics) *DurationStats
-	}{
-		{"connect", func(m *Metrics) *DurationStats { return &m.Connect }},
-		{"tls", func(m *Metrics) *DurationStats { return &m.TLS }},
-		{"headers", func(m *Metrics) *DurationStats { return &m.TimeToHeaders }},
-		{"ttfe", func(m *Metrics) *DurationStats { return &m.TimeToFirstEvent }},
-		{"latency", func(m *Metrics) *DurationStats { return &m.Latency }},
-		{"reconnect_delay", func(m *Metrics) *DurationStats { return &m.ReconnectDelay }},
-		{"gap", func(m *Metrics) *DurationStats { return &m.Gap }},
-		{"start_lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
-		{"pool_wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
-		{"lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
-		{"silence", func(m *Metrics) *DurationStats { return &m.Silence }},
-		{"mark_latency", func(m *Metrics) *DurationStats { return &m.MarkLatency }},
+// statField is one distribution S of a metrics struct M: name in metric names (NAME_p50
+// and so on), label in tables, get to reach it.
+type statField[M, S any] struct {
+	name, label string
+	get         func(*M) *S
+}
+
+// durationMetrics are the distributions of Metrics, in the order of the Durations table.
+func durationMetrics() []statField[Metrics, DurationStats] {
+	return []statField[Metrics, DurationStats]{
+		{"connect", "connect", func(m *Metrics) *DurationStats { return &m.Connect }},
+		{"tls", "TLS handshake", func(m *Metrics) *DurationStats { return &m.TLS }},
+		{"headers", "time to headers", func(m *Metrics) *DurationStats { return &m.TimeToHeaders }},
+		{"ttfe", "time to first event", func(m *Metrics) *DurationStats { return &m.TimeToFirstEvent }},
+		{"latency", "delivery latency", func(m *Metrics) *DurationStats { return &m.Latency }},
+		{"reconnect_delay", "reconnect delay", func(m *Metrics) *DurationStats { return &m.ReconnectDelay }},
+		{"gap", "gap between events", func(m *Metrics) *DurationStats { return &m.Gap }},
+		{"start_lag", "start lag", func(m *Metrics) *DurationStats { return &m.StartLag }},
+		{"pool_wait", "pool wait", func(m *Metrics) *DurationStats { return &m.PoolWait }},
+		{"lifetime", "stream lifetime", func(m *Metrics) *DurationStats { return &m.Lifetime }},
+		{"silence", "silence on the wire", func(m *Metrics) *DurationStats { return &m.Silence }},
+		{"mark_latency", "publish to delivery", func(m *Metrics) *DurationStats { return &m.MarkLatency }},
 	}
+}
+
+// figureSuffixes name the figures of a distribution in metric names, in the order of
+// DurationStats.figures and ValueStats.figures.
+var figureSuffixes = [...]string{"p50", "p90", "p99", "max", "mean"}
+
+func (s *DurationStats) figures() [len(figureSuffixes)]float64 {
+	return [...]float64{s.P50MS, s.P90MS, s.P99MS, s.MaxMS, s.MeanMS}
+}
+
+func (s *ValueStats) figures() [len(figureSuffixes)]float64 {
+	return [...]float64{s.P50, s.P90, s.P99, s.Max, s.Mean}
+}
+
+func (s *DurationStats) samples() uint64 { return s.Count }
+func (s *ValueStats) samples() uint64    { return s.Count }
+
+// figureDefs are the metrics PREFIX+NAME_p50, _p90, _p99, _max and _mean of each field of
+// the metrics of picks from a scenario: no value without them or without samples.
+func figureDefs[M, S any, P interface {
+	*S
+	figures() [len(figureSuffixes)]float64
+	samples() uint64
+}](prefix string, fields []statField[M, S], u unit, worse int, explain func(*ScenarioResult) string, of func(*ScenarioResult) *M) []metricDef {
+	var defs []metricDef
+	for _, f := range fields {
+		for i, suffix := range figureSuffixes {
+			get := f.get
+			defs = append(defs, metricDef{name: prefix + f.name + "_" + suffix, unit: u, worse: worse, explain: explain,
+				get: func(s *ScenarioResult) (float64, bool) {
+					m := of(s)
+					if m == nil {
+						return 0, false
+					}
+					st := P(get(m))
+					return st.figures()[i], st.samples() > 0
+				}})
+		}
+	}
+	return defs
 }
 
 // metricCatalog lists every static metric name. Dynamic names are handled by
@@ -82,28 +123,14 @@ func metricCatalog() []metricDef {
 		{name: "unopened_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			req := int64(s.Load.Requested.Streams)
 			return float64(max(req-s.Metrics.Streams, 0)), req > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
-			if b := breakdown(m.NotOpened); b != "" {
-				d += "; attempts not opened: " + b
-			}
-			return d
-		}},
+		}, explain: explainUnopened},
 		count("streams_with_events", -1, func(m *Metrics) int64 { return m.StreamsWithEvents }),
 		count("batched_events", 1, func(m *Metrics) int64 { return m.BatchedEvents }),
 		// Streams asked for that got no event at all (no value without a request).
 		{name: "silent_streams", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			req := int64(s.Load.Requested.Streams)
 			return float64(max(req-s.Metrics.StreamsWithEvents, 0)), req > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
-			if m.Events > 0 {
-				d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
-			}
-			return d
-		}},
+		}, explain: explainSilent},
 		count("attempts", 0, func(m *Metrics) int64 { return m.Attempts }),
 		count("peak_open", -1, func(m *Metrics) int64 { return m.PeakOpen }),
 		count("events", -1, func(m *Metrics) int64 { return m.Events }),
@@ -118,14 +145,7 @@ func metricCatalog() []metricDef {
 		// Attempts that opened and then ended by a network error, with the lifetimes.
 		{name: "abrupt_ends", unit: unitCount, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			return float64(s.Metrics.AbruptEnds), true
-		}, explain: func(s *ScenarioResult) string {
-			l := &s.Metrics.Lifetime
-			if l.Count == 0 {
-				return "no attempt opened"
-			}
-			return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
-				s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
-		}},
+		}, explain: explainAbrupt},
 		count("numeric_ids", 0, func(m *Metrics) int64 { return m.NumericIDs }),
 		count("opaque_ids", 0, func(m *Metrics) int64 { return m.OpaqueIDs }),
 		count("id_resets", 0, func(m *Metrics) int64 { return m.IDResets }),
@@ -142,34 +162,52 @@ func metricCatalog() []metricDef {
 		{name: "batched_share", unit: unitRatio, worse: 1, get: func(s *ScenarioResult) (float64, bool) {
 			m := &s.Metrics
 			return float64(m.BatchedEvents) / float64(max(m.Events, 1)), m.Events > 0
-		}, explain: func(s *ScenarioResult) string {
-			m := &s.Metrics
-			bursts := m.Events - m.BatchedEvents
-			return fmt.Sprintf("%d events in %d bursts (%.1f events per burst; an event within 5ms of the previous joins its burst)",
-				m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
-		}},
+		}, explain: explainBatched},
 	}
-	for _, d := range durationMetrics() {
-		for _, q := range []struct {
-			suffix string
-			pick   func(*DurationStats) float64
-		}{
-			{"p50", func(s *DurationStats) float64 { return s.P50MS }},
-			{"p90", func(s *DurationStats) float64 { return s.P90MS }},
-			{"p99", func(s *DurationStats) float64 { return s.P99MS }},
-			{"max", func(s *DurationStats) float64 { return s.MaxMS }},
-			{"mean", func(s *DurationStats) float64 { return s.MeanMS }},
-		} {
-			get, pick := d.get, q.pick
-			defs = append(defs, metricDef{name: d.name + "_" + q.suffix, unit: unitMS, worse: 1,
-				get: func(s *ScenarioResult) (float64, bool) {
-					ds := get(&s.Metrics)
-					return pick(ds), ds.Count > 0
-				}})
-		}
-	}
+	defs = append(defs, figureDefs("", durationMetrics(), unitMS, 1, nil, func(s *ScenarioResult) *Metrics { return &s.Metrics })...)
 	defs = append(defs, requestMetricDefs()...)
 	defs = append(defs, reconnectRateDefs()...)
+	return append(defs, serverMetricDefs()...)
+}
+
+func explainUnopened(s *ScenarioResult) string {
+	m := &s.Metrics
+	d := fmt.Sprintf("%d of %d streams opened (status 200, text/event-stream)", m.Streams, s.Load.Requested.Streams)
+	if b := breakdown(m.NotOpened); b != "" {
+		d += "; attempts not opened: " + b
+	}
+	return d
+}
+
+func explainSilent(s *ScenarioResult) string {
+	m := &s.Metrics
+	d := fmt.Sprintf("%d of %d streams got events", m.StreamsWithEvents, s.Load.Requested.Streams)
+	if m.Events > 0 {
+		d += fmt.Sprintf("; %d events, %.0f%% arrived in batches (<5ms after the previous)", m.Events, 100*float64(m.BatchedEvents)/float64(m.Events))
+	}
+	return d
+}
+
+func explainAbrupt(s *ScenarioResult) string {
+	l := &s.Metrics.Lifetime
+	if l.Count == 0 {
+		return "no attempt opened"
+	}
+	return fmt.Sprintf("%d of %d attempts that opened ended by a network error; lifetimes p50 %s, p90 %s, max %s; close reasons %s",
+		s.Metrics.AbruptEnds, l.Count, fmtMS(l.P50MS), fmtMS(l.P90MS), fmtMS(l.MaxMS), breakdown(s.Metrics.CloseReasons))
+}
+
+func explainBatched(s *ScenarioResult) string {
+	m := &s.Metrics
+	bursts := m.Events - m.BatchedEvents
+	return fmt.Sprintf("%d events in %d bursts (%.1f events per burst; an event within 5ms of the previous joins its burst)",
+		m.Events, bursts, float64(m.Events)/float64(max(bursts, 1)))
+}
+
+// serverMetricDefs are server_goroutines_* and server_rss_bytes_*: baseline, peak,
+// after_drain and per_stream of the probe's figures (no value without them).
+func serverMetricDefs() []metricDef {
+	var defs []metricDef
 	for _, sm := range []struct {
 		label, key string
 		unit       unit
@@ -452,6 +490,15 @@ func (r Rule) terms() []Term {
 	return append(ts, r.Minus...)
 }
 
+// sign is how term i of terms counts in the rule's value: +1 for the metric and Plus, -1
+// for Minus.
+func (r Rule) sign(i int) float64 {
+	if i <= len(r.Plus) {
+		return 1
+	}
+	return -1
+}
+
 // evaluate sets c's verdict, measured value and threshold from s. A missing piece of
 // evidence or a metric with no value gives n/a, saying why; an unknown metric, group or
 // operator fails the check loudly, since it is a mistake in the scenario, not a finding
@@ -526,14 +573,7 @@ func (r Rule) evaluateOne(s *ScenarioResult, c *Check) {
 			c.Verdict, c.Measured, c.Detail = VerdictNotApplicable, "n/a", "no value for "+t.label()
 			return
 		}
-		switch {
-		case i == 0:
-			v = tv
-		case i <= len(r.Plus):
-			v += tv
-		default:
-			v -= tv
-		}
+		v += r.sign(i) * tv
 		parts = append(parts, t.label()+" "+td.unit.format(tv))
 		if i == 0 && td.explain != nil {
 			c.Detail = td.explain(view)

@@ -2,6 +2,8 @@ package report
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/montanaflynn/stats"
@@ -43,33 +45,49 @@ func (d *distribution) isExact() bool {
 	return d.hist.Count() <= uint64(d.limit)
 }
 
-// percentile returns the nearest-rank percentile in nanoseconds.
-func (d *distribution) percentile(p float64) (float64, bool) {
-	if d.hist.Count() == 0 {
-		return 0, false
-	}
-	if d.isExact() {
-		v, err := stats.PercentileNearestRank(d.exact, p)
-		return v, err == nil
-	}
-	return d.hist.Percentile(p)
+// stats summarises the distribution for a result file; the summary stays valid while
+// the distribution keeps growing.
+func (d *distribution) stats() DurationStats { return d.copy().summarise() }
+
+// copy is an independent copy of d: what the aggregate takes under its lock, to
+// summarise after it.
+func (d *distribution) copy() *distribution {
+	return &distribution{limit: d.limit, exact: slices.Clone(d.exact), hist: d.hist.Clone()}
 }
 
-// stats summarises the distribution for a result file; the histogram is copied so the
-// summary stays valid while the distribution keeps growing.
-func (d *distribution) stats() DurationStats {
+// summarise summarises a distribution the caller owns alone (a copy): its exact
+// samples are sorted in place, once for all the percentiles, and its histogram goes
+// into the summary.
+func (d *distribution) summarise() DurationStats {
 	s := DurationStats{Count: d.hist.Count(), Exact: d.isExact()}
 	if s.Count == 0 {
 		return s // no histogram: nothing to merge or draw
 	}
-	s.Histogram = d.hist.Clone()
-	s.fillFrom(d.percentile)
-	if s.Exact {
-		// montanaflynn/stats over the exact samples, as the percentiles are.
-		mean, _ := stats.Mean(d.exact)
-		s.MeanMS = nsToMS(mean)
+	s.Histogram = d.hist
+	if !s.Exact {
+		s.fillFrom(d.hist.Percentile)
+		return s
 	}
+	slices.Sort(d.exact)
+	s.fillFrom(func(p float64) (float64, bool) { return nearestRank(d.exact, p) })
+	// montanaflynn/stats over the exact samples, as the percentiles are.
+	mean, _ := stats.Mean(d.exact)
+	s.MeanMS = nsToMS(mean)
 	return s
+}
+
+// nearestRank is the nearest-rank percentile p of sorted values: the definition of
+// montanaflynn/stats.PercentileNearestRank (tested against it), without its sorted copy.
+func nearestRank(sorted []float64, p float64) (float64, bool) {
+	n := len(sorted)
+	if n == 0 || math.IsNaN(p) || p < 0 || p > 100 {
+		return 0, false
+	}
+	if p == 100 {
+		return sorted[n-1], true
+	}
+	k := int(math.Ceil(float64(n) * p / 100))
+	return sorted[max(k, 1)-1], true
 }
 
 // DurationStats summarises one measured duration. Percentiles use the nearest-rank
@@ -106,19 +124,32 @@ func (s *DurationStats) fillFrom(pct func(float64) (float64, bool)) {
 // merge adds o's samples to s through the histograms. The result is exact only when one
 // side was empty: merged percentiles come from the merged histogram.
 func (s *DurationStats) merge(o DurationStats) error {
-	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
-	if err != nil {
-		return err
-	}
-	if !both {
-		if o.Count > 0 && s.Count == 0 {
-			*s = o
-			s.Histogram = h
-		}
-		return nil
-	}
-	*s = DurationStats{Count: h.Count(), Histogram: h}
+	return mergeSummary(s, o, s.Count, o.Count, s.Histogram, o.Histogram,
+		func(d *DurationStats, h *Histogram) { d.Histogram = h }, durationStatsOf)
+}
+
+// durationStatsOf summarises a histogram alone (a merge's): every figure from h.
+func durationStatsOf(h *Histogram) DurationStats {
+	s := DurationStats{Count: h.Count(), Histogram: h}
 	s.fillFrom(h.Percentile)
+	return s
+}
+
+// mergeSummary merges the summary o into *s (DurationStats or ValueStats) through their
+// histograms: nothing when o is empty, o itself (its own figures, with a copy of its
+// histogram given to adopt) when s is empty, else the summary of the merged histogram.
+func mergeSummary[T any](s *T, o T, sCount, oCount uint64, sHist, oHist *Histogram,
+	adopt func(*T, *Histogram), summarise func(*Histogram) T) error {
+	h, both, err := mergeHistograms(sCount, oCount, sHist, oHist)
+	switch {
+	case err != nil:
+		return err
+	case both:
+		*s = summarise(h)
+	case oCount > 0 && sCount == 0:
+		*s = o
+		adopt(s, h)
+	}
 	return nil
 }
 

@@ -133,8 +133,8 @@ func decode(b []byte) (*Result, error) {
 	switch {
 	case head.SchemaVersion == nil:
 		return nil, errors.New("has no schema_version: it is not an sseharness result")
-	case *head.SchemaVersion != SchemaVersion:
-		return nil, fmt.Errorf("has schema_version %d; this harness reads version %d", *head.SchemaVersion, SchemaVersion)
+	case *head.SchemaVersion < oldestSchemaVersion || *head.SchemaVersion > SchemaVersion:
+		return nil, fmt.Errorf("has schema_version %d; this harness reads versions %d to %d", *head.SchemaVersion, oldestSchemaVersion, SchemaVersion)
 	}
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -146,6 +146,7 @@ func decode(b []byte) (*Result, error) {
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("is invalid: %w", err)
 	}
+	r.SchemaVersion = SchemaVersion // an older file's histograms are converted as they load
 	return &r, nil
 }
 

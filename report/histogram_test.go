@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestHistogramPercentilesWithinBound(t *testing.T) {
 // coarser error misses the 1% bound on the same kind of data.
 func TestHistogramErrorBoundIsTight(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	coarse, err := newHistogramAlpha(0.05)
+	coarse, err := newHistogramAccuracy(0.05, histogramMaxBins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestHistogramMergeEqualsSingle(t *testing.T) {
 
 func TestHistogramMergeRejectsOtherError(t *testing.T) {
 	a := NewHistogram()
-	b, _ := newHistogramAlpha(0.02)
+	b, _ := newHistogramAccuracy(0.02, histogramMaxBins)
 	b.Add(1)
 	if err := a.Merge(b); err == nil {
 		t.Fatal("merging histograms of different relative error succeeded")
@@ -142,14 +143,7 @@ func TestHistogramJSONRoundTrip(t *testing.T) {
 	for _, v := range []float64{0, 3, 3e3, 4e6, 4e6, 9e9} {
 		h.Add(v)
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Histogram
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := jsonRoundTrip(t, h)
 	for _, p := range testPercentiles {
 		x, _ := h.Percentile(p)
 		y, _ := back.Percentile(p)
@@ -161,8 +155,16 @@ func TestHistogramJSONRoundTrip(t *testing.T) {
 		t.Errorf("count/sum %d/%v after round trip", back.Count(), back.Sum())
 	}
 	bad := []string{
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":3,"offset":0,"counts":[1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0,"max_bins":2048,"count":0,"offset":0,"counts":[]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":1,"min":5,"max":1,"offset":0,"counts":[1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":1,"count":2,"min":1,"max":2,"offset":0,"counts":[1,1]}`,
+		`{"sketch":"ddsketch","relative_accuracy":0.01,"max_bins":2048,"count":1,"min":1,"max":1,"offset":2147483647,"counts":[1]}`,
+		`{"sketch":"tdigest","relative_accuracy":0.01,"max_bins":2048,"count":0,"offset":0,"counts":[]}`,
+		`{"count":0,"offset":0,"counts":[]}`,
+		// the older bucket form
 		`{"relative_error":0.0099,"count":3,"offset":0,"counts":[1]}`,
-		`{"relative_error":0,"count":0,"offset":0,"counts":[]}`,
+		`{"relative_error":0.7,"count":1,"min":1,"max":1,"offset":0,"counts":[1]}`,
 		`{"relative_error":0.0099,"count":1,"min":5,"max":1,"offset":0,"counts":[1]}`,
 	}
 	for _, s := range bad {
@@ -195,18 +197,93 @@ func TestHistogramEdges(t *testing.T) {
 	if _, ok := h.Percentile(101); ok {
 		t.Error("p101 accepted")
 	}
-	if len(h.counts) > 1 {
-		t.Errorf("%d buckets for one non-zero value", len(h.counts))
+	if b := h.Buckets(); len(b) != 2 || b[0].Count != 2 || b[1].Count != 1 {
+		t.Errorf("buckets %v for two zeros and one non-zero value", b)
+	}
+	h.Add(math.Inf(1))
+	if h.Count() != 3 {
+		t.Errorf("+Inf counted: %d", h.Count())
 	}
 }
 
-// TestHistogramMemoryBounded: the bucket range is fixed by the value range.
+// TestHistogramMemoryBounded: the bins are bounded whatever the range of the values;
+// past the bound the lowest collapse, and the percentiles above them keep the bound.
 func TestHistogramMemoryBounded(t *testing.T) {
 	h := NewHistogram()
-	for v := histogramMinValue; v < 1e20; v *= 1.001 {
+	var data []float64
+	for v := 1e-9; v < 1e20; v *= 1.001 {
 		h.Add(v)
+		data = append(data, v)
 	}
-	if n := len(h.counts); n > 3300 {
-		t.Fatalf("%d buckets over the whole range; want <= 3300", n)
+	if n := len(h.Buckets()); n > histogramMaxBins {
+		t.Fatalf("%d bins over the whole range; want <= %d", n, histogramMaxBins)
+	}
+	for _, p := range []float64{50, 90, 99, 99.9} {
+		want, _ := stats.PercentileNearestRank(data, p)
+		got, _ := h.Percentile(p)
+		if rel := relErr(got, want); rel > HistogramRelativeError {
+			t.Errorf("p%v = %v, exact %v: relative error %.4f after collapsing", p, got, want, rel)
+		}
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Histogram
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("a collapsed histogram does not load back: %v", err)
+	}
+	if back.Count() != h.Count() {
+		t.Errorf("count %d after round trip, %d before", back.Count(), h.Count())
+	}
+}
+
+// TestHistogramHeapBounded: a histogram fed values over the whole float range (far more
+// than its bins cover) holds about 2,048 bins of 8 bytes, not one per value.
+func TestHistogramHeapBounded(t *testing.T) {
+	const k = 100
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	hs := make([]*Histogram, k)
+	for i := range hs {
+		hs[i] = NewHistogram()
+		for v := 1e-9; v < 1e300; v *= 1.01 { // about 71,000 values
+			hs[i].Add(v)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(hs)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / k
+	t.Logf("%d bytes a histogram", per)
+	if per > 24<<10 {
+		t.Fatalf("%d bytes a histogram, want <= 24 KiB", per)
+	}
+}
+
+// BenchmarkHistogramAdd: the cost of one sample on the record path (lognormal latencies
+// around 2 ms, in nanoseconds).
+func BenchmarkHistogramAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	vals := make([]float64, 1<<16)
+	for i := range vals {
+		vals[i] = math.Exp(r.NormFloat64()*0.8 + 14.5)
+	}
+	h := NewHistogram()
+	for i := 0; b.Loop(); i++ {
+		h.Add(vals[i&(len(vals)-1)])
+	}
+}
+
+// BenchmarkHistogramP99: a percentile read, as the progress line does four times a second.
+func BenchmarkHistogramP99(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	h := NewHistogram()
+	for range 100_000 {
+		h.Add(math.Exp(r.NormFloat64()*0.8 + 14.5))
+	}
+	for b.Loop() {
+		_, _ = h.Percentile(99)
 	}
 }

@@ -12,13 +12,13 @@ import (
 // Y"; an n/a check is <skipped>; a warning or a failed SHOULD/ADVISORY check passes with
 // the finding in <system-out>; a scenario that could not run has an <error> testcase.
 func JUnit(w io.Writer, r *Result) error {
-	doc := junitSuites{Name: "sseharness", Time: seconds(r.End.Sub(r.Start).Seconds())}
+	doc := junitSuites{Name: "sseharness", junitCounts: junitCounts{Time: seconds(r.End.Sub(r.Start).Seconds())}}
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		suite := junitSuite{
-			Name:      s.Name,
-			Time:      seconds(s.End.Sub(s.Start).Seconds()),
-			Timestamp: s.Start.UTC().Format("2006-01-02T15:04:05"),
+			Name:        s.Name,
+			junitCounts: junitCounts{Time: seconds(s.End.Sub(s.Start).Seconds())},
+			Timestamp:   s.Start.UTC().Format("2006-01-02T15:04:05"),
 			Properties: []junitProperty{
 				{Name: "description", Value: s.Description},
 				{Name: "verdict", Value: string(s.Verdict)},
@@ -51,10 +51,7 @@ func JUnit(w io.Writer, r *Result) error {
 			suite.Cases = append(suite.Cases, tc)
 		}
 		suite.Tests = len(suite.Cases)
-		doc.Tests += suite.Tests
-		doc.Failures += suite.Failures
-		doc.Errors += suite.Errors
-		doc.Skipped += suite.Skipped
+		doc.add(suite.junitCounts)
 		doc.Suites = append(doc.Suites, suite)
 	}
 	ew := &errWriter{w: w}
@@ -138,23 +135,33 @@ func seconds(v float64) string {
 }
 
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName xml.Name `xml:"testsuites"`
+	Name    string   `xml:"name,attr"`
+	junitCounts
+	Suites []junitSuite `xml:"testsuite"`
+}
+
+// junitCounts are the attributes a suite and the suites share (encoding/xml writes an
+// embedded struct's fields as the outer struct's, in place).
+type junitCounts struct {
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Errors   int    `xml:"errors,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Time     string `xml:"time,attr"`
+}
+
+// add adds a suite's counts (not its time) to the total.
+func (c *junitCounts) add(o junitCounts) {
+	c.Tests += o.Tests
+	c.Failures += o.Failures
+	c.Errors += o.Errors
+	c.Skipped += o.Skipped
 }
 
 type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
+	Name string `xml:"name,attr"`
+	junitCounts
 	Timestamp  string          `xml:"timestamp,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`

@@ -125,14 +125,7 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 			view, _ := probeWhole.view(term.Group)
 			d, _ := lookupMetric(term.Metric)
 			x, _ := d.get(view)
-			switch {
-			case i == 0:
-				v = x
-			case i <= len(r.Plus):
-				v += x
-			default:
-				v -= x
-			}
+			v += r.sign(i) * x
 		}
 		return v
 	}
@@ -198,15 +191,7 @@ func TestMergedRulesJudgeLikeOneRun(t *testing.T) {
 					Scenarios: []ScenarioResult{BuildScenario(in)}}
 				r.Evaluate()
 				// Through the file format, as `report merge` reads shards.
-				path := filepath.Join(dir, fmt.Sprintf("s%d.json", k))
-				if err := Save(path, r); err != nil {
-					t.Fatal(err)
-				}
-				loaded, err := Load(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				shards = append(shards, loaded)
+				shards = append(shards, saveLoad(t, filepath.Join(dir, fmt.Sprintf("s%d.json", k)), r))
 			}
 			merged, err := Merge(shards)
 			if err != nil {

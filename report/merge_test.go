@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -54,15 +55,7 @@ func shardedRun(t *testing.T, n int, s *synthRun) (whole *Result, shards []*Resu
 		}
 		r := build(agg, i, server, s.streams/n)
 		r.Shard = &Shard{Index: i, Count: n}
-		path := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
-		if err := Save(path, r); err != nil {
-			t.Fatal(err)
-		}
-		back, err := Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shards = append(shards, back)
+		shards = append(shards, saveLoad(t, filepath.Join(dir, fmt.Sprintf("shard-%d.json", i)), r))
 	}
 	// Shards are handed over in any order.
 	shards[0], shards[n-1] = shards[n-1], shards[0]
@@ -222,4 +215,31 @@ func TestMergeRejectsBadShardSets(t *testing.T) {
 	if _, err := Merge(shards); err != nil {
 		t.Errorf("the complete set: %v", err)
 	}
+}
+
+// saveLoad writes r to path and reads it back, as `report merge` reads shards.
+func saveLoad(t *testing.T, path string, r *Result) *Result {
+	t.Helper()
+	if err := Save(path, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+// jsonRoundTrip marshals v and unmarshals it into a new T.
+func jsonRoundTrip[T any](t *testing.T, v *T) *T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := new(T)
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }

@@ -285,39 +285,28 @@ func countsTable(m *Metrics) textTable {
 }
 
 func durationsTable(m *Metrics) textTable {
-	t := textTable{title: "Durations", header: []string{"duration", "samples", "p50", "p90", "p99", "max", "percentiles"}}
-	for _, d := range []struct {
-		name string
-		s    DurationStats
-	}{
-		{"connect", m.Connect},
-		{"TLS handshake", m.TLS},
-		{"time to headers", m.TimeToHeaders},
-		{"time to first event", m.TimeToFirstEvent},
-		{"delivery latency", m.Latency},
-		{"reconnect delay", m.ReconnectDelay},
-		{"gap between events", m.Gap},
-		{"start lag", m.StartLag},
-		{"pool wait", m.PoolWait},
-		{"stream lifetime", m.Lifetime},
-		{"silence on the wire", m.Silence},
-		{"publish to delivery", m.MarkLatency},
-	} {
-		if d.name == "publish to delivery" && d.s.Count == 0 {
+	t := textTable{title: "Durations", header: durationHeader}
+	for _, d := range durationMetrics() {
+		if d.name == "mark_latency" && m.MarkLatency.Count == 0 {
 			continue // shown only in publish-driven runs
 		}
-		if d.s.Count == 0 {
-			t.rows = append(t.rows, []string{d.name, "0", "n/a", "n/a", "n/a", "n/a", ""})
-			continue
-		}
-		src := "exact"
-		if !d.s.Exact {
-			src = "histogram ±1%"
-		}
-		t.rows = append(t.rows, []string{d.name, strconv.FormatUint(d.s.Count, 10),
-			fmtMS(d.s.P50MS), fmtMS(d.s.P90MS), fmtMS(d.s.P99MS), fmtMS(d.s.MaxMS), src})
+		t.rows = append(t.rows, durationRow(d.label, d.get(m)))
 	}
 	return t
+}
+
+var durationHeader = []string{"duration", "samples", "p50", "p90", "p99", "max", "percentiles"}
+
+// durationRow is a distribution's row of a durations table, n/a without samples.
+func durationRow(label string, s *DurationStats) []string {
+	if s.Count == 0 {
+		return []string{label, "0", "n/a", "n/a", "n/a", "n/a", ""}
+	}
+	src := "exact"
+	if !s.Exact {
+		src = "histogram ±1%"
+	}
+	return []string{label, strconv.FormatUint(s.Count, 10), fmtMS(s.P50MS), fmtMS(s.P90MS), fmtMS(s.P99MS), fmtMS(s.MaxMS), src}
 }
 
 // serverValue formats a server figure; memory in bytes, others as numbers.

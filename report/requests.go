@@ -159,20 +159,15 @@ func (s *ValueStats) fill() {
 }
 
 func (s *ValueStats) merge(o ValueStats) error {
-	h, both, err := mergeHistograms(s.Count, o.Count, s.Histogram, o.Histogram)
-	if err != nil {
-		return err
-	}
-	if !both {
-		if o.Count > 0 && s.Count == 0 {
-			*s = o
-			s.Histogram = h
-		}
-		return nil
-	}
-	*s = ValueStats{Histogram: h}
+	return mergeSummary(s, o, s.Count, o.Count, s.Histogram, o.Histogram,
+		func(v *ValueStats, h *Histogram) { v.Histogram = h }, valueStatsOf)
+}
+
+// valueStatsOf summarises a histogram alone (a merge's), which it keeps.
+func valueStatsOf(h *Histogram) ValueStats {
+	s := ValueStats{Histogram: h}
 	s.fill()
-	return nil
+	return s
 }
 
 // requestAggregate is the request part of an Aggregate, guarded by its mutex.
@@ -280,27 +275,41 @@ func (a *Aggregate) AddRequestRun(run runner.RequestRun) {
 	ra.m.AchievedRate += run.AchievedRate
 }
 
-// requestMetrics is the request part of Metrics; nil when no request record was added.
-// The caller holds a.mu.
-func (a *Aggregate) requestMetrics() *RequestMetrics {
+// requestParts is the request part of Metrics copied under the caller's a.mu, to
+// summarise after it (metrics); nil when no request record was added.
+func (a *Aggregate) requestParts() *requestParts {
 	ra := a.req
 	if ra == nil {
 		return nil
 	}
-	m := ra.m
-	m.Ends = cloneCounts(ra.m.Ends)
-	m.Statuses = cloneCounts(ra.m.Statuses)
-	m.TimeToHeaders = ra.headers.stats()
-	m.TTFT = ra.ttft.stats()
-	m.ContentGap = ra.cgap.stats()
-	m.EventGap = ra.egap.stats()
-	m.E2E = ra.e2e.stats()
-	m.Waited = ra.wait.stats()
-	m.EventsPerRequest = valueStats(ra.events)
-	m.ContentBytesPerRequest = valueStats(ra.cbytes)
-	m.TokensPerSecond = valueStats(ra.tokRate)
-	m.EventsPerSecond = valueStats(ra.evRate)
-	m.BytesPerSecond = valueStats(ra.bRate)
+	p := &requestParts{m: ra.m,
+		dists: copies([]*distribution{ra.headers, ra.ttft, ra.cgap, ra.egap, ra.e2e, ra.wait}),                             // requestDurations' order
+		hists: []*Histogram{ra.events.Clone(), ra.cbytes.Clone(), ra.tokRate.Clone(), ra.evRate.Clone(), ra.bRate.Clone()}, // requestValues' order
+	}
+	p.m.Ends = cloneCounts(ra.m.Ends)
+	p.m.Statuses = cloneCounts(ra.m.Statuses)
+	return p
+}
+
+// requestParts are a copy of a requestAggregate's figures (requestParts).
+type requestParts struct {
+	m     RequestMetrics
+	dists []*distribution
+	hists []*Histogram
+}
+
+// metrics summarises the copy; nil for no copy.
+func (p *requestParts) metrics() *RequestMetrics {
+	if p == nil {
+		return nil
+	}
+	m := p.m
+	for i, d := range requestDurations() {
+		*d.get(&m) = p.dists[i].summarise()
+	}
+	for i, v := range requestValues() {
+		*v.get(&m) = valueStats(p.hists[i])
+	}
 	return &m
 }
 
@@ -312,37 +321,27 @@ func (m *RequestMetrics) Goodput() (float64, bool) {
 	return float64(m.Good) / float64(m.Requests), true
 }
 
-// requestDurations names the request distributions for metric names request_NAME_p99.
-func requestDurations() []struct {
-	name string
-	get  func(*RequestMetrics) *DurationStats
-} {
-	return []struct {
-		name string
-		get  func(*RequestMetrics) *DurationStats
-	}{
-		{"headers", func(m *RequestMetrics) *DurationStats { return &m.TimeToHeaders }},
-		{"ttft", func(m *RequestMetrics) *DurationStats { return &m.TTFT }},
-		{"itl", func(m *RequestMetrics) *DurationStats { return &m.ContentGap }},
-		{"event_gap", func(m *RequestMetrics) *DurationStats { return &m.EventGap }},
-		{"e2e", func(m *RequestMetrics) *DurationStats { return &m.E2E }},
-		{"wait", func(m *RequestMetrics) *DurationStats { return &m.Waited }},
+// requestDurations are the request distributions, for metric names request_NAME_p99
+// and the request latencies table.
+func requestDurations() []statField[RequestMetrics, DurationStats] {
+	return []statField[RequestMetrics, DurationStats]{
+		{"headers", "time to headers", func(m *RequestMetrics) *DurationStats { return &m.TimeToHeaders }},
+		{"ttft", "time to first token (content)", func(m *RequestMetrics) *DurationStats { return &m.TTFT }},
+		{"itl", "gap between content events (ITL)", func(m *RequestMetrics) *DurationStats { return &m.ContentGap }},
+		{"event_gap", "gap between events", func(m *RequestMetrics) *DurationStats { return &m.EventGap }},
+		{"e2e", "end to end (to the terminal event or other end)", func(m *RequestMetrics) *DurationStats { return &m.E2E }},
+		{"wait", "client wait (scheduled -> sent)", func(m *RequestMetrics) *DurationStats { return &m.Waited }},
 	}
 }
 
-func requestValues() []struct {
-	name string
-	get  func(*RequestMetrics) *ValueStats
-} {
-	return []struct {
-		name string
-		get  func(*RequestMetrics) *ValueStats
-	}{
-		{"events_per_request", func(m *RequestMetrics) *ValueStats { return &m.EventsPerRequest }},
-		{"content_bytes_per_request", func(m *RequestMetrics) *ValueStats { return &m.ContentBytesPerRequest }},
-		{"tokens_per_s", func(m *RequestMetrics) *ValueStats { return &m.TokensPerSecond }},
-		{"content_events_per_s", func(m *RequestMetrics) *ValueStats { return &m.EventsPerSecond }},
-		{"content_bytes_per_s", func(m *RequestMetrics) *ValueStats { return &m.BytesPerSecond }},
+// requestValues are the per-request figures, for metric names and the per request table.
+func requestValues() []statField[RequestMetrics, ValueStats] {
+	return []statField[RequestMetrics, ValueStats]{
+		{"events_per_request", "events", func(m *RequestMetrics) *ValueStats { return &m.EventsPerRequest }},
+		{"content_bytes_per_request", "content bytes", func(m *RequestMetrics) *ValueStats { return &m.ContentBytesPerRequest }},
+		{"tokens_per_s", "tokens/s (server count)", func(m *RequestMetrics) *ValueStats { return &m.TokensPerSecond }},
+		{"content_events_per_s", "content events/s", func(m *RequestMetrics) *ValueStats { return &m.EventsPerSecond }},
+		{"content_bytes_per_s", "content bytes/s", func(m *RequestMetrics) *ValueStats { return &m.BytesPerSecond }},
 	}
 }
 

@@ -93,44 +93,7 @@ func requestMetricDefs() []metricDef {
 			return fmt.Sprintf("%d requests with a token count: %d tokens in %d content events", r.UsageRequests, r.UsageTokens, r.UsageContentEvents)
 		}),
 	}
-	quantiles := []struct {
-		suffix string
-		pick   func(*DurationStats) float64
-		vpick  func(*ValueStats) float64
-	}{
-		{"p50", func(s *DurationStats) float64 { return s.P50MS }, func(s *ValueStats) float64 { return s.P50 }},
-		{"p90", func(s *DurationStats) float64 { return s.P90MS }, func(s *ValueStats) float64 { return s.P90 }},
-		{"p99", func(s *DurationStats) float64 { return s.P99MS }, func(s *ValueStats) float64 { return s.P99 }},
-		{"max", func(s *DurationStats) float64 { return s.MaxMS }, func(s *ValueStats) float64 { return s.Max }},
-		{"mean", func(s *DurationStats) float64 { return s.MeanMS }, func(s *ValueStats) float64 { return s.Mean }},
-	}
-	for _, d := range requestDurations() {
-		for _, q := range quantiles {
-			get, pick := d.get, q.pick
-			defs = append(defs, metricDef{name: "request_" + d.name + "_" + q.suffix, unit: unitMS, worse: 1, explain: ends,
-				get: func(s *ScenarioResult) (float64, bool) {
-					r := req(s)
-					if r == nil {
-						return 0, false
-					}
-					ds := get(r)
-					return pick(ds), ds.Count > 0
-				}})
-		}
-	}
-	for _, v := range requestValues() {
-		for _, q := range quantiles {
-			get, pick := v.get, q.vpick
-			defs = append(defs, metricDef{name: "request_" + v.name + "_" + q.suffix, unit: unitCount,
-				get: func(s *ScenarioResult) (float64, bool) {
-					r := req(s)
-					if r == nil {
-						return 0, false
-					}
-					vs := get(r)
-					return pick(vs), vs.Count > 0
-				}})
-		}
-	}
+	defs = append(defs, figureDefs("request_", requestDurations(), unitMS, 1, ends, req)...)
+	defs = append(defs, figureDefs("request_", requestValues(), unitCount, 0, nil, req)...)
 	return defs
 }

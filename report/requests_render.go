@@ -13,6 +13,31 @@ func requestTables(s *ScenarioResult) []textTable {
 	if r == nil {
 		return nil
 	}
+	durs := textTable{title: "Request latencies (from the scheduled time)", header: durationHeader}
+	for _, d := range requestDurations() {
+		durs.rows = append(durs.rows, durationRow(d.label, d.get(r)))
+	}
+	per := textTable{title: "Per request (rates over sent -> end)", header: []string{"figure", "requests", "p50", "p90", "p99", "max"}}
+	for _, v := range requestValues() {
+		per.rows = append(per.rows, valueRow(v.label, v.get(r)))
+	}
+	out := []textTable{requestCounts(r), durs, per}
+	if steps := requestSteps(s); len(steps.rows) > 0 {
+		out = append(out, steps)
+	}
+	return out
+}
+
+// valueRow is a per-request figure's row, n/a without samples.
+func valueRow(label string, s *ValueStats) []string {
+	if s.Count == 0 {
+		return []string{label, "0", "n/a", "n/a", "n/a", "n/a"}
+	}
+	return []string{label, strconv.FormatUint(s.Count, 10), fmtNumber(s.P50), fmtNumber(s.P90), fmtNumber(s.P99), fmtNumber(s.Max)}
+}
+
+// requestCounts is the table of a scenario's request counts.
+func requestCounts(r *RequestMetrics) textTable {
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	goodput := "n/a"
 	if g, ok := r.Goodput(); ok {
@@ -23,7 +48,7 @@ func requestTables(s *ScenarioResult) []textTable {
 		tokens = fmt.Sprintf("%d tokens in %d content events of %d requests (%.2f tokens per event)",
 			r.UsageTokens, r.UsageContentEvents, r.UsageRequests, float64(r.UsageTokens)/float64(r.UsageContentEvents))
 	}
-	counts := textTable{title: "Requests", header: []string{"metric", "value"}, rows: [][]string{
+	return textTable{title: "Requests", header: []string{"metric", "value"}, rows: [][]string{
 		{"requests (ended)", n(r.Requests)},
 		{"sent", n(r.Sent)},
 		{"rate scheduled / achieved", fmtNumber(r.ScheduledRate) + "/s / " + fmtNumber(r.AchievedRate) + "/s"},
@@ -34,49 +59,17 @@ func requestTables(s *ScenarioResult) []textTable {
 		{"content bytes", fmtBytes(float64(r.ContentBytes))},
 		{"server token count", tokens},
 	}}
-	durs := textTable{title: "Request latencies (from the scheduled time)", header: []string{"duration", "samples", "p50", "p90", "p99", "max", "percentiles"}}
-	for _, d := range []struct {
-		name string
-		s    DurationStats
-	}{
-		{"time to headers", r.TimeToHeaders},
-		{"time to first token (content)", r.TTFT},
-		{"gap between content events (ITL)", r.ContentGap},
-		{"gap between events", r.EventGap},
-		{"end to end (to the terminal event or other end)", r.E2E},
-		{"client wait (scheduled -> sent)", r.Waited},
-	} {
-		if d.s.Count == 0 {
-			durs.rows = append(durs.rows, []string{d.name, "0", "n/a", "n/a", "n/a", "n/a", ""})
-			continue
-		}
-		src := "exact"
-		if !d.s.Exact {
-			src = "histogram ±1%"
-		}
-		durs.rows = append(durs.rows, []string{d.name, strconv.FormatUint(d.s.Count, 10),
-			fmtMS(d.s.P50MS), fmtMS(d.s.P90MS), fmtMS(d.s.P99MS), fmtMS(d.s.MaxMS), src})
-	}
-	per := textTable{title: "Per request (rates over sent -> end)", header: []string{"figure", "requests", "p50", "p90", "p99", "max"}}
-	for _, v := range []struct {
-		name string
-		s    ValueStats
-	}{
-		{"events", r.EventsPerRequest},
-		{"content bytes", r.ContentBytesPerRequest},
-		{"tokens/s (server count)", r.TokensPerSecond},
-		{"content events/s", r.EventsPerSecond},
-		{"content bytes/s", r.BytesPerSecond},
-	} {
-		if v.s.Count == 0 {
-			per.rows = append(per.rows, []string{v.name, "0", "n/a", "n/a", "n/a", "n/a"})
-			continue
-		}
-		per.rows = append(per.rows, []string{v.name, strconv.FormatUint(v.s.Count, 10),
-			fmtNumber(v.s.P50), fmtNumber(v.s.P90), fmtNumber(v.s.P99), fmtNumber(v.s.Max)})
-	}
-	out := []textTable{counts, durs, per}
+}
+
+// requestSteps is a row per group with request streams (request-capacity's rate steps).
+func requestSteps(s *ScenarioResult) textTable {
 	steps := textTable{title: "Request steps", header: []string{"group", "scheduled", "achieved", "requests", "goodput", "TTFT p99", "ITL p99", "E2E p99", "ends"}}
+	p99 := func(d DurationStats) string {
+		if d.Count == 0 {
+			return "n/a"
+		}
+		return fmtMS(d.P99MS)
+	}
 	for _, g := range s.Groups {
 		q := g.Metrics.Requests
 		if q == nil {
@@ -86,19 +79,10 @@ func requestTables(s *ScenarioResult) []textTable {
 		if v, ok := q.Goodput(); ok {
 			gp = fmt.Sprintf("%.1f%%", 100*v)
 		}
-		p99 := func(d DurationStats) string {
-			if d.Count == 0 {
-				return "n/a"
-			}
-			return fmtMS(d.P99MS)
-		}
 		steps.rows = append(steps.rows, []string{g.Name, fmtNumber(q.ScheduledRate) + "/s", fmtNumber(q.AchievedRate) + "/s",
 			strconv.FormatInt(q.Requests, 10), gp, p99(q.TTFT), p99(q.ContentGap), p99(q.E2E), breakdown(q.Ends)})
 	}
-	if len(steps.rows) > 0 {
-		out = append(out, steps)
-	}
-	return out
+	return steps
 }
 
 // requestSummary is the headline of a scenario's request streams for CI logs; "" without.

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -147,15 +146,7 @@ func TestRequestMetricsMerge(t *testing.T) {
 		p.AddRequestRun(runner.RequestRun{ScheduledRate: 5, AchievedRate: 4})
 		s := BuildScenario(ScenarioInput{Name: "r", Aggregate: p})
 		r := &Result{SchemaVersion: SchemaVersion, Shard: &Shard{Index: i, Count: 2}, Scenarios: []ScenarioResult{s}}
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Result
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatal(err)
-		}
-		shards = append(shards, &back)
+		shards = append(shards, jsonRoundTrip(t, r))
 	}
 	merged, err := Merge(shards)
 	if err != nil {

@@ -9,9 +9,15 @@ import (
 	"github.com/sseharness/sseharness/internal/shards"
 )
 
-// SchemaVersion is the version of the result file format this package writes and reads.
-// It changes when a field changes meaning or is removed; added fields keep it.
-const SchemaVersion = 1
+// SchemaVersion is the version of the result file format this package writes. It
+// changes when a field changes meaning or is removed; added fields keep it. Version 2
+// carries histograms as sketches ("sketch": "ddsketch"); version 1 files, whose
+// histograms are of the older bucket form, still load (oldestSchemaVersion), converted,
+// and are written back as version 2.
+const SchemaVersion = 2
+
+// oldestSchemaVersion is the oldest result file format this package reads.
+const oldestSchemaVersion = 1
 
 // Verdict is the outcome of a check, a scenario or a whole run.
 type Verdict string

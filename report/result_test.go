@@ -190,7 +190,7 @@ func TestResultRoundTrip(t *testing.T) {
 		t.Fatal("result changed in a save/load round trip")
 	}
 	raw, _ := os.ReadFile(path)
-	for _, field := range []string{`"schema_version": 1`, `"harness_version"`, `"delivery_latency"`, `"time_to_first_event"`, `"requested"`, `"achieved"`, `"histogram"`, `"per_stream"`} {
+	for _, field := range []string{`"schema_version": 2`, `"harness_version"`, `"delivery_latency"`, `"time_to_first_event"`, `"requested"`, `"achieved"`, `"histogram"`, `"per_stream"`} {
 		if !bytes.Contains(raw, []byte(field)) {
 			t.Errorf("result file lacks %s", field)
 		}
@@ -220,7 +220,7 @@ func TestLoadErrors(t *testing.T) {
 		{write("syntax.json", "{\n  \"schema_version\": 1,\n  oops\n}"), "not valid JSON: line 3, column 3"},
 		{write("trunc.json", `{"schema_version": 1, "scenarios": [`), "not valid JSON"},
 		{write("noschema.json", `{"target": "x"}`), "no schema_version"},
-		{write("future.json", `{"schema_version": 7}`), "schema_version 7; this harness reads version 1"},
+		{write("future.json", `{"schema_version": 7}`), "schema_version 7; this harness reads versions 1 to 2"},
 		{write("types.json", `{"schema_version": 1, "scenarios": [{"metrics": {"events": "many"}}]}`), "field scenarios.metrics.events holds a JSON string"},
 		{write("verdict.json", `{"schema_version": 1, "verdict": "maybe", "scenarios": []}`), `verdict: unknown value "maybe" (known: pass, fail, warn, n/a, error)`},
 		{write("noverdict.json", `{"schema_version": 1, "scenarios": []}`), `verdict: missing`},

@@ -102,7 +102,7 @@ func TestReportCommandFormats(t *testing.T) {
 		{"markdown", []string{"# sseharness result", "| scenario | verdict | failed checks |"}},
 		{"junit", []string{"<testsuites", `<testsuite name="resume"`, `<testcase name="no-lost-ids"`}},
 		{"html", []string{"<!DOCTYPE html>", "<svg", "Delivery latency distribution"}},
-		{"json", []string{`"schema_version": 1`}},
+		{"json", []string{`"schema_version": 2`}},
 	} {
 		// The flag after the file works too.
 		code, stdout, stderr := runReportCmd(t, "report", file, "--format", c.format)
