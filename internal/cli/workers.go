@@ -45,6 +45,14 @@ type workerSnapshot struct {
 	Errors    int64   `json:"errors"`
 	P99MS     float64 `json:"p99_ms"`
 	P99OK     bool    `json:"p99_ok"`
+	// Request streams (report.Snapshot's Req figures), when Requests.
+	Requests     bool    `json:"requests,omitempty"`
+	ReqStarted   int64   `json:"req_started,omitempty"`
+	ReqStreaming int64   `json:"req_streaming,omitempty"`
+	ReqCompleted int64   `json:"req_completed,omitempty"`
+	ReqFailed    int64   `json:"req_failed,omitempty"`
+	TTFTP99MS    float64 `json:"ttft_p99_ms,omitempty"`
+	TTFTOK       bool    `json:"ttft_ok,omitempty"`
 }
 
 // snapshotWriter writes a worker's snapshots as JSON lines; safe for concurrent use.
@@ -61,6 +69,8 @@ func (w *snapshotWriter) write(scenario string, s report.Snapshot) {
 		Worker: w.worker, Scenario: scenario, ElapsedMS: s.Elapsed.Milliseconds(),
 		Streams: s.Streams, Open: s.Open, Events: s.Events, EventRate: s.EventRate, Errors: s.Errors,
 		P99MS: float64(s.LatencyP99) / float64(time.Millisecond), P99OK: s.LatencyOK,
+		Requests: s.Requests, ReqStarted: s.ReqStarted, ReqStreaming: s.ReqStreaming, ReqCompleted: s.ReqCompleted,
+		ReqFailed: s.ReqFailed, TTFTP99MS: float64(s.TTFTP99) / float64(time.Millisecond), TTFTOK: s.TTFTOK,
 	})
 }
 
@@ -324,13 +334,13 @@ func (p *workerProgress) add(s workerSnapshot) {
 }
 
 // sumLocked is the progress line: counts add up over the workers; the p99 is the worst
-// worker's (percentiles do not add).
+// worker's (percentiles do not add). Request streams show request figures.
 func (p *workerProgress) sumLocked() string {
 	var t workerSnapshot
 	var scen []string
 	seen := map[string]bool{}
-	p99 := "n/a"
-	worst := 0.0
+	p99, ttft := "n/a", "n/a"
+	worst, worstTTFT := 0.0, 0.0
 	for _, s := range p.latest {
 		t.Streams += s.Streams
 		t.Open += s.Open
@@ -338,9 +348,18 @@ func (p *workerProgress) sumLocked() string {
 		t.EventRate += s.EventRate
 		t.Errors += s.Errors
 		t.ElapsedMS = max(t.ElapsedMS, s.ElapsedMS)
+		t.Requests = t.Requests || s.Requests
+		t.ReqStarted += s.ReqStarted
+		t.ReqStreaming += s.ReqStreaming
+		t.ReqCompleted += s.ReqCompleted
+		t.ReqFailed += s.ReqFailed
 		if s.P99OK && s.P99MS >= worst {
 			worst = s.P99MS
 			p99 = fmtDurationMS(s.P99MS)
+		}
+		if s.TTFTOK && s.TTFTP99MS >= worstTTFT {
+			worstTTFT = s.TTFTP99MS
+			ttft = fmtDurationMS(s.TTFTP99MS)
 		}
 		if !seen[s.Scenario] {
 			seen[s.Scenario] = true
@@ -348,9 +367,13 @@ func (p *workerProgress) sumLocked() string {
 		}
 	}
 	sort.Strings(scen)
-	return fmt.Sprintf("%s: %d/%d workers  %s  streams %d (open %d)  events %d (%.0f/s)  worst worker p99 latency %s  errors %d",
-		strings.Join(scen, ","), len(p.latest), p.n, (time.Duration(t.ElapsedMS) * time.Millisecond).Truncate(time.Second),
-		t.Streams, t.Open, t.Events, t.EventRate, p99, t.Errors)
+	head := fmt.Sprintf("%s: %d/%d workers  %s", strings.Join(scen, ","), len(p.latest), p.n, (time.Duration(t.ElapsedMS) * time.Millisecond).Truncate(time.Second))
+	if t.Requests {
+		return fmt.Sprintf("%s  requests %d started (%d streaming)  %d completed  %d failed  worst worker ttft p99 %s",
+			head, t.ReqStarted, t.ReqStreaming, t.ReqCompleted, t.ReqFailed, ttft)
+	}
+	return fmt.Sprintf("%s  streams %d (open %d)  events %d (%.0f/s)  worst worker p99 latency %s  errors %d",
+		head, t.Streams, t.Open, t.Events, t.EventRate, p99, t.Errors)
 }
 
 func fmtDurationMS(ms float64) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -257,5 +258,27 @@ not json
 	}
 	if !strings.Contains(stderr.String(), "hold: ") {
 		t.Errorf("nothing written to the terminal: %q", stderr)
+	}
+}
+
+// TestWorkerProgressShowsRequests: workers running request streams sum their request
+// counts into the line, with the worst worker's TTFT p99, instead of stream counts.
+func TestWorkerProgressShowsRequests(t *testing.T) {
+	env, _ := serveTestEnv(&bytes.Buffer{})
+	p := newWorkerProgress(2, newProgressLine(env))
+	for i, s := range []report.Snapshot{
+		{Elapsed: 2 * time.Second, Requests: true, ReqStarted: 10, ReqStreaming: 2, ReqCompleted: 7, ReqFailed: 1, TTFTP99: 120 * time.Millisecond, TTFTOK: true},
+		{Elapsed: 2500 * time.Millisecond, Requests: true, ReqStarted: 9, ReqStreaming: 1, ReqCompleted: 8, TTFTP99: 310 * time.Millisecond, TTFTOK: true},
+	} {
+		var b bytes.Buffer
+		(&snapshotWriter{enc: json.NewEncoder(&b), worker: i}).write("request-stream", s)
+		p.read(&b)
+	}
+	p.mu.Lock()
+	line := p.sumLocked()
+	p.mu.Unlock()
+	want := "request-stream: 2/2 workers  2s  requests 19 started (3 streaming)  15 completed  1 failed  worst worker ttft p99 310ms"
+	if line != want {
+		t.Errorf("progress line\n%q, want\n%q", line, want)
 	}
 }
