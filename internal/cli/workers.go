@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sseharness/sseharness/report"
@@ -108,12 +107,11 @@ func workerArgs(args []string, i, n int, out string) []string {
 
 // workerProc is one worker process of `run --workers`.
 type workerProc struct {
-	index  int
-	cmd    *exec.Cmd
-	out    string
-	stderr *headTailBuffer
-	done   chan struct{} // closed when the process has exited and its stdout is read
-	err    error         // the exit status, valid once done is closed
+	childProc // done: the process has exited and its stdout is read
+	index     int
+	out       string
+	stderr    *headTailBuffer
+	err       error // the exit status, valid once done is closed
 }
 
 // died says why a worker that ended gave no usable result, "" when it did.
@@ -178,7 +176,7 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 	var workers []*workerProc
 	for i := 0; i < wr.n; i++ {
 		w := &workerProc{index: i, out: filepath.Join(dir, fmt.Sprintf("worker-%d.json", i)),
-			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, done: make(chan struct{})}
+			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, childProc: childProc{done: make(chan struct{})}}
 		w.cmd = exec.Command(exe, workerArgs(args, i, wr.n, w.out)...)
 		w.cmd.Stderr = w.stderr
 		w.cmd.SysProcAttr = childProcAttr()
@@ -262,27 +260,7 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 
 // stopWorkers asks every worker still running to end (SIGTERM: it drains and writes
 // its result) and kills those still there after workerStopTimeout.
-func stopWorkers(ws []*workerProc) {
-	for _, w := range ws {
-		select {
-		case <-w.done:
-		default:
-			_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	deadline := time.NewTimer(workerStopTimeout)
-	defer deadline.Stop()
-	for _, w := range ws {
-		select {
-		case <-w.done:
-		case <-deadline.C:
-			for _, k := range ws {
-				_ = k.cmd.Process.Kill()
-			}
-			<-w.done
-		}
-	}
-}
+func stopWorkers(ws []*workerProc) { stopProcs(ws, workerStopTimeout) }
 
 func indent(s string) string {
 	if strings.TrimSpace(s) == "" {
