@@ -12,10 +12,9 @@ import (
 	"github.com/sseharness/sseharness/scenarios"
 )
 
-// runServe runs `sseharness serve`: the reference SSE server, correct or with --fault,
-// until ctx ends (SIGINT/SIGTERM), then shuts it down gracefully.
-func runServe(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "serve", "[flags]", `
+// serveDescription is serve's usage text, with the fault list of the reference server.
+func serveDescription() string {
+	return `
 Run the reference Server-Sent Events server: the target known to be right, or, with
 --fault, known to be wrong in exactly the named ways. Endpoints:
 
@@ -41,7 +40,7 @@ stream opened their session (early progress): such sessions have a cap and a TTL
 their own (--max-early-sessions, --early-session-ttl), so callbacks for ids nobody
 opens cannot take the room of streams; --max-early-sessions 0 answers them 404.
 
-Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
+Faults (comma-separated): ` + strings.Join(reference.KnownFaults(), ", ") + `
   gzip-buffer    gzip-compress event streams when the client accepts gzip, never
                  flushing: events leave only when the compressor's buffer fills (the
                  correct server does not compress event streams)
@@ -58,7 +57,13 @@ listens: the first line is the first process's URL, as without --procs. A port i
 use stops it before any process starts. SIGINT/SIGTERM stops every process (each
 gets SIGTERM and ends its streams); a process that dies stops the others and ends
 serve with exit 3 and that process's stderr. Sessions live in one process: send all
-of a session's requests to the same URL.`)
+of a session's requests to the same URL.`
+}
+
+// runServe runs `sseharness serve`: the reference SSE server, correct or with --fault,
+// until ctx ends (SIGINT/SIGTERM), then shuts it down gracefully.
+func runServe(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "serve", "[flags]", serveDescription())
 	cfg, faults, procs := defineServeFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code

@@ -172,12 +172,48 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		args = append([]string{"--start-at", at}, args...)
 	}
 	progress := newProgressLine(env)
-	live := newWorkerProgress(wr.n, progress)
+	workers, err := startWorkers(exe, dir, args, wr.n, newWorkerProgress(wr.n, progress))
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
+	fmt.Fprintf(env.Stderr, "sseharness run: %d workers started, each a shard of every scenario\n", wr.n)
+	dead := awaitWorkers(ctx, workers)
+	progress.end()
+	if len(dead) > 0 {
+		for _, w := range dead {
+			fmt.Fprintf(env.Stderr, "sseharness run: worker %d of %d died (%s); its stderr:\n%s",
+				w.index, wr.n, w.died(), indent(w.stderr.String()))
+		}
+		fmt.Fprintf(env.Stderr, "sseharness run: %d of %d workers died: the run has no result (a smaller run is not the one asked for)\n", len(dead), wr.n)
+		return ExitHarness
+	}
+	shards := make([]*report.Result, 0, wr.n)
+	for _, w := range workers {
+		r, err := report.Load(w.out)
+		if err != nil {
+			return harnessError(env, "run", fmt.Errorf("worker %d of %d: %w", w.index, wr.n, err))
+		}
+		shards = append(shards, r)
+	}
+	res, err := report.Merge(shards)
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
+	res.Shard = nil
+	for _, s := range res.Scenarios {
+		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs, %d workers)\n", s.Name, s.Verdict, s.End.Sub(s.Start).Seconds(), wr.n)
+	}
+	return finishRun(ctx, env, res, wr.out, wr.render, wr.strict)
+}
+
+// startWorkers starts n workers of exe with args, each writing its result in dir and
+// its live counts to live. A worker that cannot start stops those started.
+func startWorkers(exe, dir string, args []string, n int, live *workerProgress) ([]*workerProc, error) {
 	var workers []*workerProc
-	for i := 0; i < wr.n; i++ {
+	for i := 0; i < n; i++ {
 		w := &workerProc{index: i, out: filepath.Join(dir, fmt.Sprintf("worker-%d.json", i)),
 			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, childProc: childProc{done: make(chan struct{})}}
-		w.cmd = exec.Command(exe, workerArgs(args, i, wr.n, w.out)...)
+		w.cmd = exec.Command(exe, workerArgs(args, i, n, w.out)...)
 		w.cmd.Stderr = w.stderr
 		w.cmd.SysProcAttr = childProcAttr()
 		stdout, err := w.cmd.StdoutPipe()
@@ -186,7 +222,7 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		}
 		if err != nil {
 			stopWorkers(workers)
-			return harnessError(env, "run", fmt.Errorf("start worker %d of %d: %w", i, wr.n, err))
+			return nil, fmt.Errorf("start worker %d of %d: %w", i, n, err)
 		}
 		go func() {
 			live.read(stdout)
@@ -195,9 +231,12 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		}()
 		workers = append(workers, w)
 	}
-	fmt.Fprintf(env.Stderr, "sseharness run: %d workers started, each a shard of every scenario\n", wr.n)
+	return workers, nil
+}
 
-	// Wait for every worker; the first that dies, or ctx ending, stops the others.
+// awaitWorkers waits for every worker; the first that dies, or ctx ending, stops the
+// others. It returns the workers that died, in index order.
+func awaitWorkers(ctx context.Context, workers []*workerProc) []*workerProc {
 	ended := make(chan *workerProc, len(workers))
 	for _, w := range workers {
 		go func() {
@@ -228,34 +267,8 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 			stop()
 		}
 	}
-	progress.end()
-	if len(dead) > 0 {
-		sort.Slice(dead, func(a, b int) bool { return dead[a].index < dead[b].index })
-		for _, w := range dead {
-			fmt.Fprintf(env.Stderr, "sseharness run: worker %d of %d died (%s); its stderr:\n%s",
-				w.index, wr.n, w.died(), indent(w.stderr.String()))
-		}
-		fmt.Fprintf(env.Stderr, "sseharness run: %d of %d workers died: the run has no result (a smaller run is not the one asked for)\n", len(dead), wr.n)
-		return ExitHarness
-	}
-
-	shards := make([]*report.Result, 0, wr.n)
-	for _, w := range workers {
-		r, err := report.Load(w.out)
-		if err != nil {
-			return harnessError(env, "run", fmt.Errorf("worker %d of %d: %w", w.index, wr.n, err))
-		}
-		shards = append(shards, r)
-	}
-	res, err := report.Merge(shards)
-	if err != nil {
-		return harnessError(env, "run", err)
-	}
-	res.Shard = nil
-	for _, s := range res.Scenarios {
-		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs, %d workers)\n", s.Name, s.Verdict, s.End.Sub(s.Start).Seconds(), wr.n)
-	}
-	return finishRun(ctx, env, res, wr.out, wr.render, wr.strict)
+	sort.Slice(dead, func(a, b int) bool { return dead[a].index < dead[b].index })
+	return dead
 }
 
 // stopWorkers asks every worker still running to end (SIGTERM: it drains and writes
