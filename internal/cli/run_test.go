@@ -47,22 +47,7 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--trace", filepath.Join(t.TempDir(), "no", "dir", "t.jsonl"), "hold"}, "--trace"},
 		{[]string{"run", "--target", "http://127.0.0.1:1", "--metrics-addr", "nohostport", "hold"}, "want HOST:PORT"},
 	} {
-		var out bytes.Buffer
-		env, stderr := serveTestEnv(&out)
-		code := Main(context.Background(), tc.args, env)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
-			continue
-		}
-		if !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
-		}
-		if strings.Contains(stderr.String(), "goroutine ") || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
-			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
-		}
-		if out.Len() != 0 {
-			t.Errorf("%v: printed %q on stdout", tc.args, out.String())
-		}
+		checkUsageError(t, tc.args, tc.want)
 	}
 }
 

@@ -129,18 +129,9 @@ func TestRunServerArgsJudgedByServeFlags(t *testing.T) {
 		{[]string{"--server-arg=--max-sessions=0"}, "max-sessions must be >= 1"},
 		{[]string{"--server-arg", "--tick=-1s", "--server-arg", "--replay=-2"}, "replay must be >= 0"},
 	} {
-		var out bytes.Buffer
-		env, stderr := serveTestEnv(&out)
 		args := append(append([]string{"run"}, tc.args...), "h2-stream-cap", "resume")
-		if code := Main(context.Background(), args, env); code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr %s", tc.args, code, ExitUsage, stderr)
-			continue
-		}
-		if !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
-		}
-		if strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 || strings.Count(stderr.String(), tc.want) != 1 {
-			t.Errorf("%v: want the problem once, in one line: %q", tc.args, stderr)
+		if stderr := checkUsageError(t, args, tc.want); stderr != "" && strings.Count(stderr, tc.want) != 1 {
+			t.Errorf("%v: want the problem once: %q", tc.args, stderr)
 		}
 	}
 	// A flag serve takes is accepted: the check refuses only what serve would.

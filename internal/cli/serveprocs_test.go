@@ -20,11 +20,9 @@ import (
 
 // procsBinary is a running `sseharness serve --procs N` process and its children.
 type procsBinary struct {
-	cmd    *exec.Cmd
-	urls   []string
-	pids   []int
-	stderr *serveTestBuffer
-	exited chan error
+	*testProcess
+	urls []string
+	pids []int
 }
 
 var childLine = regexp.MustCompile(`process (\d+) of (\d+) \(pid (\d+)\) listening on (\S+)`)
@@ -33,23 +31,12 @@ var childLine = regexp.MustCompile(`process (\d+) of (\d+) \(pid (\d+)\) listeni
 // pids (from stderr), and kills whatever is left at the end of the test.
 func startProcs(t *testing.T, bin string, n int, args ...string) *procsBinary {
 	t.Helper()
-	p := &procsBinary{stderr: &serveTestBuffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--procs", strconv.Itoa(n)}, args...)...)
-	p.cmd.Stderr = p.stderr
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
+	p := &procsBinary{}
+	var stdout io.Reader
+	p.testProcess, stdout = startTestProcess(t, bin, append([]string{"serve", "--procs", strconv.Itoa(n)}, args...), func() {
 		for _, pid := range p.pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		<-p.exited
 	})
 	r := bufio.NewReader(stdout)
 	for range n {
@@ -196,11 +183,7 @@ func TestServeProcsUsage(t *testing.T) {
 }
 
 func TestServeProcsBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 
 	t.Run("three servers on consecutive ports; SIGTERM stops all", func(t *testing.T) {
 		t.Parallel()

@@ -116,11 +116,7 @@ func children(t *testing.T, pid int) []int {
 }
 
 func TestRunWorkersBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	srv := startBinary(t, bin, "--tick", "200ms")
 
 	t.Run("three workers merge into exactly the streams asked for", func(t *testing.T) {
@@ -184,11 +180,7 @@ func TestRunWorkersBinary(t *testing.T) {
 // their streams together; report merge reports the peak they achieved together, and
 // each result says how late its shard began.
 func TestStartAtShardsOverlapFully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	srv := startBinary(t, bin, "--tick", "200ms")
 	dir := t.TempDir()
 	// The second shard is started 4s after the first, later than a shard's streams live
