@@ -241,13 +241,7 @@ func TestWorkerProgressSumsTheWorkers(t *testing.T) {
 not json
 {"worker":1,"scenario":"hold","elapsed_ms":2500,"streams":4,"open":3,"events":40,"event_rate":4,"errors":0,"p99_ms":7.5,"p99_ok":true}
 `))
-	p.mu.Lock()
-	line := p.sumLocked()
-	p.mu.Unlock()
-	want := "hold: 2/2 workers  3s  streams 9 (open 8)  events 90 (9/s)  worst worker p99 latency 7.5ms  errors 1"
-	if line != want {
-		t.Errorf("progress line\n%q, want\n%q", line, want)
-	}
+	wantProgressLine(t, p, "hold: 2/2 workers  3s  streams 9 (open 8)  events 90 (9/s)  worst worker p99 latency 7.5ms  errors 1")
 	if !strings.Contains(stderr.String(), "hold: ") {
 		t.Errorf("nothing written to the terminal: %q", stderr)
 	}
@@ -266,10 +260,14 @@ func TestWorkerProgressShowsRequests(t *testing.T) {
 		(&snapshotWriter{enc: json.NewEncoder(&b), worker: i}).write("request-stream", s)
 		p.read(&b)
 	}
+	wantProgressLine(t, p, "request-stream: 2/2 workers  2s  requests 19 started (3 streaming)  15 completed  1 failed  worst worker ttft p99 310ms")
+}
+
+func wantProgressLine(t *testing.T, p *workerProgress, want string) {
+	t.Helper()
 	p.mu.Lock()
 	line := p.sumLocked()
 	p.mu.Unlock()
-	want := "request-stream: 2/2 workers  2s  requests 19 started (3 streaming)  15 completed  1 failed  worst worker ttft p99 310ms"
 	if line != want {
 		t.Errorf("progress line\n%q, want\n%q", line, want)
 	}
