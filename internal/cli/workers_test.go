@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sseharness/sseharness/report"
@@ -271,4 +272,22 @@ func wantProgressLine(t *testing.T, p *workerProgress, want string) {
 	if line != want {
 		t.Errorf("progress line\n%q, want\n%q", line, want)
 	}
+}
+
+// TestWorkerProgressAtMostFourTimesASecond: on a fake clock (testing/synctest), workers
+// that send a snapshot every 50 ms for 2 s rewrite the terminal line every 250 ms, 8
+// times, not once per snapshot.
+func TestWorkerProgressAtMostFourTimesASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env, stderr := serveTestEnv(&bytes.Buffer{})
+		env.StderrIsTerminal = true
+		p := newWorkerProgress(2, newProgressLine(env))
+		for i := range 40 {
+			p.add(workerSnapshot{Worker: i % 2, Scenario: "hold", Events: int64(i)})
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := strings.Count(stderr.String(), "\r\033[K"); n != 8 {
+			t.Errorf("%d progress lines in 2s of snapshots every 50ms, want 8", n)
+		}
+	})
 }
