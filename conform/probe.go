@@ -350,16 +350,16 @@ func (p *prober) client(ex *exchange) *http.Client {
 }
 
 // setResponse records the response head.
-func (ex *exchange) setResponse(resp *http.Response) {
-	ex.HeadersAt = time.Now()
-	ex.Connected = true
-	ex.Status = resp.StatusCode
-	ex.Proto = resp.Proto
-	ex.ProtoMajor = resp.ProtoMajor
-	ex.Header = resp.Header
-	ex.ContentLength = resp.ContentLength
-	ex.TransferEncoding = resp.TransferEncoding
-	ex.Encoding = strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+func (e *exchange) setResponse(resp *http.Response) {
+	e.HeadersAt = time.Now()
+	e.Connected = true
+	e.Status = resp.StatusCode
+	e.Proto = resp.Proto
+	e.ProtoMajor = resp.ProtoMajor
+	e.Header = resp.Header
+	e.ContentLength = resp.ContentLength
+	e.TransferEncoding = resp.TransferEncoding
+	e.Encoding = strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
 }
 
 // readBody parses the body into ex for plan.Window (from the first byte with
