@@ -70,8 +70,7 @@ type runFlags struct {
 	fs                                 *flag.FlagSet
 }
 
-// bindRunFlags defines every flag of run on fs, writing into one runFlags. It is long
-// because it is the list of run's flags, each one line.
+// bindRunFlags defines every flag of run on fs, writing into one runFlags.
 func bindRunFlags(fs *flag.FlagSet) *runFlags {
 	f := &runFlags{fs: fs, thresholds: thresholdFlag{}}
 	f.targets.first = &f.target
@@ -89,13 +88,13 @@ func bindRunFlags(fs *flag.FlagSet) *runFlags {
 	fs.DurationVar(&f.hold, "hold", 0, "how long load-shaped scenarios hold their streams (0: each scenario's default)")
 	fs.DurationVar(&f.ramp, "ramp", 0, "time over which the hold scenario opens its streams (0: 1,000 per second)")
 	fs.DurationVar(&f.slo, "slo-p99", 0, "capacity's p99 delivery-latency objective (0: 250ms)")
-	fs.Var(&f.steps, "capacity-steps", "capacity's stream counts, comma-separated (default 100,200,400,800)")
+	fs.Var(&f.steps, "capacity-steps", "capacity's stream `counts`, comma-separated (default 100,200,400,800)")
 	fs.StringVar(&f.out, "out", "", "write the whole result as JSON to this file")
 	fs.StringVar(&f.format, "format", "compact", "output format: "+strings.Join(report.Formats(), ", "))
 	fs.BoolVar(&f.verbose, "v", false, "print every table (--format table-full)")
 	fs.StringVar(&f.nginxConf, "nginx-conf", "", "nginx configuration for proxy-buffering (default: the built-in docker/nginx/buffered.conf)")
 	fs.StringVar(&f.nginxBin, "nginx", "", "nginx binary (default: looked up in PATH, /usr/sbin)")
-	fs.Var(&f.shard, "shard", "run shard I of N (I/N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
+	fs.Var(&f.shard, "shard", "run shard `I/N` (shard I of N, 0-based) of every scenario: its share of the streams, with session ids no other shard uses; combine with 'report merge'")
 	fs.BoolVar(&f.strict, "strict", false, "fail (exit 1) when any check or scenario could not be judged (n/a), for CI that wants every scenario judged")
 	fs.StringVar(&f.thrFile, "thresholds", "", "file of absolute limits per scenario and check (YAML, or JSON when it ends in .json); --threshold flags win")
 	// Outputs people plug in (issue 13).
