@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 )
@@ -132,7 +131,7 @@ func startIdleNginx(ctx context.Context, h *Harness, timeout time.Duration) (url
 	if !strings.HasPrefix(h.opts.Target, "http://") {
 		return "", nil, "the nginx configuration proxies plain http:// upstreams only", nil
 	}
-	conf, err := docker.NginxConf("idle-timeout.conf")
+	conf, err := proxy.NginxConf("idle-timeout.conf")
 	if err != nil {
 		return "", nil, "", err
 	}

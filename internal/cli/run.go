@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/internal/selfwatch"
 	"github.com/sseharness/sseharness/internal/shards"
+	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/scenarios"
 )
@@ -96,7 +96,7 @@ type runSession struct {
 func (p *runPlan) execute(ctx context.Context, env *Env) int {
 	f := p.flags
 	if f.nginxConf == "" {
-		conf, err := docker.NginxConf("buffered.conf")
+		conf, err := proxy.NginxConf("buffered.conf")
 		if err != nil {
 			return harnessError(env, "run", err)
 		}
