@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,8 +9,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sseharness/sseharness/eventstream"
 )
@@ -116,28 +118,8 @@ func (o *observations) streams() []*exchange {
 func observe(ctx context.Context, cfg Config) (*observations, error) {
 	p := newProber(cfg)
 	defer p.close()
-	o := &observations{cfg: cfg, resumeFrom: -1}
-	o.watch = cfg.Idle + watchSlack
-
-	var wg sync.WaitGroup
-	if cfg.StopURL != "" {
-		wg.Go(func() {
-			o.stop = p.fetch(ctx, "stop", http.MethodGet, cfg.StopURL, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: stopWindow})
-		})
-	}
-	wg.Go(func() {
-		o.preflight = p.fetch(ctx, "preflight", http.MethodOptions, cfg.Target, http.Header{
-			"Origin":                         {cfg.Origin},
-			"Access-Control-Request-Method":  {cfg.Method},
-			"Access-Control-Request-Headers": {"last-event-id"},
-			"Accept":                         {""},
-			"Cache-Control":                  {""},
-			"Accept-Encoding":                {""},
-		}, readPlan{HeaderTimeout: cfg.Timeout})
-	})
-	o.main = p.fetch(ctx, "main", http.MethodGet, cfg.Target, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: o.watch, FromFirstByte: true})
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	o := &observations{cfg: cfg, resumeFrom: -1, watch: cfg.Idle + watchSlack}
+	if err := o.watchMain(ctx, p); err != nil {
 		return nil, err
 	}
 	if !o.main.gotResponse() {
@@ -147,12 +129,55 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 		o.skipped = fmt.Sprintf("the target gave no response head (%v)", describeErr(o.main.Err))
 		return o, nil
 	}
+	o.probeResume(ctx, p)
+	for _, s := range o.probes(ctx, p) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		*s.dst = s.fn()
+	}
+	return o, ctx.Err()
+}
 
-	// A probe has seen enough once an event arrived: the body neither ended at once
-	// nor held its output back.
-	short := readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(_ *exchange, it eventstream.Item, _ time.Time) bool {
-		return it.Kind == eventstream.KindEvent
-	}}
+// watchMain watches the main stream, with the stop URL and the preflight alongside
+// (they touch no stream of the target). It returns ctx's error, if any, once all three
+// ended.
+func (o *observations) watchMain(ctx context.Context, p *prober) error {
+	cfg := o.cfg
+	var g errgroup.Group
+	g.SetLimit(3)
+	if cfg.StopURL != "" {
+		g.Go(func() error {
+			o.stop = p.fetch(ctx, "stop", http.MethodGet, cfg.StopURL, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: stopWindow})
+			return ctx.Err()
+		})
+	}
+	g.Go(func() error {
+		o.preflight = p.fetch(ctx, "preflight", http.MethodOptions, cfg.Target, http.Header{
+			"Origin":                         {cfg.Origin},
+			"Access-Control-Request-Method":  {cfg.Method},
+			"Access-Control-Request-Headers": {"last-event-id"},
+			"Accept":                         {""},
+			"Cache-Control":                  {""},
+			"Accept-Encoding":                {""},
+		}, readPlan{HeaderTimeout: cfg.Timeout})
+		return ctx.Err()
+	})
+	g.Go(func() error {
+		o.main = p.fetch(ctx, "main", http.MethodGet, cfg.Target, nil, readPlan{HeaderTimeout: cfg.Timeout, Window: o.watch, FromFirstByte: true})
+		return ctx.Err()
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// probeResume reconnects with the Last-Event-ID of a main stream event (when one has
+// a known successor) and reads until the replay is judged, then works out the shape of
+// the stream's ids and the unknown id to probe with.
+func (o *observations) probeResume(ctx context.Context, p *prober) {
+	cfg := o.cfg
 	events := o.mainEvents()
 	o.resumeFrom = resumePoint(events)
 	if o.resumeFrom >= 0 {
@@ -169,64 +194,65 @@ func observe(ctx context.Context, cfg Config) (*observations, error) {
 	if !ok {
 		o.probeID = ""
 	}
-	steps := []struct {
-		dst *(*exchange)
-		fn  func() *exchange
-	}{
-		{&o.unknown, func() *exchange {
-			if o.probeID == "" {
-				return nil
-			}
-			u := newUnknownReplay(&o.shape, o.probeID)
-			o.unknownReplay = u
-			return p.fetch(ctx, "unknown-id", http.MethodGet, cfg.ResumeURL, http.Header{"Last-Event-ID": {o.probeID}},
-				readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(ex *exchange, it eventstream.Item, at time.Time) bool {
-					return u.feed(it, ex.HeadersAt, at)
-				}})
-		}},
-		{&o.noID, func() *exchange { return p.fetch(ctx, "no-id", http.MethodGet, cfg.ResumeURL, nil, short) }},
-		{&o.acceptNone, func() *exchange {
-			return p.fetch(ctx, "no-accept", http.MethodGet, cfg.Target, http.Header{"Accept": {""}}, short)
-		}},
-		{&o.acceptAny, func() *exchange {
-			return p.fetch(ctx, "accept-any", http.MethodGet, cfg.Target, http.Header{"Accept": {"*/*"}}, short)
-		}},
-		{&o.corsAnon, func() *exchange {
-			return p.fetch(ctx, "cors-anonymous", http.MethodGet, cfg.Target, http.Header{"Origin": {cfg.Origin}}, short)
-		}},
-		{&o.corsCred, func() *exchange {
-			return p.fetch(ctx, "cors-credentials", http.MethodGet, cfg.Target, http.Header{"Origin": {cfg.Origin}, "Cookie": {"sseharness-conform=1"}}, short)
-		}},
-		{&o.corsResume, func() *exchange {
-			id := o.probeID
-			if id == "" {
-				id = unknownID
-			}
-			if o.resumeFrom >= 0 {
-				id = events[o.resumeFrom].ID
-			}
-			return p.fetch(ctx, "cors-resume", http.MethodGet, cfg.ResumeURL, http.Header{"Origin": {cfg.Origin}, "Last-Event-ID": {id}}, short)
-		}},
+}
+
+// probe is one short request of the second phase and where its exchange goes.
+type probe struct {
+	dst *(*exchange)
+	fn  func() *exchange
+}
+
+// probes are the second phase's requests, in the order they run.
+func (o *observations) probes(ctx context.Context, p *prober) []probe {
+	cfg := o.cfg
+	// A probe has seen enough once an event arrived: the body neither ended at once
+	// nor held its output back.
+	short := readPlan{HeaderTimeout: cfg.Timeout, Window: probeWindow, Until: func(_ *exchange, it eventstream.Item, _ time.Time) bool {
+		return it.Kind == eventstream.KindEvent
+	}}
+	get := func(name, url string, h http.Header) func() *exchange {
+		return func() *exchange { return p.fetch(ctx, name, http.MethodGet, url, h, short) }
+	}
+	steps := []probe{
+		{&o.unknown, func() *exchange { return o.probeUnknown(ctx, p) }},
+		{&o.noID, get("no-id", cfg.ResumeURL, nil)},
+		{&o.acceptNone, get("no-accept", cfg.Target, http.Header{"Accept": {""}})},
+		{&o.acceptAny, get("accept-any", cfg.Target, http.Header{"Accept": {"*/*"}})},
+		{&o.corsAnon, get("cors-anonymous", cfg.Target, http.Header{"Origin": {cfg.Origin}})},
+		{&o.corsCred, get("cors-credentials", cfg.Target, http.Header{"Origin": {cfg.Origin}, "Cookie": {"sseharness-conform=1"}})},
+		{&o.corsResume, get("cors-resume", cfg.ResumeURL, http.Header{"Origin": {cfg.Origin}, "Last-Event-ID": {o.corsResumeID()}})},
 	}
 	if len(cfg.Header) > 0 {
-		steps = append(steps, struct {
-			dst *(*exchange)
-			fn  func() *exchange
-		}{&o.bare, func() *exchange {
-			h := http.Header{}
-			for k := range cfg.Header {
-				h[k] = []string{""}
-			}
-			return p.fetch(ctx, "without-headers", http.MethodGet, cfg.Target, h, short)
-		}})
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		h := http.Header{}
+		for k := range cfg.Header {
+			h[k] = []string{""}
 		}
-		*s.dst = s.fn()
+		steps = append(steps, probe{&o.bare, get("without-headers", cfg.Target, h)})
 	}
-	return o, ctx.Err()
+	return steps
+}
+
+// probeUnknown reconnects with an id of the stream's shape that it never sent; nil
+// when there is no such id.
+func (o *observations) probeUnknown(ctx context.Context, p *prober) *exchange {
+	if o.probeID == "" {
+		return nil
+	}
+	u := newUnknownReplay(&o.shape, o.probeID)
+	o.unknownReplay = u
+	return p.fetch(ctx, "unknown-id", http.MethodGet, o.cfg.ResumeURL, http.Header{"Last-Event-ID": {o.probeID}},
+		readPlan{HeaderTimeout: o.cfg.Timeout, Window: probeWindow, Until: func(ex *exchange, it eventstream.Item, at time.Time) bool {
+			return u.feed(it, ex.HeadersAt, at)
+		}})
+}
+
+// corsResumeID is the Last-Event-ID of the CORS reconnect: the resume's, else the
+// unknown probe's, else a made-up one.
+func (o *observations) corsResumeID() string {
+	if o.resumeFrom >= 0 {
+		return o.mainEvents()[o.resumeFrom].ID
+	}
+	return cmp.Or(o.probeID, unknownID)
 }
 
 // resumePoint picks the main stream event whose ID a reconnect sends: the latest one

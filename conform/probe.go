@@ -265,6 +265,42 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 		GotConn:      func(httptrace.GotConnInfo) { connected.Store(true) },
 		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(time.Now().UnixNano()) },
 	}
+	req, err := p.newRequest(httptrace.WithClientTrace(ctx, trace), ex, method, rawURL, hdr)
+	if err != nil {
+		ex.Err = err
+		return ex
+	}
+	var headerTimedOut atomic.Bool
+	headerTimer := time.AfterFunc(plan.HeaderTimeout, func() { headerTimedOut.Store(true); cancel() })
+	ex.Start = time.Now()
+	resp, err := p.client(ex).Do(req)
+	headerTimer.Stop()
+	ex.Connected = connected.Load()
+	if ns := sent.Load(); ns != 0 {
+		ex.Sent = time.Unix(0, ns)
+	}
+	if err != nil {
+		ex.Err = err
+		if headerTimedOut.Load() {
+			ex.TimedOut = true
+			ex.Err = fmt.Errorf("no response head within %v", plan.HeaderTimeout)
+		}
+		return ex
+	}
+	defer resp.Body.Close()
+	ex.setResponse(resp)
+	if plan.Window <= 0 {
+		ex.End = endStopped
+		ex.EndAt = ex.HeadersAt
+		return ex
+	}
+	readBody(ctx, cancel, ex, resp.Body, plan)
+	return ex
+}
+
+// newRequest builds the request of ex: what an EventSource sends, the configured
+// headers, then hdr; a GET becomes the configured method with its body.
+func (p *prober) newRequest(ctx context.Context, ex *exchange, method, rawURL string, hdr http.Header) (*http.Request, error) {
 	var reqBody io.Reader
 	if method == http.MethodGet && p.method != "" {
 		method = p.method
@@ -273,10 +309,9 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 			reqBody = strings.NewReader(p.body)
 		}
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, reqBody)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, reqBody)
 	if err != nil {
-		ex.Err = err
-		return ex
+		return nil, err
 	}
 	for k, vs := range p.header {
 		req.Header[k] = append([]string(nil), vs...)
@@ -297,8 +332,12 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 		req.Header.Set("Content-Type", "application/json")
 	}
 	ex.ReqHeader = req.Header.Clone()
+	return req, nil
+}
 
-	client := &http.Client{
+// client follows at most maxRedirects redirects, recording each hop in ex.
+func (p *prober) client(ex *exchange) *http.Client {
+	return &http.Client{
 		Transport: p.transport,
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
@@ -308,44 +347,28 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 			return nil
 		},
 	}
+}
 
-	var headerTimedOut atomic.Bool
-	headerTimer := time.AfterFunc(plan.HeaderTimeout, func() { headerTimedOut.Store(true); cancel() })
-	ex.Start = time.Now()
-	resp, err := client.Do(req)
-	headerTimer.Stop()
-	ex.Connected = connected.Load()
-	if ns := sent.Load(); ns != 0 {
-		ex.Sent = time.Unix(0, ns)
-	}
-	if err != nil {
-		ex.Err = err
-		if headerTimedOut.Load() {
-			ex.TimedOut = true
-			ex.Err = fmt.Errorf("no response head within %v", plan.HeaderTimeout)
-		}
-		return ex
-	}
-	ex.HeadersAt = time.Now()
-	ex.Connected = true
-	ex.Status = resp.StatusCode
-	ex.Proto = resp.Proto
-	ex.ProtoMajor = resp.ProtoMajor
-	ex.Header = resp.Header
-	ex.ContentLength = resp.ContentLength
-	ex.TransferEncoding = resp.TransferEncoding
-	ex.Encoding = strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
-	defer resp.Body.Close()
-	if plan.Window <= 0 {
-		ex.End = endStopped
-		ex.EndAt = ex.HeadersAt
-		return ex
-	}
+// setResponse records the response head.
+func (e *exchange) setResponse(resp *http.Response) {
+	e.HeadersAt = time.Now()
+	e.Connected = true
+	e.Status = resp.StatusCode
+	e.Proto = resp.Proto
+	e.ProtoMajor = resp.ProtoMajor
+	e.Header = resp.Header
+	e.ContentLength = resp.ContentLength
+	e.TransferEncoding = resp.TransferEncoding
+	e.Encoding = strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+}
 
+// readBody parses the body into ex for plan.Window (from the first byte with
+// FromFirstByte), until plan.Until, the body's end or a limit; cancel ends the request.
+func readBody(ctx context.Context, cancel context.CancelFunc, ex *exchange, respBody io.Reader, plan readPlan) {
 	var stopped atomic.Bool
 	windowTimer := time.AfterFunc(plan.Window, func() { stopped.Store(true); cancel() })
 	defer windowTimer.Stop()
-	wire := &countingReader{r: resp.Body}
+	wire := &countingReader{r: respBody}
 	var body io.Reader = wire
 	if ex.Encoding == "gzip" {
 		body = &boundedGzip{wire: wire}
@@ -373,12 +396,12 @@ func (p *prober) fetch(ctx context.Context, label, method, rawURL string, hdr ht
 			default:
 				ex.End, ex.EndErr = endError, err
 			}
-			return ex
+			return
 		}
 		ex.addItem(it)
 		if plan.Until != nil && plan.Until(ex, it, now) {
 			ex.End, ex.EndAt = endStopped, now
-			return ex
+			return
 		}
 	}
 }

@@ -285,13 +285,7 @@ func launchNginx(ctx context.Context, bin string, conf []byte, listen, tempDir s
 		_ = n.Stop()
 		return nil, err
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = n.Stop()
-		case <-n.exited:
-		}
-	}()
+	stopWhenDone(ctx, n.exited, func() { _ = n.Stop() })
 	return n, nil
 }
 

@@ -204,14 +204,19 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		defer close(p.serveDone)
 		_ = p.srv.Serve(ln) // returns when Close closes the listener
 	}()
+	stopWhenDone(ctx, p.done, func() { _ = p.Close() })
+	return p, nil
+}
+
+// stopWhenDone calls stop once ctx ends, unless done is closed first.
+func stopWhenDone(ctx context.Context, done <-chan struct{}, stop func()) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			_ = p.Close()
-		case <-p.done:
+			stop()
+		case <-done:
 		}
 	}()
-	return p, nil
 }
 
 // URL is the proxy's base URL, e.g. http://127.0.0.1:43567.

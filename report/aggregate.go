@@ -235,6 +235,16 @@ type Snapshot struct {
 	LatencyP99 time.Duration // delivery latency p99 so far; valid when LatencyOK
 	LatencyOK  bool
 	Errors     int64
+	// Requests says request-stream records were added (request-stream,
+	// request-capacity): the progress line then shows the Req figures, not streams.
+	// ReqStarted counts the requests whose response began streaming or that ended;
+	// ReqStreaming those of them still streaming; ReqCompleted those that ended at their
+	// terminal event, ReqFailed those that ended otherwise (dropped included). Elapsed
+	// is from the first request's scheduled time.
+	Requests                                          bool
+	ReqStarted, ReqStreaming, ReqCompleted, ReqFailed int64
+	TTFTP99                                           time.Duration // valid when TTFTOK
+	TTFTOK                                            bool
 }
 
 // Snapshot returns the figures for a progress line at time now. Its p99 comes from the
@@ -246,6 +256,9 @@ func (a *Aggregate) Snapshot(now time.Time) Snapshot {
 	s := Snapshot{Streams: a.m.Streams, Open: a.open, Events: a.m.Events, Errors: a.m.ErrorTotal()}
 	if p, ok := a.latency.hist.Percentile(99); ok {
 		s.LatencyP99, s.LatencyOK = time.Duration(p), true
+	}
+	if a.req != nil {
+		a.req.snapshot(&s, now)
 	}
 	tl := &a.timeline
 	if !tl.started {
@@ -266,6 +279,14 @@ func (a *Aggregate) Snapshot(now time.Time) Snapshot {
 
 // String formats the snapshot as one progress line.
 func (s Snapshot) String() string {
+	if s.Requests {
+		ttft := "n/a"
+		if s.TTFTOK {
+			ttft = fmtDuration(s.TTFTP99)
+		}
+		return fmt.Sprintf("%s  requests %d started (%d streaming)  %d completed  %d failed  ttft p99 %s",
+			fmtDuration(s.Elapsed.Truncate(time.Second)), s.ReqStarted, s.ReqStreaming, s.ReqCompleted, s.ReqFailed, ttft)
+	}
 	p99 := "n/a"
 	if s.LatencyOK {
 		p99 = fmtDuration(s.LatencyP99)

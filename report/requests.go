@@ -175,6 +175,26 @@ type requestAggregate struct {
 	m                                      RequestMetrics
 	headers, ttft, cgap, egap, e2e, wait   *distribution
 	events, cbytes, tokRate, evRate, bRate *Histogram
+	// For the progress line (Snapshot): requests whose first event arrived and that
+	// have not ended, and the earliest scheduled time seen.
+	streaming int64
+	first     time.Time
+}
+
+// snapshot puts the request figures into a progress snapshot; the caller holds a.mu.
+// The TTFT p99 is the histogram's (within 1%): no sort of samples under the lock.
+func (ra *requestAggregate) snapshot(s *Snapshot, now time.Time) {
+	s.Requests = true
+	s.ReqStreaming = ra.streaming
+	s.ReqCompleted = ra.m.Ends[string(runner.EndTerminated)]
+	s.ReqFailed = ra.m.Requests - s.ReqCompleted
+	s.ReqStarted = ra.m.Requests + ra.streaming
+	if p, ok := ra.ttft.hist.Percentile(99); ok {
+		s.TTFTP99, s.TTFTOK = time.Duration(p), true
+	}
+	if !ra.first.IsZero() && now.After(ra.first) {
+		s.Elapsed = now.Sub(ra.first)
+	}
 }
 
 func newRequestAggregate(exact int, slo RequestSLO) *requestAggregate {
@@ -218,8 +238,14 @@ func (a *Aggregate) AddRequest(r runner.RequestRecord) {
 	defer a.mu.Unlock()
 	ra := a.requests()
 	m := &ra.m
+	if !r.Scheduled.IsZero() && (ra.first.IsZero() || r.Scheduled.Before(ra.first)) {
+		ra.first = r.Scheduled
+	}
 	switch r.Kind {
 	case runner.RequestChunk:
+		if r.Gap < 0 {
+			ra.streaming++ // the request's first event
+		}
 		m.Events++
 		ra.egap.add(r.Gap)
 		if r.Content {
@@ -228,6 +254,9 @@ func (a *Aggregate) AddRequest(r runner.RequestRecord) {
 			ra.cgap.add(r.TokenGap)
 		}
 	case runner.RequestEnd:
+		if r.Events > 0 {
+			ra.streaming--
+		}
 		m.Requests++
 		m.Ends[string(r.End)]++
 		if r.End != runner.EndDropped {

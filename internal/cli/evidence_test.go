@@ -270,22 +270,7 @@ func TestHoldJudgesBrokenServers(t *testing.T) {
 // sequential id every 100ms passes hold, every check judged.
 func TestHoldPassesACorrectServer(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(sseHandler(func(w http.ResponseWriter, f http.Flusher, r *http.Request) {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 1; ; i++ {
-			if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"sent_unix_ns\":%d}\n\n", i, time.Now().UnixNano()); err != nil {
-				return
-			}
-			f.Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}))
-	defer srv.Close()
+	srv := tickingServer(t)
 	code, stderr, res := holdRun(t, srv.URL, "--strict")
 	s, _ := holdChecks(t, res)
 	if code != ExitOK || s.Verdict != report.VerdictPass || res.Verdict != report.VerdictPass {
@@ -433,19 +418,7 @@ func TestDisconnectWithServerMetricsJudgesBrokenServers(t *testing.T) {
 		return sseHandler(func(w http.ResponseWriter, f http.Flusher, r *http.Request) {
 			open.Add(1)
 			defer open.Add(-1)
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for i := 1; ; i++ {
-				if _, err := fmt.Fprintf(w, "id: %d\ndata: x\n\n", i); err != nil {
-					return
-				}
-				f.Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-tick.C:
-				}
-			}
+			tickEvents(w, f, r, func(int) string { return "x" })
 		})
 	}
 	for _, tc := range []struct {

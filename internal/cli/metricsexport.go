@@ -137,12 +137,8 @@ type metricsServer struct {
 // startMetricsServer listens on addr (loopback only: the exporter shows what the run
 // does, not for the world) and serves /metrics from l.
 func startMetricsServer(addr string, l *liveMetrics) (*metricsServer, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr %q: want HOST:PORT, e.g. 127.0.0.1:9464", addr)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--metrics-addr %q: want a loopback address (127.0.0.0/8, ::1, localhost)", addr)
+	if err := checkMetricsAddr(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -162,6 +158,18 @@ func startMetricsServer(addr string, l *liveMetrics) (*metricsServer, error) {
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// checkMetricsAddr checks --metrics-addr without binding it: HOST:PORT on loopback.
+func checkMetricsAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %q: want HOST:PORT, e.g. 127.0.0.1:9464", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--metrics-addr %q: want a loopback address (127.0.0.0/8, ::1, localhost)", addr)
+	}
+	return nil
 }
 
 // stop shuts the server down, waiting at most a few seconds for a scrape in flight.

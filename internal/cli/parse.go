@@ -27,10 +27,7 @@ type (
 	}
 )
 
-// runParse runs `sseharness parse`: it reads a captured event stream and prints what a
-// browser's EventSource would make of it, one JSON object per line in stream order.
-func runParse(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "parse", "[flags] [FILE|-]", `
+const parseDescription = `
 Parse a captured text/event-stream body (FILE, or standard input when FILE is '-' or
 absent) exactly as a browser's EventSource does (WHATWG HTML 9.2.5/9.2.6: UTF-8 with
 U+FFFD for invalid bytes, one leading BOM dropped, CR/LF/CRLF line ends, the last
@@ -43,7 +40,12 @@ unfinished block discarded) and write one JSON object per line, in stream order:
 
 Exit status: 0 when the whole input was read (also when it is empty), 2 for bad flags
 or arguments, 3 when the input cannot be read or a line or event passes --max-size
-(the objects before that point are still written).`)
+(the objects before that point are still written).`
+
+// runParse runs `sseharness parse`: it reads a captured event stream and prints what a
+// browser's EventSource would make of it, one JSON object per line in stream order.
+func runParse(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "parse", "[flags] [FILE|-]", parseDescription)
 	lastID := fs.String("last-event-id", "", "seed the id buffer and the last event ID string with `id`, as a reconnect that sent this Last-Event-ID (default none)")
 	maxSize := fs.Int("max-size", eventstream.DefaultMaxLineSize, "largest line, and largest event data, in `bytes`; past it parsing stops with exit 3")
 	comments := fs.Bool("comments", false, `also write each comment line as {"comment": TEXT} (text after the colon, leading space kept)`)
@@ -71,33 +73,12 @@ or arguments, 3 when the input cannot be read or a line or event passes --max-si
 	}
 	p := eventstream.New(in, eventstream.Config{MaxLineSize: *maxSize, MaxEventSize: *maxSize, LastEventID: *lastID})
 
-	// Reading happens in its own goroutine so that an interrupt ends the command even
-	// while a read of standard input blocks; only this goroutine writes output.
-	type result struct {
-		it  eventstream.Item
-		err error
-	}
-	results := make(chan result)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			it, err := p.Next()
-			select {
-			case results <- result{it, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
+	results, stop := readItems(p)
+	defer stop()
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetEscapeHTML(false) // data is shown as sent: '<' stays '<'
 	for {
-		var r result
+		var r parsedItem
 		select {
 		case r = <-results:
 		case <-ctx.Done():
@@ -125,6 +106,34 @@ or arguments, 3 when the input cannot be read or a line or event passes --max-si
 			return harnessError(env, "parse", fmt.Errorf("writing output: %w", err))
 		}
 	}
+}
+
+// parsedItem is one result of the parser: an item, or the error that ended it.
+type parsedItem struct {
+	it  eventstream.Item
+	err error
+}
+
+// readItems reads p in its own goroutine, so that an interrupt ends the command even
+// while a read of standard input blocks; the items (the last one with the error that
+// ended the parse) come on results until stop is called.
+func readItems(p *eventstream.Parser) (results <-chan parsedItem, stop func()) {
+	ch := make(chan parsedItem)
+	done := make(chan struct{})
+	go func() {
+		for {
+			it, err := p.Next()
+			select {
+			case ch <- parsedItem{it, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch, func() { close(done) }
 }
 
 // eofReader is an empty input, for an Env without standard input.

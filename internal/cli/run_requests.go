@@ -102,28 +102,13 @@ func (f *requestFlags) options(fs *flag.FlagSet, thresholds map[string]string, s
 		if set["body"] {
 			errs = append(errs, errors.New("--body and --body-file: give one"))
 		}
-		fh, err := os.Open(*f.bodyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--body-file: %v", err))
-		} else {
-			bodies, err := runner.LoadBodies(fh)
-			fh.Close()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--body-file %s: %s", *f.bodyFile, strings.ReplaceAll(err.Error(), "\n", "; ")))
-			}
-			o.Bodies = bodies
-		}
+		bodies, err := loadBodyFile(*f.bodyFile)
+		errs = append(errs, err)
+		o.Bodies = bodies
 	}
-	if *f.rate != "" {
-		for _, s := range strings.Split(*f.rate, ",") {
-			r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--rate %q: want requests per second, comma-separated (e.g. 1,2,4,8)", *f.rate))
-				break
-			}
-			o.Rates = append(o.Rates, r)
-		}
-	}
+	rates, err := parseRates(*f.rate)
+	errs = append(errs, err)
+	o.Rates = rates
 	a, err := runner.ParseArrival(*f.arrival)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--arrival: %v", err))
@@ -154,6 +139,36 @@ func (f *requestFlags) options(fs *flag.FlagSet, thresholds map[string]string, s
 	}
 	errs = append(errs, o.Validate(scs))
 	return o, cfg, errors.Join(errs...)
+}
+
+// loadBodyFile reads --body-file: one JSON body per line.
+func loadBodyFile(path string) ([]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--body-file: %v", err)
+	}
+	defer fh.Close()
+	bodies, err := runner.LoadBodies(fh)
+	if err != nil {
+		return bodies, fmt.Errorf("--body-file %s: %s", path, oneLine(err))
+	}
+	return bodies, nil
+}
+
+// parseRates reads --rate: requests per second, comma-separated; "" is none.
+func parseRates(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var rates []float64
+	for _, part := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil {
+			return rates, fmt.Errorf("--rate %q: want requests per second, comma-separated (e.g. 1,2,4,8)", s)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }
 
 // describeStreams puts --method and --body into the description of the target's event

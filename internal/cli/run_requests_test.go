@@ -32,21 +32,7 @@ func TestRunRequestFlagErrors(t *testing.T) {
 		{[]string{"run", "--goodput-target", "2", "--max-concurrency", "0", "request-capacity"}, []string{"goodput target", "--max-concurrency"}},
 		{[]string{"run", "--end-event", "message_stop", "--end-data", "[DONE]", "request-stream"}, []string{"set one terminal"}},
 	} {
-		var out bytes.Buffer
-		env, stderr := serveTestEnv(&out)
-		code := Main(context.Background(), tc.args, env)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(stderr.String(), w) {
-				t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, w)
-			}
-		}
-		if strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
-			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
-		}
+		checkUsageError(t, tc.args, tc.want...)
 	}
 }
 

@@ -26,8 +26,8 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "no-such-scenario"}, `unknown scenario "no-such-scenario"`},
 		{[]string{"run", "--target", "http://127.0.0.1:1", "--fault", "no-204"}, "--fault applies to the embedded reference server only"},
 		{[]string{"run", "--fault", "nonsense", "resume"}, "known: "},
-		{[]string{"run", "--shard", "4/4"}, "--shard"},
-		{[]string{"run", "--shard", "x"}, "--shard"},
+		{[]string{"run", "--shard", "4/4"}, "flag -shard: want I/N with 0 <= I < N"},
+		{[]string{"run", "--shard", "x"}, "flag -shard: want I/N"},
 		{[]string{"run", "--threshold", "resume/no-such-check=1"}, "names no known check"},
 		{[]string{"run", "--threshold", "first-event=soon"}, "want a duration"},
 		{[]string{"run", "--threshold", "broken"}, "CHECK=VALUE"},
@@ -35,7 +35,7 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--thresholds", filepath.Join(t.TempDir(), "missing.yaml")}, "does not exist"},
 		{[]string{"run", "--target", "ftp://example"}, "http:// or https://"},
 		{[]string{"run", "--format", "pdf"}, "unknown format"},
-		{[]string{"run", "--capacity-steps", "100,x"}, "--capacity-steps"},
+		{[]string{"run", "--capacity-steps", "100,x"}, "flag -capacity-steps: want comma-separated stream counts"},
 		{[]string{"run", "--sent-unit", "minutes"}, "sent unit"}, // a {session} is optional since issue 11 (broadcast feeds)
 		{[]string{"list", "extra"}, "unexpected argument"},
 		{[]string{"run", "resume", "--streams", "x"}, "invalid value"},
@@ -47,22 +47,7 @@ func TestRunUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"run", "--trace", filepath.Join(t.TempDir(), "no", "dir", "t.jsonl"), "hold"}, "--trace"},
 		{[]string{"run", "--target", "http://127.0.0.1:1", "--metrics-addr", "nohostport", "hold"}, "want HOST:PORT"},
 	} {
-		var out bytes.Buffer
-		env, stderr := serveTestEnv(&out)
-		code := Main(context.Background(), tc.args, env)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
-			continue
-		}
-		if !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
-		}
-		if strings.Contains(stderr.String(), "goroutine ") || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 1 {
-			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
-		}
-		if out.Len() != 0 {
-			t.Errorf("%v: printed %q on stdout", tc.args, out.String())
-		}
+		checkUsageError(t, tc.args, tc.want)
 	}
 }
 

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sseharness/sseharness/report"
 )
@@ -17,19 +15,7 @@ import (
 func tickingServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(sseHandler(func(w http.ResponseWriter, f http.Flusher, r *http.Request) {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 1; ; i++ {
-			if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"sent_unix_ns\":%d}\n\n", i, time.Now().UnixNano()); err != nil {
-				return
-			}
-			f.Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-			}
-		}
+		tickEvents(w, f, r, sentNow)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

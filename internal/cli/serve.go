@@ -3,16 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/sseharness/sseharness/reference"
+	"github.com/sseharness/sseharness/scenarios"
 )
 
-// runServe runs `sseharness serve`: the reference SSE server, correct or with --fault,
-// until ctx ends (SIGINT/SIGTERM), then shuts it down gracefully.
-func runServe(ctx context.Context, env *Env, args []string) int {
-	fs := newFlagSet(env, "serve", "[flags]", `
+// serveDescription is serve's usage text, with the fault list of the reference server.
+func serveDescription() string {
+	return `
 Run the reference Server-Sent Events server: the target known to be right, or, with
 --fault, known to be wrong in exactly the named ways. Endpoints:
 
@@ -38,7 +40,7 @@ stream opened their session (early progress): such sessions have a cap and a TTL
 their own (--max-early-sessions, --early-session-ttl), so callbacks for ids nobody
 opens cannot take the room of streams; --max-early-sessions 0 answers them 404.
 
-Faults (comma-separated): `+strings.Join(reference.KnownFaults(), ", ")+`
+Faults (comma-separated): ` + strings.Join(reference.KnownFaults(), ", ") + `
   gzip-buffer    gzip-compress event streams when the client accepts gzip, never
                  flushing: events leave only when the compressor's buffer fills (the
                  correct server does not compress event streams)
@@ -55,30 +57,14 @@ listens: the first line is the first process's URL, as without --procs. A port i
 use stops it before any process starts. SIGINT/SIGTERM stops every process (each
 gets SIGTERM and ends its streams); a process that dies stops the others and ends
 serve with exit 3 and that process's stderr. Sessions live in one process: send all
-of a session's requests to the same URL.`)
-	cfg := reference.DefaultConfig()
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "`address` to listen on (port 0 picks a free port)")
-	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "`interval` between tick events of an open stream (0 = no ticks)")
-	fs.DurationVar(&cfg.Retry, "retry", cfg.Retry, "reconnection `time` sent in the retry field")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "`interval` of ': ping' keep-alive comments")
-	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "a write blocked this `duration` ends the stream (also the TCP user timeout)")
-	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", cfg.MaxLifetime, "the server ends a stream after this `duration` (the client reconnects)")
-	fs.IntVar(&cfg.Replay, "replay", cfg.Replay, "`events` retained per session (and topic) for Last-Event-ID resumption")
-	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions opened by streams held at once; one more gets 503 with Retry-After")
-	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "an idle or finished session is forgotten this `duration` after its last stream")
-	fs.IntVar(&cfg.MaxEarlySessions, "max-early-sessions", cfg.MaxEarlySessions, "sessions progress callbacks may create before a stream opens them, apart from --max-sessions (0 = 404 for them)")
-	fs.DurationVar(&cfg.EarlySessionTTL, "early-session-ttl", cfg.EarlySessionTTL, "a session made by a callback is forgotten this `duration` after its last callback unless a stream opens it")
-	fs.IntVar(&cfg.H2MaxStreams, "h2-max-streams", cfg.H2MaxStreams, "`streams` one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS, with --tls)")
-	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "serve HTTPS with HTTP/2 (in-memory self-signed certificate for 127.0.0.1, ::1, localhost unless --cert/--key)")
-	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (with --key; implies --tls)")
-	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file` (with --cert)")
-	fs.DurationVar(&cfg.FirstTokenDelay, "first-token-delay", cfg.FirstTokenDelay, "chat completions: `delay` before the first token")
-	fs.DurationVar(&cfg.TokenInterval, "token-interval", cfg.TokenInterval, "chat completions: `interval` between tokens")
-	fs.StringVar(&cfg.CallbackToken, "callback-token", "", "require 'Authorization: Bearer `token`' on progress callbacks and topic publishes")
-	// Validation errors are joined with newlines; a usage error is one line.
-	oneLine := func(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
-	faults := fs.String("fault", "", "comma-separated `faults` to reproduce (see above); none by default")
-	procs := fs.Int("procs", 1, "run this many server `processes` on consecutive ports from --addr's (see above)")
+of a session's requests to the same URL.`
+}
+
+// runServe runs `sseharness serve`: the reference SSE server, correct or with --fault,
+// until ctx ends (SIGINT/SIGTERM), then shuts it down gracefully.
+func runServe(ctx context.Context, env *Env, args []string) int {
+	fs := newFlagSet(env, "serve", "[flags]", serveDescription())
+	cfg, faults, procs := defineServeFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -96,7 +82,7 @@ of a session's requests to the same URL.`)
 	if *procs != 1 {
 		return serveProcs(ctx, env, fs, cfg.Addr, *procs)
 	}
-	srv, err := reference.New(cfg)
+	srv, err := reference.New(*cfg)
 	if err != nil {
 		return usageError(env, "serve", "%s", oneLine(err))
 	}
@@ -115,11 +101,74 @@ of a session's requests to the same URL.`)
 	return ExitOK
 }
 
+// defineServeFlags defines serve's flags on fs: the reference server's configuration,
+// --fault and --procs. run parses its --server-arg values with them too.
+func defineServeFlags(fs *flag.FlagSet) (cfg *reference.Config, faults *string, procs *int) {
+	c := reference.DefaultConfig()
+	cfg = &c
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "`address` to listen on (port 0 picks a free port)")
+	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "`interval` between tick events of an open stream (0 = no ticks)")
+	fs.DurationVar(&cfg.Retry, "retry", cfg.Retry, "reconnection `time` sent in the retry field")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "`interval` of ': ping' keep-alive comments")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "a write blocked this `duration` ends the stream (also the TCP user timeout)")
+	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", cfg.MaxLifetime, "the server ends a stream after this `duration` (the client reconnects)")
+	fs.IntVar(&cfg.Replay, "replay", cfg.Replay, "`events` retained per session (and topic) for Last-Event-ID resumption")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions opened by streams held at once; one more gets 503 with Retry-After")
+	fs.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "an idle or finished session is forgotten this `duration` after its last stream")
+	fs.IntVar(&cfg.MaxEarlySessions, "max-early-sessions", cfg.MaxEarlySessions, "sessions progress callbacks may create before a stream opens them, apart from --max-sessions (0 = 404 for them)")
+	fs.DurationVar(&cfg.EarlySessionTTL, "early-session-ttl", cfg.EarlySessionTTL, "a session made by a callback is forgotten this `duration` after its last callback unless a stream opens it")
+	fs.IntVar(&cfg.H2MaxStreams, "h2-max-streams", cfg.H2MaxStreams, "`streams` one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS, with --tls)")
+	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "serve HTTPS with HTTP/2 (in-memory self-signed certificate for 127.0.0.1, ::1, localhost unless --cert/--key)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (with --key; implies --tls)")
+	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file` (with --cert)")
+	fs.DurationVar(&cfg.FirstTokenDelay, "first-token-delay", cfg.FirstTokenDelay, "chat completions: `delay` before the first token")
+	fs.DurationVar(&cfg.TokenInterval, "token-interval", cfg.TokenInterval, "chat completions: `interval` between tokens")
+	fs.StringVar(&cfg.CallbackToken, "callback-token", "", "require 'Authorization: Bearer `token`' on progress callbacks and topic publishes")
+	faults = fs.String("fault", "", "comma-separated `faults` to reproduce (see above); none by default")
+	procs = fs.Int("procs", 1, "run this many server `processes` on consecutive ports from --addr's (see above)")
+	return cfg, faults, procs
+}
+
+// oneLine is a validation error (problems joined with newlines) as one line.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// checkServeArgs parses run's --server-arg values as a child serve gets them, after
+// each scenario's own server flags, and validates the configuration they make, starting
+// nothing: a flag serve does not know, a bad value or a configuration serve would refuse
+// is a usage error of run (exit 2), not a child that fails to start (exit 3).
+func checkServeArgs(scs []*scenarios.Scenario, args []string) error {
+	owns := [][]string{nil}
+	if len(scs) > 0 {
+		owns = owns[:0]
+		for _, sc := range scs {
+			owns = append(owns, sc.ServerArgs)
+		}
+	}
+	var probs problems
+	for _, own := range owns {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg, _, _ := defineServeFlags(fs)
+		if err := fs.Parse(append(append([]string(nil), own...), args...)); err != nil {
+			probs.addf("--server-arg: %v (see 'sseharness serve -h')", err)
+			continue
+		}
+		if fs.NArg() > 0 {
+			probs.addf("--server-arg %q: want one serve flag such as --h2-max-streams=100", fs.Arg(0))
+			continue
+		}
+		if err := cfg.Validate(); err != nil {
+			probs.addf("--server-arg %s: %s", strings.Join(args, " "), oneLine(err))
+		}
+	}
+	return probs.err()
+}
+
 // validateFaults checks a --fault list as serve will parse it (every fault of
 // reference.KnownFaults, cut-after=D and pool=N included), as one line.
 func validateFaults(s string) error {
 	if _, err := reference.ParseFaults(s); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+		return errors.New(oneLine(err))
 	}
 	return nil
 }

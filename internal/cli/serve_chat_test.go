@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestServeChatCompletionsWithTokenFlags(t *testing.T) {
@@ -22,21 +20,8 @@ func TestServeChatCompletionsWithTokenFlags(t *testing.T) {
 		t.Fatalf("error does not name the flag: %q", stderr)
 	}
 
-	pr, pw := io.Pipe()
-	env, stderr = serveTestEnv(pw)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	exit := make(chan int, 1)
-	go func() {
-		exit <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--first-token-delay", "1ms", "--token-interval", "1ms"}, env)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("nothing printed; stderr: %s", stderr)
-	}
-	url := lines.Text()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	srv := serveInProcess(t, "--first-token-delay", "1ms", "--token-interval", "1ms")
+	url := srv.url
 	resp, err := http.Post(url+"/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":3}`))
 	if err != nil {
@@ -50,13 +35,5 @@ func TestServeChatCompletionsWithTokenFlags(t *testing.T) {
 	if n := strings.Count(string(body), `"delta":{"content"`) + strings.Count(string(body), `"delta":{"role":"assistant","content"`); n != 3 || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
 		t.Fatalf("%d content chunks, body:\n%s", n, body)
 	}
-	cancel()
-	select {
-	case code := <-exit:
-		if code != ExitOK {
-			t.Fatalf("exit %d; stderr: %s", code, stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	srv.stop(t)
 }

@@ -59,23 +59,7 @@ func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--tick", "soon"}, "invalid value"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
-		var out bytes.Buffer
-		env, stderr := serveTestEnv(&out)
-		code := Main(context.Background(), append([]string{"serve"}, tc.args...), env)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", tc.args, code, ExitUsage, stderr)
-			continue
-		}
-		first := strings.SplitN(stderr.String(), "\n", 2)[0]
-		if !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
-		}
-		if strings.Contains(stderr.String(), "goroutine ") || first == "" {
-			t.Errorf("%v: not a one-line error: %q", tc.args, stderr)
-		}
-		if out.Len() != 0 {
-			t.Errorf("%v: printed %q on stdout", tc.args, out.String())
-		}
+		checkUsageError(t, append([]string{"serve"}, tc.args...), tc.want)
 	}
 }
 
@@ -112,21 +96,8 @@ func TestServeListenFailureIsHarnessError(t *testing.T) {
 
 func TestServePrintsURLFirstAndStopsOnCancel(t *testing.T) {
 	t.Parallel()
-	pr, pw := io.Pipe()
-	env, stderr := serveTestEnv(pw)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	exit := make(chan int, 1)
-	go func() {
-		exit <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--tick", "20ms"}, env)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("nothing printed; stderr: %s", stderr)
-	}
-	url := lines.Text()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	s := serveInProcess(t, "--tick", "20ms")
+	url := s.url
 	if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.HasSuffix(url, ":0") {
 		t.Fatalf("first line %q is not the URL listened on", url)
 	}
@@ -138,42 +109,13 @@ func TestServePrintsURLFirstAndStopsOnCancel(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
-	cancel()
-	select {
-	case code := <-exit:
-		if code != ExitOK {
-			t.Fatalf("exit %d, want 0; stderr: %s", code, stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after its context ended")
-	}
+	s.stop(t)
 }
 
 // Issue 12: 100 junk callbacks for ids nobody opens do not fill --max-sessions 100.
 func TestServeJunkCallbacksDoNotStarveStreams(t *testing.T) {
 	t.Parallel()
-	pr, pw := io.Pipe()
-	env, stderr := serveTestEnv(pw)
-	ctx, cancel := context.WithCancel(context.Background())
-	exit := make(chan int, 1)
-	go func() {
-		exit <- Main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--max-sessions", "100", "--tick", "0"}, env)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exit:
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not return after its context ended")
-		}
-	})
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("nothing printed; stderr: %s", stderr)
-	}
-	url := lines.Text()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	url := serveInProcess(t, "--max-sessions", "100", "--tick", "0").url
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for i := range 100 {
 		resp, err := hc.Post(fmt.Sprintf("%s/sessions/junk-%d/progress", url, i), "application/json", strings.NewReader(`{"progress":1}`))
@@ -199,10 +141,8 @@ func TestServeJunkCallbacksDoNotStarveStreams(t *testing.T) {
 
 // serveBinary is a running `sseharness serve` process.
 type serveBinary struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *serveTestBuffer
-	exited chan error
+	*testProcess
+	url string
 }
 
 // buildBinary builds the sseharness binary once for a test and its subtests.
@@ -220,21 +160,8 @@ func buildBinary(t *testing.T) string {
 // kills it at the end of the test if it still runs.
 func startBinary(t *testing.T, bin string, args ...string) *serveBinary {
 	t.Helper()
-	s := &serveBinary{stderr: &serveTestBuffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	s.cmd.Stderr = s.stderr
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	})
+	p, stdout := startTestProcess(t, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), nil)
+	s := &serveBinary{testProcess: p}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		t.Fatalf("reading the URL line: %v; stderr: %s", err, s.stderr)
@@ -318,11 +245,7 @@ func openRaw(t *testing.T, url string, n int) []net.Conn {
 }
 
 func TestServeBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 
 	t.Run("SIGTERM with 1000 open streams exits within 5s", func(t *testing.T) {
 		t.Parallel()

@@ -28,11 +28,7 @@ func gone(pid int) bool {
 // A parent killed with SIGKILL cannot stop its children itself: the kernel's
 // parent-death signal (SIGTERM) does.
 func TestServeProcsChildrenDieWithAKilledParent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	p := startProcs(t, bin, 2, "--addr", "127.0.0.1:0")
 	for _, u := range p.urls {
 		healthz(t, u)

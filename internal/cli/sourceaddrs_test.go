@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sseharness/sseharness/runner"
 )
@@ -25,19 +24,7 @@ func TestRunSourceAddrsSpreadConnections(t *testing.T) {
 			seen[host]++
 			mu.Unlock()
 		}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 1; ; i++ {
-			if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"sent_unix_ns\":%d}\n\n", i, time.Now().UnixNano()); err != nil {
-				return
-			}
-			f.Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-			}
-		}
+		tickEvents(w, f, r, sentNow)
 	}))
 	defer srv.Close()
 	code, stderr, res := holdRun(t, srv.URL, "--streams", "6", "--source-addrs", "127.0.0.2-127.0.0.4")

@@ -70,11 +70,7 @@ func counter(t *testing.T, base, name string) float64 {
 // resume (a client leaves, its callbacks go on, it comes back with Last-Event-ID)
 // passes only when the stream, the callbacks and the reconnection reach one server.
 func TestRunSeveralTargetsAgainstServeProcs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	base := freePorts(t, 2)
 	p := startProcs(t, bin, 2, "--addr", fmt.Sprintf("127.0.0.1:%d", base), "--tick", "200ms")
 	out := filepath.Join(t.TempDir(), "result.json")

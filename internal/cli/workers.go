@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sseharness/sseharness/report"
@@ -45,6 +44,14 @@ type workerSnapshot struct {
 	Errors    int64   `json:"errors"`
 	P99MS     float64 `json:"p99_ms"`
 	P99OK     bool    `json:"p99_ok"`
+	// Request streams (report.Snapshot's Req figures), when Requests.
+	Requests     bool    `json:"requests,omitempty"`
+	ReqStarted   int64   `json:"req_started,omitempty"`
+	ReqStreaming int64   `json:"req_streaming,omitempty"`
+	ReqCompleted int64   `json:"req_completed,omitempty"`
+	ReqFailed    int64   `json:"req_failed,omitempty"`
+	TTFTP99MS    float64 `json:"ttft_p99_ms,omitempty"`
+	TTFTOK       bool    `json:"ttft_ok,omitempty"`
 }
 
 // snapshotWriter writes a worker's snapshots as JSON lines; safe for concurrent use.
@@ -61,6 +68,8 @@ func (w *snapshotWriter) write(scenario string, s report.Snapshot) {
 		Worker: w.worker, Scenario: scenario, ElapsedMS: s.Elapsed.Milliseconds(),
 		Streams: s.Streams, Open: s.Open, Events: s.Events, EventRate: s.EventRate, Errors: s.Errors,
 		P99MS: float64(s.LatencyP99) / float64(time.Millisecond), P99OK: s.LatencyOK,
+		Requests: s.Requests, ReqStarted: s.ReqStarted, ReqStreaming: s.ReqStreaming, ReqCompleted: s.ReqCompleted,
+		ReqFailed: s.ReqFailed, TTFTP99MS: float64(s.TTFTP99) / float64(time.Millisecond), TTFTOK: s.TTFTOK,
 	})
 }
 
@@ -98,12 +107,11 @@ func workerArgs(args []string, i, n int, out string) []string {
 
 // workerProc is one worker process of `run --workers`.
 type workerProc struct {
-	index  int
-	cmd    *exec.Cmd
-	out    string
-	stderr *headTailBuffer
-	done   chan struct{} // closed when the process has exited and its stdout is read
-	err    error         // the exit status, valid once done is closed
+	childProc // done: the process has exited and its stdout is read
+	index     int
+	out       string
+	stderr    *headTailBuffer
+	err       error // the exit status, valid once done is closed
 }
 
 // died says why a worker that ended gave no usable result, "" when it did.
@@ -164,12 +172,48 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		args = append([]string{"--start-at", at}, args...)
 	}
 	progress := newProgressLine(env)
-	live := newWorkerProgress(wr.n, progress)
+	workers, err := startWorkers(exe, dir, args, wr.n, newWorkerProgress(wr.n, progress))
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
+	fmt.Fprintf(env.Stderr, "sseharness run: %d workers started, each a shard of every scenario\n", wr.n)
+	dead := awaitWorkers(ctx, workers)
+	progress.end()
+	if len(dead) > 0 {
+		for _, w := range dead {
+			fmt.Fprintf(env.Stderr, "sseharness run: worker %d of %d died (%s); its stderr:\n%s",
+				w.index, wr.n, w.died(), indent(w.stderr.String()))
+		}
+		fmt.Fprintf(env.Stderr, "sseharness run: %d of %d workers died: the run has no result (a smaller run is not the one asked for)\n", len(dead), wr.n)
+		return ExitHarness
+	}
+	shards := make([]*report.Result, 0, wr.n)
+	for _, w := range workers {
+		r, err := report.Load(w.out)
+		if err != nil {
+			return harnessError(env, "run", fmt.Errorf("worker %d of %d: %w", w.index, wr.n, err))
+		}
+		shards = append(shards, r)
+	}
+	res, err := report.Merge(shards)
+	if err != nil {
+		return harnessError(env, "run", err)
+	}
+	res.Shard = nil
+	for _, s := range res.Scenarios {
+		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs, %d workers)\n", s.Name, s.Verdict, s.End.Sub(s.Start).Seconds(), wr.n)
+	}
+	return finishRun(ctx, env, res, wr.out, wr.render, wr.strict)
+}
+
+// startWorkers starts n workers of exe with args, each writing its result in dir and
+// its live counts to live. A worker that cannot start stops those started.
+func startWorkers(exe, dir string, args []string, n int, live *workerProgress) ([]*workerProc, error) {
 	var workers []*workerProc
-	for i := 0; i < wr.n; i++ {
+	for i := 0; i < n; i++ {
 		w := &workerProc{index: i, out: filepath.Join(dir, fmt.Sprintf("worker-%d.json", i)),
-			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, done: make(chan struct{})}
-		w.cmd = exec.Command(exe, workerArgs(args, i, wr.n, w.out)...)
+			stderr: &headTailBuffer{tail: tailbuf.New(workerStderrTail)}, childProc: childProc{done: make(chan struct{})}}
+		w.cmd = exec.Command(exe, workerArgs(args, i, n, w.out)...)
 		w.cmd.Stderr = w.stderr
 		w.cmd.SysProcAttr = childProcAttr()
 		stdout, err := w.cmd.StdoutPipe()
@@ -178,7 +222,7 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		}
 		if err != nil {
 			stopWorkers(workers)
-			return harnessError(env, "run", fmt.Errorf("start worker %d of %d: %w", i, wr.n, err))
+			return nil, fmt.Errorf("start worker %d of %d: %w", i, n, err)
 		}
 		go func() {
 			live.read(stdout)
@@ -187,9 +231,12 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 		}()
 		workers = append(workers, w)
 	}
-	fmt.Fprintf(env.Stderr, "sseharness run: %d workers started, each a shard of every scenario\n", wr.n)
+	return workers, nil
+}
 
-	// Wait for every worker; the first that dies, or ctx ending, stops the others.
+// awaitWorkers waits for every worker; the first that dies, or ctx ending, stops the
+// others. It returns the workers that died, in index order.
+func awaitWorkers(ctx context.Context, workers []*workerProc) []*workerProc {
 	ended := make(chan *workerProc, len(workers))
 	for _, w := range workers {
 		go func() {
@@ -220,59 +267,13 @@ func runWorkers(ctx context.Context, env *Env, wr workerRun) int {
 			stop()
 		}
 	}
-	progress.end()
-	if len(dead) > 0 {
-		sort.Slice(dead, func(a, b int) bool { return dead[a].index < dead[b].index })
-		for _, w := range dead {
-			fmt.Fprintf(env.Stderr, "sseharness run: worker %d of %d died (%s); its stderr:\n%s",
-				w.index, wr.n, w.died(), indent(w.stderr.String()))
-		}
-		fmt.Fprintf(env.Stderr, "sseharness run: %d of %d workers died: the run has no result (a smaller run is not the one asked for)\n", len(dead), wr.n)
-		return ExitHarness
-	}
-
-	shards := make([]*report.Result, 0, wr.n)
-	for _, w := range workers {
-		r, err := report.Load(w.out)
-		if err != nil {
-			return harnessError(env, "run", fmt.Errorf("worker %d of %d: %w", w.index, wr.n, err))
-		}
-		shards = append(shards, r)
-	}
-	res, err := report.Merge(shards)
-	if err != nil {
-		return harnessError(env, "run", err)
-	}
-	res.Shard = nil
-	for _, s := range res.Scenarios {
-		fmt.Fprintf(env.Stderr, "%-22s %s (%.1fs, %d workers)\n", s.Name, s.Verdict, s.End.Sub(s.Start).Seconds(), wr.n)
-	}
-	return finishRun(ctx, env, res, wr.out, wr.render, wr.strict)
+	sort.Slice(dead, func(a, b int) bool { return dead[a].index < dead[b].index })
+	return dead
 }
 
 // stopWorkers asks every worker still running to end (SIGTERM: it drains and writes
 // its result) and kills those still there after workerStopTimeout.
-func stopWorkers(ws []*workerProc) {
-	for _, w := range ws {
-		select {
-		case <-w.done:
-		default:
-			_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	deadline := time.NewTimer(workerStopTimeout)
-	defer deadline.Stop()
-	for _, w := range ws {
-		select {
-		case <-w.done:
-		case <-deadline.C:
-			for _, k := range ws {
-				_ = k.cmd.Process.Kill()
-			}
-			<-w.done
-		}
-	}
-}
+func stopWorkers(ws []*workerProc) { stopProcs(ws, workerStopTimeout) }
 
 func indent(s string) string {
 	if strings.TrimSpace(s) == "" {
@@ -324,13 +325,13 @@ func (p *workerProgress) add(s workerSnapshot) {
 }
 
 // sumLocked is the progress line: counts add up over the workers; the p99 is the worst
-// worker's (percentiles do not add).
+// worker's (percentiles do not add). Request streams show request figures.
 func (p *workerProgress) sumLocked() string {
 	var t workerSnapshot
 	var scen []string
 	seen := map[string]bool{}
-	p99 := "n/a"
-	worst := 0.0
+	p99, ttft := "n/a", "n/a"
+	worst, worstTTFT := 0.0, 0.0
 	for _, s := range p.latest {
 		t.Streams += s.Streams
 		t.Open += s.Open
@@ -338,9 +339,18 @@ func (p *workerProgress) sumLocked() string {
 		t.EventRate += s.EventRate
 		t.Errors += s.Errors
 		t.ElapsedMS = max(t.ElapsedMS, s.ElapsedMS)
+		t.Requests = t.Requests || s.Requests
+		t.ReqStarted += s.ReqStarted
+		t.ReqStreaming += s.ReqStreaming
+		t.ReqCompleted += s.ReqCompleted
+		t.ReqFailed += s.ReqFailed
 		if s.P99OK && s.P99MS >= worst {
 			worst = s.P99MS
 			p99 = fmtDurationMS(s.P99MS)
+		}
+		if s.TTFTOK && s.TTFTP99MS >= worstTTFT {
+			worstTTFT = s.TTFTP99MS
+			ttft = fmtDurationMS(s.TTFTP99MS)
 		}
 		if !seen[s.Scenario] {
 			seen[s.Scenario] = true
@@ -348,9 +358,13 @@ func (p *workerProgress) sumLocked() string {
 		}
 	}
 	sort.Strings(scen)
-	return fmt.Sprintf("%s: %d/%d workers  %s  streams %d (open %d)  events %d (%.0f/s)  worst worker p99 latency %s  errors %d",
-		strings.Join(scen, ","), len(p.latest), p.n, (time.Duration(t.ElapsedMS) * time.Millisecond).Truncate(time.Second),
-		t.Streams, t.Open, t.Events, t.EventRate, p99, t.Errors)
+	head := fmt.Sprintf("%s: %d/%d workers  %s", strings.Join(scen, ","), len(p.latest), p.n, (time.Duration(t.ElapsedMS) * time.Millisecond).Truncate(time.Second))
+	if t.Requests {
+		return fmt.Sprintf("%s  requests %d started (%d streaming)  %d completed  %d failed  worst worker ttft p99 %s",
+			head, t.ReqStarted, t.ReqStreaming, t.ReqCompleted, t.ReqFailed, ttft)
+	}
+	return fmt.Sprintf("%s  streams %d (open %d)  events %d (%.0f/s)  worst worker p99 latency %s  errors %d",
+		head, t.Streams, t.Open, t.Events, t.EventRate, p99, t.Errors)
 }
 
 func fmtDurationMS(ms float64) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sseharness/sseharness/report"
@@ -115,11 +117,7 @@ func children(t *testing.T, pid int) []int {
 }
 
 func TestRunWorkersBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	srv := startBinary(t, bin, "--tick", "200ms")
 
 	t.Run("three workers merge into exactly the streams asked for", func(t *testing.T) {
@@ -183,11 +181,7 @@ func TestRunWorkersBinary(t *testing.T) {
 // their streams together; report merge reports the peak they achieved together, and
 // each result says how late its shard began.
 func TestStartAtShardsOverlapFully(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	t.Parallel()
-	bin := buildBinary(t)
+	bin := binaryTest(t)
 	srv := startBinary(t, bin, "--tick", "200ms")
 	dir := t.TempDir()
 	// The second shard is started 4s after the first, later than a shard's streams live
@@ -248,14 +242,52 @@ func TestWorkerProgressSumsTheWorkers(t *testing.T) {
 not json
 {"worker":1,"scenario":"hold","elapsed_ms":2500,"streams":4,"open":3,"events":40,"event_rate":4,"errors":0,"p99_ms":7.5,"p99_ok":true}
 `))
-	p.mu.Lock()
-	line := p.sumLocked()
-	p.mu.Unlock()
-	want := "hold: 2/2 workers  3s  streams 9 (open 8)  events 90 (9/s)  worst worker p99 latency 7.5ms  errors 1"
-	if line != want {
-		t.Errorf("progress line\n%q, want\n%q", line, want)
-	}
+	wantProgressLine(t, p, "hold: 2/2 workers  3s  streams 9 (open 8)  events 90 (9/s)  worst worker p99 latency 7.5ms  errors 1")
 	if !strings.Contains(stderr.String(), "hold: ") {
 		t.Errorf("nothing written to the terminal: %q", stderr)
 	}
+}
+
+// TestWorkerProgressShowsRequests: workers running request streams sum their request
+// counts into the line, with the worst worker's TTFT p99, instead of stream counts.
+func TestWorkerProgressShowsRequests(t *testing.T) {
+	env, _ := serveTestEnv(&bytes.Buffer{})
+	p := newWorkerProgress(2, newProgressLine(env))
+	for i, s := range []report.Snapshot{
+		{Elapsed: 2 * time.Second, Requests: true, ReqStarted: 10, ReqStreaming: 2, ReqCompleted: 7, ReqFailed: 1, TTFTP99: 120 * time.Millisecond, TTFTOK: true},
+		{Elapsed: 2500 * time.Millisecond, Requests: true, ReqStarted: 9, ReqStreaming: 1, ReqCompleted: 8, TTFTP99: 310 * time.Millisecond, TTFTOK: true},
+	} {
+		var b bytes.Buffer
+		(&snapshotWriter{enc: json.NewEncoder(&b), worker: i}).write("request-stream", s)
+		p.read(&b)
+	}
+	wantProgressLine(t, p, "request-stream: 2/2 workers  2s  requests 19 started (3 streaming)  15 completed  1 failed  worst worker ttft p99 310ms")
+}
+
+func wantProgressLine(t *testing.T, p *workerProgress, want string) {
+	t.Helper()
+	p.mu.Lock()
+	line := p.sumLocked()
+	p.mu.Unlock()
+	if line != want {
+		t.Errorf("progress line\n%q, want\n%q", line, want)
+	}
+}
+
+// TestWorkerProgressAtMostFourTimesASecond: on a fake clock (testing/synctest), workers
+// that send a snapshot every 50 ms for 2 s rewrite the terminal line every 250 ms, 8
+// times, not once per snapshot.
+func TestWorkerProgressAtMostFourTimesASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env, stderr := serveTestEnv(&bytes.Buffer{})
+		env.StderrIsTerminal = true
+		p := newWorkerProgress(2, newProgressLine(env))
+		for i := range 40 {
+			p.add(workerSnapshot{Worker: i % 2, Scenario: "hold", Events: int64(i)})
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := strings.Count(stderr.String(), "\r\033[K"); n != 8 {
+			t.Errorf("%d progress lines in 2s of snapshots every 50ms, want 8", n)
+		}
+	})
 }
