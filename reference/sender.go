@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -182,8 +183,10 @@ func (sn *sender) encodeItem(it item, replayed bool) {
 }
 
 // run is the sender's loop; it returns when stopped, when its stream failed, after
-// writing the done event, or at server shutdown.
-func (sn *sender) run() {
+// writing the done event, or at server shutdown. w is what else ends the stream when the
+// sender runs on the goroutine of the handler holding it (the inline scheduler); a sender
+// on a goroutine of its own gets the zero streamWatch, whose channels never fire.
+func (sn *sender) run(w streamWatch) {
 	s := sn.srv
 	sess := sn.sess
 	sess.mu.Lock()
@@ -232,6 +235,18 @@ func (sn *sender) run() {
 		case <-sn.stopCh:
 			return
 		case <-s.shutdownCh:
+			sn.st.end(ReasonShutdown)
+			return
+		case <-w.end:
+			return
+		case <-w.gone:
+			sn.st.end(sn.st.goneReason())
+			return
+		case <-w.lifetime:
+			sn.st.end(ReasonLifetime)
+			return
+		case <-w.cut:
+			sn.st.end(ReasonCut)
 			return
 		case <-pingC:
 			sn.buf.Reset()
@@ -328,11 +343,13 @@ func (sn *sender) stop() {
 	sn.stopOnce.Do(func() { close(sn.stopCh) })
 }
 
-// scheduler runs senders (fault pool=N changes it). Its methods are safe for concurrent
-// use.
+// scheduler runs senders (faults leak-on-disconnect and pool=N change it). Its methods
+// are safe for concurrent use.
 type scheduler interface {
-	// start runs sn, now or later; a sender it will never run it finishes unstarted.
-	start(sn *sender)
+	// serve runs sn, now or later, and holds sn's stream, the one of request r, until the
+	// stream ends; it returns why. It is called on the goroutine of r's handler. A sender
+	// it will never run it finishes unstarted.
+	serve(s *Server, r *http.Request, sn *sender) string
 	// drop finishes sn unstarted if it has not started yet (sn was stopped).
 	drop(sn *sender)
 	// shutdown stops scheduling and finishes unstarted every sender that never ran.
@@ -340,16 +357,38 @@ type scheduler interface {
 }
 
 var (
+	_ scheduler = inline{}
 	_ scheduler = goroutines{}
 	_ scheduler = (*senderPool)(nil)
 )
 
-// goroutines is the correct scheduler: every sender runs on a goroutine of its own.
+// inline is the correct scheduler: a sender runs on the goroutine of the handler that
+// holds its stream, one select serving the sender's wake-ups and the stream's ends, so
+// that a session stream costs no goroutine beyond net/http's own. A sender then never
+// outlives its stream's handler, as no correct sender does.
+type inline struct{}
+
+func (inline) serve(s *Server, r *http.Request, sn *sender) string {
+	w := s.watch(r, sn.st)
+	defer w.stop()
+	sn.run(w)
+	return s.waitEnd(sn.st, w, nil, nil)
+}
+
+func (inline) drop(*sender) {}
+func (inline) shutdown()    {}
+
+// goroutines is fault leak-on-disconnect's scheduler: every sender runs on a goroutine of
+// its own, so that one that ignores its client's going away can outlive the stream.
 type goroutines struct{}
 
-func (goroutines) start(sn *sender) { go sn.run() }
-func (goroutines) drop(*sender)     {}
-func (goroutines) shutdown()        {}
+func (goroutines) serve(s *Server, r *http.Request, sn *sender) string {
+	go sn.run(streamWatch{})
+	return s.hold(r, sn.st, nil)
+}
+
+func (goroutines) drop(*sender) {}
+func (goroutines) shutdown()    {}
 
 // senderPool is fault pool=N: a fixed set of workers, each taking one sender and, like a
 // task that loops forever, never taking another.
@@ -373,10 +412,11 @@ func newSenderPool(workers int, m *metrics, goBackground func(func()), shutdown 
 	return p
 }
 
-func (p *senderPool) start(sn *sender) {
+func (p *senderPool) serve(s *Server, r *http.Request, sn *sender) string {
 	if !p.submit(sn) {
 		sn.finishUnstarted() // shutting down
 	}
+	return s.hold(r, sn.st, nil)
 }
 
 func (p *senderPool) drop(sn *sender) {
@@ -459,7 +499,7 @@ func (p *senderPool) worker(shutdown <-chan struct{}) {
 	if sn == nil {
 		return
 	}
-	sn.run()
+	sn.run(streamWatch{})
 	<-shutdown
 }
 
