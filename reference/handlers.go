@@ -276,17 +276,25 @@ type progressRequest struct {
 	Message  string   `json:"message"`
 }
 
+// callback runs what every callback (progress, publish) passes before its body is
+// used: the token, a valid name in path value key (else 400) and a body within
+// maxBodyBytes. It answers a failure itself; ok reports whether the handler goes on.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request, what, key string) (name string, body []byte, ok bool) {
+	if !s.authorized(w, r) {
+		return "", nil, false
+	}
+	name = r.PathValue(key)
+	if err := checkName(what, name); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", nil, false
+	}
+	body, ok = readBody(w, r)
+	return name, body, ok
+}
+
 // serveProgress is POST /sessions/{id}/progress, the job's push callback.
 func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(w, r) {
-		return
-	}
-	id := r.PathValue("id")
-	if err := checkName("session id", id); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	body, ok := readBody(w, r)
+	id, body, ok := s.callback(w, r, "session id", "id")
 	if !ok {
 		return
 	}

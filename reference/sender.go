@@ -103,9 +103,12 @@ func (sn *sender) wake() {
 	}
 }
 
-func (sn *sender) isStopped() bool {
+func (sn *sender) isStopped() bool { return isClosed(sn.stopCh) }
+
+// isClosed reports whether ch is closed (none of ours is ever sent on).
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-sn.stopCh:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -187,45 +190,67 @@ func (sn *sender) encodeItem(it item, replayed bool) {
 // sender runs on the goroutine of the handler holding it (the inline scheduler); a sender
 // on a goroutine of its own gets the zero streamWatch, whose channels never fire.
 func (sn *sender) run(w streamWatch) {
-	s := sn.srv
-	sess := sn.sess
-	sess.mu.Lock()
-	sess.running++
-	dup := sess.running > 1
-	sess.mu.Unlock()
-	s.m.sendersActive.Inc()
-	if dup {
-		s.m.duplicateSenders.Inc()
-	}
+	sn.count()
 	defer sn.finish()
-	if sn.isStopped() {
-		return
+	if !sn.isStopped() && sn.sendStart() {
+		sn.loop(w)
 	}
+}
 
+// count counts sn running, and as a duplicate while another sender of its session runs.
+func (sn *sender) count() {
+	sn.sess.mu.Lock()
+	sn.sess.running++
+	dup := sn.sess.running > 1
+	sn.sess.mu.Unlock()
+	sn.srv.m.sendersActive.Inc()
+	if dup {
+		sn.srv.m.duplicateSenders.Inc()
+	}
+}
+
+// sendStart writes the start of the stream: the preamble, then the replay. It returns
+// false when the sender must stop.
+func (sn *sender) sendStart() bool {
 	sn.buf.Reset()
 	nReplay := len(sn.start.replay)
-	s.appendPreamble(&sn.buf, &eventData{
-		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
+	sn.srv.appendPreamble(&sn.buf, &eventData{
+		Session: sn.sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
 	}, sn.start.lost)
 	if !sn.write(1, 0) {
-		return
+		return false
 	}
 	for _, it := range sn.start.replay {
-		if sn.isStopped() {
-			return
-		}
-		sn.buf.Reset()
-		sn.encodeItem(it, true)
-		if !sn.write(1, 1) {
-			return
-		}
-		if it.kind == kindDone {
-			sn.st.end(ReasonDone)
-			return
+		if sn.isStopped() || !sn.send(it, true) {
+			return false
 		}
 	}
 	sn.start.replay = nil
+	return true
+}
 
+// send writes one session event, replayed or live. It returns false when the sender
+// must stop: the write failed, or the event was the done event, which ends the stream.
+func (sn *sender) send(it item, replayed bool) bool {
+	sn.buf.Reset()
+	sn.encodeItem(it, replayed)
+	nReplayed := 0
+	if replayed {
+		nReplayed = 1
+	}
+	if !sn.write(1, nReplayed) {
+		return false
+	}
+	if it.kind == kindDone {
+		sn.st.end(ReasonDone)
+		return false
+	}
+	return true
+}
+
+// loop sends ticks, queued events and pings until the sender must stop.
+func (sn *sender) loop(w streamWatch) {
+	s := sn.srv
 	tickC, stopTick := s.policy.tick()
 	defer stopTick()
 	pingC, stopPing := s.policy.heartbeat()
@@ -295,16 +320,7 @@ func (sn *sender) drain() bool {
 			return true
 		}
 		for _, it := range q {
-			if sn.isStopped() {
-				return false
-			}
-			sn.buf.Reset()
-			sn.encodeItem(it, false)
-			if !sn.write(1, 0) {
-				return false
-			}
-			if it.kind == kindDone {
-				sn.st.end(ReasonDone)
+			if sn.isStopped() || !sn.send(it, false) {
 				return false
 			}
 		}

@@ -171,14 +171,7 @@ func (s *Server) beginShutdown() {
 	})
 }
 
-func (s *Server) shuttingDown() bool {
-	select {
-	case <-s.shutdownCh:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) shuttingDown() bool { return isClosed(s.shutdownCh) }
 
 // janitor forgets idle sessions and topics.
 func (s *Server) janitor() {

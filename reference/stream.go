@@ -146,14 +146,7 @@ func (st *stream) end(reason string) {
 	})
 }
 
-func (st *stream) ended() bool {
-	select {
-	case <-st.endCh:
-		return true
-	default:
-		return false
-	}
-}
+func (st *stream) ended() bool { return isClosed(st.endCh) }
 
 // interrupt ends st with reason for a goroutine other than its holder and makes a write
 // in progress give up within closeGrace: the sender of a stream writes on the holding
