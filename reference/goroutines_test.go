@@ -2,8 +2,10 @@ package reference_test
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -90,24 +92,7 @@ func TestReplaceInterruptsABlockedWrite(t *testing.T) {
 	cfg.WriteTimeout = time.Minute // far beyond the test's waits
 	base := startServer(t, cfg)
 	dialNotReading(t, base, "stuck")
-	msg := strings.Repeat("w", 60<<10)
-	// Post large events until the count of events written stops short of what was
-	// posted: the sender is blocked in a write.
-	posted, last := 0.0, -1.0
-	for {
-		if posted == 300 { // 18 MB, far beyond loopback socket buffers
-			t.Fatalf("300 large events posted to a client that does not read, and no write blocks: %s", sseref(scrape(t, base)))
-		}
-		if code, _ := post(t, base+"/sessions/stuck/progress", `{"progress":1,"message":"`+msg+`"}`, nil); code != http.StatusOK {
-			t.Fatalf("progress: %d", code)
-		}
-		posted++
-		sent := scrape(t, base)["sseref_events_sent_total"]
-		if sent == last && sent < posted {
-			break
-		}
-		last = sent
-	}
+	fillUntilBlocked(t, base, "stuck")
 	t0 := time.Now()
 	openRaw(t, base, "stuck") // fails after wait (5 s) if the old write holds on
 	took := time.Since(t0)
@@ -118,4 +103,57 @@ func TestReplaceInterruptsABlockedWrite(t *testing.T) {
 		return m[closed("replaced")] == 1 && m["sseref_senders_active"] == 1
 	})
 	t.Logf("replaced after %v", took.Round(time.Millisecond))
+}
+
+// fillUntilBlocked posts large progress events to session id, whose client does not
+// read, until the count of events written stops short of what was posted: its sender
+// is blocked in a write.
+func fillUntilBlocked(t *testing.T, base, id string) {
+	t.Helper()
+	msg := strings.Repeat("w", 60<<10)
+	posted, last := 0.0, -1.0
+	for {
+		if posted == 300 { // 18 MB, far beyond loopback socket buffers
+			t.Fatalf("300 large events posted to a client that does not read, and no write blocks: %s", sseref(scrape(t, base)))
+		}
+		if code, _ := post(t, base+"/sessions/"+id+"/progress", `{"progress":1,"message":"`+msg+`"}`, nil); code != http.StatusOK {
+			t.Fatalf("progress: %d", code)
+		}
+		posted++
+		sent := scrape(t, base)["sseref_events_sent_total"]
+		if sent == last && sent+1 < posted {
+			// Still the same a while later, with events waiting: blocked, not just late.
+			time.Sleep(300 * time.Millisecond) // the interval over which the count must not move
+			if scrape(t, base)["sseref_events_sent_total"] == sent {
+				return
+			}
+		}
+		last = sent
+	}
+}
+
+// Shutdown ends a stream whose sender is blocked in a write within about closeGrace,
+// not after the write timeout.
+func TestShutdownInterruptsABlockedWrite(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Tick = 0
+	cfg.WriteTimeout = time.Minute // far beyond the test's waits
+	srv, err := reference.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	dialNotReading(t, ts.URL, "stuck")
+	fillUntilBlocked(t, ts.URL, "stuck")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	t0 := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a stream blocked in a write: %v after %v", err, time.Since(t0))
+	}
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Errorf("Shutdown took %v, want about 1 s", took)
+	}
 }

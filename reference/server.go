@@ -168,6 +168,7 @@ func (s *Server) beginShutdown() {
 	s.shutdownOnce.Do(func() {
 		close(s.shutdownCh)
 		s.policy.sched.shutdown()
+		s.sessions.interruptStreams(ReasonShutdown)
 	})
 }
 
