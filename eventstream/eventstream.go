@@ -126,6 +126,8 @@ type Parser struct {
 
 	buf        []byte // read buffer; unprocessed bytes are buf[r:w]
 	r, w       int
+	cr         int   // index in buf of the first CR in buf[r:w], or -1: most bodies have none
+	valid      int   // buf[r:valid] is known valid UTF-8, checked once per read
 	readErr    error // error of the last Read, returned once buf[r:w] is processed
 	err        error // sticky result once the stream ended or failed
 	emptyReads int   // consecutive (0, nil) reads
@@ -141,9 +143,10 @@ type Parser struct {
 	data []byte // data buffer: each data value followed by LF
 	typ  []byte // event type buffer
 
-	// The last event ID buffer is id, or idNext when idSet: a new id is kept as bytes
-	// until dispatch, where it can share one allocation with the event's data.
-	id     string
+	// The last event ID buffer is lastID, the last event ID string, or idNext when
+	// idSet: a new id is kept as bytes until dispatch, where it can share one allocation
+	// with the event's data. (Between dispatches the buffer and the string differ only
+	// by what idNext holds.)
 	idNext []byte
 	idSet  bool
 	// idField: the block being built had an honoured id field (reported as HasID).
@@ -189,12 +192,12 @@ func positiveOr(v, def int) int {
 // the byte counts) is dropped. Buffers are reused.
 func (p *Parser) Reset(r io.Reader) {
 	p.rd = r
-	p.r, p.w = 0, 0
+	p.r, p.w, p.cr, p.valid = 0, 0, -1, 0
 	p.readErr, p.err, p.emptyReads = nil, nil, 0
 	p.need, p.seen, p.cp = 0, 0, 0
 	p.lower, p.upper = 0x80, 0xBF
 	p.atStart, p.skipLF = true, false
-	p.id, p.idSet, p.idField = p.lastID, false, false
+	p.idSet, p.idField = false, false
 	p.pos, p.itemPos, p.lineStart = 0, 0, 0
 	p.releaseBuffers()
 }
@@ -215,6 +218,16 @@ func truncated(b []byte) []byte {
 		return nil
 	}
 	return b[:0]
+}
+
+// empty is truncated in place: a buffer kept is only shortened, which, unlike storing
+// a slice anew, costs no write barrier while the garbage collector runs.
+func empty(b *[]byte) {
+	if cap(*b) > keepBufferCap {
+		*b = nil
+		return
+	}
+	*b = (*b)[:0]
 }
 
 // LastEventID returns the last event ID string: what a reconnect sends as
@@ -255,7 +268,7 @@ func (p *Parser) Next() (Item, error) {
 		}
 		if p.rd == nil {
 			// Push mode: every byte fed is used. The borrowed buffer is let go.
-			p.buf, p.r, p.w = nil, 0, 0
+			p.buf, p.r, p.w, p.cr, p.valid = nil, 0, 0, -1, 0
 			return Item{}, ErrPending
 		}
 		p.fill()
@@ -293,6 +306,7 @@ func (p *Parser) Feed(b []byte) {
 		p.buf = b
 	}
 	p.r, p.w = 0, len(p.buf)
+	p.scan()
 }
 
 // EndBody tells a push parser that the body ended after the bytes fed so far: with
@@ -311,11 +325,12 @@ const maxEmptyReads = 100
 func (p *Parser) fill() {
 	n, err := p.rd.Read(p.buf)
 	if n < 0 || n > len(p.buf) {
-		p.r, p.w = 0, 0
+		p.r, p.w, p.cr, p.valid = 0, 0, -1, 0
 		p.readErr = fmt.Errorf("eventstream: reader returned invalid count %d from Read", n)
 		return
 	}
 	p.r, p.w = 0, n
+	p.scan()
 	p.readErr = err
 	if n == 0 && err == nil {
 		p.emptyReads++
@@ -327,20 +342,54 @@ func (p *Parser) fill() {
 	p.emptyReads = 0
 }
 
+// scan looks over the bytes just read (or fed) once, for every line in them: where the
+// first CR is, and how far they are valid UTF-8 (a sequence cut by the end of the bytes
+// is left to the next scan).
+func (p *Parser) scan() {
+	b := p.buf[p.r:p.w]
+	p.cr = bytes.IndexByte(b, '\r')
+	if p.cr >= 0 {
+		p.cr += p.r
+	}
+	p.valid = p.r + validPrefix(b)
+}
+
+// validPrefix returns the length of b, or of b without an unfinished last sequence, if
+// that is valid UTF-8, and 0 otherwise (the lines are then checked one by one).
+func validPrefix(b []byte) int {
+	if utf8.Valid(b) {
+		return len(b)
+	}
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) && utf8.Valid(b[:i]) {
+				return i
+			}
+			break
+		}
+	}
+	return 0
+}
+
 // step consumes buffered bytes up to the end of one line (or of the buffer) and
 // interprets a completed line. ok reports that the line produced *it.
 func (p *Parser) step(it *Item) (ok bool, err error) {
-	seg := p.buf[p.r:p.w]
 	if p.skipLF {
 		p.skipLF = false
-		if seg[0] == '\n' {
+		if p.buf[p.r] == '\n' {
 			p.r++
 			p.pos++
 			p.lineStart = p.pos
 			return false, nil
 		}
 	}
-	end := lineEnd(seg)
+	seg := p.buf[p.r:p.w]
+	end := bytes.IndexByte(seg, '\n')
+	if p.cr >= 0 {
+		if c := p.cr - p.r; end < 0 || c < end {
+			end = c
+		}
+	}
 	if end < 0 {
 		p.appendDecoded(seg)
 		p.r = p.w
@@ -351,7 +400,7 @@ func (p *Parser) step(it *Item) (ok bool, err error) {
 		return false, nil
 	}
 	var line []byte
-	if len(p.line) == 0 && p.need == 0 && !p.atStart && utf8.Valid(seg[:end]) {
+	if len(p.line) == 0 && p.need == 0 && !p.atStart && (p.r+end <= p.valid || utf8.Valid(seg[:end])) {
 		// The common case: the whole line is valid UTF-8 inside the read buffer and
 		// is used in place.
 		line = seg[:end]
@@ -369,25 +418,24 @@ func (p *Parser) step(it *Item) (ok bool, err error) {
 	p.skipLF = seg[end] == '\r'
 	p.r += end + 1
 	p.pos += int64(end + 1)
+	if p.cr >= 0 && p.cr < p.r {
+		p.nextCR()
+	}
 	if len(line) > p.maxLine {
 		return false, p.tooLarge("line", p.maxLine)
 	}
 	ok, err = p.interpret(line, it)
 	p.lineStart = p.pos
-	p.line = truncated(p.line)
+	empty(&p.line)
 	return ok, err
 }
 
-// lineEnd returns the index of the first CR or LF in b, or -1.
-func lineEnd(b []byte) int {
-	lf := bytes.IndexByte(b, '\n')
-	if lf < 0 {
-		return bytes.IndexByte(b, '\r')
+// nextCR finds the first CR at or after p.r, once the previous one was consumed.
+func (p *Parser) nextCR() {
+	p.cr = bytes.IndexByte(p.buf[p.r:p.w], '\r')
+	if p.cr >= 0 {
+		p.cr += p.r
 	}
-	if cr := bytes.IndexByte(b[:lf], '\r'); cr >= 0 {
-		return cr
-	}
-	return lf
 }
 
 // tooLarge ends the stream at the line that broke a limit. It names where that line
@@ -494,7 +542,7 @@ func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 		return true, nil
 	}
 	name, value := line, line[len(line):]
-	if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+	if colon := colonAt(line); colon >= 0 {
 		name, value = line[:colon], line[colon+1:]
 		if len(value) > 0 && value[0] == ' ' {
 			value = value[1:]
@@ -502,7 +550,8 @@ func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 	}
 	switch string(name) {
 	case "event":
-		p.typ = append(p.typ[:0], value...)
+		p.typ = p.typ[:0]
+		p.typ = append(p.typ, value...)
 	case "data":
 		if len(p.data)+len(value) > p.maxEvent {
 			return false, p.tooLarge("event data", p.maxEvent)
@@ -512,9 +561,10 @@ func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
 			p.idField = true
-			p.idSet = string(value) != p.id
+			p.idSet = string(value) != p.lastID
 			if p.idSet {
-				p.idNext = append(p.idNext[:0], value...)
+				p.idNext = p.idNext[:0]
+				p.idNext = append(p.idNext, value...)
 			}
 		}
 	case "retry":
@@ -526,26 +576,40 @@ func (p *Parser) interpret(line []byte, it *Item) (ok bool, err error) {
 	return false, nil
 }
 
+// colonAt returns the index of the first colon in line: at once for the fields a server
+// sends most (data, id, event), else by search.
+func colonAt(line []byte) int {
+	switch {
+	case len(line) > 4 && line[4] == ':' && string(line[:4]) == "data":
+		return 4
+	case len(line) > 2 && line[2] == ':' && line[0] == 'i' && line[1] == 'd':
+		return 2
+	case len(line) > 5 && line[5] == ':' && string(line[:5]) == "event":
+		return 5
+	}
+	return bytes.IndexByte(line, ':')
+}
+
 // dispatch implements "dispatch the event" for a blank line; ok reports that an event
-// fired into *it.
+// fired into *it. Buffers are emptied in place (see empty).
 func (p *Parser) dispatch(it *Item) (ok bool) {
 	n := len(p.data) - 1 // without the trailing LF
 	if n >= 0 && p.idSet && n <= maxSharedData {
 		// One allocation for data and new id: an event costs one string, not two.
 		// The parser keeps the id, and with it this small data, alive until the
 		// next id change.
-		p.data = append(p.data[:n], p.idNext...)
+		p.data = p.data[:n]
+		p.data = append(p.data, p.idNext...)
 		both := string(p.data)
-		it.Data, p.id = both[:n], both[n:]
+		it.Data, p.lastID = both[:n], both[n:]
 		p.idSet = false
 	} else if n >= 0 {
 		it.Data = string(p.data[:n])
 	}
-	if p.idSet {
-		p.id, p.idSet = string(p.idNext), false
+	if p.idSet { // the last event ID string is set even when no event fires
+		p.lastID, p.idSet = string(p.idNext), false
 	}
-	p.idNext = truncated(p.idNext)
-	p.lastID = p.id
+	empty(&p.idNext)
 	hasID := p.idField
 	p.idField = false
 	if n < 0 {
@@ -553,14 +617,15 @@ func (p *Parser) dispatch(it *Item) (ok bool) {
 		return false
 	}
 	it.Kind = KindEvent
-	it.Type = "message"
-	it.ID = p.lastID
-	it.HasID = hasID
 	if len(p.typ) > 0 {
 		it.Type = reuse(&p.lastType, p.typ)
+	} else {
+		it.Type = "message"
 	}
+	it.ID = p.lastID
+	it.HasID = hasID
 	p.typ = p.typ[:0]
-	p.data = truncated(p.data)
+	empty(&p.data)
 	return true
 }
 

@@ -23,12 +23,12 @@ var ruleMutations = []struct{ name, test, from, to string }{
 	{"P9 every trailing LF removed", "TestP9_", "\tn := len(p.data) - 1 // without the trailing LF", "\tn := len(p.data) - 1 // without the trailing LF\n\tif n > 0 && p.data[n-1] == '\\n' {\n\t\tn--\n\t}"},
 	{"P10 type kept by an empty dispatch", "TestP10_", "\t\tp.typ = p.typ[:0]\n\t\treturn false", "\t\treturn false"},
 	{"P11 NUL ids accepted", "TestP11_", "\t\tif bytes.IndexByte(value, 0) < 0 {", "\t\tif true {"},
-	{"P11 id committed only with an event", "TestP11_", "\tp.lastID = p.id\n\tif n < 0 {", "\tif n < 0 {"},
+	{"P11 id committed only with an event", "TestP11_", "\tif p.idSet { // the last event ID string is set even when no event fires", "\tif p.idSet && n >= 0 {"},
 	{"P12 spaces allowed in retry", "TestP12_", "\t\tif c < '0' || c > '9' {\n\t\t\treturn 0, false", "\t\tif c == ' ' {\n\t\t\tcontinue\n\t\t}\n\t\tif c < '0' || c > '9' {\n\t\t\treturn 0, false"},
 	{"P13 EOF dispatches", "TestP13_", "\t\tif p.readErr != nil {\n\t\t\tp.err = p.readErr", "\t\tif p.readErr != nil {\n\t\t\tif len(p.data) > 0 {\n\t\t\t\tvar it Item\n\t\t\t\tp.dispatch(&it)\n\t\t\t\treturn it, nil\n\t\t\t}\n\t\t\tp.err = p.readErr"},
 	{"P14 data limit off by one", "TestP14_", "\t\tif len(p.data)+len(value) > p.maxEvent {", "\t\tif len(p.data)+len(value) > p.maxEvent+1 {"},
 	{"P14 partial line unchecked", "TestP14_", "\t\tif len(p.line) > p.maxLine {\n\t\t\treturn false, p.tooLarge", "\t\tif len(p.line) > p.maxLine && p.pos < 0 {\n\t\t\treturn false, p.tooLarge"},
-	{"P15 seed ignored", "TestP15_", "\tp.id, p.idSet, p.idField = p.lastID, false, false", "\tp.id, p.idSet, p.idField = \"\", false, false"},
+	{"P15 seed ignored", "TestP15_", "\t\tlastID:   cfg.LastEventID,", "\t\tlastID:   \"\","},
 }
 
 // TestRuleTestsCatchMutations applies each mutation to a copy of the package and runs

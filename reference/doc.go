@@ -7,10 +7,14 @@
 // GET /sessions/{id}/events opens the stream of session id (1-128 characters of
 // [A-Za-z0-9._:-], else 400). The handler writes and flushes the headers
 // (Content-Type: text/event-stream; charset=utf-8, Cache-Control: no-cache,
-// X-Accel-Buffering: no) and hands the body to the session's sender, a goroutine that
-// writes everything else: `retry: <ms>`, then `event: connected`, then any replay, then
+// X-Accel-Buffering: no) and hands the body to the session's sender, which writes
+// everything else: `retry: <ms>`, then `event: connected`, then any replay, then
 // `event: tick` every Tick, `event: progress`/`event: done` as callbacks arrive, and
-// `: ping` every Heartbeat. Every frame is flushed at once.
+// `: ping` every Heartbeat. Every frame is flushed at once. The sender runs on the
+// handler's own goroutine (one select for its wake-ups and the stream's ends), so a
+// session stream costs net/http's two goroutines and no third; only under fault
+// leak-on-disconnect, whose senders outlive their streams, has each a goroutine of its
+// own.
 //
 // Every event has `id: <seq>` and one data line of JSON with at least session, seq,
 // sent_unix_ns (when the sender wrote it, also for a replayed event) and sender (an id

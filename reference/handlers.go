@@ -167,8 +167,7 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 
 	s.openStream(st)
 	s.senders.add()
-	s.policy.sched.start(sn)
-	reason := s.hold(r, st, nil)
+	reason := s.policy.sched.serve(s, r, sn)
 	s.policy.gone.streamEnded(s, sn, reason)
 	s.closeStream(st)
 	sess.mu.Lock()
@@ -183,26 +182,51 @@ func (s *Server) serveSessionEvents(w http.ResponseWriter, r *http.Request) {
 // (done, write error, replaced), the client left, the lifetime ran out, or the server
 // shuts down. ping, when not nil, is called at every heartbeat.
 func (s *Server) hold(r *http.Request, st *stream, ping func()) string {
-	lifetime, stopLifetime := s.policy.lifetime()
-	defer stopLifetime()
-	cut, stopCut := s.policy.cut()
-	defer stopCut()
+	w := s.watch(r, st)
+	defer w.stop()
 	var pingC <-chan time.Time
 	if ping != nil {
 		var stopPing func()
 		pingC, stopPing = s.policy.heartbeat()
 		defer stopPing()
 	}
+	return s.waitEnd(st, w, pingC, ping)
+}
+
+// streamWatch is what ends a held stream from outside its writes: the stream's end, the
+// client going away, its lifetime and fault cut-after (and the server's shutdown, which
+// every holder watches). Its zero value never fires.
+type streamWatch struct {
+	end      <-chan struct{}
+	gone     <-chan struct{}
+	lifetime <-chan time.Time
+	cut      <-chan time.Time
+	stop     func() // stops the timers
+}
+
+// watch starts the timers of st, the stream of request r.
+func (s *Server) watch(r *http.Request, st *stream) streamWatch {
+	lifetime, stopLifetime := s.policy.lifetime()
+	cut, stopCut := s.policy.cut()
+	return streamWatch{
+		end: st.endCh, gone: r.Context().Done(), lifetime: lifetime, cut: cut,
+		stop: func() { stopLifetime(); stopCut() },
+	}
+}
+
+// waitEnd waits until w or the server's shutdown ends st and returns why, calling ping
+// at every tick of pingC.
+func (s *Server) waitEnd(st *stream, w streamWatch, pingC <-chan time.Time, ping func()) string {
 	for {
 		select {
-		case <-st.endCh:
-		case <-r.Context().Done():
+		case <-w.end:
+		case <-w.gone:
 			st.end(st.goneReason())
 		case <-s.shutdownCh:
 			st.end(ReasonShutdown)
-		case <-lifetime:
+		case <-w.lifetime:
 			st.end(ReasonLifetime)
-		case <-cut:
+		case <-w.cut:
 			st.end(ReasonCut)
 		case <-pingC:
 			ping()
@@ -252,17 +276,25 @@ type progressRequest struct {
 	Message  string   `json:"message"`
 }
 
+// callback runs what every callback (progress, publish) passes before its body is
+// used: the token, a valid name in path value key (else 400) and a body within
+// maxBodyBytes. It answers a failure itself; ok reports whether the handler goes on.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request, what, key string) (name string, body []byte, ok bool) {
+	if !s.authorized(w, r) {
+		return "", nil, false
+	}
+	name = r.PathValue(key)
+	if err := checkName(what, name); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", nil, false
+	}
+	body, ok = readBody(w, r)
+	return name, body, ok
+}
+
 // serveProgress is POST /sessions/{id}/progress, the job's push callback.
 func (s *Server) serveProgress(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(w, r) {
-		return
-	}
-	id := r.PathValue("id")
-	if err := checkName("session id", id); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	body, ok := readBody(w, r)
+	id, body, ok := s.callback(w, r, "session id", "id")
 	if !ok {
 		return
 	}

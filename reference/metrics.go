@@ -35,41 +35,26 @@ type metrics struct {
 	streamsClosed    *prometheus.CounterVec
 }
 
+// gauge and counter make one collector of the given name and help text.
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
 func newMetrics() *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sseref_streams_open",
-			Help: "Event streams (session and topic) currently open.",
-		}),
-		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sseref_sessions_active",
-			Help: "Sessions held in memory: with an open stream or running sender, or idle/finished within the session TTL.",
-		}),
-		topicsActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sseref_topics_active",
-			Help: "Topics held in memory.",
-		}),
-		sendersActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sseref_senders_active",
-			Help: "Session senders currently running (leaked ones included).",
-		}),
-		sendersWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sseref_senders_waiting",
-			Help: "Session senders queued for a pool worker (fault pool=N only).",
-		}),
-		duplicateSenders: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sseref_duplicate_senders_total",
-			Help: "Times a sender started while another sender of the same session was still running.",
-		}),
-		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sseref_events_sent_total",
-			Help: "Events written to streams, live and replayed (comments and retry-only frames not counted).",
-		}),
-		eventsReplayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sseref_events_replayed_total",
-			Help: "Events written as a Last-Event-ID replay (also counted in sseref_events_sent_total).",
-		}),
+		reg:              prometheus.NewRegistry(),
+		streamsOpen:      gauge("sseref_streams_open", "Event streams (session and topic) currently open."),
+		sessionsActive:   gauge("sseref_sessions_active", "Sessions held in memory: with an open stream or running sender, or idle/finished within the session TTL."),
+		topicsActive:     gauge("sseref_topics_active", "Topics held in memory."),
+		sendersActive:    gauge("sseref_senders_active", "Session senders currently running (leaked ones included)."),
+		sendersWaiting:   gauge("sseref_senders_waiting", "Session senders queued for a pool worker (fault pool=N only)."),
+		duplicateSenders: counter("sseref_duplicate_senders_total", "Times a sender started while another sender of the same session was still running."),
+		eventsSent:       counter("sseref_events_sent_total", "Events written to streams, live and replayed (comments and retry-only frames not counted)."),
+		eventsReplayed:   counter("sseref_events_replayed_total", "Events written as a Last-Event-ID replay (also counted in sseref_events_sent_total)."),
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sseref_streams_closed_total",
 			Help: "Streams ended, by reason.",

@@ -38,7 +38,8 @@ type policies struct {
 	takeover takeover
 	// gone is whether a sender notices its client left; leak-on-disconnect: ignoreGone.
 	gone goneNotice
-	// sched runs senders; pool=N: a senderPool of N workers.
+	// sched runs senders: inline, on the goroutine holding the stream; leak-on-disconnect:
+	// goroutines, one each; pool=N: a senderPool of N workers.
 	sched scheduler
 
 	// chat is what the chat faults change in a chat completion.
@@ -71,7 +72,7 @@ func newPolicies(cfg Config, m *metrics, goBackground func(func()), shutdown <-c
 
 		takeover: replaceEarlier{},
 		gone:     noticeGone{},
-		sched:    goroutines{},
+		sched:    inline{},
 
 		chat: newChatPolicy(f),
 
@@ -97,6 +98,7 @@ func newPolicies(cfg Config, m *metrics, goBackground func(func()), shutdown <-c
 	}
 	if f.LeakOnDisconnect {
 		p.gone = ignoreGone{}
+		p.sched = goroutines{}
 	}
 	if f.Pool > 0 {
 		p.sched = newSenderPool(f.Pool, m, goBackground, shutdown)

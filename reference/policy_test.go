@@ -73,7 +73,7 @@ func TestDefaultPoliciesAreTheCorrectServer(t *testing.T) {
 	}{
 		{"takeover", p.takeover, replaceEarlier{}},
 		{"gone", p.gone, noticeGone{}},
-		{"sched", p.sched, goroutines{}},
+		{"sched", p.sched, inline{}},
 		{"sessionHead", p.sessionHead(), headNow{}},
 		{"chat.slots", p.chat.slots, unlimitedSlots{}},
 		{"chat.chunk", p.chat.chunk, 1},
@@ -101,7 +101,7 @@ func TestDefaultPoliciesAreTheCorrectServer(t *testing.T) {
 func TestEachFaultSwapsOnlyItsSeams(t *testing.T) {
 	want := map[string][]string{
 		"no-replace":         {"takeover"},
-		"leak-on-disconnect": {"gone"},
+		"leak-on-disconnect": {"gone", "sched"},
 		"no-flush":           {"newBody"},
 		"no-retry":           {"retry"},
 		"no-replay":          {"lastEventID"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -102,9 +103,12 @@ func (sn *sender) wake() {
 	}
 }
 
-func (sn *sender) isStopped() bool {
+func (sn *sender) isStopped() bool { return isClosed(sn.stopCh) }
+
+// isClosed reports whether ch is closed (none of ours is ever sent on).
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-sn.stopCh:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -182,47 +186,71 @@ func (sn *sender) encodeItem(it item, replayed bool) {
 }
 
 // run is the sender's loop; it returns when stopped, when its stream failed, after
-// writing the done event, or at server shutdown.
-func (sn *sender) run() {
-	s := sn.srv
-	sess := sn.sess
-	sess.mu.Lock()
-	sess.running++
-	dup := sess.running > 1
-	sess.mu.Unlock()
-	s.m.sendersActive.Inc()
-	if dup {
-		s.m.duplicateSenders.Inc()
-	}
+// writing the done event, or at server shutdown. w is what else ends the stream when the
+// sender runs on the goroutine of the handler holding it (the inline scheduler); a sender
+// on a goroutine of its own gets the zero streamWatch, whose channels never fire.
+func (sn *sender) run(w streamWatch) {
+	sn.count()
 	defer sn.finish()
-	if sn.isStopped() {
-		return
+	if !sn.isStopped() && sn.sendStart() {
+		sn.loop(w)
 	}
+}
 
+// count counts sn running, and as a duplicate while another sender of its session runs.
+func (sn *sender) count() {
+	sn.sess.mu.Lock()
+	sn.sess.running++
+	dup := sn.sess.running > 1
+	sn.sess.mu.Unlock()
+	sn.srv.m.sendersActive.Inc()
+	if dup {
+		sn.srv.m.duplicateSenders.Inc()
+	}
+}
+
+// sendStart writes the start of the stream: the preamble, then the replay. It returns
+// false when the sender must stop.
+func (sn *sender) sendStart() bool {
 	sn.buf.Reset()
 	nReplay := len(sn.start.replay)
-	s.appendPreamble(&sn.buf, &eventData{
-		Session: sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
+	sn.srv.appendPreamble(&sn.buf, &eventData{
+		Session: sn.sess.id, Seq: sn.start.from, SentUnixNs: time.Now().UnixNano(), Sender: sn.id, Replay: &nReplay,
 	}, sn.start.lost)
 	if !sn.write(1, 0) {
-		return
+		return false
 	}
 	for _, it := range sn.start.replay {
-		if sn.isStopped() {
-			return
-		}
-		sn.buf.Reset()
-		sn.encodeItem(it, true)
-		if !sn.write(1, 1) {
-			return
-		}
-		if it.kind == kindDone {
-			sn.st.end(ReasonDone)
-			return
+		if sn.isStopped() || !sn.send(it, true) {
+			return false
 		}
 	}
 	sn.start.replay = nil
+	return true
+}
 
+// send writes one session event, replayed or live. It returns false when the sender
+// must stop: the write failed, or the event was the done event, which ends the stream.
+func (sn *sender) send(it item, replayed bool) bool {
+	sn.buf.Reset()
+	sn.encodeItem(it, replayed)
+	nReplayed := 0
+	if replayed {
+		nReplayed = 1
+	}
+	if !sn.write(1, nReplayed) {
+		return false
+	}
+	if it.kind == kindDone {
+		sn.st.end(ReasonDone)
+		return false
+	}
+	return true
+}
+
+// loop sends ticks, queued events and pings until the sender must stop.
+func (sn *sender) loop(w streamWatch) {
+	s := sn.srv
 	tickC, stopTick := s.policy.tick()
 	defer stopTick()
 	pingC, stopPing := s.policy.heartbeat()
@@ -232,6 +260,18 @@ func (sn *sender) run() {
 		case <-sn.stopCh:
 			return
 		case <-s.shutdownCh:
+			sn.st.end(ReasonShutdown)
+			return
+		case <-w.end:
+			return
+		case <-w.gone:
+			sn.st.end(sn.st.goneReason())
+			return
+		case <-w.lifetime:
+			sn.st.end(ReasonLifetime)
+			return
+		case <-w.cut:
+			sn.st.end(ReasonCut)
 			return
 		case <-pingC:
 			sn.buf.Reset()
@@ -280,16 +320,7 @@ func (sn *sender) drain() bool {
 			return true
 		}
 		for _, it := range q {
-			if sn.isStopped() {
-				return false
-			}
-			sn.buf.Reset()
-			sn.encodeItem(it, false)
-			if !sn.write(1, 0) {
-				return false
-			}
-			if it.kind == kindDone {
-				sn.st.end(ReasonDone)
+			if sn.isStopped() || !sn.send(it, false) {
 				return false
 			}
 		}
@@ -328,11 +359,13 @@ func (sn *sender) stop() {
 	sn.stopOnce.Do(func() { close(sn.stopCh) })
 }
 
-// scheduler runs senders (fault pool=N changes it). Its methods are safe for concurrent
-// use.
+// scheduler runs senders (faults leak-on-disconnect and pool=N change it). Its methods
+// are safe for concurrent use.
 type scheduler interface {
-	// start runs sn, now or later; a sender it will never run it finishes unstarted.
-	start(sn *sender)
+	// serve runs sn, now or later, and holds sn's stream, the one of request r, until the
+	// stream ends; it returns why. It is called on the goroutine of r's handler. A sender
+	// it will never run it finishes unstarted.
+	serve(s *Server, r *http.Request, sn *sender) string
 	// drop finishes sn unstarted if it has not started yet (sn was stopped).
 	drop(sn *sender)
 	// shutdown stops scheduling and finishes unstarted every sender that never ran.
@@ -340,16 +373,38 @@ type scheduler interface {
 }
 
 var (
+	_ scheduler = inline{}
 	_ scheduler = goroutines{}
 	_ scheduler = (*senderPool)(nil)
 )
 
-// goroutines is the correct scheduler: every sender runs on a goroutine of its own.
+// inline is the correct scheduler: a sender runs on the goroutine of the handler that
+// holds its stream, one select serving the sender's wake-ups and the stream's ends, so
+// that a session stream costs no goroutine beyond net/http's own. A sender then never
+// outlives its stream's handler, as no correct sender does.
+type inline struct{}
+
+func (inline) serve(s *Server, r *http.Request, sn *sender) string {
+	w := s.watch(r, sn.st)
+	defer w.stop()
+	sn.run(w)
+	return s.waitEnd(sn.st, w, nil, nil)
+}
+
+func (inline) drop(*sender) {}
+func (inline) shutdown()    {}
+
+// goroutines is fault leak-on-disconnect's scheduler: every sender runs on a goroutine of
+// its own, so that one that ignores its client's going away can outlive the stream.
 type goroutines struct{}
 
-func (goroutines) start(sn *sender) { go sn.run() }
-func (goroutines) drop(*sender)     {}
-func (goroutines) shutdown()        {}
+func (goroutines) serve(s *Server, r *http.Request, sn *sender) string {
+	go sn.run(streamWatch{})
+	return s.hold(r, sn.st, nil)
+}
+
+func (goroutines) drop(*sender) {}
+func (goroutines) shutdown()    {}
 
 // senderPool is fault pool=N: a fixed set of workers, each taking one sender and, like a
 // task that loops forever, never taking another.
@@ -373,10 +428,11 @@ func newSenderPool(workers int, m *metrics, goBackground func(func()), shutdown 
 	return p
 }
 
-func (p *senderPool) start(sn *sender) {
+func (p *senderPool) serve(s *Server, r *http.Request, sn *sender) string {
 	if !p.submit(sn) {
 		sn.finishUnstarted() // shutting down
 	}
+	return s.hold(r, sn.st, nil)
 }
 
 func (p *senderPool) drop(sn *sender) {
@@ -459,7 +515,7 @@ func (p *senderPool) worker(shutdown <-chan struct{}) {
 	if sn == nil {
 		return
 	}
-	sn.run()
+	sn.run(streamWatch{})
 	<-shutdown
 }
 

@@ -168,17 +168,11 @@ func (s *Server) beginShutdown() {
 	s.shutdownOnce.Do(func() {
 		close(s.shutdownCh)
 		s.policy.sched.shutdown()
+		s.sessions.interruptStreams(ReasonShutdown)
 	})
 }
 
-func (s *Server) shuttingDown() bool {
-	select {
-	case <-s.shutdownCh:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) shuttingDown() bool { return isClosed(s.shutdownCh) }
 
 // janitor forgets idle sessions and topics.
 func (s *Server) janitor() {

@@ -321,6 +321,22 @@ func (ss *sessionStore) sweep(now time.Time) {
 	ss.m.sessionsActive.Set(float64(len(ss.sessions)))
 }
 
+// interruptStreams ends every session's open stream with reason, interrupting a write
+// in progress: a sender blocked writing to a client that stopped reading sees the
+// shutdown only once its write returns.
+func (ss *sessionStore) interruptStreams(reason string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.sessions {
+		s.mu.Lock()
+		st := s.stream
+		s.mu.Unlock()
+		if st != nil {
+			st.interrupt(reason)
+		}
+	}
+}
+
 // quoteShort quotes s for a one-line message, cut to 64 bytes.
 func quoteShort(s string) string {
 	if len(s) > 64 {

@@ -45,6 +45,11 @@ type stream struct {
 	endCh    chan struct{} // closed by the first end
 	reason   string        // set by the first end, read after endCh is closed
 	closedCh chan struct{} // closed once the handler released the response
+
+	// deadlineMu orders interrupt's deadline before close releases the connection (a
+	// keep-alive one goes on to its next request); it is not held across writes.
+	deadlineMu sync.Mutex
+	released   bool // guarded by deadlineMu
 }
 
 // newStream makes the stream of one request, with the Server's body and deadline
@@ -110,6 +115,9 @@ func (st *stream) write(frame []byte, events, replayed int) error {
 		return nil
 	}
 	st.deadline(st.rc)
+	if st.ended() { // after arming: an interrupt's shorter deadline cannot be overwritten
+		return errStreamClosed
+	}
 	if err := st.body.write(frame); err != nil {
 		if st.writeErr == nil {
 			st.writeErr = err
@@ -138,6 +146,20 @@ func (st *stream) end(reason string) {
 	})
 }
 
+func (st *stream) ended() bool { return isClosed(st.endCh) }
+
+// interrupt ends st with reason for a goroutine other than its holder and makes a write
+// in progress give up within closeGrace: the sender of a stream writes on the holding
+// handler's goroutine, which sees the end only once its write returns.
+func (st *stream) interrupt(reason string) {
+	st.end(reason)
+	st.deadlineMu.Lock()
+	defer st.deadlineMu.Unlock()
+	if !st.released {
+		_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+	}
+}
+
 // close releases the response; only the owning handler calls it, after endCh is closed.
 // A stream ended by the server gets what its head policy still holds, finalComment (if
 // any) and its buffered output, under a short deadline; one whose client is gone or
@@ -150,6 +172,9 @@ func (st *stream) close(finalComment []byte) {
 		st.mu.Lock()
 		st.closed = true
 		st.mu.Unlock()
+		st.deadlineMu.Lock()
+		st.released = true
+		st.deadlineMu.Unlock()
 		return
 	}
 	_ = st.rc.SetWriteDeadline(time.Now().Add(closeGrace))
@@ -157,6 +182,9 @@ func (st *stream) close(finalComment []byte) {
 	err := st.body.finish(append(st.head.held(), finalComment...))
 	st.closed = true
 	st.mu.Unlock()
+	st.deadlineMu.Lock()
+	defer st.deadlineMu.Unlock()
+	st.released = true
 	if err == nil {
 		// A keep-alive connection goes on to its next request: drop our deadline.
 		_ = st.rc.SetWriteDeadline(time.Time{})

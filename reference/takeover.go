@@ -37,11 +37,11 @@ func (replaceEarlier) replaceOld(s *Server, r *http.Request, sess *session) bool
 	sess.mu.Unlock()
 	var waits []<-chan struct{}
 	if oldSt != nil {
-		oldSt.end(ReasonReplaced)
+		oldSt.interrupt(ReasonReplaced)
 		waits = append(waits, oldSt.closedCh)
 	}
 	if old != nil {
-		old.st.end(ReasonReplaced)
+		old.st.interrupt(ReasonReplaced)
 		s.stopSender(old)
 		waits = append(waits, old.stopped, old.st.closedCh)
 	}

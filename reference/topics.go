@@ -186,15 +186,25 @@ func (tw *topicWriter) Flush() error { return nil }
 
 var _ sse.MessageWriter = (*topicWriter)(nil)
 
+// acquireTopic acquires the topic name for a request, answering 503 itself when there
+// is no room; the caller releases it.
+func (s *Server) acquireTopic(w http.ResponseWriter, name string) (*topic, bool) {
+	t, err := s.topics.acquire(name, time.Now())
+	if err != nil {
+		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
+		return nil, false
+	}
+	return t, true
+}
+
 // serveTopicEvents is GET /topics/{name}/events.
 func (s *Server) serveTopicEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !s.admit(w, r, "topic name", name) {
 		return
 	}
-	t, err := s.topics.acquire(name, time.Now())
-	if err != nil {
-		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
+	t, ok := s.acquireTopic(w, name)
+	if !ok {
 		return
 	}
 	defer func() { s.topics.release(t, time.Now()) }()
@@ -294,21 +304,12 @@ func (s *Server) topicStart(cur uint64, lastID string, has bool) (from uint64, r
 
 // servePublish is POST /topics/{name}: the body is published to every subscriber.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(w, r) {
-		return
-	}
-	name := r.PathValue("name")
-	if err := checkName("topic name", name); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	body, ok := readBody(w, r)
+	name, body, ok := s.callback(w, r, "topic name", "name")
 	if !ok {
 		return
 	}
-	t, err := s.topics.acquire(name, time.Now())
-	if err != nil {
-		s.unavailable(w, fmt.Sprintf("%v (max-sessions %d)", err, s.cfg.MaxSessions))
+	t, ok := s.acquireTopic(w, name)
+	if !ok {
 		return
 	}
 	defer func() { s.topics.release(t, time.Now()) }()
@@ -319,7 +320,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	m := newEvent(seq, "message", &eventData{
 		Session: name, Topic: name, Seq: seq, SentUnixNs: time.Now().UnixNano(), Sender: t.sender, Payload: &payload,
 	})
-	err = t.joe.Publish(m, []string{name})
+	err := t.joe.Publish(m, []string{name})
 	t.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, sse.ErrProviderClosed) {
