@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +90,54 @@ type evloop struct {
 	// Owned by the loop's goroutine.
 	streams map[int32]*loopStream
 	buf     []byte
+	oob     []byte       // recvmsg's control buffer: the kernel's receive time
+	recs    []loopRecord // records of this wake-up, sent by flush
+	sent    atomic.Int64 // records flush has sent, for tests
+}
+
+// loopRecord is a record a loop holds until the end of its wake-up.
+type loopRecord struct {
+	es *EventSource
+	r  Record
+}
+
+// Batching and pacing (issue 14). Each wake-up of a loop costs the runtime a park and
+// an unpark (and a goroutine woken on the records' channel) whatever it reads, and at
+// 1 event per second per stream the events of 10,000 streams come one by one. So a
+// loop that has just worked waits loopPace before it polls again and reads what
+// arrived meanwhile in one go, and it sends a wake-up's records in one burst at its
+// end (the receiver wakes once per burst, not once per record). The receive time of
+// each read is the kernel's (SO_TIMESTAMPNS: when its last segment arrived), not when
+// the loop got to it, so the wait does not show in delivery latency or gaps.
+const (
+	loopPace = time.Millisecond
+	// loopBatchMax bounds the records held: a wake-up that parses more sends them
+	// on the way (a read of tiny events holds thousands).
+	loopBatchMax = 1024
+)
+
+// batch holds r for the end of the wake-up. Called by es.emit on the loop.
+func (l *evloop) batch(es *EventSource, r *Record) {
+	l.recs = append(l.recs, loopRecord{es: es, r: *r})
+	if len(l.recs) >= loopBatchMax {
+		l.flush()
+	}
+}
+
+// flush sends the records held, in order, each event counted once it is out.
+func (l *evloop) flush() {
+	for i := range l.recs {
+		lr := &l.recs[i]
+		lr.es.out <- lr.r
+		if lr.r.Kind == RecordEvent {
+			lr.es.counted()
+		}
+		*lr = loopRecord{} // do not keep the strings alive
+	}
+	if len(l.recs) > 0 {
+		l.sent.Add(int64(len(l.recs)))
+	}
+	l.recs = l.recs[:0]
 }
 
 type loopOp uint8
@@ -114,6 +163,7 @@ type loopStream struct {
 	fd           int
 	body         bodyReader // its framing state; src and flow unused
 	laddr, raddr net.Addr   // for read errors worded as net's
+	since        time.Time  // when the loop took it over
 }
 
 func newEvloop() (*evloop, error) {
@@ -138,7 +188,7 @@ func newEvloop() (*evloop, error) {
 		return nil, fmt.Errorf("event loop: %w", err)
 	}
 	return &evloop{epfd: epfd, wakefd: wakefd, epf: os.NewFile(uintptr(epfd), "epoll"), done: make(chan struct{}),
-		streams: make(map[int32]*loopStream), buf: make([]byte, loopReadBuffer)}, nil
+		streams: make(map[int32]*loopStream), buf: make([]byte, loopReadBuffer), oob: make([]byte, unix.CmsgSpace(16))}, nil
 }
 
 // post queues a command and wakes the loop.
@@ -207,12 +257,34 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	return int(r), nil
 }
 
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+// rawRecv is recvmsg into p, with the kernel's receive time of the last byte read
+// (SO_TIMESTAMPNS, set by add) in oob; at is zero when the kernel gave none.
+func rawRecv(fd int, p, oob []byte) (n int, at time.Time, err error) {
+	iov := unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
 	if e != 0 {
-		return 0, e
+		return 0, time.Time{}, e
 	}
-	return int(r), nil
+	return int(r), recvTime(oob[:msg.Controllen]), nil
+}
+
+// recvTime finds the SCM_TIMESTAMPNS message in a recvmsg control buffer.
+func recvTime(oob []byte) time.Time {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			return time.Time{}
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && int(h.Len) >= unix.CmsgLen(16) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Unix(ts.Sec, ts.Nsec)
+		}
+		oob = oob[unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)):]
+	}
+	return time.Time{}
 }
 
 func (l *evloop) run() {
@@ -240,6 +312,7 @@ func (l *evloop) run() {
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == l.wakefd {
 				if !l.commands() {
+					l.flush()
 					l.quit(errLoopClosed)
 					return
 				}
@@ -248,6 +321,10 @@ func (l *evloop) run() {
 			if s := l.streams[ev.Fd]; s != nil {
 				l.readable(s)
 			}
+		}
+		l.flush()
+		if n < len(events) {
+			time.Sleep(loopPace) // let more arrive (see loopPace)
 		}
 	}
 }
@@ -288,10 +365,14 @@ func (l *evloop) add(s *loopStream) {
 		return
 	}
 	l.streams[int32(s.fd)] = s
+	// The kernel's receive time on every read; without it (an error, never seen)
+	// reads are timed when the loop gets to them.
+	unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	s.since = time.Now()
 	// Body bytes that came with the head.
 	if p := s.body.pending; len(p) > 0 {
 		s.body.pending = nil
-		l.consume(s, p)
+		l.consume(s, p, time.Time{})
 	} else if s.body.finished() {
 		l.end(s, io.EOF)
 	}
@@ -311,7 +392,7 @@ func (l *evloop) readable(s *loopStream) {
 		l.handBack(s)
 		return
 	}
-	n, err := rawRead(s.fd, l.buf)
+	n, at, err := rawRecv(s.fd, l.buf, l.oob)
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 	case err != nil:
@@ -324,13 +405,21 @@ func (l *evloop) readable(s *loopStream) {
 			l.end(s, io.ErrUnexpectedEOF) // the body was cut short
 		}
 	default:
-		l.consume(s, l.buf[:n])
+		// Bytes that waited in the socket from before the hand-off count from it
+		// (Quiet and gaps never run backwards).
+		if at.Before(s.since) {
+			at = s.since
+		}
+		l.consume(s, l.buf[:n], at)
 	}
 }
 
 // consume removes the framing from raw bytes of s's body, as bodyReader.Read does,
-// and parses them; it ends s at the end of the body or on an error.
-func (l *evloop) consume(s *loopStream, raw []byte) {
+// and parses them; it ends s at the end of the body or on an error. at is when the
+// bytes were received (zero: now, item by item). Their records go to the loop's
+// batch; once s has ended its source may be on another goroutine, so nothing of it
+// is touched after end.
+func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) {
 	b := &s.body
 	var derr error
 	switch b.mode {
@@ -346,6 +435,7 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 	}
 	es := s.es
 	if len(raw) > 0 {
+		es.batch, es.readAt = l, at
 		es.parser.Feed(raw)
 		for {
 			var err error
@@ -359,6 +449,7 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 			}
 			es.handle(s.attempt)
 		}
+		es.batch, es.readAt = nil, time.Time{}
 	}
 	switch {
 	case derr != nil:
@@ -371,6 +462,8 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 // end takes s off the loop, closes its socket and ends the attempt with err as the
 // body's end (io.EOF: clean).
 func (l *evloop) end(s *loopStream, err error) {
+	s.es.batch, s.es.readAt = nil, time.Time{}
+	l.flush() // the attempt's records before its last ones
 	l.remove(s)
 	unix.Close(s.fd)
 	s.detach()
@@ -393,6 +486,7 @@ func (s *loopStream) detach() {
 // returns to the runtime's netpoller and the body carries on through bodyReader
 // and flowReader, with the framing state the loop had reached.
 func (l *evloop) handBack(s *loopStream) {
+	l.flush()
 	l.remove(s)
 	f := os.NewFile(uintptr(s.fd), "")
 	c, err := net.FileConn(f) // a duplicate, in the netpoller

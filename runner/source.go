@@ -129,6 +129,8 @@ type EventSource struct {
 	pushParser  bool        // the current body is read with a push parser (event loops)
 	parserPush  bool        // parser was made by NewPush
 	actx        *attemptCtx // the current attempt's
+	batch       *evloop     // set while a loop parses this source's bytes: emit batches there
+	readAt      time.Time   // set by a loop: when the bytes being parsed were received
 	onEnd       func()      // set by the engine: called when Run ends
 
 	mu          sync.Mutex
@@ -392,15 +394,22 @@ func (es *EventSource) changedLocked() {
 	}
 }
 
-func (es *EventSource) emit(r Record) {
+// emit sends r on out; on an event loop it goes to the loop's batch instead (true),
+// which the loop sends at the end of its wake-up.
+func (es *EventSource) emit(r Record) (batched bool) {
 	if es.out == nil {
-		return
+		return false
 	}
 	r.Stream = es.cfg.Stream
 	r.Browser = es.b.cfg.ID
 	r.Session = es.cfg.Session
 	es.wire(&r)
+	if es.batch != nil {
+		es.batch.batch(es, &r)
+		return true
+	}
 	es.out <- r
+	return false
 }
 
 // wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
