@@ -156,3 +156,22 @@ func TestEventLoopBatchesLoseNothing(t *testing.T) {
 		t.Errorf("the loops' batches sent %d records, fewer than the %d events read on them", sent, onLoop)
 	}
 }
+
+// A loop that goes quiet still sends the records it holds: one event, then silence.
+func TestEventLoopIdleSendsHeldRecords(t *testing.T) {
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "id: 1\ndata: only\n\n")
+		<-r.Context().Done()
+	})
+	loops := testLoops(t, 1)
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, EventLoops: loops}, rec.ch)
+	if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 1); err != nil {
+		t.Fatalf("the event was not counted: %v", err)
+	}
+	evs := rec.waitKind(t, RecordEvent, 1)
+	if !looped(es) || evs[0].EventID != "1" {
+		t.Errorf("event %+v, looped %v: want id 1 read on the loop", evs[0], looped(es))
+	}
+}

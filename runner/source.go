@@ -82,8 +82,10 @@ type SourceConfig struct {
 	// Content-Encoding on one of these loops instead of the source's own goroutine
 	// (see NewEventLoops). The records are the same, but the loop sends them: a
 	// receiver that stops reading out stalls every stream on that loop, so give the
-	// sources of one set of loops receivers that do not wait on each other. nil:
-	// every body is read on the source's goroutine.
+	// sources of one set of loops receivers that do not wait on each other. A loop
+	// sends a wake-up's records in one burst at its end; their times are when the
+	// bytes arrived (the kernel's receive time), and WaitEvents counts an event once
+	// its record is sent. nil: every body is read on the source's goroutine.
 	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
