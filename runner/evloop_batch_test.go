@@ -43,17 +43,37 @@ func TestLoopReceiveTimeIsTheKernels(t *testing.T) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		t.Fatal(err)
 	}
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(16))
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	// The kernel turns receive timestamps on a moment after the first socket asks
+	// for them (until then reads have none, and the loop times them itself): wait
+	// for a read that has one.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := server.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := unix.Poll(pfd, 10_000); n != 1 || err != nil {
+			t.Fatalf("poll: %d, %v", n, err)
+		}
+		if _, at, err := rawRecv(fd, buf, oob); err != nil {
+			t.Fatal(err)
+		} else if !at.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no receive time from the kernel within 10 s")
+		}
+	}
 	before := time.Now()
 	if _, err := server.Write([]byte("data: x\n\n")); err != nil {
 		t.Fatal(err)
 	}
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 10_000); n != 1 || err != nil {
 		t.Fatalf("poll: %d, %v", n, err)
 	}
 	ready := time.Now() // the bytes are in by now
 	time.Sleep(20 * time.Millisecond)
-	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(16))
 	n, at, err := rawRecv(fd, buf, oob)
 	if err != nil || n != 9 {
 		t.Fatalf("recv: %d bytes, %v", n, err)
