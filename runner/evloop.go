@@ -20,7 +20,9 @@ import (
 // last records and starts a goroutine only when a reconnect is due. TLS, HTTP/2,
 // compressed bodies and sources that read slowly (ReadRate, StopReading) keep the
 // goroutine path; a source that is paused or rate-limited while on a loop is handed
-// back to a goroutine at its next readable moment.
+// back to a goroutine at its next readable moment. A loop sends the records of one
+// wake-up in one burst at its end: one wake-up of the receiver per burst rather than
+// per record.
 //
 // A hand-rolled loop over golang.org/x/sys/unix (already a dependency) rather than
 // gnet, cloudwego/netpoll or lesismal/nbio: those own the dialling and the connection

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -65,6 +66,9 @@ func (g *EventLoops) Close() {
 	}
 	for _, l := range g.loops {
 		<-l.done
+		l.mu.Lock()
+		l.gone = true
+		l.mu.Unlock()
 		l.epf.Close()
 		unix.Close(l.wakefd)
 	}
@@ -84,11 +88,67 @@ type evloop struct {
 	epf          *os.File // epfd, registered with the runtime's netpoller
 	mu           sync.Mutex
 	cmds         []loopCmd
+	gone         bool // Close closed the descriptors
 	done         chan struct{}
 
 	// Owned by the loop's goroutine.
-	streams map[int32]*loopStream
+	streams []*loopStream // by descriptor: a lookup per ready socket, no hashing
 	buf     []byte
+	oob     []byte       // recvmsg's control buffer: the kernel's receive time
+	recs    []loopRecord // records of this wake-up, sent by flush
+	sent    atomic.Int64 // records flush has sent, for tests
+}
+
+// loopRecord is a record a loop holds until the end of its wake-up.
+type loopRecord struct {
+	es *EventSource
+	r  Record
+}
+
+// Batched hand-off (issue 14). A loop holds the records it makes during a wake-up
+// and sends them in one burst at its end (or on the way, loopBatchMax at a time, and
+// before anything else of a stream that leaves the loop): a receiver parked on the
+// channel is woken once per burst, not once per record, and each record is copied
+// once into the loop's buffer. WaitEvents counts an event once its record is sent.
+//
+// The time of a read is the kernel's (SO_TIMESTAMPNS: when its last segment arrived)
+// rather than when the loop got to it, so delivery latency, gaps and silences do not
+// include the runner's own scheduling delay.
+//
+// Measured and not done (issue 14): a loop that waits a millisecond before polling
+// again reads several streams per wake-up and cost 11-21% less CPU per event at
+// 10,000 streams, but delivery p99 rose to about the wait (measured from the
+// kernel's receive times, so the bytes themselves arrived later: on the shared 2-core
+// machine the target's sends were delayed, not yet understood), and holding records
+// up to a millisecond with a timer for an idle loop cost more than it saved.
+const (
+	// loopBatchMax bounds the records held: a wake-up that parses more sends them
+	// on the way (a read of tiny events holds thousands).
+	loopBatchMax = 1024
+)
+
+// batch holds r for the end of the wake-up. Called by es.emit on the loop.
+func (l *evloop) batch(es *EventSource, r *Record) {
+	l.recs = append(l.recs, loopRecord{es: es, r: *r})
+	if len(l.recs) >= loopBatchMax {
+		l.flush()
+	}
+}
+
+// flush sends the records held, in order, each event counted once it is out.
+func (l *evloop) flush() {
+	for i := range l.recs {
+		lr := &l.recs[i]
+		lr.es.out <- lr.r
+		if lr.r.Kind == RecordEvent {
+			lr.es.counted()
+		}
+		*lr = loopRecord{} // do not keep the strings alive
+	}
+	if len(l.recs) > 0 {
+		l.sent.Add(int64(len(l.recs)))
+	}
+	l.recs = l.recs[:0]
 }
 
 type loopOp uint8
@@ -114,6 +174,7 @@ type loopStream struct {
 	fd           int
 	body         bodyReader // its framing state; src and flow unused
 	laddr, raddr net.Addr   // for read errors worded as net's
+	since        time.Time  // when the loop took it over
 }
 
 func newEvloop() (*evloop, error) {
@@ -138,16 +199,19 @@ func newEvloop() (*evloop, error) {
 		return nil, fmt.Errorf("event loop: %w", err)
 	}
 	return &evloop{epfd: epfd, wakefd: wakefd, epf: os.NewFile(uintptr(epfd), "epoll"), done: make(chan struct{}),
-		streams: make(map[int32]*loopStream), buf: make([]byte, loopReadBuffer)}, nil
+		buf: make([]byte, loopReadBuffer), oob: make([]byte, unix.CmsgSpace(16))}, nil
 }
 
-// post queues a command and wakes the loop.
+// post queues a command and wakes the loop; after Close it does nothing (a flush
+// timer may fire late).
 func (l *evloop) post(c loopCmd) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone {
+		return
+	}
 	l.cmds = append(l.cmds, c)
-	first := len(l.cmds) == 1
-	l.mu.Unlock()
-	if first {
+	if len(l.cmds) == 1 {
 		one := [8]byte{1}
 		unix.Write(l.wakefd, one[:])
 	}
@@ -207,12 +271,34 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	return int(r), nil
 }
 
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+// rawRecv is recvmsg into p, with the kernel's receive time of the last byte read
+// (SO_TIMESTAMPNS, set by add) in oob; at is zero when the kernel gave none.
+func rawRecv(fd int, p, oob []byte) (n int, at time.Time, err error) {
+	iov := unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
 	if e != 0 {
-		return 0, e
+		return 0, time.Time{}, e
 	}
-	return int(r), nil
+	return int(r), recvTime(oob[:msg.Controllen]), nil
+}
+
+// recvTime finds the SCM_TIMESTAMPNS message in a recvmsg control buffer.
+func recvTime(oob []byte) time.Time {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			return time.Time{}
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && int(h.Len) >= unix.CmsgLen(16) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Unix(ts.Sec, ts.Nsec)
+		}
+		oob = oob[unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)):]
+	}
+	return time.Time{}
 }
 
 func (l *evloop) run() {
@@ -240,16 +326,26 @@ func (l *evloop) run() {
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == l.wakefd {
 				if !l.commands() {
+					l.flush()
 					l.quit(errLoopClosed)
 					return
 				}
 				continue
 			}
-			if s := l.streams[ev.Fd]; s != nil {
+			if s := l.stream(int(ev.Fd)); s != nil {
 				l.readable(s)
 			}
 		}
+		l.flush()
 	}
+}
+
+// stream returns the stream of descriptor fd, nil when none.
+func (l *evloop) stream(fd int) *loopStream {
+	if fd < 0 || fd >= len(l.streams) {
+		return nil
+	}
+	return l.streams[fd]
 }
 
 // commands runs the queued commands; false means quit.
@@ -266,7 +362,7 @@ func (l *evloop) commands() bool {
 		case opAdd:
 			l.add(c.s)
 		case opInterrupt:
-			if l.streams[int32(c.s.fd)] == c.s {
+			if l.stream(c.s.fd) == c.s {
 				if c.rst {
 					unix.SetsockoptLinger(c.s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 				}
@@ -287,11 +383,18 @@ func (l *evloop) add(s *loopStream) {
 		s.es.afterBody(s.attempt, s.x, fmt.Errorf("event loop: epoll_ctl: %w", err))
 		return
 	}
-	l.streams[int32(s.fd)] = s
+	if s.fd >= len(l.streams) {
+		l.streams = append(l.streams, make([]*loopStream, s.fd+1-len(l.streams))...)
+	}
+	l.streams[s.fd] = s
+	// The kernel's receive time on every read; without it (an error, never seen)
+	// reads are timed when the loop gets to them.
+	unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	s.since = time.Now()
 	// Body bytes that came with the head.
 	if p := s.body.pending; len(p) > 0 {
 		s.body.pending = nil
-		l.consume(s, p)
+		l.consume(s, p, time.Time{})
 	} else if s.body.finished() {
 		l.end(s, io.EOF)
 	}
@@ -300,7 +403,9 @@ func (l *evloop) add(s *loopStream) {
 // quit ends every stream still on the loop.
 func (l *evloop) quit(err error) {
 	for _, s := range l.streams {
-		l.end(s, err)
+		if s != nil {
+			l.end(s, err)
+		}
 	}
 }
 
@@ -311,7 +416,7 @@ func (l *evloop) readable(s *loopStream) {
 		l.handBack(s)
 		return
 	}
-	n, err := rawRead(s.fd, l.buf)
+	n, at, err := rawRecv(s.fd, l.buf, l.oob)
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 	case err != nil:
@@ -324,13 +429,21 @@ func (l *evloop) readable(s *loopStream) {
 			l.end(s, io.ErrUnexpectedEOF) // the body was cut short
 		}
 	default:
-		l.consume(s, l.buf[:n])
+		// Bytes that waited in the socket from before the hand-off count from it
+		// (Quiet and gaps never run backwards).
+		if at.Before(s.since) {
+			at = s.since
+		}
+		l.consume(s, l.buf[:n], at)
 	}
 }
 
 // consume removes the framing from raw bytes of s's body, as bodyReader.Read does,
-// and parses them; it ends s at the end of the body or on an error.
-func (l *evloop) consume(s *loopStream, raw []byte) {
+// and parses them; it ends s at the end of the body or on an error. at is when the
+// bytes were received (zero: now, item by item). Their records go to the loop's
+// batch; once s has ended its source may be on another goroutine, so nothing of it
+// is touched after end.
+func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) {
 	b := &s.body
 	var derr error
 	switch b.mode {
@@ -346,6 +459,7 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 	}
 	es := s.es
 	if len(raw) > 0 {
+		es.batch, es.readAt = l, at
 		es.parser.Feed(raw)
 		for {
 			var err error
@@ -359,6 +473,7 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 			}
 			es.handle(s.attempt)
 		}
+		es.batch, es.readAt = nil, time.Time{}
 	}
 	switch {
 	case derr != nil:
@@ -371,6 +486,8 @@ func (l *evloop) consume(s *loopStream, raw []byte) {
 // end takes s off the loop, closes its socket and ends the attempt with err as the
 // body's end (io.EOF: clean).
 func (l *evloop) end(s *loopStream, err error) {
+	s.es.batch, s.es.readAt = nil, time.Time{}
+	l.flush() // the attempt's records before its last ones
 	l.remove(s)
 	unix.Close(s.fd)
 	s.detach()
@@ -379,7 +496,7 @@ func (l *evloop) end(s *loopStream, err error) {
 
 func (l *evloop) remove(s *loopStream) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
-	delete(l.streams, int32(s.fd))
+	l.streams[s.fd] = nil
 }
 
 // detach makes the source's interrupts no longer go to the loop.
@@ -393,6 +510,7 @@ func (s *loopStream) detach() {
 // returns to the runtime's netpoller and the body carries on through bodyReader
 // and flowReader, with the framing state the loop had reached.
 func (l *evloop) handBack(s *loopStream) {
+	l.flush()
 	l.remove(s)
 	f := os.NewFile(uintptr(s.fd), "")
 	c, err := net.FileConn(f) // a duplicate, in the netpoller

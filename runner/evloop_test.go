@@ -137,14 +137,16 @@ func normalized(r Record) Record {
 	if r.TTFirst > 0 {
 		r.TTFirst = 1
 	}
-	if r.Gap > 0 {
-		r.Gap = 1
+	// Items parsed from one read share its receive time on a loop (the kernel's), so
+	// their gaps and silences may be 0 there and a little more on a goroutine.
+	if r.Gap >= 0 {
+		r.Gap = 0
 	}
 	if r.Latency > 0 {
 		r.Latency = 1
 	}
 	if r.Quiet > 0 {
-		r.Quiet = 1
+		r.Quiet = 0
 	}
 	if r.Lived > 0 {
 		r.Lived = 1

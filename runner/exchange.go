@@ -435,7 +435,10 @@ func (es *EventSource) publishLastID() {
 //go:noinline
 func (es *EventSource) handle(attempt int) {
 	it := &es.item
-	now := time.Now()
+	now := es.readAt
+	if now.IsZero() {
+		now = time.Now()
+	}
 	es.publishLastID()
 	switch it.Kind {
 	case eventstream.KindEvent:
@@ -488,8 +491,14 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 			r.Duplicate = es.seq.observeOpaque(it.ID)
 		}
 	}
-	es.emit(r)
-	// Counted after the record is out, so a waiter that wakes sees it sent.
+	if !es.emit(r) {
+		es.counted()
+	}
+}
+
+// counted counts an event whose record is out (a loop's batch counts its events when
+// it sends them), so that a waiter that wakes sees the record sent.
+func (es *EventSource) counted() {
 	es.mu.Lock()
 	es.events++
 	es.changedLocked()

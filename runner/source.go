@@ -82,8 +82,10 @@ type SourceConfig struct {
 	// Content-Encoding on one of these loops instead of the source's own goroutine
 	// (see NewEventLoops). The records are the same, but the loop sends them: a
 	// receiver that stops reading out stalls every stream on that loop, so give the
-	// sources of one set of loops receivers that do not wait on each other. nil:
-	// every body is read on the source's goroutine.
+	// sources of one set of loops receivers that do not wait on each other. A loop
+	// sends a wake-up's records in one burst at its end; their times are when the
+	// bytes arrived (the kernel's receive time), and WaitEvents counts an event once
+	// its record is sent. nil: every body is read on the source's goroutine.
 	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
@@ -129,6 +131,8 @@ type EventSource struct {
 	pushParser  bool        // the current body is read with a push parser (event loops)
 	parserPush  bool        // parser was made by NewPush
 	actx        *attemptCtx // the current attempt's
+	batch       *evloop     // set while a loop parses this source's bytes: emit batches there
+	readAt      time.Time   // set by a loop: when the bytes being parsed were received
 	onEnd       func()      // set by the engine: called when Run ends
 
 	mu          sync.Mutex
@@ -373,15 +377,22 @@ func (es *EventSource) changedLocked() {
 	}
 }
 
-func (es *EventSource) emit(r Record) {
+// emit sends r on out; on an event loop it goes to the loop's batch instead (true),
+// which the loop sends at the end of its wake-up.
+func (es *EventSource) emit(r Record) (batched bool) {
 	if es.out == nil {
-		return
+		return false
 	}
 	r.Stream = es.cfg.Stream
 	r.Browser = es.b.cfg.ID
 	r.Session = es.cfg.Session
 	es.wire(&r)
+	if es.batch != nil {
+		es.batch.batch(es, &r)
+		return true
+	}
 	es.out <- r
+	return false
 }
 
 // wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
