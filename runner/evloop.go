@@ -71,14 +71,18 @@ func (es *EventSource) attempts(attempt int) {
 // consumeOrHandOff is consume, except that a loopable body goes to an event loop
 // (away true) or, when the hand-off fails, is read here with the push parser.
 func (es *EventSource) consumeOrHandOff(attempt int, x *exchange) (reason CloseReason, away bool) {
-	es.pushParser = es.loopable(x)
+	es.pushParser = es.loopable(x) || es.h2Pushable(x)
 	if !es.pushParser {
 		return es.consume(es.actx, attempt, x), false
 	}
 	if reason := es.accept(es.actx, attempt, x); reason != "" {
 		return reason, false
 	}
-	if es.cfg.EventLoops.handOff(es, attempt, x) {
+	if x.h2s != nil {
+		if es.h2HandOff(attempt, x) {
+			return "", true
+		}
+	} else if es.cfg.EventLoops.handOff(es, attempt, x) {
 		return "", true
 	}
 	return es.pushConsume(es.actx, attempt, x), false

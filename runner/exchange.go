@@ -26,8 +26,9 @@ type exchange struct {
 	location    string
 	encoding    string // Content-Encoding
 	body        io.Reader
-	cleanup     func() // HTTP/2: ends the stream
-	undecode    func() // releases the content decoder, nil without one
+	cleanup     func()    // HTTP/2: ends the stream
+	h2s         *h2Stream // HTTP/2: the stream
+	undecode    func()    // releases the content decoder, nil without one
 	ttHeaders   time.Duration
 	slotWait    time.Duration // HTTP/2: waiting for a stream under the server's limit
 }

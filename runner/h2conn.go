@@ -186,6 +186,7 @@ func (c *h2Conn) fail(err error) {
 	c.tc.Close()
 	for _, s := range streams {
 		s.fail(err, false)
+		s.kick()
 	}
 	for _, w := range waiters {
 		close(w.ch)
@@ -264,6 +265,7 @@ func (c *h2Conn) handle(f http2.Frame) error {
 				err = fmt.Errorf("%w: %v", errH2Unprocessed, err)
 			}
 			s.fail(err, true)
+			s.kick()
 		}
 	case *http2.PushPromiseFrame:
 		return errors.New("http2: PUSH_PROMISE with push disabled")
@@ -315,6 +317,7 @@ func (c *h2Conn) goAway(last uint32, code http2.ErrCode) {
 	err := fmt.Errorf("%w (GOAWAY %v, last stream %d)", errH2Unprocessed, code, last)
 	for _, s := range unprocessed {
 		s.fail(err, false)
+		s.kick()
 	}
 	for _, w := range waiters {
 		close(w.ch)
@@ -384,6 +387,7 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) {
 		s.mu.Unlock()
 		if f.StreamEnded() {
 			s.endBody()
+			s.kick()
 		} else {
 			c.resetStream(f.StreamID, http2.ErrCodeProtocol, errors.New("http2: trailers without END_STREAM"))
 		}
@@ -438,6 +442,7 @@ func (c *h2Conn) data(f *http2.DataFrame) error {
 	if f.StreamEnded() {
 		s.endBody()
 	}
+	s.kick()
 	return nil
 }
 
@@ -451,6 +456,7 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode, err error) {
 	}
 	s.fail(err, false)
 	s.closeWith(code)
+	s.kick()
 }
 
 // h2Request is a request to send on a stream.
@@ -610,6 +616,8 @@ type h2Stream struct {
 	err        error
 	remoteDone bool // END_STREAM or RST_STREAM seen: no RST needed on close
 	closed     bool
+	pushed     *h2Push // the body is parsed where it arrives (h2push.go)
+	draining   bool    // a goroutine is parsing the pushed stream's data
 }
 
 func (s *h2Stream) signal(ch chan struct{}) {
@@ -711,12 +719,7 @@ func (s *h2Stream) read(ctx context.Context, p []byte) (int, error) {
 				}
 				s.off = 0
 			}
-			s.unacked += n
-			credit := 0
-			if s.unacked >= h2StreamWindow/4 && !s.eof && s.err == nil {
-				credit, s.unacked = s.unacked, 0
-				s.recvWindow += credit
-			}
+			credit := s.creditLocked(n)
 			s.mu.Unlock()
 			if credit > 0 {
 				s.c.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(s.id, uint32(credit)) })
@@ -737,6 +740,19 @@ func (s *h2Stream) read(ctx context.Context, p []byte) (int, error) {
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// creditLocked counts n bytes read and returns the window to give back now: a
+// quarter of the window at a time, none once the stream ended.
+func (s *h2Stream) creditLocked(n int) int {
+	s.unacked += n
+	if s.unacked < h2StreamWindow/4 || s.eof || s.err != nil {
+		return 0
+	}
+	credit := s.unacked
+	s.unacked = 0
+	s.recvWindow += credit
+	return credit
 }
 
 // sendBody writes the request body in DATA frames within the send windows.

@@ -146,11 +146,22 @@ func (r *rawH2) data(id uint32, s string, endStream bool) {
 // h2Browser is a browser that trusts the doubles' self-signed certificates.
 func h2Browser() *Browser { return NewBrowser(BrowserConfig{Insecure: true}) }
 
+// inBothReaders runs f with the stream bodies read on the sources' goroutines and
+// parsed on the connections' readers (loops set: h2push.go).
+func inBothReaders(t *testing.T, f func(t *testing.T, loops *EventLoops)) {
+	t.Run("goroutine", func(t *testing.T) { f(t, nil) })
+	t.Run("pushed", func(t *testing.T) { f(t, testLoops(t, 1)) })
+}
+
 // A GOAWAY lets the streams the server took finish on the old connection; a stream
 // sent after the server's last id is sent again on a new connection without an error
 // record, new streams go to the new connection, and the old one is closed by the
 // client once its last stream ends.
 func TestH2GoAwayRetriesUnprocessedStreams(t *testing.T) {
+	inBothReaders(t, checkGoAway)
+}
+
+func checkGoAway(t *testing.T, loops *EventLoops) {
 	oldClosed := make(chan struct{})
 	release := make(chan struct{})
 	d := newH2Double(t, nil, func(n int, r *rawH2) {
@@ -184,10 +195,10 @@ func TestH2GoAwayRetriesUnprocessedStreams(t *testing.T) {
 	})
 	b := h2Browser()
 	recA, recB := newRecorder(t), newRecorder(t)
-	a := startSource(t, b, SourceConfig{URL: d.URL + "/a", NoReconnect: true}, recA.ch)
+	a := startSource(t, b, SourceConfig{URL: d.URL + "/a", NoReconnect: true, EventLoops: loops}, recA.ch)
 	recA.waitKind(t, RecordOpened, 1)
 	waitFor(t, 10*time.Second, "the first h2 connection", func() bool { return b.Stats().H2Conns == 1 })
-	bs := startSource(t, b, SourceConfig{URL: d.URL + "/b", NoReconnect: true}, recB.ch)
+	bs := startSource(t, b, SourceConfig{URL: d.URL + "/b", NoReconnect: true, EventLoops: loops}, recB.ch)
 	recB.waitKind(t, RecordEvent, 1)
 	recA.waitKind(t, RecordEvent, 1)
 	close(release)
@@ -215,9 +226,14 @@ func TestH2GoAwayRetriesUnprocessedStreams(t *testing.T) {
 
 // Flow control both ways with small windows: a request body is cut to the server's
 // 16-byte stream window and sent as the server credits it; a source that stops reading
-// credits nothing, so the server cannot send past the 64 KiB window, and once it reads
-// again every byte arrives in order.
+// after its first event (a pushed stream is handed back to a goroutine) credits
+// nothing, so the server cannot send past the 64 KiB window, and once it reads again
+// every byte arrives in order.
 func TestH2FlowControlSmallWindows(t *testing.T) {
+	inBothReaders(t, checkSmallWindows)
+}
+
+func checkSmallWindows(t *testing.T, loops *EventLoops) {
 	const events, pad = 200, 1000
 	body := strings.Repeat("b", 100)
 	type result struct {
@@ -227,7 +243,7 @@ func TestH2FlowControlSmallWindows(t *testing.T) {
 		err       string
 	}
 	got := make(chan result, 1)
-	blocked := make(chan struct{})
+	blocked, gate := make(chan struct{}), make(chan struct{})
 	d := newH2Double(t, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 16}}, func(_ int, r *rawH2) {
 		var res result
 		sent := false
@@ -262,8 +278,15 @@ func TestH2FlowControlSmallWindows(t *testing.T) {
 		}
 		res.body = recv.String()
 		r.head(id, false)
+		r.data(id, "id: 1\ndata: first\n\n", false)
+		window -= len("id: 1\ndata: first\n\n")
+		select {
+		case <-gate:
+		case <-r.done:
+			return
+		}
 		ev := func(i int) string { return fmt.Sprintf("id: %d\ndata: %s\n\n", i, strings.Repeat("x", pad)) }
-		for i := 1; i <= events; i++ {
+		for i := 2; i <= events; i++ {
 			p := ev(i)
 			for len(p) > window {
 				if window > 0 {
@@ -294,19 +317,23 @@ func TestH2FlowControlSmallWindows(t *testing.T) {
 	})
 	b := h2Browser()
 	rec := newRecorder(t)
-	es, err := b.NewEventSource(SourceConfig{URL: d.URL + "/e", Method: http.MethodPost, Body: body, NoReconnect: true}, rec.ch)
+	es, err := b.NewEventSource(SourceConfig{URL: d.URL + "/e", Method: http.MethodPost, Body: body, NoReconnect: true, EventLoops: loops}, rec.ch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es.StopReading()
 	go es.Run(ctxTimeout(t, 60*time.Second))
 	t.Cleanup(es.Close)
+	rec.waitKind(t, RecordEvent, 1)
+	es.StopReading()
+	close(gate)
 	select {
 	case <-blocked:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the server never ran out of window while the source was not reading")
 	}
-	if n := es.Events(); n != 0 {
+	// A read already waiting when reading stopped may take one buffer more (4 KiB,
+	// 4 events); the window holds 64.
+	if n := es.Events(); n > 5 {
 		t.Fatalf("%d events read while reading was stopped", n)
 	}
 	es.ResumeReading()
@@ -337,6 +364,10 @@ func TestH2FlowControlSmallWindows(t *testing.T) {
 // and the source reports the attempt as a network error; closing a source resets its
 // stream with CANCEL.
 func TestH2WindowOverrunAndCloseReset(t *testing.T) {
+	inBothReaders(t, checkOverrunAndReset)
+}
+
+func checkOverrunAndReset(t *testing.T, loops *EventLoops) {
 	codes := make(chan http2.ErrCode, 2)
 	d := newH2Double(t, nil, func(_ int, r *rawH2) {
 		for {
@@ -367,7 +398,7 @@ func TestH2WindowOverrunAndCloseReset(t *testing.T) {
 	})
 	b := h2Browser()
 	rec := newRecorder(t)
-	over, err := b.NewEventSource(SourceConfig{URL: d.URL + "/overrun", NoReconnect: true}, rec.ch)
+	over, err := b.NewEventSource(SourceConfig{URL: d.URL + "/overrun", NoReconnect: true, EventLoops: loops}, rec.ch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +418,7 @@ func TestH2WindowOverrunAndCloseReset(t *testing.T) {
 		t.Errorf("errors %+v, reason %s; want one read error after the head, network-error", errs, over.Reason())
 	}
 	rec2 := newRecorder(t)
-	es := startSource(t, b, SourceConfig{URL: d.URL + "/ok"}, rec2.ch)
+	es := startSource(t, b, SourceConfig{URL: d.URL + "/ok", EventLoops: loops}, rec2.ch)
 	rec2.waitKind(t, RecordEvent, 1)
 	es.Close()
 	waitDone(t, es, 10*time.Second, rec2)

@@ -44,7 +44,7 @@ func (es *EventSource) roundTripH2(ctx context.Context, l *lease, u *url.URL, sr
 				x.contentType, x.location = head.header.Get("Content-Type"), head.header.Get("Location")
 				x.encoding = head.header.Get("Content-Encoding")
 				x.body = &flowReader{es: es, ctx: ctx, r: h2Body{s: s, ctx: ctx}}
-				x.cleanup = s.close
+				x.h2s, x.cleanup = s, s.close
 				return x, nil
 			}
 			s.close()
