@@ -84,7 +84,7 @@ type h2Conn struct {
 // opening more streams at once than a low limit allows would see them refused.
 func newH2Conn(ctx context.Context, tc *tls.Conn, timeout time.Duration) (*h2Conn, error) {
 	c := &h2Conn{tc: tc, nextID: 1, streams: make(map[uint32]*h2Stream, 1), maxStreams: 1<<31 - 1,
-		sendWindow: 65535, initSend: 65535, maxSend: 16384, sendWake: make(chan struct{}),
+		sendWindow: 65535, initSend: 65535, maxSend: 16384,
 		ready: make(chan struct{}), done: make(chan struct{})}
 	c.fr = http2.NewFramer(h2Writer{c}, tc)
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
@@ -181,7 +181,10 @@ func (c *h2Conn) fail(err error) {
 	c.streams = nil
 	waiters := c.waiters
 	c.waiters = nil
-	close(c.sendWake)
+	if c.sendWake != nil {
+		close(c.sendWake)
+		c.sendWake = nil
+	}
 	c.mu.Unlock()
 	c.tc.Close()
 	for _, s := range streams {
@@ -342,10 +345,12 @@ func (c *h2Conn) windowUpdate(id, incr uint32) error {
 	return nil
 }
 
+// wakeSendersLocked wakes the request bodies waiting for window (sendWake is made only
+// while one waits).
 func (c *h2Conn) wakeSendersLocked() {
-	if c.err == nil {
+	if c.sendWake != nil {
 		close(c.sendWake)
-		c.sendWake = make(chan struct{})
+		c.sendWake = nil
 	}
 }
 
@@ -382,7 +387,7 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) {
 		return
 	}
 	s.mu.Lock()
-	if s.head != nil {
+	if s.gotHead {
 		// Trailers: only their END_STREAM matters here.
 		s.mu.Unlock()
 		if f.StreamEnded() {
@@ -408,7 +413,7 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) {
 		k := http.CanonicalHeaderKey(hf.Name)
 		h[k] = append(h[k], hf.Value)
 	}
-	s.head = &h2Head{status: status, header: h}
+	s.head, s.gotHead = &h2Head{status: status, header: h}, true
 	s.mu.Unlock()
 	s.signal(s.headCh)
 	if f.StreamEnded() {
@@ -607,7 +612,8 @@ type h2Stream struct {
 	sendWindow int32
 
 	mu         sync.Mutex
-	head       *h2Head
+	head       *h2Head // until awaitHead takes it: a stream keeps no header map
+	gotHead    bool
 	buf        []byte // received, not yet read
 	off        int
 	recvWindow int // what the server may still send
@@ -683,6 +689,7 @@ func (s *h2Stream) awaitHead(ctx context.Context, timeout time.Duration) (*h2Hea
 	for {
 		s.mu.Lock()
 		h, err, eof := s.head, s.err, s.eof
+		s.head = nil
 		s.mu.Unlock()
 		if h != nil {
 			return h, nil
@@ -766,8 +773,13 @@ func (s *h2Stream) sendBody(ctx context.Context, body []byte) error {
 			return err
 		}
 		n := min(int(min(c.sendWindow, s.sendWindow)), c.maxSend, len(body))
-		wake := c.sendWake
-		if n > 0 {
+		var wake chan struct{}
+		if n <= 0 {
+			if c.sendWake == nil {
+				c.sendWake = make(chan struct{})
+			}
+			wake = c.sendWake
+		} else {
 			c.sendWindow -= int32(n)
 			s.sendWindow -= int32(n)
 		}
