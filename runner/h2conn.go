@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,9 +75,6 @@ type h2Conn struct {
 	maxSend    int   // the peer's SETTINGS_MAX_FRAME_SIZE
 	sendWake   chan struct{}
 	connUnack  int // bytes received and not yet credited back to the connection
-	ready      chan struct{}
-	readyOnce  sync.Once
-	done       chan struct{} // closed when the read loop has ended
 }
 
 // newH2Conn starts HTTP/2 on a TLS connection that negotiated h2 and returns once the
@@ -85,7 +83,7 @@ type h2Conn struct {
 func newH2Conn(ctx context.Context, tc *tls.Conn, timeout time.Duration) (*h2Conn, error) {
 	c := &h2Conn{tc: tc, nextID: 1, streams: make(map[uint32]*h2Stream, 1), maxStreams: 1<<31 - 1,
 		sendWindow: 65535, initSend: 65535, maxSend: 16384,
-		ready: make(chan struct{}), done: make(chan struct{})}
+	}
 	c.fr = http2.NewFramer(h2Writer{c}, tc)
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
 	c.fr.MaxHeaderListSize = MaxResponseHead
@@ -113,21 +111,32 @@ func newH2Conn(ctx context.Context, tc *tls.Conn, timeout time.Duration) (*h2Con
 		tc.Close()
 		return nil, err
 	}
-	go c.readLoop()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-c.ready:
-		return c, nil
-	case <-c.done:
-		err = c.Err()
-	case <-timer.C:
-		err = fmt.Errorf("no SETTINGS from the server within %v", timeout)
-	case <-ctx.Done():
-		err = ctx.Err()
+	// The server's preface (its SETTINGS) is read here, on the dialling goroutine:
+	// the first records after the handshake (TLS 1.3 session tickets) are handled
+	// where the stack is deep already, and the read loop starts with a small one.
+	tc.SetReadDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { tc.SetReadDeadline(time.Now()) })
+	f, err := c.fr.ReadFrame()
+	stop()
+	tc.SetReadDeadline(time.Time{})
+	if err == nil {
+		if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+			err = fmt.Errorf("http2: the server's first frame is %v, not SETTINGS", f.Header().Type)
+		} else {
+			err = c.handle(f)
+		}
 	}
-	c.Close()
-	return nil, err
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("no SETTINGS from the server within %v", timeout)
+		}
+		c.fail(err)
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
 }
 
 // h2Writer writes one frame at a time to the TLS connection with a deadline; the
@@ -198,7 +207,6 @@ func (c *h2Conn) fail(err error) {
 
 // readLoop reads every frame of the connection until it fails.
 func (c *h2Conn) readLoop() {
-	defer close(c.done)
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -244,7 +252,6 @@ func (c *h2Conn) handle(f http2.Frame) error {
 		if err := c.write(func(fr *http2.Framer) error { return fr.WriteSettingsAck() }); err != nil {
 			return err
 		}
-		c.readyOnce.Do(func() { close(c.ready) })
 	case *http2.PingFrame:
 		if !f.IsAck() {
 			data := f.Data
