@@ -17,8 +17,9 @@ import (
 // Only the body of a cleartext HTTP/1.1 response without Content-Encoding goes to a
 // loop. The source's goroutine still connects and reads the head (roundTripH1), then
 // hands the socket over and ends; when the body ends the loop emits the attempt's
-// last records and starts a goroutine only when a reconnect is due. TLS, HTTP/2,
-// compressed bodies and sources that read slowly (ReadRate, StopReading) keep the
+// last records and starts a goroutine only when a reconnect is due. (HTTP/2 bodies
+// are parsed on their connection's reader instead: h2push.go.) TLS, compressed
+// bodies and sources that read slowly (ReadRate, StopReading) keep the
 // goroutine path; a source that is paused or rate-limited while on a loop is handed
 // back to a goroutine at its next readable moment.
 //

@@ -434,3 +434,66 @@ func checkOverrunAndReset(t *testing.T, loops *EventLoops) {
 		t.Errorf("reason %s, %d connections; want client-close on the one connection", es.Reason(), d.conns.Load())
 	}
 }
+
+// A source that leaves (churn) resets its stream with CANCEL, reconnects on the same
+// connection with the last event id, and Reset ends it as client-reset: the interrupts
+// reach a stream whether its body is read on the source's goroutine or pushed.
+func TestH2LeaveReconnectsWithLastEventID(t *testing.T) {
+	inBothReaders(t, checkLeave)
+}
+
+func checkLeave(t *testing.T, loops *EventLoops) {
+	type req struct {
+		lastID string
+		reset  http2.ErrCode
+	}
+	reqs := make(chan req, 4)
+	d := newH2Double(t, nil, func(_ int, r *rawH2) {
+		for n := 1; ; n++ {
+			h := r.request()
+			if h == nil {
+				return
+			}
+			var last string
+			for _, f := range h.RegularFields() {
+				if f.Name == "last-event-id" {
+					last = f.Value
+				}
+			}
+			r.head(h.StreamID, false)
+			r.data(h.StreamID, fmt.Sprintf("retry: 10000\nid: %d\ndata: x\n\n", n), false)
+			for {
+				f := r.next()
+				if f == nil {
+					return
+				}
+				if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == h.StreamID {
+					reqs <- req{last, rst.ErrCode}
+					break
+				}
+			}
+		}
+	})
+	rec := newRecorder(t)
+	es := startSource(t, h2Browser(), SourceConfig{URL: d.URL + "/e", EventLoops: loops}, rec.ch)
+	rec.waitKind(t, RecordEvent, 1)
+	if es.parserPush != (loops != nil) { // set before the event was sent
+		t.Fatalf("push parser %v with loops %v: the body did not go where it should", es.parserPush, loops != nil)
+	}
+	es.Leave(time.Millisecond, false)
+	first := <-reqs
+	rec.waitKind(t, RecordEvent, 2)
+	es.Reset()
+	waitDone(t, es, 10*time.Second, rec)
+	second := <-reqs
+	if first.lastID != "" || first.reset != http2.ErrCodeCancel || second.lastID != "1" || second.reset != http2.ErrCodeCancel {
+		t.Errorf("requests %+v then %+v, want no Last-Event-ID then 1, each reset with CANCEL", first, second)
+	}
+	closed := rec.kind(RecordClosed)
+	if len(closed) != 2 || closed[0].Reason != CloseChurn || closed[1].Reason != CloseClientReset {
+		t.Errorf("closed %+v, want churn then client-reset", closed)
+	}
+	if d.conns.Load() != 1 || rec.count(RecordError) != 0 {
+		t.Errorf("%d connections, errors %+v; want 1 and none", d.conns.Load(), rec.kind(RecordError))
+	}
+}

@@ -83,7 +83,9 @@ type SourceConfig struct {
 	// (see NewEventLoops). The records are the same, but the loop sends them: a
 	// receiver that stops reading out stalls every stream on that loop, so give the
 	// sources of one set of loops receivers that do not wait on each other. nil:
-	// every body is read on the source's goroutine.
+	// every body is read on the source's goroutine. Set, it also lets the body of an
+	// HTTP/2 response without Content-Encoding be parsed on its connection's reader
+	// goroutine (h2push.go), with the same caveat for that connection's streams.
 	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
