@@ -231,10 +231,21 @@ func (c *h2Conn) readLoop() {
 			c.fail(fmt.Errorf("http2 read: %w", err))
 			return
 		}
+		id := f.Header().StreamID
 		if err := c.handle(f); err != nil {
 			c.write(func(fr *http2.Framer) error { return fr.WriteGoAway(0, http2.ErrCodeProtocol, nil) })
 			c.fail(err)
 			return
+		}
+		if id != 0 {
+			// A pushed stream's data is parsed here, not deeper in handle: the read
+			// loop's stack stays small.
+			c.mu.Lock()
+			s := c.streams[id]
+			c.mu.Unlock()
+			if s != nil {
+				s.kick()
+			}
 		}
 	}
 }
@@ -399,7 +410,6 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) {
 		s.mu.Unlock()
 		if f.StreamEnded() {
 			s.endBody()
-			s.kick()
 		} else {
 			c.resetStream(f.StreamID, http2.ErrCodeProtocol, errors.New("http2: trailers without END_STREAM"))
 		}
@@ -454,7 +464,6 @@ func (c *h2Conn) data(f *http2.DataFrame) error {
 	if f.StreamEnded() {
 		s.endBody()
 	}
-	s.kick()
 	return nil
 }
 

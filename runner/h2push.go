@@ -89,16 +89,10 @@ func (s *h2Stream) drain() {
 		}
 		es := p.es
 		if len(data) > 0 && end == nil && (es.paused.Load() || es.readRate.Load() > 0) {
-			// Handed back: a goroutine reads on through flowReader, which pauses
-			// and paces; the data stays buffered for it.
 			s.pushed = nil
 			stop := p.stop
 			s.mu.Unlock()
-			if stop != nil {
-				stop()
-			}
-			p.x.body = &flowReader{es: es, ctx: es.actx, r: h2Body{s: s, ctx: es.actx}}
-			go es.continueBody(p.attempt, p.x)
+			s.handBack(p, stop)
 			return
 		}
 		s.draining = true
@@ -106,18 +100,8 @@ func (s *h2Stream) drain() {
 		s.mu.Unlock()
 
 		if len(data) > 0 {
-			es.parser.Feed(data)
-			for {
-				var err error
-				es.item, err = es.parser.Next()
-				if errors.Is(err, eventstream.ErrPending) {
-					break
-				}
-				if err != nil {
-					end = err // a size limit: the parser's error is sticky
-					break
-				}
-				es.handle(p.attempt)
+			if err := es.parsePushed(p.attempt, data); err != nil {
+				end = err // a size limit: the parser's error is sticky
 			}
 		}
 
@@ -142,5 +126,36 @@ func (s *h2Stream) drain() {
 			es.afterBody(p.attempt, p.x, end)
 			return
 		}
+	}
+}
+
+// handBack gives a pushed stream that is paused or rate-limited back to a goroutine,
+// which reads on through flowReader (it pauses and paces); the data stays buffered
+// for it. Apart from drain so that drain's frame stays small.
+//
+//go:noinline
+func (s *h2Stream) handBack(p *h2Push, stop func() bool) {
+	if stop != nil {
+		stop()
+	}
+	es := p.es
+	p.x.body = &flowReader{es: es, ctx: es.actx, r: h2Body{s: s, ctx: es.actx}}
+	go es.continueBody(p.attempt, p.x)
+}
+
+// parsePushed feeds data to the push parser and handles every item it completes; an
+// error is the parser's (sticky) one.
+func (es *EventSource) parsePushed(attempt int, data []byte) error {
+	es.parser.Feed(data)
+	for {
+		var err error
+		es.item, err = es.parser.Next()
+		if errors.Is(err, eventstream.ErrPending) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		es.handle(attempt)
 	}
 }
