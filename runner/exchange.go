@@ -373,13 +373,24 @@ func (es *EventSource) handle(attempt int) {
 	switch it.Kind {
 	case eventstream.KindEvent:
 		es.event(attempt, now, it)
-	case eventstream.KindComment:
-		es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
-	case eventstream.KindRetry:
-		es.retry = it.Retry
-		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+	case eventstream.KindComment, eventstream.KindRetry:
+		es.commentOrRetry(attempt, now, it)
 	}
 	es.item = eventstream.Item{} // do not keep the event's data alive while idle
+}
+
+// commentOrRetry emits the record of a comment or a retry field. Out of line so that
+// handle's frame stays small: the stream bodies of HTTP/2 connections are parsed on
+// their reader goroutine, whose stack must stay within 4 KiB.
+//
+//go:noinline
+func (es *EventSource) commentOrRetry(attempt int, now time.Time, it *eventstream.Item) {
+	if it.Kind == eventstream.KindRetry {
+		es.retry = it.Retry
+		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+		return
+	}
+	es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
 }
 
 // event measures one event and emits its record.

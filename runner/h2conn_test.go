@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -495,5 +498,58 @@ func checkLeave(t *testing.T, loops *EventLoops) {
 	}
 	if d.conns.Load() != 1 || rec.count(RecordError) != 0 {
 		t.Errorf("%d connections, errors %+v; want 1 and none", d.conns.Load(), rec.kind(RecordError))
+	}
+}
+
+// h2StackProbeEnv makes TestH2ReaderStackFitsFourKiB's child process run the probe.
+const h2StackProbeEnv = "SSEHARNESS_H2_STACK_PROBE"
+
+// TestH2ReaderStackFitsFourKiB: a connection's reader parses its streams' events,
+// comments and retry fields, and emits their records, within a 4 KiB stack (what a
+// goroutine's stack is before it doubles to 8): the per-connection cost of an h2
+// browser depends on it. The probe runs in a child process, since the stack limit
+// it sets holds for every goroutine of the process; exceeding it is a fatal error.
+func TestH2ReaderStackFitsFourKiB(t *testing.T) {
+	if os.Getenv(h2StackProbeEnv) != "" {
+		h2StackProbe(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestH2ReaderStackFitsFourKiB$", "-test.count=1")
+	cmd.Env = append(os.Environ(), h2StackProbeEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lines := strings.Split(string(out), "\n")
+		t.Fatalf("the probe failed (%v): %s", err, strings.Join(lines[:min(len(lines), 12)], "\n"))
+	}
+}
+
+func h2StackProbe(t *testing.T) {
+	gate := make(chan struct{})
+	d := newH2Double(t, nil, func(_ int, r *rawH2) {
+		h := r.request()
+		if h == nil {
+			return
+		}
+		r.head(h.StreamID, false)
+		select {
+		case <-gate:
+		case <-r.done:
+			return
+		}
+		r.data(h.StreamID, ": hello\n\nretry: 5000\n\nid: 1\nevent: tick\ndata: {\"seq\":1,\"sender\":\"s\",\"sent_unix_ns\":1}\n\n", false)
+		for r.next() != nil {
+		}
+	})
+	rec := newRecorder(t)
+	es := startSource(t, h2Browser(), SourceConfig{URL: d.URL + "/e", EventLoops: testLoops(t, 1)}, rec.ch)
+	rec.waitKind(t, RecordHeaders, 1)
+	// The dial and the handshake grew the stacks they needed; from here on no stack
+	// may grow past 4 KiB.
+	old := debug.SetMaxStack(4 << 10)
+	close(gate)
+	rec.waitKind(t, RecordEvent, 1)
+	debug.SetMaxStack(old)
+	if n := rec.count(RecordComment) + rec.count(RecordRetry); n != 2 || !es.parserPush {
+		t.Fatalf("%d comment and retry records, push parser %v: want 2, pushed", n, es.parserPush)
 	}
 }
