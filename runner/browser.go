@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"time"
@@ -191,7 +190,7 @@ type originPool struct {
 	waiting int
 	mode    protoMode
 	probing chan struct{} // non-nil while a handshake decides the protocol
-	h2      *http.ClientConn
+	h2      *h2Conn
 	// h2Dialled counts HTTP/2 connections made, for tests and reports.
 	h2Dialled int
 }
@@ -205,7 +204,7 @@ type lease struct {
 	pool  *originPool
 	conn  net.Conn     // HTTP/1.1: the connection, TLS or not
 	tcp   *net.TCPConn // HTTP/1.1: the TCP socket under conn (for RST)
-	h2    *http.ClientConn
+	h2    *h2Conn
 	slot  bool
 	once  sync.Once
 	wait  time.Duration // time spent waiting for a slot or for the protocol handshake
@@ -325,7 +324,7 @@ func (p *originPool) acquire(ctx context.Context, recvBuf int) (*lease, error) {
 // also decides the origin's protocol (https before the first handshake): an h2
 // answer turns the connection into the shared HTTP/2 connection and frees the slot.
 func (p *originPool) acquireConn(ctx context.Context, start time.Time, recvBuf int, probeDone chan struct{}) (*lease, error) {
-	endProbe := func(mode protoMode, cc *http.ClientConn) {
+	endProbe := func(mode protoMode, cc *h2Conn) {
 		if probeDone == nil {
 			return
 		}
@@ -353,7 +352,14 @@ func (p *originPool) acquireConn(ctx context.Context, start time.Time, recvBuf i
 		return nil, err
 	}
 	if proto == "h2" {
-		cc, err := p.newH2(ctx, conn)
+		tc, ok := conn.(*tls.Conn)
+		if !ok {
+			conn.Close()
+			p.releaseSlot()
+			endProbe(modeUnknown, nil)
+			return nil, classify(ErrProtocol, errors.New("h2 negotiated on a connection without TLS"))
+		}
+		cc, err := newH2Conn(ctx, tc, p.b.cfg.DialTimeout)
 		p.releaseSlot()
 		if err != nil {
 			conn.Close()
@@ -397,116 +403,6 @@ func (b *Browser) dial(ctx context.Context, p *originPool, recvBuf int) (conn ne
 	return tc, tcp, dial, tlsHS, proto, nil
 }
 
-// newH2 turns a TLS connection that negotiated h2 into a net/http ClientConn. The
-// Transport exists only to build it: its dial hook hands over the connection the
-// browser dialled and measured, so the browser still decides when to dial.
-//
-// The connection is handed out only once the server's SETTINGS are applied. Before
-// that, net/http's client assumes 100 concurrent streams, so a page opening more
-// streams at once than a lower server cap would see the excess refused (REFUSED_STREAM)
-// and fail; Chromium retries such refused streams, and what its page sees is what this
-// browser does: exactly the cap open on the one connection, the rest waiting.
-func (p *originPool) newH2(ctx context.Context, conn net.Conn) (*http.ClientConn, error) {
-	tc, ok := conn.(*tls.Conn)
-	if !ok {
-		return nil, errors.New("h2 negotiated on a connection without TLS")
-	}
-	watched := newSettingsWatch(tc)
-	var once sync.Once
-	handOver := func(context.Context, string, string) (net.Conn, error) {
-		var c net.Conn
-		once.Do(func() { c = watched })
-		if c == nil {
-			return nil, errors.New("connection already handed over")
-		}
-		return c, nil
-	}
-	// The TLS handshake is done: net/http speaks HTTP/2 with prior knowledge over the
-	// plaintext side of the connection, which lets settingsWatch see the frames. The
-	// requests keep their https URLs (the :scheme sent), and responses their TLS state
-	// (settingsWatch has the tls.Conn's ConnectionState).
-	protos := new(http.Protocols)
-	protos.SetUnencryptedHTTP2(true)
-	// A ClientConn is one connection: its RoundTrip waits while the server's
-	// SETTINGS_MAX_CONCURRENT_STREAMS are in use, as a browser queues requests
-	// instead of opening a second connection.
-	t := &http.Transport{
-		DialContext: handOver,
-		Protocols:   protos,
-		// The same bound on a response head as over HTTP/1.1.
-		MaxResponseHeaderBytes: MaxResponseHead,
-	}
-	cc, err := t.NewClientConn(ctx, "http", p.addr())
-	if err != nil {
-		return nil, err
-	}
-	timer := time.NewTimer(p.b.cfg.DialTimeout)
-	defer timer.Stop()
-	select {
-	case <-watched.acked:
-		return cc, nil
-	case <-timer.C:
-		err = fmt.Errorf("no SETTINGS from the server within %v", p.b.cfg.DialTimeout)
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	cc.Close()
-	return nil, err
-}
-
-// http2ClientPreface is what an HTTP/2 client sends before its first frame.
-const http2ClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-// settingsWatch is an h2 connection's plaintext as net/http's client writes it: it
-// closes acked when the client sends its SETTINGS ACK, which net/http does only after
-// it applied the server's SETTINGS. It only follows frame boundaries until then.
-type settingsWatch struct {
-	*tls.Conn
-	acked chan struct{}
-
-	mu   sync.Mutex
-	done bool
-	skip int    // bytes still to pass: the preface, then a frame's payload
-	hdr  []byte // the part of a 9-byte frame header seen so far
-}
-
-func newSettingsWatch(c *tls.Conn) *settingsWatch {
-	return &settingsWatch{Conn: c, acked: make(chan struct{}), skip: len(http2ClientPreface), hdr: make([]byte, 0, 9)}
-}
-
-func (w *settingsWatch) Write(p []byte) (int, error) {
-	w.scan(p)
-	return w.Conn.Write(p)
-}
-
-func (w *settingsWatch) scan(p []byte) {
-	const frameSettings, flagAck = 0x4, 0x1
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for len(p) > 0 && !w.done {
-		if w.skip > 0 {
-			n := min(w.skip, len(p))
-			w.skip -= n
-			p = p[n:]
-			continue
-		}
-		n := min(9-len(w.hdr), len(p))
-		w.hdr = append(w.hdr, p[:n]...)
-		p = p[n:]
-		if len(w.hdr) < 9 {
-			return
-		}
-		h := w.hdr
-		if h[3] == frameSettings && h[4]&flagAck != 0 {
-			w.done = true
-			close(w.acked)
-			return
-		}
-		w.skip = int(h[0])<<16 | int(h[1])<<8 | int(h[2])
-		w.hdr = w.hdr[:0]
-	}
-}
-
 // Do sends an ordinary request through the browser's pool: over HTTP/1.1 it waits for
 // a free connection like any request of a real browser. The response body must be
 // closed; it holds the connection until then. Do may block until a slot frees up or
@@ -533,17 +429,8 @@ func (b *Browser) DoWaited(ctx context.Context, req *http.Request) (*http.Respon
 		req.Header.Set("User-Agent", b.cfg.UserAgent)
 	}
 	if l.h2 != nil {
-		rtStart := time.Now()
-		var wrote time.Time
-		var mu sync.Mutex
-		trace := &httptrace.ClientTrace{WroteHeaders: func() { mu.Lock(); wrote = time.Now(); mu.Unlock() }}
-		req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
-		resp, err := l.h2.RoundTrip(req)
-		mu.Lock()
-		if !wrote.IsZero() {
-			waited += wrote.Sub(rtStart)
-		}
-		mu.Unlock()
+		resp, slotWait, err := l.h2.roundTrip(req)
+		waited += slotWait
 		if err != nil {
 			return nil, waited, classify(ErrRead, err)
 		}

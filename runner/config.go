@@ -91,8 +91,9 @@ type Config struct {
 	// default (false) the bodies of cleartext HTTP/1.1 streams without
 	// Content-Encoding are read on a few event loops (one per GOMAXPROCS; Linux
 	// only), which costs less memory per stream and less CPU per event and gives the
-	// same records; TLS, HTTP/2, compressed and slow-reading streams keep their
-	// goroutine either way.
+	// same records; the bodies of HTTP/2 streams without Content-Encoding are then
+	// parsed on their connection's reader goroutine. TLS HTTP/1.1, compressed and
+	// slow-reading streams keep their goroutine either way.
 	GoroutineReaders bool
 
 	// Retry is the reconnection time until the server sends retry.

@@ -17,8 +17,9 @@ import (
 // Only the body of a cleartext HTTP/1.1 response without Content-Encoding goes to a
 // loop. The source's goroutine still connects and reads the head (roundTripH1), then
 // hands the socket over and ends; when the body ends the loop emits the attempt's
-// last records and starts a goroutine only when a reconnect is due. TLS, HTTP/2,
-// compressed bodies and sources that read slowly (ReadRate, StopReading) keep the
+// last records and starts a goroutine only when a reconnect is due. (HTTP/2 bodies
+// are parsed on their connection's reader instead: h2push.go.) TLS, compressed
+// bodies and sources that read slowly (ReadRate, StopReading) keep the
 // goroutine path; a source that is paused or rate-limited while on a loop is handed
 // back to a goroutine at its next readable moment. A loop sends the records of one
 // wake-up in one burst at its end: one wake-up of the receiver per burst rather than
@@ -73,14 +74,18 @@ func (es *EventSource) attempts(attempt int) {
 // consumeOrHandOff is consume, except that a loopable body goes to an event loop
 // (away true) or, when the hand-off fails, is read here with the push parser.
 func (es *EventSource) consumeOrHandOff(attempt int, x *exchange) (reason CloseReason, away bool) {
-	es.pushParser = es.loopable(x)
+	es.pushParser = es.loopable(x) || es.h2Pushable(x)
 	if !es.pushParser {
 		return es.consume(es.actx, attempt, x), false
 	}
 	if reason := es.accept(es.actx, attempt, x); reason != "" {
 		return reason, false
 	}
-	if es.cfg.EventLoops.handOff(es, attempt, x) {
+	if x.h2s != nil {
+		if es.h2HandOff(attempt, x) {
+			return "", true
+		}
+	} else if es.cfg.EventLoops.handOff(es, attempt, x) {
 		return "", true
 	}
 	return es.pushConsume(es.actx, attempt, x), false

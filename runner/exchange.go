@@ -9,12 +9,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sseharness/sseharness/eventstream"
@@ -29,8 +26,9 @@ type exchange struct {
 	location    string
 	encoding    string // Content-Encoding
 	body        io.Reader
-	cleanup     func() // HTTP/2: ends the stream
-	undecode    func() // releases the content decoder, nil without one
+	cleanup     func()    // HTTP/2: ends the stream
+	h2s         *h2Stream // HTTP/2: the stream
+	undecode    func()    // releases the content decoder, nil without one
 	ttHeaders   time.Duration
 	slotWait    time.Duration // HTTP/2: waiting for a stream under the server's limit
 }
@@ -65,7 +63,7 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 		}
 		var x *exchange
 		if l.h2 != nil {
-			x, err = es.roundTripH2(ctx, l.h2, u, req)
+			x, err = es.roundTripH2(ctx, l, u, req)
 		} else {
 			x, err = es.roundTripH1(ctx, l, u, req)
 		}
@@ -280,71 +278,6 @@ func (es *EventSource) requestBytes(u *url.URL, req streamRequest) []byte {
 	return append(b, req.body...)
 }
 
-// roundTripH2 sends the request on the shared HTTP/2 connection.
-func (es *EventSource) roundTripH2(ctx context.Context, cc *http.ClientConn, u *url.URL, sr streamRequest) (*exchange, error) {
-	x := &exchange{ttHeaders: -1}
-	var mu sync.Mutex
-	var wrote time.Time
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { mu.Lock(); wrote = time.Now(); mu.Unlock() }}
-	// The request's context hangs off the attempt through AfterFunc: deriving it
-	// from the attempt context through the trace's value context would cost a
-	// goroutine per stream in the context package.
-	rctx, cancel := context.WithCancel(httptrace.WithClientTrace(context.Background(), trace))
-	stop := context.AfterFunc(ctx, cancel)
-	x.cleanup = func() { stop(); cancel() }
-	var body io.Reader
-	if sr.body != "" {
-		body = strings.NewReader(sr.body)
-	}
-	req, err := http.NewRequestWithContext(rctx, sr.method, u.String(), body)
-	if err != nil {
-		return x, err
-	}
-	for k, vs := range es.cfg.Header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("User-Agent", es.b.cfg.UserAgent)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	req.Header.Set("Pragma", "no-cache")
-	// Set by hand, the transport neither adds gzip nor decodes: accept does.
-	req.Header.Set("Accept-Encoding", es.cfg.AcceptEncoding)
-	if id := es.LastEventID(); id != "" {
-		req.Header.Set("Last-Event-ID", id)
-	}
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(es.cfg.HeaderTimeout, func() { timedOut.Store(true); cancel() })
-	rtStart := time.Now()
-	resp, err := cc.RoundTrip(req)
-	timer.Stop()
-	now := time.Now()
-	mu.Lock()
-	w := wrote
-	mu.Unlock()
-	// The headers are written once the connection has a stream slot: the time before
-	// is the wait under the server's SETTINGS_MAX_CONCURRENT_STREAMS.
-	if !w.IsZero() {
-		x.slotWait = w.Sub(rtStart)
-		x.ttHeaders = now.Sub(w)
-	}
-	if err != nil {
-		if timedOut.Load() {
-			return x, classify(ErrTimeout, fmt.Errorf("no response headers within %v", es.cfg.HeaderTimeout))
-		}
-		// net/http's HTTP/2 error for a head over MaxResponseHeaderBytes is unexported.
-		if strings.Contains(err.Error(), "response header list larger") {
-			return x, fmt.Errorf("%w (HTTP/2)", errHeadTooLarge)
-		}
-		return x, classify(ErrRead, err)
-	}
-	x.status, x.proto = resp.StatusCode, resp.Proto
-	x.contentType, x.location = resp.Header.Get("Content-Type"), resp.Header.Get("Location")
-	x.encoding = resp.Header.Get("Content-Encoding")
-	x.body = &flowReader{es: es, ctx: ctx, r: resp.Body}
-	x.cleanup = func() { stop(); cancel(); resp.Body.Close() }
-	return x, nil
-}
-
 // isEventStream reports whether a Content-Type's MIME essence is text/event-stream
 // (case-insensitive, parameters ignored); an unparsable type is not.
 func isEventStream(contentType string) bool {
@@ -443,13 +376,24 @@ func (es *EventSource) handle(attempt int) {
 	switch it.Kind {
 	case eventstream.KindEvent:
 		es.event(attempt, now, it)
-	case eventstream.KindComment:
-		es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
-	case eventstream.KindRetry:
-		es.retry = it.Retry
-		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+	case eventstream.KindComment, eventstream.KindRetry:
+		es.commentOrRetry(attempt, now, it)
 	}
 	es.item = eventstream.Item{} // do not keep the event's data alive while idle
+}
+
+// commentOrRetry emits the record of a comment or a retry field. Out of line so that
+// handle's frame stays small: the stream bodies of HTTP/2 connections are parsed on
+// their reader goroutine, whose stack must stay within 4 KiB.
+//
+//go:noinline
+func (es *EventSource) commentOrRetry(attempt int, now time.Time, it *eventstream.Item) {
+	if it.Kind == eventstream.KindRetry {
+		es.retry = it.Retry
+		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+		return
+	}
+	es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
 }
 
 // event measures one event and emits its record.

@@ -85,7 +85,10 @@ type SourceConfig struct {
 	// sources of one set of loops receivers that do not wait on each other. A loop
 	// sends a wake-up's records in one burst at its end; their times are when the
 	// bytes arrived (the kernel's receive time), and WaitEvents counts an event once
-	// its record is sent. nil: every body is read on the source's goroutine.
+	// its record is sent. nil: every body is read on the source's goroutine. Set, it
+	// also lets the body of an HTTP/2 response without Content-Encoding be parsed on
+	// its connection's reader goroutine (h2push.go), with the same caveat for that
+	// connection's streams.
 	EventLoops *EventLoops
 	// MarkPrefix, when set, is a Publisher's Prefix: every event's data is searched
 	// for its marks (Record.Mark and the fields after it).
