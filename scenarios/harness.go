@@ -273,7 +273,11 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 		}
 		return nil
 	}
-	err = h.sc.run(ctx, h)
+	if h.sc.declared() {
+		err = h.runDeclared(ctx)
+	} else {
+		err = h.sc.run(ctx, h)
+	}
 	h.Finish()
 	if uerr := h.reachable(); uerr != nil {
 		return uerr
@@ -430,6 +434,10 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		b := h.baseline
 		sp.Baseline, sp.AfterDrain = &b, &after
 	}
+	h.mu.Lock()
+	checks := append([]report.Check(nil), h.checks...)
+	h.mu.Unlock()
+	h.checkOrder(checks)
 	desc := h.sc.Proves
 	if len(h.notes) > 0 {
 		desc += " (" + strings.Join(h.notes, "; ") + ")"
@@ -440,7 +448,7 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Requested: h.requested,
 		Aggregate: h.agg,
 		Server:    sp,
-		Checks:    h.checks,
+		Checks:    checks,
 		Err:       err,
 		Groups:    h.groupInputs(),
 		Measures:  h.measures,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,16 @@ type Scenario struct {
 	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
 	// when the run has no --target: timers short enough for the scenario to finish fast.
 	ServerArgs []string
-	// run drives the load and adds the checks. It returns an error only when the
-	// scenario could not run (target unreachable, harness failure).
+	// Load is the scenario's load shape as data: the phases of streams the harness
+	// opens, in order (declare.go).
+	Load []Phase
+	// hook, when set, is the one step of a declared scenario that its data cannot
+	// express (dropping connections mid-stream, a step search, starting nginx): it runs
+	// after the phases are open, only drives load, and never judges a check.
+	hook func(ctx context.Context, h *Harness, opened Opened) error
+	// run, in a scenario not yet declared as data, drives the load and adds the checks
+	// itself. It returns an error only when the scenario could not run (target
+	// unreachable, harness failure).
 	run func(ctx context.Context, h *Harness) error
 }
 
@@ -54,6 +63,12 @@ type CheckSpec struct {
 	Embedded string
 	// Means says what the check requires, for `list -v` and the docs.
 	Means string
+	// Rule, when set, is how report/ judges the check from the scenario's aggregates
+	// once its load is done; a Limit of AtThreshold stands for the check's threshold.
+	Rule *report.Rule
+	// Settles, when set, makes the check a probe of a server figure that must come
+	// back to its baseline within the threshold after the load.
+	Settles *Settle
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -139,7 +154,44 @@ func (s *Scenario) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, s.validateDeclaration(seen)...)
 	return errors.Join(errs...)
+}
+
+// validateDeclaration reports the problems of a declared scenario: a phase without
+// streams or waiting on a check it does not declare, a check that nothing judges (in
+// a declaration every check is a rule or a settle: a hook never judges).
+func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
+	var errs []error
+	if !s.declared() {
+		return nil
+	}
+	if len(s.Load) == 0 {
+		errs = append(errs, fmt.Errorf("scenario %s: no load phase and no run function", s.Name))
+	}
+	for i, p := range s.Load {
+		if p.Streams <= 0 {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d: streams %d, want > 0", s.Name, i, p.Streams))
+		}
+		if p.Until != UntilOpen && p.Until != UntilEvents {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d: no milestone to await", s.Name, i))
+		}
+		if p.Within != nil && (!declared[p.Within.Name] || !slices.Contains(s.Checks, p.Within)) {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d waits on check %s, which it does not declare", s.Name, i, p.Within.Name))
+		}
+	}
+	for _, c := range s.Checks {
+		if c == nil {
+			continue
+		}
+		if (c.Rule == nil) == (c.Settles == nil) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one of a rule or a settle", s.Name, c.Name))
+		}
+		if c.Settles != nil && (c.Settles.Metric < OpenStreamsMetric || c.Settles.Metric > GoroutinesMetric) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
+		}
+	}
+	return errs
 }
 
 // limits parses every check's threshold once, for one run: the override from the

@@ -1,0 +1,336 @@
+package scenarios
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sseharness/sseharness/probe"
+	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
+)
+
+// A scenario is a declaration (issue 10): its Load (phases of streams), its Needs, and
+// its Checks, each a report rule (CheckSpec.Rule) or a probe of a server figure that
+// must settle (CheckSpec.Settles). The harness's interpreter (runDeclared) executes any
+// declaration: it opens the phases in order, awaits what each declares, runs the
+// scenario's hook if it has one, and then judges every declared check. A hook only
+// drives load (drops connections, posts callbacks); it never computes a statistic or
+// a verdict.
+
+// Phase is one group of streams of a scenario's load shape.
+type Phase struct {
+	// Group, when set, names the group the phase's streams fold into, for rules to
+	// read by name (report.Rule.Group).
+	Group string
+	// Streams is the default stream count: --streams overrides it, and a shard runs its
+	// share.
+	Streams int
+	// PerBrowser is how many streams share one simulated browser (0: a browser each).
+	// The phase opens whole browsers: streams/PerBrowser of them, at least one.
+	PerBrowser int
+	// Tag is put into the phase's session ids, so that two phases never share a session.
+	Tag string
+	// NoReconnect makes the sources stay closed when their stream ends.
+	NoReconnect bool
+	// Until is what every stream of the phase must reach before the scenario goes on,
+	// and Events, for UntilEvents, how many events.
+	Until  Milestone
+	Events int64
+	// Within, when set, bounds the wait by that check's threshold plus Slack, a wait
+	// long enough past the limit that a late stream is measured, not guessed. Without
+	// it the wait is the start gate: up to 15 s, and a phase in which no stream got
+	// there at all means the scenario's streams never started.
+	Within *CheckSpec
+	Slack  time.Duration
+	// Describe is the phase's load in words, for the result's requested load.
+	Describe string
+	// Missed is what it means when streams did not get there in time, in words, for
+	// the result's notes.
+	Missed string
+}
+
+// Milestone is what a phase's streams must reach.
+type Milestone int
+
+// Milestones.
+const (
+	// UntilOpen: the response head arrived (status 200, text/event-stream).
+	UntilOpen Milestone = iota + 1
+	// UntilEvents: Phase.Events events arrived (at least one).
+	UntilEvents
+)
+
+func (m Milestone) missed() string {
+	if m == UntilOpen {
+		return "still waiting for their response head"
+	}
+	return "had not got their events"
+}
+
+func (m Milestone) reached() string {
+	if m == UntilOpen {
+		return "open"
+	}
+	return "got their events"
+}
+
+// AtThreshold, as a Limit in a CheckSpec's Rule (or in one of its And rules), stands
+// for the check's threshold, known only once the run's overrides are parsed. Real
+// limits are never negative, so it cannot be mistaken for one.
+const AtThreshold = -1
+
+// Settle declares a check over a figure of the server under test that the load raised
+// and that must come back to its value from before the load (plus the slack) within
+// the check's threshold, after the load and the hook. Merged shards keep the worst
+// excess (report.MergeMax): exact for shards that scraped one server.
+type Settle struct {
+	Metric ServerMetric
+	// Slack is how far above the baseline still counts as back: Fixed plus PerStream
+	// times the scenario's streams.
+	Fixed, PerStream float64
+}
+
+// ServerMetric names one of the target's metrics by its role; Options say what the
+// target calls it.
+type ServerMetric int
+
+// Server metrics by role.
+const (
+	OpenStreamsMetric ServerMetric = iota + 1 // Options.OpenStreamsMetric
+	SendersMetric                             // Options.SendersMetric
+	GoroutinesMetric                          // the Go runtime's goroutines
+)
+
+func (h *Harness) metricName(m ServerMetric) string {
+	switch m {
+	case OpenStreamsMetric:
+		return h.opts.OpenStreamsMetric
+	case SendersMetric:
+		return h.opts.SendersMetric
+	case GoroutinesMetric:
+		return probe.MetricGoroutines
+	}
+	return ""
+}
+
+// Opened is what the phases opened, by phase, in declaration order, for a hook.
+type Opened [][]*runner.EventSource
+
+// All is every source of every phase.
+func (o Opened) All() []*runner.EventSource {
+	var all []*runner.EventSource
+	for _, p := range o {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// declared reports whether the scenario is a declaration for runDeclared (no run
+// function of its own).
+func (s *Scenario) declared() bool { return s.run == nil }
+
+// runDeclared executes the scenario's declaration: baseline probes, phases, hook, and
+// then every declared check.
+func (h *Harness) runDeclared(ctx context.Context) error {
+	var settles []*CheckSpec
+	for _, c := range h.sc.Checks {
+		if c.Settles != nil {
+			settles = append(settles, c)
+		}
+	}
+	base, baseOK := probe.Sample{}, false
+	if len(settles) > 0 {
+		base, baseOK = h.Scrape(ctx)
+		if !baseOK {
+			for _, c := range settles {
+				h.NA(c, "the target's metrics could not be read at --metrics-url: only the server can tell whether it came back")
+			}
+			if len(settles) == len(h.sc.Checks) {
+				return nil
+			}
+			settles = nil
+		}
+	}
+	opened, total, err := h.openPhases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range settles {
+		if v, ok := h.Metric(ctx, h.metricName(c.Settles.Metric)); ok {
+			h.note("server reported %.0f %s under the load", v, h.metricName(c.Settles.Metric))
+		}
+	}
+	if h.sc.hook != nil {
+		if err := h.sc.hook(ctx, h, opened); err != nil {
+			return err
+		}
+	}
+	h.Finish()
+	for _, c := range settles {
+		h.settle(ctx, c, base, total)
+	}
+	for _, c := range h.sc.Checks {
+		if c.Rule != nil {
+			h.Judge(c, ruleAt(*c.Rule, h.LimitValue(c)))
+		}
+	}
+	return nil
+}
+
+// openPhases opens every phase in order and awaits what it declares. It returns the
+// sources by phase and how many streams were opened.
+func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
+	var opened Opened
+	var notes []string
+	var longest time.Duration
+	total, browsers, stream := 0, 0, 0
+	for _, p := range h.sc.Load {
+		n := h.Streams(p.Streams)
+		per := 1
+		if p.PerBrowser > 0 {
+			per = min(n, p.PerBrowser)
+		}
+		nb := max(1, n/per)
+		var g *Group
+		if p.Group != "" {
+			g = h.StreamGroup(p.Group, nb*per)
+		}
+		var srcs []*runner.EventSource
+		for range nb {
+			br := h.NewBrowser(false)
+			for range per {
+				sess := h.Session(p.Tag, stream)
+				if g != nil {
+					h.Join(g, stream)
+				}
+				es, err := h.Open(ctx, br, stream, sess, h.StreamURL(sess), func(c *runner.SourceConfig) { c.NoReconnect = p.NoReconnect })
+				if err != nil {
+					return nil, 0, err
+				}
+				srcs = append(srcs, es)
+				stream++
+			}
+		}
+		total += len(srcs)
+		browsers += nb
+		wait := startTimeout
+		if p.Within != nil {
+			wait = h.Dur(p.Within) + p.Slack
+		}
+		longest = max(longest, wait)
+		each := "a browser each"
+		if per > 1 {
+			each = fmt.Sprintf("%d browsers of %d streams", nb, per)
+		}
+		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s until %s", p.Describe, len(srcs), each, wait, p.Until.reached()))
+		missed, err := h.awaitPhase(ctx, p, srcs, wait)
+		if err != nil {
+			return nil, 0, err
+		}
+		h.notePhase(p, srcs, missed, wait)
+		opened = append(opened, srcs)
+	}
+	h.Request(total, browsers, longest, strings.Join(notes, "; "))
+	return opened, total, nil
+}
+
+// awaitPhase waits until every source of p reached its milestone. Sources that did
+// not are closed (and awaited) before the others, so that a slot they waited for,
+// freed in the teardown, cannot admit them late and count them opened.
+func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventSource, wait time.Duration) ([]*runner.EventSource, error) {
+	cond := func(ctx context.Context, s *runner.EventSource) error { return s.WaitOpen(ctx) }
+	if p.Until == UntilEvents {
+		cond = awaitEvents(max(p.Events, 1))
+	}
+	if p.Within == nil {
+		missed := WaitAll(ctx, srcs, wait, cond)
+		if len(missed) < len(srcs) {
+			return missed, nil
+		}
+		if err := h.unreachable(srcs); err != nil {
+			return missed, err
+		}
+		return missed, notStarted(fmt.Sprintf("no stream %s within %s", p.Until.reached(), wait))
+	}
+	missed := WaitAll(ctx, srcs, wait, cond)
+	for _, s := range missed {
+		s.Close()
+	}
+	WaitAll(ctx, missed, 5*time.Second, awaitDone)
+	if len(missed) == len(srcs) {
+		return missed, h.unreachable(srcs)
+	}
+	return missed, nil
+}
+
+// notePhase says in the result's notes how many streams of p got there.
+func (h *Harness) notePhase(p Phase, srcs, missed []*runner.EventSource, wait time.Duration) {
+	if len(missed) == 0 {
+		if p.Within != nil {
+			h.note("all %d streams %s within %s (%s)", len(srcs), p.Until.reached(), wait, h.protocols())
+		}
+		return
+	}
+	why := ""
+	if p.Missed != "" {
+		why = ": " + p.Missed
+	}
+	h.note("%d of %d streams %s after %s (%s)%s", len(missed), len(srcs), p.Until.missed(), wait, h.protocols(), why)
+}
+
+// settle judges a Settles check: how far the server figure still was above its
+// baseline (plus slack) when the check's threshold ran out, 0 when it came back.
+func (h *Harness) settle(ctx context.Context, c *CheckSpec, base probe.Sample, streams int) {
+	metric := h.metricName(c.Settles.Metric)
+	b, ok := base.Value(metric)
+	if !ok {
+		h.NA(c, "the target exposes no "+orNone(metric)+" metric")
+		return
+	}
+	slack := c.Settles.Fixed + c.Settles.PerStream*float64(streams)
+	within := h.Dur(c)
+	var last float64
+	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= b+slack })
+	if held {
+		h.Excess(c, 0, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)))
+		return
+	}
+	h.Excess(c, max(last-(b+slack), 1), fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the load", metric, last, b, within))
+}
+
+// ruleAt is r with AtThreshold replaced by limit, in r and its And rules; r itself
+// (part of an immutable declaration) is not changed.
+func ruleAt(r report.Rule, limit float64) report.Rule {
+	if r.Limit == AtThreshold {
+		r.Limit = limit
+	}
+	if len(r.And) > 0 {
+		and := make([]report.Rule, len(r.And))
+		for i, a := range r.And {
+			and[i] = ruleAt(a, limit)
+		}
+		r.And = and
+	}
+	return r
+}
+
+// checkOrder sorts a scenario's findings into the order its checks are declared in,
+// whatever order the interpreter and the hook judged them in; a finding of an
+// undeclared check goes last.
+func (h *Harness) checkOrder(checks []report.Check) {
+	idx := make(map[string]int, len(h.sc.Checks))
+	for i, c := range h.sc.Checks {
+		idx[c.Name] = i
+	}
+	pos := func(name string) int {
+		if i, ok := idx[name]; ok {
+			return i
+		}
+		return len(idx)
+	}
+	slices.SortStableFunc(checks, func(a, b report.Check) int { return cmp.Compare(pos(a.Name), pos(b.Name)) })
+}
