@@ -64,18 +64,12 @@ const (
 	UntilEvents
 )
 
-func (m Milestone) missed() string {
-	if m == UntilOpen {
-		return "still waiting for their response head"
+// goal is what the phase's streams await, in words.
+func (p Phase) goal() string {
+	if p.Until == UntilOpen {
+		return "their response head"
 	}
-	return "had not got their events"
-}
-
-func (m Milestone) reached() string {
-	if m == UntilOpen {
-		return "open"
-	}
-	return "got their events"
+	return plural(int(max(p.Events, 1)), "event", "events")
 }
 
 // AtThreshold, as a Limit in a CheckSpec's Rule (or in one of its And rules), stands
@@ -220,13 +214,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		wait := startTimeout
 		if p.Within != nil {
 			wait = h.Dur(p.Within) + p.Slack
+			longest = max(longest, wait) // the start gate is no hold
 		}
-		longest = max(longest, wait)
 		each := "a browser each"
 		if per > 1 {
 			each = fmt.Sprintf("%d browsers of %d streams", nb, per)
 		}
-		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s until %s", p.Describe, len(srcs), each, wait, p.Until.reached()))
+		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
 		missed, err := h.awaitPhase(ctx, p, srcs, wait)
 		if err != nil {
 			return nil, 0, err
@@ -254,7 +248,7 @@ func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventS
 		if err := h.unreachable(srcs); err != nil {
 			return missed, err
 		}
-		return missed, notStarted(fmt.Sprintf("no stream %s within %s", p.Until.reached(), wait))
+		return missed, notStarted(fmt.Sprintf("no stream got %s within %s", p.goal(), wait))
 	}
 	missed := WaitAll(ctx, srcs, wait, cond)
 	for _, s := range missed {
@@ -271,7 +265,7 @@ func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventS
 func (h *Harness) notePhase(p Phase, srcs, missed []*runner.EventSource, wait time.Duration) {
 	if len(missed) == 0 {
 		if p.Within != nil {
-			h.note("all %d streams %s within %s (%s)", len(srcs), p.Until.reached(), wait, h.protocols())
+			h.note("all %d streams had %s within %s (%s)", len(srcs), p.goal(), wait, h.protocols())
 		}
 		return
 	}
@@ -279,7 +273,7 @@ func (h *Harness) notePhase(p Phase, srcs, missed []*runner.EventSource, wait ti
 	if p.Missed != "" {
 		why = ": " + p.Missed
 	}
-	h.note("%d of %d streams %s after %s (%s)%s", len(missed), len(srcs), p.Until.missed(), wait, h.protocols(), why)
+	h.note("%d of %d streams still waiting for %s after %s (%s)%s", len(missed), len(srcs), p.goal(), wait, h.protocols(), why)
 }
 
 // settle judges a Settles check: how far the server figure still was above its

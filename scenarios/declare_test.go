@@ -1,0 +1,90 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sseharness/sseharness/report"
+)
+
+// gaugeServer is a double of a session stream server with a Prometheus gauge of its
+// open streams: each stream gets an event every 20ms. With leak set it never notices a
+// client that left: the gauge stays up, as a server that keeps writing into a dead
+// connection's buffer does.
+func gaugeServer(t *testing.T, leak bool) *httptest.Server {
+	t.Helper()
+	var open atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE open_streams gauge\nopen_streams %d\n", open.Load())
+	})
+	mux.HandleFunc("/s/", func(w http.ResponseWriter, r *http.Request) {
+		open.Add(1)
+		if !leak {
+			defer open.Add(-1)
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "id: %d\ndata: x\n\n", i); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func disconnectAgainst(t *testing.T, url string) report.Check {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := Run(ctx, midStreamDisconnect(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 4,
+		MetricsURL: url + "/metrics", OpenStreamsMetric: "open_streams",
+		Thresholds: map[string]string{"mid-stream-disconnect/streams-released": "1s"}})
+	if res.Error != "" {
+		t.Fatalf("scenario error: %s", res.Error)
+	}
+	if len(res.Checks) != 3 {
+		t.Fatalf("checks %+v, want the 3 declared", res.Checks)
+	}
+	if c := res.Checks[1]; c.Name != "senders-stopped" || c.Verdict != report.VerdictNotApplicable {
+		t.Errorf("a metric the target lacks: %s %s (%s), want senders-stopped n/a", c.Name, c.Verdict, c.Detail)
+	}
+	return res.Checks[0]
+}
+
+// TestSettleCheckPassesAServerThatNotices: the gauge is back at its baseline after the
+// declared load and the hook's drop, so the settle check passes.
+func TestSettleCheckPassesAServerThatNotices(t *testing.T) {
+	c := disconnectAgainst(t, gaugeServer(t, false).URL)
+	if c.Name != "streams-released" || c.Verdict != report.VerdictPass {
+		t.Errorf("%s: %s (%s; %s), want streams-released pass", c.Name, c.Verdict, c.Measured, c.Detail)
+	}
+}
+
+// TestSettleCheckFailsAServerThatLeaks: the gauge stays at the 4 dropped streams, so the
+// check fails with the excess over the baseline.
+func TestSettleCheckFailsAServerThatLeaks(t *testing.T) {
+	c := disconnectAgainst(t, gaugeServer(t, true).URL)
+	if c.Name != "streams-released" || c.Verdict != report.VerdictFail {
+		t.Fatalf("%s: %s (%s; %s), want streams-released fail", c.Name, c.Verdict, c.Measured, c.Detail)
+	}
+	if c.Measured != "4" {
+		t.Errorf("measured %q, want the 4 streams still counted open", c.Measured)
+	}
+}
