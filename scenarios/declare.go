@@ -88,6 +88,71 @@ type Settle struct {
 	Fixed, PerStream float64
 }
 
+// Reach declares a check over the streams of one phase after the hook: how many did
+// not get to Until within the check's threshold plus Slack, counted from the hook's
+// end. It passes at 0; counts over each shard's own streams add up in a merge.
+type Reach struct {
+	// Phase is the index of the phase in Scenario.Load.
+	Phase int
+	Until Arrival
+	// Events, for Resumed, is how many events beyond those the hook produced for the
+	// stream's session (its progress callbacks) it must get after the hook.
+	Events int64
+	Slack  time.Duration
+	// Missed is what a stream that did not get there means, in words, for the note.
+	Missed string
+}
+
+// Arrival is what a Reach check's streams must get to after the hook.
+type Arrival int
+
+// Arrivals.
+const (
+	// Ended: the stream ended (the server closed it, or it was refused).
+	Ended Arrival = iota + 1
+	// Resumed: the stream opened again and got every event the hook produced for its
+	// session plus Reach.Events.
+	Resumed
+)
+
+func (a Arrival) String() string {
+	if a == Ended {
+		return "ended"
+	}
+	return "back with the events they missed"
+}
+
+// Delivery names a rule over the ids a scenario's streams got: from the harness's own
+// marks when it published them (the truth, whatever the target's ids look like), else
+// from the target's numeric ids.
+type Delivery int
+
+// Deliveries.
+const (
+	// LostIDs: ids (or marks) lost between those received.
+	LostIDs Delivery = iota + 1
+	// DuplicateIDs: ids (or marks) received twice.
+	DuplicateIDs
+	// LostOrDuplicateIDs: both, added.
+	LostOrDuplicateIDs
+	// OutOfOrderIDs: ids (or marks) that came after a later one.
+	OutOfOrderIDs
+)
+
+// deliveryRule is the rule of a Delivery check, judged against limit.
+func (h *Harness) deliveryRule(d Delivery, limit float64) report.Rule {
+	lost, dup, late, lostNeeds, dupNeeds := h.deliveryRules()
+	switch d {
+	case LostIDs:
+		return report.Rule{Metric: lost, Op: "<=", Limit: limit, Needs: lostNeeds}
+	case DuplicateIDs:
+		return report.Rule{Metric: dup, Op: "<=", Limit: limit, Needs: dupNeeds}
+	case LostOrDuplicateIDs:
+		return report.Rule{Metric: lost, Plus: []report.Term{{Metric: dup}}, Op: "<=", Limit: limit, Needs: lostNeeds}
+	}
+	return report.Rule{Metric: late, Op: "<=", Limit: limit, Needs: lostNeeds}
+}
+
 // ServerMetric names one of the target's metrics by its role; Options say what the
 // target calls it.
 type ServerMetric int
@@ -149,6 +214,12 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			settles = nil
 		}
 	}
+	if h.sc.Publish {
+		// Long enough for any declared wait; Finish stops the publisher.
+		if _, err := h.PreparePublish(h.declaredWaits()); err != nil {
+			return err
+		}
+	}
 	opened, total, err := h.openPhases(ctx)
 	if err != nil {
 		return err
@@ -158,9 +229,18 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			h.note("server reported %.0f %s under the load", v, h.metricName(c.Settles.Metric))
 		}
 	}
+	before := make(map[*runner.EventSource][2]int64) // opens and events before the hook
+	for _, s := range opened.All() {
+		before[s] = [2]int64{s.Opens(), s.Events()}
+	}
 	if h.sc.hook != nil {
 		if err := h.sc.hook(ctx, h, opened); err != nil {
 			return err
+		}
+	}
+	for _, c := range h.sc.Checks {
+		if c.Reach != nil {
+			h.reach(ctx, c, opened[c.Reach.Phase], before)
 		}
 	}
 	h.Finish()
@@ -168,8 +248,11 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		h.settle(ctx, c, base, total)
 	}
 	for _, c := range h.sc.Checks {
-		if c.Rule != nil {
+		switch {
+		case c.Rule != nil:
 			h.Judge(c, ruleAt(*c.Rule, h.LimitValue(c)))
+		case c.Delivery != 0:
+			h.Judge(c, h.deliveryRule(c.Delivery, h.LimitValue(c)))
 		}
 	}
 	return nil
@@ -201,6 +284,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 				if g != nil {
 					h.Join(g, stream)
 				}
+				h.sessions(stream, sess)
 				es, err := h.Open(ctx, br, stream, sess, h.StreamURL(sess), func(c *runner.SourceConfig) { c.NoReconnect = p.NoReconnect })
 				if err != nil {
 					return nil, 0, err
@@ -208,6 +292,9 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 				srcs = append(srcs, es)
 				stream++
 			}
+		}
+		if h.sc.Publish {
+			h.StartPublish(ctx)
 		}
 		total += len(srcs)
 		browsers += nb
@@ -294,6 +381,69 @@ func (h *Harness) settle(ctx context.Context, c *CheckSpec, base probe.Sample, s
 		return
 	}
 	h.Excess(c, max(last-(b+slack), 1), fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the load", metric, last, b, within))
+}
+
+// reach judges a Reach check: the streams of its phase that did not get there within
+// the check's threshold plus its slack.
+func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventSource, before map[*runner.EventSource][2]int64) {
+	r := c.Reach
+	wait := h.Dur(c) + r.Slack
+	start := time.Now()
+	missed := WaitAll(ctx, srcs, wait, func(ctx context.Context, s *runner.EventSource) error {
+		if r.Until == Ended {
+			return awaitDone(ctx, s)
+		}
+		b := before[s]
+		if err := s.WaitOpens(ctx, b[0]+1); err != nil {
+			return err
+		}
+		return s.WaitEvents(ctx, b[1]+h.producedFor(s.Stream())+max(r.Events, 1))
+	})
+	took := time.Since(start)
+	note := fmt.Sprintf("all %d streams %s within %s", len(srcs), r.Until, ms(took))
+	if len(missed) > 0 {
+		note = fmt.Sprintf("%d of %d streams not %s within %s", len(missed), len(srcs), r.Until, wait)
+		if r.Missed != "" {
+			note += ": " + r.Missed
+		}
+	}
+	h.Offenders(c, len(missed), len(srcs), note)
+}
+
+// sessions records the session of a declared stream, for producedFor.
+func (h *Harness) sessions(stream int, session string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessionOf == nil {
+		h.sessionOf = map[int]string{}
+	}
+	h.sessionOf[stream] = session
+}
+
+// producedFor is how many events the run's progress callbacks produced for the session
+// of a declared stream.
+func (h *Harness) producedFor(stream int) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.produced[h.sessionOf[stream]]
+}
+
+// declaredWaits bounds how long a declared scenario can take: the start gate of every
+// phase plus every threshold and slack it waits on.
+func (h *Harness) declaredWaits() time.Duration {
+	d := time.Duration(len(h.sc.Load)) * startTimeout
+	for _, p := range h.sc.Load {
+		d += p.Slack
+	}
+	for _, c := range h.sc.Checks {
+		if l := h.limit(c); l.isDur {
+			d += l.d
+		}
+		if c.Reach != nil {
+			d += c.Reach.Slack
+		}
+	}
+	return d
 }
 
 // ruleAt is r with AtThreshold replaced by limit, in r and its And rules; r itself

@@ -77,6 +77,11 @@ type Harness struct {
 	markPrefix  string
 	stopPublish context.CancelFunc
 
+	// Per session of a declared scenario (bounded by its streams): the session of each
+	// stream, and the events its progress callbacks produced.
+	sessionOf map[int]string
+	produced  map[string]int64
+
 	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once
 	limitsErr error
@@ -674,6 +679,12 @@ func (h *Harness) PostProgress(ctx context.Context, session string, progress int
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("progress callback for %s: status %d", session, resp.StatusCode)
 	}
+	h.mu.Lock()
+	if h.produced == nil {
+		h.produced = map[string]int64{}
+	}
+	h.produced[session]++
+	h.mu.Unlock()
 	return nil
 }
 

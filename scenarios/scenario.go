@@ -44,6 +44,9 @@ type Scenario struct {
 	// express (dropping connections mid-stream, a step search, starting nginx): it runs
 	// after the phases are open, only drives load, and never judges a check.
 	hook func(ctx context.Context, h *Harness, opened Opened) error
+	// Publish makes a declared scenario publish marked events to a target with a
+	// publish endpoint while its phases run, so that its Delivery checks count marks.
+	Publish bool
 	// run, in a scenario not yet declared as data, drives the load and adds the checks
 	// itself. It returns an error only when the scenario could not run (target
 	// unreachable, harness failure).
@@ -69,6 +72,12 @@ type CheckSpec struct {
 	// Settles, when set, makes the check a probe of a server figure that must come
 	// back to its baseline within the threshold after the load.
 	Settles *Settle
+	// Reach, when set, counts the streams of a phase that did not get somewhere (end,
+	// resume) within the threshold after the hook.
+	Reach *Reach
+	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
+	// order) against the threshold.
+	Delivery Delivery
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -184,8 +193,17 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 		if c == nil {
 			continue
 		}
-		if (c.Rule == nil) == (c.Settles == nil) {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one of a rule or a settle", s.Name, c.Name))
+		kinds := 0
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Delivery != 0} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one of a rule, a settle, a reach or a delivery", s.Name, c.Name))
+		}
+		if c.Reach != nil && (c.Reach.Phase < 0 || c.Reach.Phase >= len(s.Load)) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach of phase %d, which it does not have", s.Name, c.Name, c.Reach.Phase))
 		}
 		if c.Settles != nil && (c.Settles.Metric < OpenStreamsMetric || c.Settles.Metric > GoroutinesMetric) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
