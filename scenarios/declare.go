@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/probe"
+	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
@@ -36,6 +37,10 @@ type Phase struct {
 	Tag string
 	// NoReconnect makes the sources stay closed when their stream ends.
 	NoReconnect bool
+	// Through, when set, is a proxy (proxy/) the harness starts in front of the target
+	// for the phase's streams, with Upstream the target; the hook gets it (to cut
+	// connections) and the harness closes it after the scenario.
+	Through *proxy.Config
 	// Until is what every stream of the phase must reach before the scenario goes on,
 	// and Events, for UntilEvents, how many events.
 	Until  Milestone
@@ -101,6 +106,9 @@ type Reach struct {
 	Slack  time.Duration
 	// Missed is what a stream that did not get there means, in words, for the note.
 	Missed string
+	// PlusRetry adds the longest reconnection time the target set (retry fields, or
+	// the default when a stream got none) to the wait.
+	PlusRetry bool
 }
 
 // Arrival is what a Reach check's streams must get to after the hook.
@@ -176,13 +184,19 @@ func (h *Harness) metricName(m ServerMetric) string {
 	return ""
 }
 
-// Opened is what the phases opened, by phase, in declaration order, for a hook.
-type Opened [][]*runner.EventSource
+// Opened is what the phases opened, for a hook.
+type Opened struct {
+	// Phases are the sources of each phase, in declaration order.
+	Phases [][]*runner.EventSource
+	// Proxies are the proxies of the phases with Through set, by phase (nil for a
+	// phase opened directly).
+	Proxies []*proxy.Proxy
+}
 
 // All is every source of every phase.
 func (o Opened) All() []*runner.EventSource {
 	var all []*runner.EventSource
-	for _, p := range o {
+	for _, p := range o.Phases {
 		all = append(all, p...)
 	}
 	return all
@@ -233,6 +247,11 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	for _, s := range opened.All() {
 		before[s] = [2]int64{s.Opens(), s.Events()}
 	}
+	var after *Group
+	if h.sc.HookWindow != "" {
+		after = h.Window(h.sc.HookWindow, total)
+		after.Open()
+	}
 	if h.sc.hook != nil {
 		if err := h.sc.hook(ctx, h, opened); err != nil {
 			return err
@@ -240,7 +259,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	}
 	for _, c := range h.sc.Checks {
 		if c.Reach != nil {
-			h.reach(ctx, c, opened[c.Reach.Phase], before)
+			h.reach(ctx, c, opened.Phases[c.Reach.Phase], before, after)
 		}
 	}
 	h.Finish()
@@ -276,6 +295,16 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		if p.Group != "" {
 			g = h.StreamGroup(p.Group, nb*per)
 		}
+		var px *proxy.Proxy
+		if p.Through != nil {
+			cfg := *p.Through
+			cfg.Upstream, cfg.InsecureUpstream = h.opts.Target, cfg.InsecureUpstream || h.opts.Insecure
+			var err error
+			if px, err = proxy.Start(ctx, cfg); err != nil {
+				return opened, 0, fmt.Errorf("start the proxy of phase %d: %w", len(opened.Phases), err)
+			}
+			h.closeAfter(px.Close)
+		}
 		var srcs []*runner.EventSource
 		for range nb {
 			br := h.NewBrowser(false)
@@ -285,9 +314,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 					h.Join(g, stream)
 				}
 				h.sessions(stream, sess)
-				es, err := h.Open(ctx, br, stream, sess, h.StreamURL(sess), func(c *runner.SourceConfig) { c.NoReconnect = p.NoReconnect })
+				u := h.StreamURL(sess)
+				if px != nil {
+					u = h.StreamURLVia(px.URL(), sess)
+				}
+				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect = p.NoReconnect })
 				if err != nil {
-					return nil, 0, err
+					return opened, 0, err
 				}
 				srcs = append(srcs, es)
 				stream++
@@ -308,12 +341,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 			each = fmt.Sprintf("%d browsers of %d streams", nb, per)
 		}
 		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
+		opened.Phases = append(opened.Phases, srcs)
+		opened.Proxies = append(opened.Proxies, px)
 		missed, err := h.awaitPhase(ctx, p, srcs, wait)
 		if err != nil {
-			return nil, 0, err
+			return opened, 0, err
 		}
 		h.notePhase(p, srcs, missed, wait)
-		opened = append(opened, srcs)
 	}
 	h.Request(total, browsers, longest, strings.Join(notes, "; "))
 	return opened, total, nil
@@ -385,9 +419,12 @@ func (h *Harness) settle(ctx context.Context, c *CheckSpec, base probe.Sample, s
 
 // reach judges a Reach check: the streams of its phase that did not get there within
 // the check's threshold plus its slack.
-func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventSource, before map[*runner.EventSource][2]int64) {
+func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventSource, before map[*runner.EventSource][2]int64, after *Group) {
 	r := c.Reach
 	wait := h.Dur(c) + r.Slack
+	if r.PlusRetry {
+		wait += h.longestRetry(len(srcs))
+	}
 	start := time.Now()
 	missed := WaitAll(ctx, srcs, wait, func(ctx context.Context, s *runner.EventSource) error {
 		if r.Until == Ended {
@@ -406,6 +443,13 @@ func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventS
 		if r.Missed != "" {
 			note += ": " + r.Missed
 		}
+	}
+	if r.PlusRetry {
+		note += fmt.Sprintf(" (retry %s + %s)", h.longestRetry(len(srcs)), h.Dur(c))
+	}
+	if after != nil {
+		am := after.agg.Metrics()
+		note += fmt.Sprintf("; %d reopened, slowest reconnect delay %s", am.Opens, fmtMS(am.ReconnectDelay.MaxMS))
 	}
 	h.Offenders(c, len(missed), len(srcs), note)
 }
@@ -428,10 +472,22 @@ func (h *Harness) producedFor(stream int) int64 {
 	return h.produced[h.sessionOf[stream]]
 }
 
+// longestRetry is the longest reconnection time the target's retry fields set, or the
+// default when fewer than streams retry fields came (some stream got none).
+func (h *Harness) longestRetry(streams int) time.Duration {
+	h.mu.Lock()
+	d := h.maxRetry
+	h.mu.Unlock()
+	if h.agg.Metrics().RetryFields < int64(streams) {
+		d = max(d, runner.DefaultRetry)
+	}
+	return d
+}
+
 // declaredWaits bounds how long a declared scenario can take: the start gate of every
 // phase plus every threshold and slack it waits on.
 func (h *Harness) declaredWaits() time.Duration {
-	d := time.Duration(len(h.sc.Load)) * startTimeout
+	d := time.Duration(len(h.sc.Load))*startTimeout + runner.DefaultRetry
 	for _, p := range h.sc.Load {
 		d += p.Slack
 	}

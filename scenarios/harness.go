@@ -81,6 +81,8 @@ type Harness struct {
 	// stream, and the events its progress callbacks produced.
 	sessionOf map[int]string
 	produced  map[string]int64
+	maxRetry  time.Duration // the longest retry field of any stream
+	closers   []func() error
 
 	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once
@@ -150,6 +152,11 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		if r.Kind == runner.RecordRetry {
+			h.mu.Lock()
+			h.maxRetry = max(h.maxRetry, r.Retry)
+			h.mu.Unlock()
+		}
 		if h.opts.Observe != nil {
 			h.opts.Observe(h.sc.Name, r)
 		}
@@ -425,6 +432,20 @@ func (h *Harness) Finish() {
 	}
 	h.closeRecords.Do(func() { close(h.records) })
 	<-h.collDone
+	h.mu.Lock()
+	closers := h.closers
+	h.closers = nil
+	h.mu.Unlock()
+	for _, c := range closers {
+		_ = c()
+	}
+}
+
+// closeAfter makes Finish call c once the streams are closed (a proxy of a phase).
+func (h *Harness) closeAfter(c func() error) {
+	h.mu.Lock()
+	h.closers = append(h.closers, c)
+	h.mu.Unlock()
 }
 
 func (h *Harness) result(err error) report.ScenarioResult {

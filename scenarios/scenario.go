@@ -44,6 +44,9 @@ type Scenario struct {
 	// express (dropping connections mid-stream, a step search, starting nginx): it runs
 	// after the phases are open, only drives load, and never judges a check.
 	hook func(ctx context.Context, h *Harness, opened Opened) error
+	// HookWindow, when set, names a window of time from the hook's start to the end
+	// of the scenario (e.g. the reconnections after a cut), for rules and notes.
+	HookWindow string
 	// Publish makes a declared scenario publish marked events to a target with a
 	// publish endpoint while its phases run, so that its Delivery checks count marks.
 	Publish bool
