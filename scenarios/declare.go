@@ -3,9 +3,13 @@ package scenarios
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sseharness/sseharness/probe"
@@ -109,6 +113,16 @@ type Reach struct {
 	// PlusRetry adds the longest reconnection time the target set (retry fields, or
 	// the default when a stream got none) to the wait.
 	PlusRetry bool
+}
+
+// Fetch declares a check over ordinary requests to the target's origin
+// (Options.OrdinaryURL) made while a phase is awaited: each browser of the phase makes
+// one once its first AfterOpen streams are open, and the check counts the requests
+// that did not complete within its threshold. Over HTTP/1.1 a browser has 6
+// connections per origin, so streams beyond them and the request wait.
+type Fetch struct {
+	Phase     int
+	AfterOpen int
 }
 
 // Arrival is what a Reach check's streams must get to after the hook.
@@ -306,8 +320,10 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 			h.closeAfter(px.Close)
 		}
 		var srcs []*runner.EventSource
+		var brs []*runner.Browser
 		for range nb {
 			br := h.NewBrowser(false)
+			brs = append(brs, br)
 			for range per {
 				sess := h.Session(p.Tag, stream)
 				if g != nil {
@@ -343,7 +359,11 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
 		opened.Phases = append(opened.Phases, srcs)
 		opened.Proxies = append(opened.Proxies, px)
+		fetched := h.fetch(ctx, len(opened.Phases)-1, brs, srcs, per)
 		missed, err := h.awaitPhase(ctx, p, srcs, wait)
+		if ferr := fetched(); err == nil {
+			err = ferr
+		}
 		if err != nil {
 			return opened, 0, err
 		}
@@ -380,6 +400,77 @@ func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventS
 		return missed, h.unreachable(srcs)
 	}
 	return missed, nil
+}
+
+// fetch starts the Fetch checks of phase i: each browser of the phase requests the
+// origin's ordinary URL once its first AfterOpen streams are open (or the check's
+// threshold ran out), while the phase is awaited. The returned function waits for the
+// requests and judges the checks; its error is a request that failed for another
+// reason than its timeout.
+func (h *Harness) fetch(ctx context.Context, i int, brs []*runner.Browser, srcs []*runner.EventSource, per int) func() error {
+	var waits []func() error
+	for _, c := range h.sc.Checks {
+		if c.Fetch == nil || c.Fetch.Phase != i {
+			continue
+		}
+		within := h.Dur(c)
+		results := make([]fetchResult, len(brs))
+		var wg sync.WaitGroup
+		for b, br := range brs {
+			first := srcs[b*per : b*per+min(c.Fetch.AfterOpen, per)]
+			wg.Go(func() {
+				// The browser's first streams take their connections first, as a page
+				// that opens its streams on load and fetches later does.
+				WaitAll(ctx, first, within, func(ctx context.Context, s *runner.EventSource) error { return s.WaitOpen(ctx) })
+				results[b] = h.fetchOnce(ctx, br, within+time.Second)
+			})
+		}
+		waits = append(waits, func() error {
+			wg.Wait()
+			blocked := 0
+			var worst time.Duration
+			for _, r := range results {
+				if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
+					return fmt.Errorf("ordinary request to %s: %w", h.opts.OrdinaryURL, r.err)
+				}
+				if r.err != nil || r.waited > within {
+					blocked++
+				}
+				worst = max(worst, r.waited)
+			}
+			h.Offenders(c, blocked, len(results), fmt.Sprintf("%d of %d ordinary requests blocked; slowest %s", blocked, len(results), ms(worst)))
+			return nil
+		})
+	}
+	return func() error {
+		var errs []error
+		for _, w := range waits {
+			errs = append(errs, w())
+		}
+		return errors.Join(errs...)
+	}
+}
+
+type fetchResult struct {
+	waited time.Duration
+	err    error
+}
+
+// fetchOnce makes one ordinary request of browser br, bounded by timeout.
+func (h *Harness) fetchOnce(ctx context.Context, br *runner.Browser, timeout time.Duration) fetchResult {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, h.opts.OrdinaryURL, nil)
+	if err != nil {
+		return fetchResult{err: err}
+	}
+	resp, _, err := br.DoWaited(rctx, req)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return fetchResult{waited: time.Since(t0), err: err}
 }
 
 // notePhase says in the result's notes how many streams of p got there.

@@ -88,3 +88,51 @@ func TestSettleCheckFailsAServerThatLeaks(t *testing.T) {
 		t.Errorf("measured %q, want the 4 streams still counted open", c.Measured)
 	}
 }
+
+// originServer is a double of an origin with SSE streams that stay open and a plain
+// /healthz, over HTTP/2 (TLS) or plain HTTP/1.1.
+func originServer(t *testing.T, h2 bool) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/s/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("data: hello\n\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestFetchCheckOverHTTP1AndHTTP2: over HTTP/1.1 a browser's 7th and 8th streams and
+// its ordinary request wait for one of its 6 connections, so both checks fail; over
+// HTTP/2 both pass.
+func TestFetchCheckOverHTTP1AndHTTP2(t *testing.T) {
+	for _, h2 := range []bool{true, false} {
+		srv := originServer(t, h2)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := Run(ctx, sixConnectionLimit(), Options{Target: srv.URL, StreamTemplate: "{target}/s/{session}", OrdinaryURL: srv.URL + "/healthz",
+			Streams: 8, Insecure: true, Thresholds: map[string]string{"six-connection-limit/streams-open": "500ms", "six-connection-limit/ordinary-request": "500ms"}})
+		cancel()
+		if res.Error != "" {
+			t.Fatalf("h2 %v: scenario error: %s", h2, res.Error)
+		}
+		want := report.VerdictFail
+		if h2 {
+			want = report.VerdictPass
+		}
+		for _, c := range res.Checks[:2] {
+			if c.Verdict != want {
+				t.Errorf("h2 %v: %s %s (%s; %s), want %s", h2, c.Name, c.Verdict, c.Measured, c.Detail, want)
+			}
+		}
+	}
+}

@@ -78,6 +78,9 @@ type CheckSpec struct {
 	// Reach, when set, counts the streams of a phase that did not get somewhere (end,
 	// resume) within the threshold after the hook.
 	Reach *Reach
+	// Fetch, when set, counts the ordinary requests to the origin, made while a phase
+	// is awaited, that did not complete within the threshold.
+	Fetch *Fetch
 	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
 	// order) against the threshold.
 	Delivery Delivery
@@ -197,13 +200,16 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Delivery != 0} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one of a rule, a settle, a reach or a delivery", s.Name, c.Name))
+		}
+		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
 		}
 		if c.Reach != nil && (c.Reach.Phase < 0 || c.Reach.Phase >= len(s.Load)) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach of phase %d, which it does not have", s.Name, c.Name, c.Reach.Phase))
