@@ -41,6 +41,9 @@ type Phase struct {
 	Tag string
 	// NoReconnect makes the sources stay closed when their stream ends.
 	NoReconnect bool
+	// ReadRate, when > 0, makes the phase's clients read at most that many bytes per
+	// second (slow consumers).
+	ReadRate int64
 	// Through, when set, is a proxy (proxy/) the harness starts in front of the target
 	// for the phase's streams, with Upstream the target; the hook gets it (to cut
 	// connections) and the harness closes it after the scenario.
@@ -276,14 +279,20 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			h.reach(ctx, c, opened.Phases[c.Reach.Phase], before, after)
 		}
 	}
+	if err := Sleep(ctx, h.holdFor()); err != nil {
+		return err
+	}
 	h.Finish()
+	if note := h.latencyNote(); h.sc.Publish && h.markPrefix != "" && note != "" {
+		h.note("%s", note)
+	}
 	for _, c := range settles {
 		h.settle(ctx, c, base, total)
 	}
 	for _, c := range h.sc.Checks {
 		switch {
 		case c.Rule != nil:
-			h.Judge(c, ruleAt(*c.Rule, h.LimitValue(c)))
+			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.LimitValue(c)*cmp.Or(c.Scale, 1))))
 		case c.Delivery != 0:
 			h.Judge(c, h.deliveryRule(c.Delivery, h.LimitValue(c)))
 		}
@@ -299,7 +308,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	var longest time.Duration
 	total, browsers, stream := 0, 0, 0
 	for _, p := range h.sc.Load {
-		n := h.Streams(p.Streams)
+		n := h.phaseStreams(p)
 		per := 1
 		if p.PerBrowser > 0 {
 			per = min(n, p.PerBrowser)
@@ -334,7 +343,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 				if px != nil {
 					u = h.StreamURLVia(px.URL(), sess)
 				}
-				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect = p.NoReconnect })
+				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
 				if err != nil {
 					return opened, 0, err
 				}
@@ -369,8 +378,36 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		}
 		h.notePhase(p, srcs, missed, wait)
 	}
+	if hold := h.holdFor(); hold > 0 {
+		longest = hold
+		notes = append(notes, fmt.Sprintf("held %s", hold))
+	}
 	h.Request(total, browsers, longest, strings.Join(notes, "; "))
 	return opened, total, nil
+}
+
+// phaseStreams is this process's stream count of phase p: its default, or with
+// --streams that many in all, spread over the phases in proportion to their defaults
+// (at least one each); with a shard, its share.
+func (h *Harness) phaseStreams(p Phase) int {
+	n := p.Streams
+	if h.opts.Streams > 0 {
+		sum := 0
+		for _, q := range h.sc.Load {
+			sum += q.Streams
+		}
+		n = max(1, h.opts.Streams*p.Streams/sum)
+	}
+	return h.share(n)
+}
+
+// holdFor is how long a declared scenario holds its load after the hook: --hold when
+// given, else its own Hold.
+func (h *Harness) holdFor() time.Duration {
+	if h.sc.Hold > 0 && h.opts.Hold > 0 {
+		return h.opts.Hold
+	}
+	return h.sc.Hold
 }
 
 // awaitPhase waits until every source of p reached its milestone. Sources that did
@@ -582,6 +619,7 @@ func (h *Harness) declaredWaits() time.Duration {
 	for _, p := range h.sc.Load {
 		d += p.Slack
 	}
+	d += h.holdFor()
 	for _, c := range h.sc.Checks {
 		if l := h.limit(c); l.isDur {
 			d += l.d
@@ -591,6 +629,25 @@ func (h *Harness) declaredWaits() time.Duration {
 		}
 	}
 	return d
+}
+
+// DeliveryP99, as a Rule's metric, is the p99 delivery latency: publish to delivery of
+// the harness's marks when it published them, else from the events' send time; its
+// evidence follows (marks, or events).
+const DeliveryP99 = "delivery_p99"
+
+// resolve is r with DeliveryP99 replaced, in r and its And rules.
+func (h *Harness) resolve(r report.Rule) report.Rule {
+	if r.Metric == DeliveryP99 {
+		r.Metric, r.Needs = "latency_p99", []report.Evidence{report.EvidenceEvent}
+		if h.markPrefix != "" {
+			r.Metric, r.Needs = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
+		}
+	}
+	for i, a := range r.And {
+		r.And[i] = h.resolve(a)
+	}
+	return r
 }
 
 // ruleAt is r with AtThreshold replaced by limit, in r and its And rules; r itself

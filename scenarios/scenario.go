@@ -44,6 +44,9 @@ type Scenario struct {
 	// express (dropping connections mid-stream, a step search, starting nginx): it runs
 	// after the phases are open, only drives load, and never judges a check.
 	hook func(ctx context.Context, h *Harness, opened Opened) error
+	// Hold is how long a declared scenario holds its load after the hook, an
+	// observation window (--hold overrides it); 0: no hold.
+	Hold time.Duration
 	// HookWindow, when set, names a window of time from the hook's start to the end
 	// of the scenario (e.g. the reconnections after a cut), for rules and notes.
 	HookWindow string
@@ -70,8 +73,10 @@ type CheckSpec struct {
 	// Means says what the check requires, for `list -v` and the docs.
 	Means string
 	// Rule, when set, is how report/ judges the check from the scenario's aggregates
-	// once its load is done; a Limit of AtThreshold stands for the check's threshold.
-	Rule *report.Rule
+	// once its load is done; a Limit of AtThreshold stands for the check's threshold
+	// (times Scale, when set: 1<<20 for a threshold in MiB of a rule in bytes).
+	Rule  *report.Rule
+	Scale float64
 	// Settles, when set, makes the check a probe of a server figure that must come
 	// back to its baseline within the threshold after the load.
 	Settles *Settle
