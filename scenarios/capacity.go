@@ -56,19 +56,19 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	if h.opts.Hold > 0 {
 		hold = h.opts.Hold
 	}
-	h.Request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
+	h.request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
 		fmt.Sprintf("steps %v, each held %s; SLO p99 %s", steps, hold, slo))
 
 	// With a publish endpoint the harness publishes marks for the whole run and the
 	// steps' latency is publish-to-delivery (the marks), else the events' send time.
-	publishing, err := h.PreparePublish(time.Duration(len(steps)) * (hold + 10*time.Second + time.Duration(steps[len(steps)-1])*5*time.Millisecond))
+	publishing, err := h.preparePublish(time.Duration(len(steps)) * (hold + 10*time.Second + time.Duration(steps[len(steps)-1])*5*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	latencyMetric, latencyNeeds := "latency_p99", []report.Evidence{report.EvidenceEvent}
 	if publishing {
 		latencyMetric, latencyNeeds = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
-		h.StartPublish(ctx)
+		h.startPublish(ctx)
 	}
 
 	// Each step is a window over its hold (delivery latency, errors) and a window from
@@ -84,7 +84,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 		upto := h.Window(fmt.Sprintf("up-to-step-%d", k+1), target)
 		upto.Open()
 		for i := len(srcs); i < target; i++ {
-			es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
+			es, err := h.openSession(ctx, i, h.Session("", i), nil)
 			if err != nil {
 				return err
 			}
@@ -132,9 +132,9 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	h.Finish()
 	h.Note("%s", strings.Join(rows, "; "))
 	if sustained > 0 {
-		h.Headline("sustained %d streams within p99 %s", sustained, ms(slo))
+		h.setHeadline("sustained %d streams within p99 %s", sustained, ms(slo))
 	} else {
-		h.Headline("no step within p99 %s", ms(slo))
+		h.setHeadline("no step within p99 %s", ms(slo))
 	}
 	if note := h.latencyNote(); publishing && note != "" {
 		h.Note("%s", note)
@@ -143,7 +143,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	// Sustaining k steps: each of the first k windows within the SLO, without errors,
 	// every stream with events. Judged from the windows' aggregates, so merged shards
 	// are judged exactly.
-	need := int(math.Ceil(h.Num(ck.sustainedSteps)))
+	need := int(math.Ceil(h.num(ck.sustainedSteps)))
 	if need <= 0 {
 		// No step required: what is left to judge is that the load ran at all.
 		h.Judge(ck.sustainedSteps, report.Rule{Metric: "streams", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceEvent}})
@@ -151,7 +151,7 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 	}
 	if need*3 > len(stepRules) {
 		if need > len(steps) {
-			h.Offenders(ck.sustainedSteps, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
+			h.offenders(ck.sustainedSteps, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
 			return nil
 		}
 		// A step before the needed ones failed, so the rules of the steps run decide.

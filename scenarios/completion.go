@@ -37,8 +37,8 @@ func (c completionChecks) all() []*CheckSpec {
 }
 
 func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
-	n := h.Streams(10)
-	h.Request(n, n, 0, "each session driven to 100% by progress callbacks 25, 50, 75, 100")
+	n := h.streams(10)
+	h.request(n, n, 0, "each session driven to 100% by progress callbacks 25, 50, 75, 100")
 
 	var mu sync.Mutex
 	doneAt := map[int]time.Time{}
@@ -46,7 +46,7 @@ func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
 	retry := map[int]time.Duration{}
 	attemptsAfterDone := map[int]int{}
 	statusAfterDone := map[int]int{}
-	h.Observe(func(r runner.Record) {
+	h.observe(func(r runner.Record) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch r.Kind {
@@ -90,21 +90,21 @@ func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
 		maxRetry = max(maxRetry, r)
 	}
 	mu.Unlock()
-	stopWithin := h.Dur(ck.stopsOn204)
-	WaitAll(ctx, srcs, h.Dur(ck.doneReceived)+h.Dur(ck.streamEnded)+maxRetry+stopWithin, awaitDone)
+	stopWithin := h.dur(ck.stopsOn204)
+	WaitAll(ctx, srcs, h.dur(ck.doneReceived)+h.dur(ck.streamEnded)+maxRetry+stopWithin, awaitDone)
 	h.Finish()
 
 	noDone, notEnded, looping, wrong := 0, 0, 0, 0
 	var worstDone, worstEnd time.Duration
 	for i, s := range srcs {
 		d, got := doneAt[i]
-		if !got || d.Sub(posted) > h.Dur(ck.doneReceived) {
+		if !got || d.Sub(posted) > h.dur(ck.doneReceived) {
 			noDone++
 			continue
 		}
 		worstDone = max(worstDone, d.Sub(posted))
 		e := endedAt[i]
-		if e.IsZero() || e.Sub(d) > h.Dur(ck.streamEnded) {
+		if e.IsZero() || e.Sub(d) > h.dur(ck.streamEnded) {
 			notEnded++
 		} else {
 			worstEnd = max(worstEnd, e.Sub(d))
@@ -116,13 +116,13 @@ func runCompletion(ctx context.Context, h *Harness, ck completionChecks) error {
 			}
 		}
 	}
-	h.Offenders(ck.doneReceived, noDone, n, fmt.Sprintf("%d of %d streams without done (slowest %s)", noDone, n, ms(worstDone)))
-	h.Offenders(ck.streamEnded, notEnded, n-noDone, fmt.Sprintf("%d of %d streams left open after done (slowest end %s)", notEnded, n-noDone, ms(worstEnd)))
+	h.offenders(ck.doneReceived, noDone, n, fmt.Sprintf("%d of %d streams without done (slowest %s)", noDone, n, ms(worstDone)))
+	h.offenders(ck.streamEnded, notEnded, n-noDone, fmt.Sprintf("%d of %d streams left open after done (slowest end %s)", notEnded, n-noDone, ms(worstEnd)))
 	note := fmt.Sprintf("%d of %d clients still reconnecting %s after done (max %d attempts after done)", looping, n-noDone, maxRetry+stopWithin, maxAttempts(attemptsAfterDone))
 	if wrong > 0 {
 		note += fmt.Sprintf("; %d clients got status %d after done instead of 204 and keep reconnecting", wrong, firstNon204(statusAfterDone))
 	}
-	h.Offenders(ck.stopsOn204, looping, n-noDone, note)
+	h.offenders(ck.stopsOn204, looping, n-noDone, note)
 	return nil
 }
 

@@ -237,7 +237,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		base, baseOK = h.Scrape(ctx)
 		if !baseOK {
 			for _, c := range settles {
-				h.NA(c, "the target's metrics could not be read at --metrics-url: only the server can tell whether it came back")
+				h.notApplicable(c, "the target's metrics could not be read at --metrics-url: only the server can tell whether it came back")
 			}
 			if len(settles) == len(h.sc.Checks) {
 				return nil
@@ -247,7 +247,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	}
 	if h.sc.Publish {
 		// Long enough for any declared wait; Finish stops the publisher.
-		if _, err := h.PreparePublish(h.declaredWaits()); err != nil {
+		if _, err := h.preparePublish(h.declaredWaits()); err != nil {
 			return err
 		}
 	}
@@ -256,7 +256,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		return err
 	}
 	for _, c := range settles {
-		if v, ok := h.Metric(ctx, h.metricName(c.Settles.Metric)); ok {
+		if v, ok := h.metric(ctx, h.metricName(c.Settles.Metric)); ok {
 			h.note("server reported %.0f %s under the load", v, h.metricName(c.Settles.Metric))
 		}
 	}
@@ -292,9 +292,9 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	for _, c := range h.sc.Checks {
 		switch {
 		case c.Rule != nil:
-			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.LimitValue(c)*cmp.Or(c.Scale, 1))))
+			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.limitValue(c)*cmp.Or(c.Scale, 1))))
 		case c.Delivery != 0:
-			h.Judge(c, h.deliveryRule(c.Delivery, h.LimitValue(c)))
+			h.Judge(c, h.deliveryRule(c.Delivery, h.limitValue(c)))
 		}
 	}
 	return nil
@@ -331,7 +331,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		var srcs []*runner.EventSource
 		var brs []*runner.Browser
 		for range nb {
-			br := h.NewBrowser(false)
+			br := h.newBrowser(false)
 			brs = append(brs, br)
 			for range per {
 				sess := h.Session(p.Tag, stream)
@@ -339,9 +339,9 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 					h.Join(g, stream)
 				}
 				h.sessions(stream, sess)
-				u := h.StreamURL(sess)
+				u := h.streamURL(sess)
 				if px != nil {
-					u = h.StreamURLVia(px.URL(), sess)
+					u = h.streamURLVia(px.URL(), sess)
 				}
 				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
 				if err != nil {
@@ -352,13 +352,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 			}
 		}
 		if h.sc.Publish {
-			h.StartPublish(ctx)
+			h.startPublish(ctx)
 		}
 		total += len(srcs)
 		browsers += nb
 		wait := startTimeout
 		if p.Within != nil {
-			wait = h.Dur(p.Within) + p.Slack
+			wait = h.dur(p.Within) + p.Slack
 			longest = max(longest, wait) // the start gate is no hold
 		}
 		each := "a browser each"
@@ -382,7 +382,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		longest = hold
 		notes = append(notes, fmt.Sprintf("held %s", hold))
 	}
-	h.Request(total, browsers, longest, strings.Join(notes, "; "))
+	h.request(total, browsers, longest, strings.Join(notes, "; "))
 	return opened, total, nil
 }
 
@@ -450,7 +450,7 @@ func (h *Harness) fetch(ctx context.Context, i int, brs []*runner.Browser, srcs 
 		if c.Fetch == nil || c.Fetch.Phase != i {
 			continue
 		}
-		within := h.Dur(c)
+		within := h.dur(c)
 		results := make([]fetchResult, len(brs))
 		var wg sync.WaitGroup
 		for b, br := range brs {
@@ -475,7 +475,7 @@ func (h *Harness) fetch(ctx context.Context, i int, brs []*runner.Browser, srcs 
 				}
 				worst = max(worst, r.waited)
 			}
-			h.Offenders(c, blocked, len(results), fmt.Sprintf("%d of %d ordinary requests blocked; slowest %s", blocked, len(results), ms(worst)))
+			h.offenders(c, blocked, len(results), fmt.Sprintf("%d of %d ordinary requests blocked; slowest %s", blocked, len(results), ms(worst)))
 			return nil
 		})
 	}
@@ -531,25 +531,25 @@ func (h *Harness) settle(ctx context.Context, c *CheckSpec, base probe.Sample, s
 	metric := h.metricName(c.Settles.Metric)
 	b, ok := base.Value(metric)
 	if !ok {
-		h.NA(c, "the target exposes no "+orNone(metric)+" metric")
+		h.notApplicable(c, "the target exposes no "+orNone(metric)+" metric")
 		return
 	}
 	slack := c.Settles.Fixed + c.Settles.PerStream*float64(streams)
-	within := h.Dur(c)
+	within := h.dur(c)
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= b+slack })
 	if held {
-		h.Excess(c, 0, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)))
+		h.excess(c, 0, fmt.Sprintf("%s back to %.0f (baseline %.0f) after %s", metric, last, b, ms(took)))
 		return
 	}
-	h.Excess(c, max(last-(b+slack), 1), fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the load", metric, last, b, within))
+	h.excess(c, max(last-(b+slack), 1), fmt.Sprintf("%s still %.0f (baseline %.0f) %s after the load", metric, last, b, within))
 }
 
 // reach judges a Reach check: the streams of its phase that did not get there within
 // the check's threshold plus its slack.
 func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventSource, before map[*runner.EventSource][2]int64, after *Group) {
 	r := c.Reach
-	wait := h.Dur(c) + r.Slack
+	wait := h.dur(c) + r.Slack
 	if r.PlusRetry {
 		wait += h.longestRetry(len(srcs))
 	}
@@ -573,13 +573,13 @@ func (h *Harness) reach(ctx context.Context, c *CheckSpec, srcs []*runner.EventS
 		}
 	}
 	if r.PlusRetry {
-		note += fmt.Sprintf(" (retry %s + %s)", h.longestRetry(len(srcs)), h.Dur(c))
+		note += fmt.Sprintf(" (retry %s + %s)", h.longestRetry(len(srcs)), h.dur(c))
 	}
 	if after != nil {
 		am := after.agg.Metrics()
 		note += fmt.Sprintf("; %d reopened, slowest reconnect delay %s", am.Opens, fmtMS(am.ReconnectDelay.MaxMS))
 	}
-	h.Offenders(c, len(missed), len(srcs), note)
+	h.offenders(c, len(missed), len(srcs), note)
 }
 
 // sessions records the session of a declared stream, for producedFor.

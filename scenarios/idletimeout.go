@@ -49,8 +49,8 @@ func (c idleTimeoutChecks) all() []*CheckSpec {
 const idleTimeouts = 3.5
 
 func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error {
-	n := h.Streams(5)
-	timeout := h.Dur(ck.longestSilence)
+	n := h.streams(5)
+	timeout := h.dur(ck.longestSilence)
 	if timeout <= 0 {
 		return fmt.Errorf("idle-timeout: the longest-silence threshold (the path's idle timeout) must be > 0")
 	}
@@ -74,7 +74,7 @@ func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error
 		defer stop()
 		paths = append(paths, struct{ name, base string }{"nginx", url})
 	}
-	h.Request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d quiet streams on each path (%s) with an idle timeout of %s, held %.1f timeouts",
+	h.request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d quiet streams on each path (%s) with an idle timeout of %s, held %.1f timeouts",
 		n, pathNames(paths), timeout, float64(hold)/float64(timeout)))
 
 	for pi, p := range paths {
@@ -83,7 +83,7 @@ func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error
 			i := pi*n + j
 			sess := h.Session(p.name, j)
 			h.Join(g, i)
-			if _, err := h.Open(ctx, h.NewBrowser(false), i, sess, h.StreamURLVia(p.base, sess), nil); err != nil {
+			if _, err := h.Open(ctx, h.newBrowser(false), i, sess, h.streamURLVia(p.base, sess), nil); err != nil {
 				return err
 			}
 		}
@@ -98,20 +98,20 @@ func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error
 
 	// The longest silence of any stream on any path, its end by the harness included:
 	// what the path's idle timeout saw.
-	h.Judge(ck.longestSilence, report.Rule{Metric: "silence_max", Op: "<", Limit: h.LimitValue(ck.longestSilence),
+	h.Judge(ck.longestSilence, report.Rule{Metric: "silence_max", Op: "<", Limit: h.limitValue(ck.longestSilence),
 		Needs: []report.Evidence{report.EvidenceOpened}})
 	// A stream the path ended while it was held (a clean end or a cut, so a reconnect
 	// follows) did not survive; every stream of the path must have opened as well.
 	keptOpen := func(c *CheckSpec, group string) {
 		h.Judge(c, report.Rule{Metric: "close.eof", Group: group, Plus: []report.Term{{Metric: "close.network-error", Group: group}},
-			Op: "<=", Limit: h.LimitValue(c), Needs: []report.Evidence{report.EvidenceOpened},
-			And: []report.Rule{{Metric: "unopened_streams", Group: group, Op: "<=", Limit: 0}, {Metric: "reconnects", Group: group, Op: "<=", Limit: h.LimitValue(c)}}})
+			Op: "<=", Limit: h.limitValue(c), Needs: []report.Evidence{report.EvidenceOpened},
+			And: []report.Rule{{Metric: "unopened_streams", Group: group, Op: "<=", Limit: 0}, {Metric: "reconnects", Group: group, Op: "<=", Limit: h.limitValue(c)}}})
 	}
 	keptOpen(ck.builtinProxyKeptOpen, "builtin")
 	if len(paths) > 1 {
 		keptOpen(ck.nginxKeptOpen, "nginx")
 	} else {
-		h.NA(ck.nginxKeptOpen, nginxWhy)
+		h.notApplicable(ck.nginxKeptOpen, nginxWhy)
 	}
 	h.Note("the built-in proxy cut %d requests at its idle timeout", builtin.Stats().IdleTimeouts)
 	return nil

@@ -40,7 +40,7 @@ func (c proxyBufferingChecks) all() []*CheckSpec {
 }
 
 func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks) error {
-	n := h.Streams(5)
+	n := h.streams(5)
 	hold := 6 * time.Second
 	if h.opts.Hold > 0 {
 		hold = h.opts.Hold
@@ -68,8 +68,8 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 		}
 		nginxWhy = why
 	}
-	h.Request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d streams on each path: %s", n, pathNames(paths)))
-	publishing, err := h.PreparePublish(hold)
+	h.request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d streams on each path: %s", n, pathNames(paths)))
+	publishing, err := h.preparePublish(hold)
 	if err != nil {
 		return err
 	}
@@ -81,13 +81,13 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 			i := pi*n + j
 			sess := h.Session(p.name, j)
 			h.Join(g, i)
-			if _, err := h.Open(ctx, h.NewBrowser(false), i, sess, h.StreamURLVia(p.base, sess), nil); err != nil {
+			if _, err := h.Open(ctx, h.newBrowser(false), i, sess, h.streamURLVia(p.base, sess), nil); err != nil {
 				return err
 			}
 		}
 	}
 	if publishing {
-		h.StartPublish(ctx)
+		h.startPublish(ctx)
 	}
 	if err := Sleep(ctx, hold); err != nil {
 		return err
@@ -108,7 +108,7 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	// bursts separated by long gaps, which the p99 gap and the time to the first event
 	// show against the direct path's.
 	metric, needs, rhythm := pickDelivery(h, publishing)
-	direct := report.Rule{Metric: metric, Group: "direct", Op: "<=", Limit: h.LimitValue(ck.directDelivery),
+	direct := report.Rule{Metric: metric, Group: "direct", Op: "<=", Limit: h.limitValue(ck.directDelivery),
 		Needs: needs, And: []report.Rule{silent("direct")}}
 	if rhythm {
 		// Without a latency the direct path is the baseline: judged only on every
@@ -120,10 +120,10 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	}
 	added := func(check *CheckSpec, group string) {
 		r := report.Rule{Metric: metric, Group: group, Minus: []report.Term{{Metric: metric, Group: "direct"}},
-			Op: "<=", Limit: h.LimitValue(check), Needs: needs, And: []report.Rule{silent(group)}}
+			Op: "<=", Limit: h.limitValue(check), Needs: needs, And: []report.Rule{silent(group)}}
 		if rhythm {
 			r.And = append(r.And, report.Rule{Metric: "ttfe_p99", Group: group, Minus: []report.Term{{Metric: "ttfe_p99", Group: "direct"}},
-				Op: "<=", Limit: h.LimitValue(check), Needs: needs})
+				Op: "<=", Limit: h.limitValue(check), Needs: needs})
 		}
 		h.Judge(check, r)
 	}
@@ -131,7 +131,7 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	if len(paths) > 2 {
 		added(ck.nginxAddedLatency, "nginx")
 	} else {
-		h.NA(ck.nginxAddedLatency, nginxWhy)
+		h.notApplicable(ck.nginxAddedLatency, nginxWhy)
 	}
 	if rhythm {
 		h.Note("no send time and no publish endpoint: arrival rhythm compared (p99 gap between events and time to first event, each path against direct)")

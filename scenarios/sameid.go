@@ -40,18 +40,18 @@ func (c sameIDChecks) all() []*CheckSpec {
 }
 
 func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
-	sessions := h.Streams(10)
+	sessions := h.streams(10)
 	burst := 5         // concurrent reloads of one session
 	burstSessions := 3 // sessions reloaded that way
 	if burstSessions > sessions {
 		burstSessions = sessions
 	}
-	endWithin := h.Dur(ck.oldStreamEnded)
-	h.Request(sessions*2+burstSessions*(burst-1), 0, 3*time.Second,
+	endWithin := h.dur(ck.oldStreamEnded)
+	h.request(sessions*2+burstSessions*(burst-1), 0, 3*time.Second,
 		fmt.Sprintf("%d sessions open, then reopen with the same id; %d of them %d times at once", sessions, burstSessions, burst))
 
-	dupBase, dupOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
-	sendersBase, sendersBaseOK := h.Metric(ctx, h.opts.SendersMetric)
+	dupBase, dupOK := h.metric(ctx, h.opts.DuplicateSendersMetric)
+	sendersBase, sendersBaseOK := h.metric(ctx, h.opts.SendersMetric)
 
 	// Per stream: whether its events came from more than one sender (the first sender
 	// and a flag: bounded whatever the server sends). Ids repeated on the new streams
@@ -59,7 +59,7 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 	var mu sync.Mutex
 	firstSender := map[int]string{}
 	multi := map[int]bool{}
-	h.Observe(func(r runner.Record) {
+	h.observe(func(r runner.Record) {
 		if r.Kind != runner.RecordEvent {
 			return
 		}
@@ -99,7 +99,7 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 		}
 		for range k {
 			h.Join(reloads, stream)
-			es, err := h.OpenSession(ctx, stream, h.Session("", i), noReconnect)
+			es, err := h.openSession(ctx, stream, h.Session("", i), noReconnect)
 			if err != nil {
 				openErr = err
 				break
@@ -145,22 +145,22 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 			multiOpen++
 		}
 	}
-	sendersNow, sendersOK := h.Metric(ctx, h.opts.SendersMetric)
+	sendersNow, sendersOK := h.metric(ctx, h.opts.SendersMetric)
 	openNow := 0
 	for _, s := range survivors {
 		if s.IsOpen() {
 			openNow++
 		}
 	}
-	dupNow, dupNowOK := h.Metric(ctx, h.opts.DuplicateSendersMetric)
+	dupNow, dupNowOK := h.metric(ctx, h.opts.DuplicateSendersMetric)
 	h.Finish()
 
 	note := fmt.Sprintf("all %d old streams ended within %s", sessions, ms(endTook))
 	if len(notEnded) > 0 {
 		note = fmt.Sprintf("%d of %d old streams still open %s after the reload: the server kept the replaced stream open", len(notEnded), sessions, endWithin)
 	}
-	h.Offenders(ck.oldStreamEnded, len(notEnded), sessions, note)
-	h.Count(ck.oneStreamPerSession, multiOpen, sessions, fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions))
+	h.offenders(ck.oldStreamEnded, len(notEnded), sessions, note)
+	h.count(ck.oneStreamPerSession, multiOpen, sessions, fmt.Sprintf("%d of %d sessions had more than one open stream", multiOpen, sessions))
 
 	multiSender := 0
 	for _, s := range survivors {
@@ -168,21 +168,21 @@ func runSameID(ctx context.Context, h *Harness, ck sameIDChecks) error {
 			multiSender++
 		}
 	}
-	h.Count(ck.oneSender, multiSender, len(survivors), fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)))
-	h.Judge(ck.noDuplicateIds, report.Rule{Metric: "duplicate_ids", Group: reloads.Name(), Op: "<=", Limit: h.LimitValue(ck.noDuplicateIds),
+	h.count(ck.oneSender, multiSender, len(survivors), fmt.Sprintf("%d of %d new streams got events from more than one sender", multiSender, len(survivors)))
+	h.Judge(ck.noDuplicateIds, report.Rule{Metric: "duplicate_ids", Group: reloads.Name(), Op: "<=", Limit: h.limitValue(ck.noDuplicateIds),
 		Needs: []report.Evidence{report.EvidenceEvent}})
 
 	if dupOK && dupNowOK {
 		inc := dupNow - dupBase
-		h.Measured(ck.serverDuplicateSenders, inc, fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc))
+		h.measured(ck.serverDuplicateSenders, inc, fmt.Sprintf("%s rose by %.0f", h.opts.DuplicateSendersMetric, inc))
 	} else {
-		h.NA(ck.serverDuplicateSenders, "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
+		h.notApplicable(ck.serverDuplicateSenders, "the target exposes no "+orNone(h.opts.DuplicateSendersMetric)+" metric")
 	}
 	if sendersOK && sendersBaseOK {
 		extra := sendersNow - sendersBase - float64(openNow)
-		h.Measured(ck.serverSenders, extra, fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow))
+		h.measured(ck.serverSenders, extra, fmt.Sprintf("%.0f senders (%.0f before) for %d open streams", sendersNow, sendersBase, openNow))
 	} else {
-		h.NA(ck.serverSenders, "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
+		h.notApplicable(ck.serverSenders, "the target exposes no "+orNone(h.opts.SendersMetric)+" metric")
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ type Scenario struct {
 	// by a string, so a check that is not declared cannot be named.
 	Checks []*CheckSpec
 	// Needs are what the scenario needs from its target: without one, every check is
-	// n/a with the reason (Harness.Lacks), never a failure and never a pass.
+	// n/a with the reason (Harness.lacks), never a failure and never a pass.
 	Needs []Capability
 	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
 	// when the run has no --target: timers short enough for the scenario to finish fast.

@@ -22,7 +22,7 @@ func TestShardSharesAreDisjointAndComplete(t *testing.T) {
 			seen := map[string]int{}
 			for i := range count {
 				h := &Harness{sc: sc, opts: Options{RunID: "r", Shard: runner.Shard{Index: i, Count: count}}}
-				part := h.Streams(n)
+				part := h.streams(n)
 				total += part
 				for j := range part {
 					id := h.Session("", j)
@@ -118,7 +118,7 @@ func TestScenariosAreValidDeclarations(t *testing.T) {
 	h := newHarness(halfOpen(), Options{Target: "http://127.0.0.1:1", StreamTemplate: "{target}/{session}"})
 	defer h.Finish()
 	other, _ := sameIDReconnect().spec("one-sender")
-	h.Offenders(other, 0, 1, "")
+	h.offenders(other, 0, 1, "")
 	if len(h.checks) != 1 || h.checks[0].Verdict != "fail" || !strings.Contains(h.checks[0].Detail, "not declared") {
 		t.Errorf("undeclared check recorded as %+v", h.checks)
 	}
