@@ -58,11 +58,25 @@ type Phase struct {
 	// there at all means the scenario's streams never started.
 	Within *CheckSpec
 	Slack  time.Duration
+	// Wait, when Within is not set, bounds the wait instead of the start gate; a
+	// phase in which no stream got there is then no error.
+	Wait time.Duration
+	// Reopen, when set, makes the phase a reload: it opens streams for the sessions of
+	// an earlier phase instead of Streams new ones.
+	Reopen *Reopen
 	// Describe is the phase's load in words, for the result's requested load.
 	Describe string
 	// Missed is what it means when streams did not get there in time, in words, for
 	// the result's notes.
 	Missed string
+}
+
+// Reopen makes a phase open, for each session of phase Phase, one stream with the
+// same session id while the first is still open (a page reload); the first
+// BurstSessions sessions get Burst streams at once (several tabs reloading together).
+type Reopen struct {
+	Phase                int
+	Burst, BurstSessions int
 }
 
 // Milestone is what a phase's streams must reach.
@@ -74,6 +88,9 @@ const (
 	UntilOpen Milestone = iota + 1
 	// UntilEvents: Phase.Events events arrived (at least one).
 	UntilEvents
+	// UntilEventsOrEnd: Phase.Events events arrived, or the stream ended (the loser of
+	// a reload race).
+	UntilEventsOrEnd
 )
 
 // goal is what the phase's streams await, in words.
@@ -116,6 +133,29 @@ type Reach struct {
 	// PlusRetry adds the longest reconnection time the target set (retry fields, or
 	// the default when a stream got none) to the wait.
 	PlusRetry bool
+	// AfterOpening, when > Phase, judges the check as soon as that later phase is
+	// open, before it is awaited (the old streams of a reload must end soon after it),
+	// instead of after the hook.
+	AfterOpening int
+}
+
+// Delta declares a check over a figure of the server under test: how far it rose from
+// its value before the load to its value once the phases were awaited and the hook
+// ran, less the sessions with a stream still open then when MinusOpenSessions is set
+// (a server's senders beyond its open sessions); at most the check's threshold. Merged shards keep the
+// worst figure (report.MergeMax): exact for shards that scraped one server.
+type Delta struct {
+	Metric            ServerMetric
+	MinusOpenSessions bool
+}
+
+// Senders declares a check over the streams of one phase: how many got events from
+// more than one sender (the sender field of the events' data, or an id the runner saw
+// two senders interleave); at most the check's threshold. The harness keeps a first
+// sender and a flag per stream of the phase (bounded by its streams, never by events);
+// the count, summed over shards, is the measure.
+type Senders struct {
+	Phase int
 }
 
 // Fetch declares a check over ordinary requests to the target's origin
@@ -184,9 +224,10 @@ type ServerMetric int
 
 // Server metrics by role.
 const (
-	OpenStreamsMetric ServerMetric = iota + 1 // Options.OpenStreamsMetric
-	SendersMetric                             // Options.SendersMetric
-	GoroutinesMetric                          // the Go runtime's goroutines
+	OpenStreamsMetric      ServerMetric = iota + 1 // Options.OpenStreamsMetric
+	SendersMetric                                  // Options.SendersMetric
+	GoroutinesMetric                               // the Go runtime's goroutines
+	DuplicateSendersMetric                         // Options.DuplicateSendersMetric
 )
 
 func (h *Harness) metricName(m ServerMetric) string {
@@ -197,6 +238,8 @@ func (h *Harness) metricName(m ServerMetric) string {
 		return h.opts.SendersMetric
 	case GoroutinesMetric:
 		return probe.MetricGoroutines
+	case DuplicateSendersMetric:
+		return h.opts.DuplicateSendersMetric
 	}
 	return ""
 }
@@ -226,25 +269,26 @@ func (s *Scenario) declared() bool { return s.run == nil }
 // runDeclared executes the scenario's declaration: baseline probes, phases, hook, and
 // then every declared check.
 func (h *Harness) runDeclared(ctx context.Context) error {
-	var settles []*CheckSpec
+	var probes []*CheckSpec // Settles and Delta: against the server's figures before the load
 	for _, c := range h.sc.Checks {
-		if c.Settles != nil {
-			settles = append(settles, c)
+		if c.Settles != nil || c.Delta != nil {
+			probes = append(probes, c)
 		}
 	}
-	base, baseOK := probe.Sample{}, false
-	if len(settles) > 0 {
-		base, baseOK = h.Scrape(ctx)
-		if !baseOK {
-			for _, c := range settles {
-				h.notApplicable(c, "the target's metrics could not be read at --metrics-url: only the server can tell whether it came back")
+	base := probe.Sample{}
+	if len(probes) > 0 {
+		var ok bool
+		if base, ok = h.Scrape(ctx); !ok {
+			for _, c := range probes {
+				h.notApplicable(c, "the target's metrics could not be read at --metrics-url: only the server can tell")
 			}
-			if len(settles) == len(h.sc.Checks) {
+			if len(probes) == len(h.sc.Checks) {
 				return nil
 			}
-			settles = nil
+			probes = nil
 		}
 	}
+	senders := h.watchSenders()
 	if h.sc.Publish {
 		// Long enough for any declared wait; Finish stops the publisher.
 		if _, err := h.preparePublish(h.declaredWaits()); err != nil {
@@ -255,8 +299,8 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range settles {
-		if v, ok := h.metric(ctx, h.metricName(c.Settles.Metric)); ok {
+	for _, c := range probes {
+		if v, ok := h.metric(ctx, h.metricName(c.probed())); ok && c.Settles != nil {
 			h.note("server reported %.0f %s under the load", v, h.metricName(c.Settles.Metric))
 		}
 	}
@@ -275,8 +319,18 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		}
 	}
 	for _, c := range h.sc.Checks {
-		if c.Reach != nil {
+		if c.Reach != nil && c.Reach.AfterOpening <= c.Reach.Phase {
 			h.reach(ctx, c, opened.Phases[c.Reach.Phase], before, after)
+		}
+	}
+	// What holds while the load is still there: streams open per session, server
+	// figures against their baselines.
+	for _, c := range h.sc.Checks {
+		switch {
+		case c.OpenPerSession:
+			h.openPerSession(c, opened)
+		case c.Delta != nil && probes != nil:
+			h.delta(ctx, c, base, opened)
 		}
 	}
 	if err := Sleep(ctx, h.holdFor()); err != nil {
@@ -286,8 +340,10 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	if note := h.latencyNote(); h.sc.Publish && h.markPrefix != "" && note != "" {
 		h.note("%s", note)
 	}
-	for _, c := range settles {
-		h.settle(ctx, c, base, total)
+	for _, c := range probes {
+		if c.Settles != nil {
+			h.settle(ctx, c, base, total)
+		}
 	}
 	for _, c := range h.sc.Checks {
 		switch {
@@ -295,6 +351,8 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.limitValue(c)*cmp.Or(c.Scale, 1))))
 		case c.Delivery != 0:
 			h.Judge(c, h.deliveryRule(c.Delivery, h.limitValue(c)))
+		case c.Senders != nil:
+			senders.judge(h, c, opened.Phases[c.Senders.Phase])
 		}
 	}
 	return nil
@@ -308,7 +366,8 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	var longest time.Duration
 	total, browsers, stream := 0, 0, 0
 	for _, p := range h.sc.Load {
-		n := h.phaseStreams(p)
+		sessions := h.phaseSessions(p, opened, stream)
+		n := len(sessions)
 		per := 1
 		if p.PerBrowser > 0 {
 			per = min(n, p.PerBrowser)
@@ -334,7 +393,7 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 			br := h.newBrowser(false)
 			brs = append(brs, br)
 			for range per {
-				sess := h.Session(p.Tag, stream)
+				sess := sessions[len(srcs)]
 				if g != nil {
 					h.Join(g, stream)
 				}
@@ -357,9 +416,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		total += len(srcs)
 		browsers += nb
 		wait := startTimeout
-		if p.Within != nil {
+		switch {
+		case p.Within != nil:
 			wait = h.dur(p.Within) + p.Slack
 			longest = max(longest, wait) // the start gate is no hold
+		case p.Wait > 0:
+			wait = p.Wait
+			longest = max(longest, wait)
 		}
 		each := "a browser each"
 		if per > 1 {
@@ -368,7 +431,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
 		opened.Phases = append(opened.Phases, srcs)
 		opened.Proxies = append(opened.Proxies, px)
-		fetched := h.fetch(ctx, len(opened.Phases)-1, brs, srcs, per)
+		i := len(opened.Phases) - 1
+		for _, c := range h.sc.Checks {
+			if c.Reach != nil && c.Reach.AfterOpening == i && i > c.Reach.Phase {
+				h.reach(ctx, c, opened.Phases[c.Reach.Phase], nil, nil)
+			}
+		}
+		fetched := h.fetch(ctx, i, brs, srcs, per)
 		missed, err := h.awaitPhase(ctx, p, srcs, wait)
 		if ferr := fetched(); err == nil {
 			err = ferr
@@ -384,6 +453,32 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	}
 	h.request(total, browsers, longest, strings.Join(notes, "; "))
 	return opened, total, nil
+}
+
+// phaseSessions is the session of each stream phase p opens, the first of them
+// stream index next: new sessions, or for a reload the sessions of the phase it
+// reopens (a burst's several times).
+func (h *Harness) phaseSessions(p Phase, opened Opened, next int) []string {
+	if r := p.Reopen; r != nil {
+		var out []string
+		for i, s := range opened.Phases[r.Phase] {
+			k := 1
+			if i < r.BurstSessions {
+				k = r.Burst
+			}
+			sess := h.sessionOfStream(s.Stream())
+			for range k {
+				out = append(out, sess)
+			}
+		}
+		return out
+	}
+	n := h.phaseStreams(p)
+	out := make([]string, n)
+	for i := range n {
+		out[i] = h.Session(p.Tag, next+i)
+	}
+	return out
 }
 
 // phaseStreams is this process's stream count of phase p: its default, or with
@@ -415,8 +510,22 @@ func (h *Harness) holdFor() time.Duration {
 // freed in the teardown, cannot admit them late and count them opened.
 func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventSource, wait time.Duration) ([]*runner.EventSource, error) {
 	cond := func(ctx context.Context, s *runner.EventSource) error { return s.WaitOpen(ctx) }
-	if p.Until == UntilEvents {
+	switch p.Until {
+	case UntilEvents:
 		cond = awaitEvents(max(p.Events, 1))
+	case UntilEventsOrEnd:
+		cond = func(ctx context.Context, s *runner.EventSource) error {
+			err := s.WaitEvents(ctx, max(p.Events, 1))
+			select {
+			case <-s.Done():
+				return nil // it ended: what a burst's loser does
+			default:
+			}
+			return err
+		}
+	}
+	if p.Within == nil && p.Wait > 0 {
+		return WaitAll(ctx, srcs, wait, cond), nil
 	}
 	if p.Within == nil {
 		missed := WaitAll(ctx, srcs, wait, cond)
@@ -592,6 +701,13 @@ func (h *Harness) sessions(stream int, session string) {
 	h.sessionOf[stream] = session
 }
 
+// sessionOfStream is the session of a declared stream.
+func (h *Harness) sessionOfStream(stream int) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessionOf[stream]
+}
+
 // producedFor is how many events the run's progress callbacks produced for the session
 // of a declared stream.
 func (h *Harness) producedFor(stream int) int64 {
@@ -610,6 +726,97 @@ func (h *Harness) longestRetry(streams int) time.Duration {
 		d = max(d, runner.DefaultRetry)
 	}
 	return d
+}
+
+// openPerSession judges an OpenPerSession check: the sessions with more than one
+// stream open now, over every phase.
+func (h *Harness) openPerSession(c *CheckSpec, opened Opened) {
+	open := map[string]int{} // bounded by the sessions
+	sessions := map[string]bool{}
+	for _, s := range opened.All() {
+		sess := h.sessionOfStream(s.Stream())
+		sessions[sess] = true
+		if s.IsOpen() {
+			open[sess]++
+		}
+	}
+	multi := 0
+	for _, n := range open {
+		if n > 1 {
+			multi++
+		}
+	}
+	h.count(c, multi, len(sessions), fmt.Sprintf("%d of %d sessions had more than one open stream", multi, len(sessions)))
+}
+
+// delta judges a Delta check: the server figure now against its baseline.
+func (h *Harness) delta(ctx context.Context, c *CheckSpec, base probe.Sample, opened Opened) {
+	name := h.metricName(c.Delta.Metric)
+	b, ok := base.Value(name)
+	now, nowOK := h.metric(ctx, name)
+	if !ok || !nowOK {
+		h.notApplicable(c, "the target exposes no "+orNone(name)+" metric")
+		return
+	}
+	if !c.Delta.MinusOpenSessions {
+		h.measured(c, now-b, fmt.Sprintf("%s rose by %.0f", name, now-b))
+		return
+	}
+	open := map[string]bool{}
+	for _, s := range opened.All() {
+		if s.IsOpen() {
+			open[h.sessionOfStream(s.Stream())] = true
+		}
+	}
+	h.measured(c, now-b-float64(len(open)), fmt.Sprintf("%.0f %s (%.0f before) for %d sessions with an open stream", now, name, b, len(open)))
+}
+
+// senderWatch keeps, per stream, its first sender and whether another one fed it: a
+// string and a flag per stream of the scenario (O(streams), never O(events)), read
+// after Finish.
+type senderWatch struct {
+	mu    sync.Mutex
+	first map[int]string
+	multi map[int]bool
+}
+
+// watchSenders starts a senderWatch when a check of the scenario needs one.
+func (h *Harness) watchSenders() *senderWatch {
+	if !slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.Senders != nil }) {
+		return nil
+	}
+	w := &senderWatch{first: map[int]string{}, multi: map[int]bool{}}
+	h.observe(func(r runner.Record) {
+		if r.Kind != runner.RecordEvent {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if r.Sender != "" {
+			if f, ok := w.first[r.Stream]; !ok {
+				w.first[r.Stream] = r.Sender
+			} else if f != r.Sender {
+				w.multi[r.Stream] = true
+			}
+		}
+		if r.DuplicateSender {
+			w.multi[r.Stream] = true
+		}
+	})
+	return w
+}
+
+// judge counts the streams of srcs that more than one sender fed.
+func (w *senderWatch) judge(h *Harness, c *CheckSpec, srcs []*runner.EventSource) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range srcs {
+		if w.multi[s.Stream()] {
+			n++
+		}
+	}
+	h.count(c, n, len(srcs), fmt.Sprintf("%d of %d streams got events from more than one sender", n, len(srcs)))
 }
 
 // declaredWaits bounds how long a declared scenario can take: the start gate of every
@@ -681,4 +888,11 @@ func (h *Harness) checkOrder(checks []report.Check) {
 		return len(idx)
 	}
 	slices.SortStableFunc(checks, func(a, b report.Check) int { return cmp.Compare(pos(a.Name), pos(b.Name)) })
+}
+
+func orNone(name string) string {
+	if name == "" {
+		return "(none configured)"
+	}
+	return name
 }

@@ -59,6 +59,17 @@ type Scenario struct {
 	run func(ctx context.Context, h *Harness) error
 }
 
+// probed is the server metric a Settles or Delta check reads.
+func (c *CheckSpec) probed() ServerMetric {
+	if c.Settles != nil {
+		return c.Settles.Metric
+	}
+	if c.Delta != nil {
+		return c.Delta.Metric
+	}
+	return 0
+}
+
 // CheckSpec declares one check of a scenario and its threshold.
 type CheckSpec struct {
 	// Name identifies the check in results and in threshold overrides
@@ -86,6 +97,13 @@ type CheckSpec struct {
 	// Fetch, when set, counts the ordinary requests to the origin, made while a phase
 	// is awaited, that did not complete within the threshold.
 	Fetch *Fetch
+	// OpenPerSession counts the sessions with more than one stream open once the
+	// phases are awaited and the hook ran (a reload must replace, not add).
+	OpenPerSession bool
+	// Delta, when set, judges how far a server figure rose under the load.
+	Delta *Delta
+	// Senders, when set, counts the streams of a phase fed by more than one sender.
+	Senders *Senders
 	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
 	// order) against the threshold.
 	Delivery Delivery
@@ -190,10 +208,14 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 		errs = append(errs, fmt.Errorf("scenario %s: no load phase and no run function", s.Name))
 	}
 	for i, p := range s.Load {
-		if p.Streams <= 0 {
+		if r := p.Reopen; r != nil {
+			if r.Phase < 0 || r.Phase >= i {
+				errs = append(errs, fmt.Errorf("scenario %s: phase %d reopens phase %d, which is not an earlier one", s.Name, i, r.Phase))
+			}
+		} else if p.Streams <= 0 {
 			errs = append(errs, fmt.Errorf("scenario %s: phase %d: streams %d, want > 0", s.Name, i, p.Streams))
 		}
-		if p.Until != UntilOpen && p.Until != UntilEvents {
+		if p.Until < UntilOpen || p.Until > UntilEventsOrEnd {
 			errs = append(errs, fmt.Errorf("scenario %s: phase %d: no milestone to await", s.Name, i))
 		}
 		if p.Within != nil && (!declared[p.Within.Name] || !slices.Contains(s.Checks, p.Within)) {
@@ -205,21 +227,27 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one of a rule, a settle, a reach or a delivery", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
 		}
+		if c.Senders != nil && (c.Senders.Phase < 0 || c.Senders.Phase >= len(s.Load)) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: senders of phase %d, which it does not have", s.Name, c.Name, c.Senders.Phase))
+		}
+		if c.Reach != nil && c.Reach.AfterOpening >= len(s.Load) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach after opening phase %d, which it does not have", s.Name, c.Name, c.Reach.AfterOpening))
+		}
 		if c.Reach != nil && (c.Reach.Phase < 0 || c.Reach.Phase >= len(s.Load)) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach of phase %d, which it does not have", s.Name, c.Name, c.Reach.Phase))
 		}
-		if c.Settles != nil && (c.Settles.Metric < OpenStreamsMetric || c.Settles.Metric > GoroutinesMetric) {
+		if c.Settles != nil && (c.Settles.Metric < OpenStreamsMetric || c.Settles.Metric > DuplicateSendersMetric) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
 		}
 	}

@@ -133,7 +133,7 @@ func TestDeclarationsAreValidated(t *testing.T) {
 	bad := &Scenario{Name: "bad", Checks: []*CheckSpec{unjudged},
 		Load: []Phase{{Streams: 0, Within: foreign}}}
 	err := bad.Validate()
-	for _, want := range []string{"streams 0", "no milestone", "does not declare", "exactly one of a rule, a settle"} {
+	for _, want := range []string{"streams 0", "no milestone", "does not declare", "exactly one way to be judged"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
