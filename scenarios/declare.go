@@ -139,6 +139,41 @@ type Reach struct {
 	AfterOpening int
 }
 
+// Span declares a check over the streams of one phase: how many did not get from mark
+// From to mark To within the check's threshold, plus the thresholds of the checks in
+// Plus and, with PlusRetry, the longest reconnection time the target set. It counts
+// only the streams that got to From (a stream that never got its done event is the
+// done check's offender, not the next one's). After the hook the interpreter waits
+// until every stream of the phase ended, or the longest span could have passed.
+type Span struct {
+	Phase     int
+	From, To  Mark
+	Plus      []*CheckSpec
+	PlusRetry bool
+}
+
+// Mark is a point in a stream's life: the hook's end, its first event of a type, or
+// the first close with a reason at or after its first event of a type (the end of the
+// stream that carried the done event, not of an earlier one).
+type Mark struct {
+	Hook    bool
+	Event   string
+	Close   runner.CloseReason
+	AfterOf string // for Close: the event type the close must follow ("": any time)
+}
+
+func (m Mark) String() string {
+	switch {
+	case m.Hook:
+		return "the load's step"
+	case m.Close != "" && m.AfterOf != "":
+		return fmt.Sprintf("close %s after %s", m.Close, m.AfterOf)
+	case m.Close != "":
+		return "close " + string(m.Close)
+	}
+	return "event " + m.Event
+}
+
 // Delta declares a check over a figure of the server under test: how far it rose from
 // its value before the load to its value once the phases were awaited and the hook
 // ran, less the sessions with a stream still open then when MinusOpenSessions is set
@@ -289,6 +324,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		}
 	}
 	senders := h.watchSenders()
+	marks := h.watchMarks()
 	if h.sc.Publish {
 		// Long enough for any declared wait; Finish stops the publisher.
 		if _, err := h.preparePublish(h.declaredWaits()); err != nil {
@@ -317,6 +353,10 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		if err := h.sc.hook(ctx, h, opened); err != nil {
 			return err
 		}
+	}
+	hookEnd := time.Now()
+	if marks != nil {
+		WaitAll(ctx, opened.All(), h.longestSpan(opened), awaitDone)
 	}
 	for _, c := range h.sc.Checks {
 		if c.Reach != nil && c.Reach.AfterOpening <= c.Reach.Phase {
@@ -353,6 +393,8 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			h.Judge(c, h.deliveryRule(c.Delivery, h.limitValue(c)))
 		case c.Senders != nil:
 			senders.judge(h, c, opened.Phases[c.Senders.Phase])
+		case c.Span != nil:
+			marks.judge(h, c, opened.Phases[c.Span.Phase], hookEnd)
 		}
 	}
 	return nil
@@ -817,6 +859,138 @@ func (w *senderWatch) judge(h *Harness, c *CheckSpec, srcs []*runner.EventSource
 		}
 	}
 	h.count(c, n, len(srcs), fmt.Sprintf("%d of %d streams got events from more than one sender", n, len(srcs)))
+}
+
+// markWatch keeps, per stream, the times of the marks the scenario's Span checks name:
+// a few times per stream (O(streams x marks), never O(events)), read after Finish.
+type markWatch struct {
+	mu    sync.Mutex
+	marks []Mark
+	at    map[int][]time.Time // stream -> time of each of marks (zero: not yet)
+	event map[int]map[string]time.Time
+}
+
+// watchMarks starts a markWatch when a check of the scenario has a Span.
+func (h *Harness) watchMarks() *markWatch {
+	w := &markWatch{at: map[int][]time.Time{}, event: map[int]map[string]time.Time{}}
+	for _, c := range h.sc.Checks {
+		if c.Span != nil {
+			w.marks = append(w.marks, c.Span.From, c.Span.To)
+		}
+	}
+	if len(w.marks) == 0 {
+		return nil
+	}
+	h.observe(w.add)
+	return w
+}
+
+func (w *markWatch) add(r runner.Record) {
+	if r.Kind != runner.RecordEvent && r.Kind != runner.RecordClosed {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at := w.at[r.Stream]
+	if at == nil {
+		at = make([]time.Time, len(w.marks))
+		w.at[r.Stream] = at
+	}
+	if r.Kind == runner.RecordEvent {
+		ev := w.event[r.Stream]
+		if ev == nil {
+			ev = map[string]time.Time{}
+			w.event[r.Stream] = ev
+		}
+		if _, ok := ev[r.EventType]; !ok && w.watched(r.EventType) {
+			ev[r.EventType] = r.Time
+		}
+	}
+	for i, m := range w.marks {
+		if !at[i].IsZero() || m.Hook {
+			continue
+		}
+		switch {
+		case r.Kind == runner.RecordEvent && m.Close == "" && r.EventType == m.Event:
+			at[i] = r.Time
+		case r.Kind == runner.RecordClosed && m.Close != "" && r.Reason == m.Close:
+			if _, ok := w.event[r.Stream][m.AfterOf]; m.AfterOf == "" || ok {
+				at[i] = r.Time
+			}
+		}
+	}
+}
+
+// watched reports whether a mark names event type t (for AfterOf).
+func (w *markWatch) watched(t string) bool {
+	for _, m := range w.marks {
+		if m.AfterOf == t || (m.Close == "" && m.Event == t) {
+			return true
+		}
+	}
+	return false
+}
+
+// time is when stream reached m, zero when it did not.
+func (w *markWatch) time(stream int, m Mark, hookEnd time.Time) time.Time {
+	if m.Hook {
+		return hookEnd
+	}
+	for i, x := range w.marks {
+		if x == m {
+			if at := w.at[stream]; at != nil {
+				return at[i]
+			}
+			return time.Time{}
+		}
+	}
+	return time.Time{}
+}
+
+// spanLimit is how long a Span check allows from From to To.
+func (h *Harness) spanLimit(c *CheckSpec, streams int) time.Duration {
+	d := h.dur(c)
+	for _, p := range c.Span.Plus {
+		d += h.dur(p)
+	}
+	if c.Span.PlusRetry {
+		d += h.longestRetry(streams)
+	}
+	return d
+}
+
+// longestSpan bounds the wait for the phases' streams to end after the hook.
+func (h *Harness) longestSpan(opened Opened) time.Duration {
+	var d time.Duration
+	for _, c := range h.sc.Checks {
+		if c.Span != nil {
+			d = max(d, h.spanLimit(c, len(opened.Phases[c.Span.Phase])))
+		}
+	}
+	return d
+}
+
+// judge counts the streams of srcs that got to From but not to To within the limit.
+func (w *markWatch) judge(h *Harness, c *CheckSpec, srcs []*runner.EventSource, hookEnd time.Time) {
+	limit := h.spanLimit(c, len(srcs))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	of, missed := 0, 0
+	var slowest time.Duration
+	for _, s := range srcs {
+		from := w.time(s.Stream(), c.Span.From, hookEnd)
+		if from.IsZero() {
+			continue
+		}
+		of++
+		to := w.time(s.Stream(), c.Span.To, hookEnd)
+		if to.IsZero() || to.Sub(from) > limit {
+			missed++
+			continue
+		}
+		slowest = max(slowest, to.Sub(from))
+	}
+	h.offenders(c, missed, of, fmt.Sprintf("%d of %d streams without %s within %s of %s (slowest %s)", missed, of, c.Span.To, limit, c.Span.From, ms(slowest)))
 }
 
 // declaredWaits bounds how long a declared scenario can take: the start gate of every

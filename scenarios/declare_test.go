@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/report"
+	"github.com/sseharness/sseharness/runner"
 )
 
 // gaugeServer is a double of a session stream server with a Prometheus gauge of its
@@ -135,4 +136,52 @@ func TestFetchCheckOverHTTP1AndHTTP2(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSpanCountsStreamsThatMissTheirNextMark: a Span counts, among the streams that
+// got to From, those whose To came late or never; a close before the done event does
+// not count as the end after it.
+func TestSpanCountsStreamsThatMissTheirNextMark(t *testing.T) {
+	done := Mark{Event: "done"}
+	ended := &CheckSpec{Name: "ended", Default: "1s", Span: &Span{From: done, To: Mark{Close: runner.CloseEOF, AfterOf: "done"}}}
+	sc := &Scenario{Name: "span", Checks: []*CheckSpec{ended}, Load: []Phase{{Streams: 1, Until: UntilOpen}}}
+	h := newHarness(sc, Options{Target: "http://127.0.0.1:1", StreamTemplate: "{target}/{session}"})
+	defer h.Finish()
+	w := h.watchMarks()
+	t0 := time.Now()
+	ev := func(stream int, typ string, at time.Duration) runner.Record {
+		return runner.Record{Kind: runner.RecordEvent, Stream: stream, EventType: typ, Time: t0.Add(at)}
+	}
+	closed := func(stream int, at time.Duration) runner.Record {
+		return runner.Record{Kind: runner.RecordClosed, Stream: stream, Reason: runner.CloseEOF, Time: t0.Add(at)}
+	}
+	for _, r := range []runner.Record{
+		ev(0, "done", 0), closed(0, 500*time.Millisecond), // ended in time
+		closed(1, 0), ev(1, "done", time.Second), // closed before done only: never ended after it
+		ev(2, "done", 0), closed(2, 3*time.Second), // ended late
+		ev(3, "tick", 0), // no done: not counted
+	} {
+		w.add(r)
+	}
+	var srcs []*runner.EventSource
+	for i := range 4 {
+		srcs = append(srcs, fakeSource(t, i))
+	}
+	w.judge(h, ended, srcs, t0)
+	m := h.measures[len(h.measures)-1]
+	if m.Value != 2 || m.Of != 3 {
+		t.Errorf("span measure %+v, want 2 of 3 streams late or never", m)
+	}
+}
+
+// fakeSource is an EventSource labelled with stream i that is never run.
+func fakeSource(t *testing.T, i int) *runner.EventSource {
+	t.Helper()
+	b := runner.NewBrowser(runner.BrowserConfig{ID: i})
+	t.Cleanup(b.Close)
+	es, err := b.NewEventSource(runner.SourceConfig{URL: "http://127.0.0.1:1/x", Stream: i}, make(chan runner.Record, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
 }

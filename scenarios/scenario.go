@@ -104,6 +104,9 @@ type CheckSpec struct {
 	Delta *Delta
 	// Senders, when set, counts the streams of a phase fed by more than one sender.
 	Senders *Senders
+	// Span, when set, counts the streams of a phase that did not get from one mark of
+	// their life to the next within the threshold.
+	Span *Span
 	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
 	// order) against the threshold.
 	Delivery Delivery
@@ -227,16 +230,19 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders)", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
+		}
+		if c.Span != nil && (c.Span.Phase < 0 || c.Span.Phase >= len(s.Load) || c.Span.To.Hook) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: span of phase %d, which it does not have, or to the hook", s.Name, c.Name, c.Span.Phase))
 		}
 		if c.Senders != nil && (c.Senders.Phase < 0 || c.Senders.Phase >= len(s.Load)) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: senders of phase %d, which it does not have", s.Name, c.Name, c.Senders.Phase))
