@@ -194,7 +194,7 @@ type Senders struct {
 }
 
 // Fetch declares a check over ordinary requests to the target's origin
-// (Options.OrdinaryURL) made while a phase is awaited: each browser of the phase makes
+// (SixConnectionConfig.OrdinaryURL) made while a phase is awaited: each browser of the phase makes
 // one once its first AfterOpen streams are open, and the check counts the requests
 // that did not complete within its threshold. Over HTTP/1.1 a browser has 6
 // connections per origin, so streams beyond them and the request wait.
@@ -619,7 +619,7 @@ func (h *Harness) fetch(ctx context.Context, i int, brs []*runner.Browser, srcs 
 			var worst time.Duration
 			for _, r := range results {
 				if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
-					return fmt.Errorf("ordinary request to %s: %w", h.opts.OrdinaryURL, r.err)
+					return fmt.Errorf("ordinary request to %s: %w", h.opts.SixConnectionConfig.OrdinaryURL, r.err)
 				}
 				if r.err != nil || r.waited > within {
 					blocked++
@@ -649,7 +649,7 @@ func (h *Harness) fetchOnce(ctx context.Context, br *runner.Browser, timeout tim
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t0 := time.Now()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, h.opts.OrdinaryURL, nil)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, h.opts.SixConnectionConfig.OrdinaryURL, nil)
 	if err != nil {
 		return fetchResult{err: err}
 	}

@@ -120,7 +120,7 @@ func TestFetchCheckOverHTTP1AndHTTP2(t *testing.T) {
 	for _, h2 := range []bool{true, false} {
 		srv := originServer(t, h2)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res := Run(ctx, sixConnectionLimit(), Options{Target: srv.URL, StreamTemplate: "{target}/s/{session}", OrdinaryURL: srv.URL + "/healthz",
+		res := Run(ctx, sixConnectionLimit(), Options{Target: srv.URL, StreamTemplate: "{target}/s/{session}", SixConnectionConfig: SixConnectionConfig{OrdinaryURL: srv.URL + "/healthz"},
 			Streams: 8, Insecure: true, Thresholds: map[string]string{"six-connection-limit/streams-open": "500ms", "six-connection-limit/ordinary-request": "500ms"}})
 		cancel()
 		if res.Error != "" {

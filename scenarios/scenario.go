@@ -298,9 +298,6 @@ type Options struct {
 	// ProgressTemplate means the target has no callback: checks that need one are n/a.
 	StreamTemplate   string
 	ProgressTemplate string
-	// OrdinaryURL is a plain request to the target's origin (six-connection-limit).
-	// Default {target}/healthz.
-	OrdinaryURL string
 	// MetricsURL is the target's Prometheus text endpoint; "" disables the probe.
 	MetricsURL string
 	// OpenStreamsMetric and SendersMetric name the target's gauges of open streams and
@@ -321,10 +318,12 @@ type Options struct {
 	Streams int
 	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
 	Hold time.Duration
-	// Hold, Capacity and ProxyBuffering are the settings of those scenarios alone.
+	// Hold, Capacity, ProxyBuffering and SixConnection are the settings of those
+	// scenarios alone.
 	HoldConfig           HoldConfig
 	CapacityConfig       CapacityConfig
 	ProxyBufferingConfig ProxyBufferingConfig
+	SixConnectionConfig  SixConnectionConfig
 	// Requests configure the request-stream scenarios (request-stream, request-capacity).
 	Requests RequestOptions
 	// Thresholds override check thresholds: key "scenario/check" or "check" (every
@@ -396,6 +395,13 @@ func (c CapacityConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SixConnectionConfig is the six-connection-limit scenario's own configuration.
+type SixConnectionConfig struct {
+	// OrdinaryURL is the plain request each browser makes to the target's origin while
+	// its streams are open (the CLI's default: {target}/healthz).
+	OrdinaryURL string
 }
 
 // ProxyBufferingConfig is the proxy-buffering scenario's own configuration.

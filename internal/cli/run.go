@@ -451,7 +451,7 @@ makes up); the defaults fit the reference server's contract.`)
 		o.TargetDescription = tflags.description(base)
 		o.TargetDescription.Method, o.TargetDescription.Body = check.TargetDescription.Method, check.TargetDescription.Body
 		o.Targets = several
-		o.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
+		o.SixConnectionConfig.OrdinaryURL = strings.ReplaceAll(*ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 		o.MetricsURL = strings.ReplaceAll(none(*metricsURL), "{target}", strings.TrimRight(base, "/"))
 		cfg.MetricsURL = orNone(strings.ReplaceAll(none(*metricsURL), "{target}", "TARGET"))
 		progress.begin(sc.Name)
