@@ -1,7 +1,15 @@
 // Package scenarios replays the failure modes of real SSE deployments against a target
 // and judges them: each Scenario is a load shape, checks with default thresholds, and
-// the server metrics it needs. The runner produces records, the scenario reads them and
-// the server's metrics, and report/ aggregates and renders the outcome.
+// the capabilities it needs from the target. The runner produces records, report/
+// aggregates them, and every check is a report rule over those aggregates (or over a
+// measure the harness took), so that a merged result is judged again.
+//
+// Most scenarios are declarations (declare.go): phases of streams (Phase), checks that
+// say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
+// OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
+// express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
+// hold, capacity, proxy-buffering, half-open, idle-timeout, request-stream and
+// request-capacity still run functions of their own over the same Harness.
 package scenarios
 
 import (
