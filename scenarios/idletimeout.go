@@ -3,9 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/sseharness/sseharness/docker"
@@ -66,7 +63,11 @@ func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error
 	}
 	defer builtin.Close()
 	paths := []struct{ name, base string }{{"builtin", builtin.URL()}}
-	url, stop, nginxWhy, err := startIdleNginx(ctx, h, timeout)
+	conf, err := docker.NginxConf("idle-timeout.conf")
+	if err != nil {
+		return err
+	}
+	url, stop, nginxWhy, err := startNginx(ctx, h, conf, timeout)
 	if err != nil {
 		return err
 	}
@@ -115,40 +116,4 @@ func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error
 	}
 	h.Note("the built-in proxy cut %d requests at its idle timeout", builtin.Stats().IdleTimeouts)
 	return nil
-}
-
-// startIdleNginx starts a real nginx from docker/nginx/idle-timeout.conf with
-// proxy_read_timeout set to timeout in front of the target, and returns its URL and a
-// stop function. A missing nginx is not an error: the check is n/a and why says so.
-func startIdleNginx(ctx context.Context, h *Harness, timeout time.Duration) (url string, stop func(), why string, err error) {
-	bin := h.opts.ProxyBufferingConfig.NginxPath
-	if bin == "" {
-		p, err := proxy.NginxAvailable()
-		if err != nil {
-			return "", nil, "nginx is not installed (" + err.Error() + ")", nil
-		}
-		bin = p
-	}
-	if !strings.HasPrefix(h.opts.Target, "http://") {
-		return "", nil, "the nginx configuration proxies plain http:// upstreams only", nil
-	}
-	conf, err := docker.NginxConf("idle-timeout.conf")
-	if err != nil {
-		return "", nil, "", err
-	}
-	dir, err := os.MkdirTemp("", "sseharness-nginx-")
-	if err != nil {
-		return "", nil, "", err
-	}
-	file := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(file, conf, 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, "", err
-	}
-	ng, err := proxy.StartNginx(ctx, proxy.NginxConfig{ConfFile: file, Upstream: h.opts.Target, TempDir: dir, Binary: bin, ReadTimeout: timeout})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, "", fmt.Errorf("start nginx: %w", err)
-	}
-	return ng.URL(), func() { _ = ng.Stop(); os.RemoveAll(dir) }, "", nil
 }

@@ -58,7 +58,7 @@ func runProxyBuffering(ctx context.Context, h *Harness, ck proxyBufferingChecks)
 	case len(h.opts.ProxyBufferingConfig.NginxConf) == 0:
 		nginxWhy = "no nginx configuration given"
 	default:
-		url, stop, why, err := startNginx(ctx, h)
+		url, stop, why, err := startNginx(ctx, h, h.opts.ProxyBufferingConfig.NginxConf, 0)
 		if err != nil {
 			return err
 		}
@@ -173,10 +173,10 @@ func pathNames(paths []struct{ name, base string }) string {
 	return s
 }
 
-// startNginx starts a real nginx in front of the target from the configured file and
-// returns its URL and a stop function. A missing nginx is not an error: the check is
-// n/a and why says so.
-func startNginx(ctx context.Context, h *Harness) (url string, stop func(), why string, err error) {
+// startNginx starts a real nginx in front of the target from the configuration conf
+// (with proxy_read_timeout set to readTimeout when > 0) and returns its URL and a stop
+// function. A missing nginx is not an error: the check is n/a and why says so.
+func startNginx(ctx context.Context, h *Harness, conf []byte, readTimeout time.Duration) (url string, stop func(), why string, err error) {
 	bin := h.opts.ProxyBufferingConfig.NginxPath
 	if bin == "" {
 		p, err := proxy.NginxAvailable()
@@ -192,12 +192,12 @@ func startNginx(ctx context.Context, h *Harness) (url string, stop func(), why s
 	if err != nil {
 		return "", nil, "", err
 	}
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, h.opts.ProxyBufferingConfig.NginxConf, 0o600); err != nil {
+	file := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(file, conf, 0o600); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, "", err
 	}
-	ng, err := proxy.StartNginx(ctx, proxy.NginxConfig{ConfFile: conf, Upstream: h.opts.Target, TempDir: dir, Binary: bin})
+	ng, err := proxy.StartNginx(ctx, proxy.NginxConfig{ConfFile: file, Upstream: h.opts.Target, TempDir: dir, Binary: bin, ReadTimeout: readTimeout})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, "", fmt.Errorf("start nginx: %w", err)
