@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
@@ -48,6 +49,13 @@ type Phase struct {
 	// for the phase's streams, with Upstream the target; the hook gets it (to cut
 	// connections) and the harness closes it after the scenario.
 	Through *proxy.Config
+	// ThroughIdle, when set, gives the Through proxy that check's threshold as its idle
+	// timeout (proxy.Config.IdleTimeout).
+	ThroughIdle *CheckSpec
+	// Nginx, when set, puts a real nginx in front of the target for the phase's
+	// streams. Without nginx (or for an https target) the phase is left out, and every
+	// check whose rule reads its group is n/a, saying why.
+	Nginx *NginxPath
 	// Until is what every stream of the phase must reach before the scenario goes on,
 	// and Events, for UntilEvents, how many events.
 	Until  Milestone
@@ -69,6 +77,14 @@ type Phase struct {
 	// Missed is what it means when streams did not get there in time, in words, for
 	// the result's notes.
 	Missed string
+}
+
+// NginxPath is the nginx of a phase: started from a configuration of docker/nginx
+// (Conf, e.g. "idle-timeout.conf"), or from ProxyBufferingConfig.NginxConf when Conf is
+// empty, with proxy_read_timeout set to ReadTimeout's threshold when that is set.
+type NginxPath struct {
+	Conf        string
+	ReadTimeout *CheckSpec
 }
 
 // Reopen makes a phase open, for each session of phase Phase, one stream with the
@@ -304,6 +320,9 @@ func (s *Scenario) declared() bool { return s.run == nil }
 // runDeclared executes the scenario's declaration: baseline probes, phases, hook, and
 // then every declared check.
 func (h *Harness) runDeclared(ctx context.Context) error {
+	if c := h.sc.HoldOf; c != nil && h.dur(c) <= 0 {
+		return fmt.Errorf("%s: the %s threshold (the hold is %.1f of it) must be > 0", h.sc.Name, c.Name, h.sc.HoldTimes)
+	}
 	var probes []*CheckSpec // Settles and Delta: against the server's figures before the load
 	for _, c := range h.sc.Checks {
 		if c.Settles != nil || c.Delta != nil {
@@ -380,6 +399,11 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	if note := h.latencyNote(); h.sc.Publish && h.markPrefix != "" && note != "" {
 		h.note("%s", note)
 	}
+	for i, px := range opened.Proxies {
+		if px != nil && h.sc.Load[i].ThroughIdle != nil {
+			h.note("the proxy of %s cut %d requests at its idle timeout", cmp.Or(h.sc.Load[i].Group, "the streams"), px.Stats().IdleTimeouts)
+		}
+	}
 	for _, c := range probes {
 		if c.Settles != nil {
 			h.settle(ctx, c, base, total)
@@ -388,6 +412,10 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	for _, c := range h.sc.Checks {
 		switch {
 		case c.Rule != nil:
+			if why := h.skippedIn(*c.Rule); why != "" {
+				h.notApplicable(c, why)
+				continue
+			}
 			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.limitValue(c)*cmp.Or(c.Scale, 1))))
 		case c.Delivery != 0:
 			h.Judge(c, h.deliveryRule(c.Delivery, h.limitValue(c)))
@@ -408,6 +436,16 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	var longest time.Duration
 	total, browsers, stream := 0, 0, 0
 	for _, p := range h.sc.Load {
+		base, why, err := h.phaseBase(ctx, p)
+		if err != nil {
+			return opened, 0, err
+		}
+		if why != "" {
+			h.skipped(p.Group, why)
+			opened.Phases = append(opened.Phases, nil)
+			opened.Proxies = append(opened.Proxies, nil)
+			continue
+		}
 		sessions := h.phaseSessions(p, opened, stream)
 		n := len(sessions)
 		per := 1
@@ -423,6 +461,9 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		if p.Through != nil {
 			cfg := *p.Through
 			cfg.Upstream, cfg.InsecureUpstream = h.opts.Target, cfg.InsecureUpstream || h.opts.Insecure
+			if p.ThroughIdle != nil {
+				cfg.IdleTimeout = h.dur(p.ThroughIdle)
+			}
 			var err error
 			if px, err = proxy.Start(ctx, cfg); err != nil {
 				return opened, 0, fmt.Errorf("start the proxy of phase %d: %w", len(opened.Phases), err)
@@ -441,8 +482,11 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 				}
 				h.sessions(stream, sess)
 				u := h.streamURL(sess)
-				if px != nil {
+				switch {
+				case px != nil:
 					u = h.streamURLVia(px.URL(), sess)
+				case base != "":
+					u = h.streamURLVia(base, sess)
 				}
 				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
 				if err != nil {
@@ -497,6 +541,74 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	return opened, total, nil
 }
 
+// phaseBase starts the nginx of a phase with one and returns its URL, or why the
+// phase is left out ("" and "" for a phase without nginx).
+func (h *Harness) phaseBase(ctx context.Context, p Phase) (base, why string, err error) {
+	if p.Nginx == nil {
+		return "", "", nil
+	}
+	conf := h.opts.ProxyBufferingConfig.NginxConf
+	if p.Nginx.Conf != "" {
+		if conf, err = docker.NginxConf(p.Nginx.Conf); err != nil {
+			return "", "", err
+		}
+	}
+	if len(conf) == 0 {
+		return "", "no nginx configuration given", nil
+	}
+	var read time.Duration
+	if p.Nginx.ReadTimeout != nil {
+		read = h.dur(p.Nginx.ReadTimeout)
+	}
+	url, stop, why, err := startNginx(ctx, h, conf, read)
+	if err != nil || why != "" {
+		return "", why, err
+	}
+	h.closeAfter(func() error { stop(); return nil })
+	return url, "", nil
+}
+
+// skipped records that the phase of group was left out, and why.
+func (h *Harness) skipped(group, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.skippedGroups == nil {
+		h.skippedGroups = map[string]string{}
+	}
+	h.skippedGroups[group] = why
+}
+
+// skippedIn is why a group r reads was left out, "" when none was.
+func (h *Harness) skippedIn(r report.Rule) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	groups := []string{r.Group}
+	for _, t := range append(append([]report.Term(nil), r.Plus...), r.Minus...) {
+		groups = append(groups, t.Group)
+	}
+	for _, g := range groups {
+		if why, ok := h.skippedGroups[g]; ok && g != "" {
+			return why
+		}
+	}
+	for _, a := range r.And {
+		for _, g := range append([]string{a.Group}, termGroups(a)...) {
+			if why, ok := h.skippedGroups[g]; ok && g != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+func termGroups(r report.Rule) []string {
+	var out []string
+	for _, t := range append(append([]report.Term(nil), r.Plus...), r.Minus...) {
+		out = append(out, t.Group)
+	}
+	return out
+}
+
 // phaseSessions is the session of each stream phase p opens, the first of them
 // stream index next: new sessions, or for a reload the sessions of the phase it
 // reopens (a burst's several times).
@@ -541,10 +653,14 @@ func (h *Harness) phaseStreams(p Phase) int {
 // holdFor is how long a declared scenario holds its load after the hook: --hold when
 // given, else its own Hold.
 func (h *Harness) holdFor() time.Duration {
-	if h.sc.Hold > 0 && h.opts.Hold > 0 {
+	hold := h.sc.Hold
+	if h.sc.HoldOf != nil {
+		hold = time.Duration(h.sc.HoldTimes * float64(h.dur(h.sc.HoldOf)))
+	}
+	if hold > 0 && h.opts.Hold > 0 {
 		return h.opts.Hold
 	}
-	return h.sc.Hold
+	return hold
 }
 
 // awaitPhase waits until every source of p reached its milestone. Sources that did

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,4 +185,34 @@ func fakeSource(t *testing.T, i int) *runner.EventSource {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// TestPhaseWithoutNginxIsLeftOutAndItsChecksAreNA: a phase whose nginx cannot start
+// (here: no configuration) opens nothing, and a check whose rule reads its group is n/a
+// with the reason, while the other phase is judged.
+func TestPhaseWithoutNginxIsLeftOutAndItsChecksAreNA(t *testing.T) {
+	srv := originServer(t, false)
+	opened := func(group string) *CheckSpec {
+		return &CheckSpec{Name: group + "-opened", Default: "0", Rule: &report.Rule{Metric: "unopened_streams", Group: group, Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceOpened}}}
+	}
+	sc := &Scenario{Name: "paths", Checks: []*CheckSpec{opened("direct"), opened("nginx")},
+		Load: []Phase{{Group: "direct", Streams: 2, Until: UntilOpen}, {Group: "nginx", Streams: 2, Nginx: &NginxPath{}, Until: UntilOpen}}}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := Run(ctx, sc, Options{Target: srv.URL, StreamTemplate: "{target}/s/{session}"})
+	if res.Error != "" || len(res.Checks) != 2 {
+		t.Fatalf("error %q, checks %+v", res.Error, res.Checks)
+	}
+	if c := res.Checks[0]; c.Verdict != report.VerdictPass {
+		t.Errorf("direct: %s (%s)", c.Verdict, c.Detail)
+	}
+	if c := res.Checks[1]; c.Verdict != report.VerdictNotApplicable || !strings.Contains(c.Detail, "no nginx configuration") {
+		t.Errorf("nginx: %s (%s), want n/a saying why", c.Verdict, c.Detail)
+	}
+	if res.Metrics.Attempts != 2 {
+		t.Errorf("%d attempts, want the direct phase's 2 only", res.Metrics.Attempts)
+	}
 }

@@ -85,6 +85,8 @@ type Harness struct {
 	produced  map[string]int64
 	maxRetry  time.Duration // the longest retry field of any stream
 	closers   []func() error
+	// skippedGroups are the groups of phases left out (no nginx), and why.
+	skippedGroups map[string]string
 
 	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once

@@ -8,8 +8,8 @@
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, capacity, proxy-buffering, half-open, idle-timeout, request-stream and
-// request-capacity still run functions of their own over the same Harness.
+// hold, capacity, proxy-buffering, half-open, request-stream and request-capacity
+// still run functions of their own over the same Harness.
 package scenarios
 
 import (
@@ -55,6 +55,10 @@ type Scenario struct {
 	// Hold is how long a declared scenario holds its load after the hook, an
 	// observation window (--hold overrides it); 0: no hold.
 	Hold time.Duration
+	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
+	// number of idle timeouts).
+	HoldOf    *CheckSpec
+	HoldTimes float64
 	// HookWindow, when set, names a window of time from the hook's start to the end
 	// of the scenario (e.g. the reconnections after a cut), for rules and notes.
 	HookWindow string
@@ -326,6 +330,10 @@ type Options struct {
 	Streams int
 	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
 	Hold time.Duration
+	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
+	// number of idle timeouts).
+	HoldOf    *CheckSpec
+	HoldTimes float64
 	// Hold, Capacity, ProxyBuffering and SixConnection are the settings of those
 	// scenarios alone.
 	HoldConfig           HoldConfig
