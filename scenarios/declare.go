@@ -107,12 +107,18 @@ const (
 	// UntilEventsOrEnd: Phase.Events events arrived, or the stream ended (the loser of
 	// a reload race).
 	UntilEventsOrEnd
+	// Unawaited: nothing; the next phase opens at once (a buffering path may deliver
+	// nothing for a while, and the hold and the rules judge it).
+	Unawaited
 )
 
 // goal is what the phase's streams await, in words.
 func (p Phase) goal() string {
-	if p.Until == UntilOpen {
+	switch p.Until {
+	case UntilOpen:
 		return "their response head"
+	case Unawaited:
+		return "nothing"
 	}
 	return plural(int(max(p.Events, 1)), "event", "events")
 }
@@ -396,8 +402,19 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		return err
 	}
 	h.Finish()
-	if note := h.latencyNote(); h.sc.Publish && h.markPrefix != "" && note != "" {
-		h.note("%s", note)
+	if m := h.agg.Metrics(); m.Attempts > 0 && m.Streams == 0 {
+		// Nothing opened anywhere: tell an unreachable or refusing target from one
+		// that fails the checks.
+		return notStarted(fmt.Sprintf("no stream opened (not opened: %s)", breakdownCounts(m.NotOpened)))
+	}
+	rhythm := h.markPrefix == "" && h.agg.Metrics().Latency.Count == 0
+	switch {
+	case rhythm && slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.RhythmRule != nil }):
+		h.note("no send time and no publish endpoint: arrival rhythm compared (p99 gap between events and time to first event, each path against direct)")
+	case slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.Rule != nil && usesDeliveryP99(*c.Rule) }):
+		if note := h.latencyNote(); note != "" {
+			h.note("%s", note)
+		}
 	}
 	for i, px := range opened.Proxies {
 		if px != nil && h.sc.Load[i].ThroughIdle != nil {
@@ -412,11 +429,15 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	for _, c := range h.sc.Checks {
 		switch {
 		case c.Rule != nil:
-			if why := h.skippedIn(*c.Rule); why != "" {
+			r := *c.Rule
+			if rhythm && c.RhythmRule != nil {
+				r = *c.RhythmRule
+			}
+			if why := h.skippedIn(r); why != "" {
 				h.notApplicable(c, why)
 				continue
 			}
-			h.Judge(c, h.resolve(ruleAt(*c.Rule, h.limitValue(c)*cmp.Or(c.Scale, 1))))
+			h.Judge(c, h.resolve(ruleAt(r, h.limitValue(c)*cmp.Or(c.Scale, 1))))
 		case c.Delivery != 0:
 			h.Judge(c, h.deliveryRule(c.Delivery, h.limitValue(c)))
 		case c.Senders != nil:
@@ -514,7 +535,11 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		if per > 1 {
 			each = fmt.Sprintf("%d browsers of %d streams", nb, per)
 		}
-		notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
+		if p.Until == Unawaited {
+			notes = append(notes, fmt.Sprintf("%s: %d streams, %s", p.Describe, len(srcs), each))
+		} else {
+			notes = append(notes, fmt.Sprintf("%s: %d streams, %s, each awaited up to %s for %s", p.Describe, len(srcs), each, wait, p.goal()))
+		}
 		opened.Phases = append(opened.Phases, srcs)
 		opened.Proxies = append(opened.Proxies, px)
 		i := len(opened.Phases) - 1
@@ -637,10 +662,14 @@ func (h *Harness) phaseSessions(p Phase, opened Opened, next int) []string {
 
 // phaseStreams is this process's stream count of phase p: its default, or with
 // --streams that many in all, spread over the phases in proportion to their defaults
-// (at least one each); with a shard, its share.
+// (at least one each), or that many in each phase with StreamsEach; with a shard, its
+// share.
 func (h *Harness) phaseStreams(p Phase) int {
 	n := p.Streams
-	if h.opts.Streams > 0 {
+	switch {
+	case h.opts.Streams > 0 && h.sc.StreamsEach:
+		n = h.opts.Streams
+	case h.opts.Streams > 0:
 		sum := 0
 		for _, q := range h.sc.Load {
 			sum += q.Streams
@@ -667,6 +696,9 @@ func (h *Harness) holdFor() time.Duration {
 // not are closed (and awaited) before the others, so that a slot they waited for,
 // freed in the teardown, cannot admit them late and count them opened.
 func (h *Harness) awaitPhase(ctx context.Context, p Phase, srcs []*runner.EventSource, wait time.Duration) ([]*runner.EventSource, error) {
+	if p.Until == Unawaited {
+		return nil, nil
+	}
 	cond := func(ctx context.Context, s *runner.EventSource) error { return s.WaitOpen(ctx) }
 	switch p.Until {
 	case UntilEvents:
@@ -1133,18 +1165,41 @@ func (h *Harness) declaredWaits() time.Duration {
 // evidence follows (marks, or events).
 const DeliveryP99 = "delivery_p99"
 
-// resolve is r with DeliveryP99 replaced, in r and its And rules.
+// resolve is r with DeliveryP99 replaced, in r, its terms and its And rules.
 func (h *Harness) resolve(r report.Rule) report.Rule {
+	metric, needs := "latency_p99", []report.Evidence{report.EvidenceEvent}
+	if h.markPrefix != "" {
+		metric, needs = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
+	}
 	if r.Metric == DeliveryP99 {
-		r.Metric, r.Needs = "latency_p99", []report.Evidence{report.EvidenceEvent}
-		if h.markPrefix != "" {
-			r.Metric, r.Needs = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
+		r.Metric, r.Needs = metric, needs
+	}
+	for _, terms := range []*[]report.Term{&r.Plus, &r.Minus} {
+		out := slices.Clone(*terms)
+		for i := range out {
+			if out[i].Metric == DeliveryP99 {
+				out[i].Metric = metric
+			}
 		}
+		*terms = out
 	}
 	for i, a := range r.And {
 		r.And[i] = h.resolve(a)
 	}
 	return r
+}
+
+// usesDeliveryP99 reports whether r reads DeliveryP99 anywhere.
+func usesDeliveryP99(r report.Rule) bool {
+	if r.Metric == DeliveryP99 {
+		return true
+	}
+	for _, t := range append(slices.Clone(r.Plus), r.Minus...) {
+		if t.Metric == DeliveryP99 {
+			return true
+		}
+	}
+	return slices.ContainsFunc(r.And, usesDeliveryP99)
 }
 
 // ruleAt is r with AtThreshold replaced by limit, in r and its And rules; r itself

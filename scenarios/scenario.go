@@ -8,8 +8,8 @@
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, capacity, proxy-buffering, half-open, request-stream and request-capacity
-// still run functions of their own over the same Harness.
+// hold, capacity, half-open, request-stream and request-capacity still run functions
+// of their own over the same Harness.
 package scenarios
 
 import (
@@ -55,6 +55,9 @@ type Scenario struct {
 	// Hold is how long a declared scenario holds its load after the hook, an
 	// observation window (--hold overrides it); 0: no hold.
 	Hold time.Duration
+	// StreamsEach makes --streams the count of each phase (paths compared side by
+	// side) instead of the total.
+	StreamsEach bool
 	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
 	// number of idle timeouts).
 	HoldOf    *CheckSpec
@@ -100,6 +103,9 @@ type CheckSpec struct {
 	// (times Scale, when set: 1<<20 for a threshold in MiB of a rule in bytes).
 	Rule  *report.Rule
 	Scale float64
+	// RhythmRule, when set, replaces Rule when the run has no latency to judge (no
+	// marks published, no event with a send time): a rule over the arrival rhythm.
+	RhythmRule *report.Rule
 	// Settles, when set, makes the check a probe of a server figure that must come
 	// back to its baseline within the threshold after the load.
 	Settles *Settle
@@ -230,7 +236,7 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 		} else if p.Streams <= 0 {
 			errs = append(errs, fmt.Errorf("scenario %s: phase %d: streams %d, want > 0", s.Name, i, p.Streams))
 		}
-		if p.Until < UntilOpen || p.Until > UntilEventsOrEnd {
+		if p.Until < UntilOpen || p.Until > Unawaited {
 			errs = append(errs, fmt.Errorf("scenario %s: phase %d: no milestone to await", s.Name, i))
 		}
 		if p.Within != nil && (!declared[p.Within.Name] || !slices.Contains(s.Checks, p.Within)) {
@@ -330,6 +336,9 @@ type Options struct {
 	Streams int
 	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
 	Hold time.Duration
+	// StreamsEach makes --streams the count of each phase (paths compared side by
+	// side) instead of the total.
+	StreamsEach bool
 	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
 	// number of idle timeouts).
 	HoldOf    *CheckSpec
