@@ -9,12 +9,20 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 // metricsServer serves Prometheus text whose goroutine count follows g.
 func metricsServer(t *testing.T, g *atomic.Int64) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(metricsHandler(g))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// metricsHandler writes Prometheus text whose goroutine count follows g.
+func metricsHandler(g *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
 			return
@@ -36,9 +44,17 @@ sse_write_seconds_bucket{le="+Inf"} 7
 sse_write_seconds_sum 0.5
 sse_write_seconds_count 7
 `, g.Load())
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
+}
+
+// inProcess serves requests with a handler in the calling goroutine: no sockets, so a
+// probe using it runs inside a synctest bubble.
+type inProcess struct{ h http.Handler }
+
+func (tr inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	tr.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 func TestProbeScrape(t *testing.T) {
@@ -90,52 +106,52 @@ func TestProbeWithoutMetrics(t *testing.T) {
 	}
 }
 
+// The sampler on a fake clock (synctest): one scrape at once and one per interval, the
+// peak it saw, Until returning at the first sample that meets its condition, and no
+// scrape after Stop however long one waits.
 func TestProbeSamplerAndPeak(t *testing.T) {
-	var g atomic.Int64
-	g.Store(10)
-	srv := metricsServer(t, &g)
-	p := &Probe{URL: srv.URL + "/metrics"}
-	baseline := p.Scrape(context.Background())
-	sm := p.Sample(context.Background(), 10*time.Millisecond)
-	waitFor(t, 10*time.Second, "a sample", func() bool { return len(sm.Samples()) >= 1 })
-	g.Store(500)
-	waitFor(t, 10*time.Second, "the peak sampled", func() bool {
-		v, _ := Peak(sm.Samples(), MetricGoroutines)
-		return v == 500
-	})
-	g.Store(12)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	after, ok := p.Until(ctx, 10*time.Millisecond, func(s Sample) bool {
-		v, ok := s.Value(MetricGoroutines)
-		return ok && v <= 12
-	})
-	timeline := sm.Stop()
-	if !ok {
-		t.Fatal("Until never saw the drop")
-	}
-	res := Result{Baseline: baseline, Timeline: timeline, After: after}
-	if v, ok := res.Peak(MetricGoroutines); !ok || v != 500 {
-		t.Errorf("peak %v %v, want 500", v, ok)
-	}
-	if _, ok := Peak(timeline, "absent"); ok {
-		t.Error("peak of an absent metric")
-	}
-	n := len(timeline)
-	time.Sleep(30 * time.Millisecond)
-	if len(sm.Samples()) != n {
-		t.Error("sampler kept sampling after Stop")
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+	synctest.Test(t, func(t *testing.T) {
+		var g atomic.Int64
+		g.Store(10)
+		p := &Probe{URL: "http://metrics.test/metrics", Client: &http.Client{Transport: inProcess{metricsHandler(&g)}}}
+		ctx := t.Context()
+		baseline := p.Scrape(ctx)
+		sm := p.Sample(ctx, 10*time.Millisecond)
+		time.Sleep(25 * time.Millisecond) // scrapes at 0, 10 and 20 ms
+		synctest.Wait()
+		if n := len(sm.Samples()); n != 3 {
+			t.Fatalf("%d samples after 25 ms at one per 10 ms, want 3", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		g.Store(500)
+		time.Sleep(10 * time.Millisecond) // the scrape at 30 ms sees 500
+		synctest.Wait()
+		if v, _ := Peak(sm.Samples(), MetricGoroutines); v != 500 {
+			t.Fatalf("peak %v after the scrape at 30 ms, want 500", v)
+		}
+		g.Store(12)
+		start := time.Now()
+		calls := 0
+		after, ok := p.Until(ctx, 10*time.Millisecond, func(s Sample) bool {
+			calls++
+			v, ok := s.Value(MetricGoroutines)
+			return ok && v <= 12 && calls == 3 // met on the third scrape only
+		})
+		if !ok || calls != 3 || time.Since(start) != 20*time.Millisecond {
+			t.Fatalf("Until: ok %v after %d scrapes in %v, want true after 3 in 20ms", ok, calls, time.Since(start))
+		}
+		timeline := sm.Stop()
+		res := Result{Baseline: baseline, Timeline: timeline, After: after}
+		if v, ok := res.Peak(MetricGoroutines); !ok || v != 500 {
+			t.Errorf("peak %v %v, want 500", v, ok)
+		}
+		if _, ok := Peak(timeline, "absent"); ok {
+			t.Error("peak of an absent metric")
+		}
+		n := len(timeline)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if len(sm.Samples()) != n {
+			t.Errorf("sampler kept sampling after Stop: %d samples, then %d", n, len(sm.Samples()))
+		}
+	})
 }

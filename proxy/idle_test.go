@@ -16,7 +16,7 @@ import (
 	"github.com/sseharness/sseharness/proxy"
 )
 
-const idleConf = "../docker/nginx/idle-timeout.conf"
+const idleConf = "nginx/idle-timeout.conf"
 
 // beatUpstream is an SSE upstream that sends its head and one event at once, then a
 // `: ping` comment every beat (never, with beat 0), until the request ends.

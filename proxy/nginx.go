@@ -18,11 +18,11 @@ import (
 	"github.com/sseharness/sseharness/internal/tailbuf"
 )
 
-// ConfUpstream is the upstream address written in the configs of docker/nginx/: the
+// ConfUpstream is the upstream address written in the configs of proxy/nginx/ (docker/nginx links there): the
 // reference server as compose runs it, in the network namespace nginx shares with it.
 // StartNginx replaces every occurrence with NginxConfig.Upstream.
 //
-// The placeholder scheme of docker/nginx/*.conf, which lets one file serve compose and a
+// The placeholder scheme of proxy/nginx/*.conf, which lets one file serve compose and a
 // local run unchanged:
 //   - exactly one `listen` directive; StartNginx replaces its address (the first argument)
 //     with NginxConfig.Listen and keeps any parameters after it;
@@ -46,7 +46,7 @@ const nginxStopGrace = 5 * time.Second
 
 // NginxConfig configures StartNginx.
 type NginxConfig struct {
-	// ConfFile is the nginx configuration to run: one of docker/nginx/*.conf, or any file
+	// ConfFile is the nginx configuration to run: one of proxy/nginx/*.conf (NginxConf), or any file
 	// following the placeholder scheme of ConfUpstream. Required.
 	ConfFile string
 	// Listen is the address nginx listens on. Default "": 127.0.0.1 with a free port; a

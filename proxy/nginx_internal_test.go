@@ -44,7 +44,7 @@ http {
 
 // The shipped configs follow the scheme.
 func TestShippedConfsFollowPlaceholderScheme(t *testing.T) {
-	files, _ := filepath.Glob("../docker/nginx/*.conf")
+	files, _ := filepath.Glob("nginx/*.conf")
 	if len(files) < 2 {
 		t.Fatalf("found %d configs in docker/nginx, want the buffered and unbuffered ones", len(files))
 	}

@@ -16,8 +16,8 @@ import (
 )
 
 const (
-	bufferedConf   = "../docker/nginx/buffered.conf"
-	unbufferedConf = "../docker/nginx/unbuffered.conf"
+	bufferedConf   = "nginx/buffered.conf"
+	unbufferedConf = "nginx/unbuffered.conf"
 )
 
 // requireNginx skips when nginx is missing, except in CI, where the real-proxy path must run.

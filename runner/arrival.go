@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -134,4 +135,18 @@ func gammaVariate(rng *rand.Rand, shape float64) float64 {
 			return d * v
 		}
 	}
+}
+
+// waitUntil waits on timer (stopped, or fired and drained) until due; false when ctx
+// ended first. The loops that send on a schedule share it.
+func waitUntil(ctx context.Context, timer *time.Timer, due time.Time) bool {
+	if d := time.Until(due); d > 0 {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-func TestAttemptCtx(t *testing.T) {
+// TestAttemptCtx runs in a synctest bubble: synctest.Wait lets the AfterFunc
+// goroutines finish, so each check sees whether they ran without waiting on a clock.
+func TestAttemptCtx(t *testing.T) { synctest.Test(t, testAttemptCtx) }
+
+func testAttemptCtx(t *testing.T) {
 	c := &attemptCtx{}
 	child, cancelChild := context.WithTimeout(c, time.Hour)
 	defer cancelChild()
@@ -30,10 +35,11 @@ func TestAttemptCtx(t *testing.T) {
 	if !errors.Is(c.Err(), context.Canceled) {
 		t.Errorf("Err = %v", c.Err())
 	}
+	synctest.Wait()
 	for name, ch := range map[string]<-chan struct{}{"Done": c.Done(), "derived": child.Done(), "AfterFunc": fired} {
 		select {
 		case <-ch:
-		case <-time.After(10 * time.Second):
+		default:
 			t.Errorf("%s not closed after cancel", name)
 		}
 	}
@@ -51,9 +57,10 @@ func TestAttemptCtx(t *testing.T) {
 	}
 	late := make(chan struct{})
 	context.AfterFunc(c, func() { close(late) })
+	synctest.Wait()
 	select {
 	case <-late:
-	case <-time.After(10 * time.Second):
+	default:
 		t.Error("AfterFunc on a cancelled context did not run")
 	}
 }

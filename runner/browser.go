@@ -33,7 +33,7 @@ type BrowserConfig struct {
 	RootCAs *x509.CertPool
 	// DialTimeout bounds TCP connect plus TLS handshake. Default DefaultDialTimeout.
 	DialTimeout time.Duration
-	// UserAgent is sent on every request. Default "sseharness".
+	// UserAgent is sent on every request. Default DefaultUserAgent.
 	UserAgent string
 	// SourceAddrs, when set, binds each new connection to its next source address
 	// (round-robin, shared by the browsers of a run). Nil: the system's choice.
@@ -58,16 +58,7 @@ type Browser struct {
 
 // NewBrowser returns a browser with no connections yet.
 func NewBrowser(cfg BrowserConfig) *Browser {
-	if cfg.MaxConnsPerHost <= 0 {
-		cfg.MaxConnsPerHost = DefaultMaxConnsPerHost
-	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "sseharness"
-	}
-	return &Browser{cfg: cfg}
+	return &Browser{cfg: cfg.resolved()}
 }
 
 // ID returns the browser's index.

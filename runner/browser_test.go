@@ -41,16 +41,7 @@ func newCountingServer(t *testing.T, tlsH2 bool, maxStreams int) *countingServer
 	if maxStreams > 0 {
 		cs.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxStreams}
 	}
-	if tlsH2 {
-		cs.EnableHTTP2 = true
-		cs.StartTLS()
-	} else {
-		cs.Start()
-	}
-	t.Cleanup(func() {
-		cs.CloseClientConnections()
-		cs.Close()
-	})
+	serve(t, cs.Server, tlsH2)
 	return cs
 }
 

@@ -1,7 +1,7 @@
 package runner
 
 import (
-	"cmp"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,25 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
-
-// Defaults applied by Config.Resolved to zero fields.
-const (
-	DefaultStreamTemplate   = "{target}/sessions/{session}/events"
-	DefaultProgressTemplate = "{target}/sessions/{session}/progress"
-	DefaultStreams          = 10
-	DefaultMaxConnsPerHost  = 6 // what browsers allow per origin over HTTP/1.1
-	DefaultHold             = 10 * time.Second
-	DefaultDrain            = 5 * time.Second
-	DefaultChurnDelay       = time.Second
-	DefaultRetry            = 3 * time.Second // the usual browser reconnection time
-	DefaultMinReconnect     = 100 * time.Millisecond
-	DefaultMaxBackoff       = 30 * time.Second
-	DefaultDialTimeout      = 10 * time.Second
-	DefaultHeaderTimeout    = 30 * time.Second
-	DefaultSentField        = "sent_unix_ns"
-	DefaultSenderField      = "sender"
-	DefaultSessionPrefix    = "s-"
 )
 
 // Shard selects a disjoint share of a run so that several processes (or machines)
@@ -164,73 +145,36 @@ type Config struct {
 
 	// Shard selects this process's share of the run.
 	Shard Shard
-}
 
-// Resolved returns c with every zero field set to its default.
-func (c Config) Resolved() Config {
-	if c.StreamTemplate == "" {
-		c.StreamTemplate = DefaultStreamTemplate
-	}
-	if c.ProgressTemplate == "" {
-		c.ProgressTemplate = DefaultProgressTemplate
-	}
-	if c.Streams == 0 {
-		c.Streams = DefaultStreams
-	}
-	switch {
-	case c.StreamsPerBrowser == 0 && c.Browsers > 0:
-		c.StreamsPerBrowser = ceilDiv(c.Streams, c.Browsers)
-	case c.StreamsPerBrowser == 0:
-		c.StreamsPerBrowser = 1
-	}
-	if c.Browsers == 0 && c.StreamsPerBrowser > 0 {
-		c.Browsers = ceilDiv(c.Streams, c.StreamsPerBrowser)
-	}
-	c.MaxConnsPerHost = cmp.Or(c.MaxConnsPerHost, DefaultMaxConnsPerHost)
-	c.Hold = cmp.Or(c.Hold, DefaultHold)
-	c.Drain = cmp.Or(c.Drain, DefaultDrain)
-	c.ChurnDelay = cmp.Or(c.ChurnDelay, DefaultChurnDelay)
-	c.Retry = cmp.Or(c.Retry, DefaultRetry)
-	c.AcceptEncoding = cmp.Or(c.AcceptEncoding, DefaultAcceptEncoding)
-	c.Method = cmp.Or(c.Method, http.MethodGet)
-	c.MaxDecodedRatio = cmp.Or(c.MaxDecodedRatio, DefaultMaxDecodedRatio)
-	c.MinReconnect = cmp.Or(c.MinReconnect, DefaultMinReconnect)
-	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
-	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
-	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, DefaultHeaderTimeout)
-	c.SentField = cmp.Or(c.SentField, DefaultSentField)
-	c.SentUnit = resolveSentUnit(c.SentUnit, c.SentField)
-	c.SenderField = cmp.Or(c.SenderField, DefaultSenderField)
-	c.SessionPrefix = cmp.Or(c.SessionPrefix, DefaultSessionPrefix)
-	c.Shard.Count = cmp.Or(c.Shard.Count, 1)
-	return c
-}
-
-func ceilDiv(a, b int) int {
-	if b <= 0 {
-		return 0
-	}
-	return (a + b - 1) / b
+	// Targets, when it holds more than one base URL, replaces Target per stream: each
+	// session is pinned to one of them (PinTarget), so that its reconnections reach
+	// the same server. Nil: Target for every stream.
+	Targets []string
+	// SourceAddrs, when set, binds every connection of the load's browsers to the
+	// next of its source addresses (round-robin; share one across the loads of a run
+	// for an even spread). Nil: the system picks the source address.
+	SourceAddrs *SourceAddrs
+	// RootCAs, when set, replaces the system roots for TLS targets (tests).
+	RootCAs *x509.CertPool
 }
 
 // Validate reports every problem with c (after defaults) at once, joined with
-// errors.Join; nil means Run can start.
+// errors.Join; nil means Start can start the load.
+//
+// Long: a flat list of independent checks, one per field in field order.
 func (c Config) Validate() error {
 	r := c.Resolved()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Target == "" {
-		bad("target: required (base URL such as http://127.0.0.1:8080)")
-	} else if u, err := url.Parse(c.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("target %q: want an absolute http:// or https:// URL", c.Target)
+	if err := urlProblem("target", "base URL such as http://127.0.0.1:8080", c.Target, c.Target); err != nil {
+		errs = append(errs, err)
 	}
 	for _, t := range []struct{ name, tmpl string }{{"stream template", r.StreamTemplate}, {"progress template", r.ProgressTemplate}} {
 		if c.Target == "" {
 			break
 		}
-		u, err := url.Parse(expand(t.tmpl, c.Target, "s", 0))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !absoluteHTTP(expand(t.tmpl, c.Target, "s", 0)) {
 			bad("%s %q: does not give an absolute http(s) URL", t.name, t.tmpl)
 		}
 	}
@@ -283,18 +227,7 @@ func (c Config) Validate() error {
 	if c.MaxLineSize < 0 {
 		bad("max line size: %d is negative", c.MaxLineSize)
 	}
-	if err := validSentPath(r.SentField); err != nil {
-		bad("%v", err)
-	}
-	if !r.SentUnit.Valid() {
-		bad("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit)
-	}
-	if err := validStreamRequest(r.Method, c.Body); err != nil {
-		bad("%v", err)
-	}
-	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
-		bad("accept encoding %q: contains a line break", c.AcceptEncoding)
-	}
+	errs = append(errs, r.source().requestProblems()...)
 	if c.MaxDecodedRatio < 0 {
 		bad("max decoded ratio: %d is negative", c.MaxDecodedRatio)
 	}
@@ -306,6 +239,11 @@ func (c Config) Validate() error {
 	}
 	if c.Shard.Index < 0 || c.Shard.Index >= r.Shard.Count {
 		bad("shard index: %d is outside 0..%d", c.Shard.Index, r.Shard.Count-1)
+	}
+	for _, t := range c.Targets {
+		if !absoluteHTTP(t) {
+			bad("target %q: want an absolute http:// or https:// URL", t)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -319,16 +257,42 @@ func (c Config) Session(i int) string {
 	return r.SessionPrefix + strconv.Itoa(i)
 }
 
-// StreamURL returns the URL stream i connects to.
+// StreamURL returns the URL stream i connects to: on Target, or with several Targets
+// on the one its session is pinned to.
 func (c Config) StreamURL(i int) string {
 	r := c.Resolved()
-	return expand(r.StreamTemplate, r.Target, c.Session(i), i)
+	target := r.Target
+	if len(r.Targets) > 1 {
+		target = PinTarget(r.Targets, c.Session(i))
+	}
+	return expand(r.StreamTemplate, target, c.Session(i), i)
 }
 
 // ProgressURL returns the progress-callback URL of stream i's session.
 func (c Config) ProgressURL(i int) string {
 	r := c.Resolved()
 	return expand(r.ProgressTemplate, r.Target, c.Session(i), i)
+}
+
+// urlProblem judges a required URL setting: name is what messages call it, example
+// what to give when it is missing ("" for no hint), raw the value given and filled
+// that value with its placeholders filled in.
+func urlProblem(name, example, raw, filled string) error {
+	switch {
+	case raw == "" && example != "":
+		return fmt.Errorf("%s: required (%s)", name, example)
+	case raw == "":
+		return fmt.Errorf("%s: required", name)
+	case !absoluteHTTP(filled):
+		return fmt.Errorf("%s %q: want an absolute http:// or https:// URL", name, raw)
+	}
+	return nil
+}
+
+// absoluteHTTP reports whether s parses as an absolute http:// or https:// URL.
+func absoluteHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // expand fills a URL template. A trailing slash of the target is dropped so that

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 			}
 			p := cfg.Plan()
 			browsersHere := make(map[int]bool)
-			p.ShardStreams(func(i int) bool {
+			for i := range p.ShardStreams() {
 				if prev, ok := owner[i]; ok {
 					t.Errorf("%+v: stream %d in shards %d and %d", tc, i, prev, s)
 				}
@@ -96,8 +97,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 				}
 				sessions[sess] = s
 				browsersHere[p.Browser(i)] = true
-				return true
-			})
+			}
 			// A browser's streams all live in one shard, so its pool is not split.
 			for b := range browsersHere {
 				for i := b * tc.perBrowser; i < (b+1)*tc.perBrowser && i < tc.streams; i++ {
@@ -195,5 +195,76 @@ func TestNewFieldsDefaultsAndValidation(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate did not report %q; got:\n%s", want, err)
 		}
+	}
+}
+
+// TestDefaultsAreTheSourcesAndBrowsers: the defaults a resolved Config hands its
+// streams and browsers are the ones a bare SourceConfig and BrowserConfig get, and a
+// value set on the Config (or a negative one, for Validate) survives resolving.
+func TestDefaultsAreTheSourcesAndBrowsers(t *testing.T) {
+	r := Config{Target: "http://h"}.Resolved()
+	s, b := (SourceConfig{}).resolved(), (BrowserConfig{}).resolved()
+	if r.Retry != s.Retry || r.HeaderTimeout != s.HeaderTimeout || r.Method != s.Method || r.SenderField != s.SenderField ||
+		r.MaxConnsPerHost != b.MaxConnsPerHost || r.DialTimeout != b.DialTimeout {
+		t.Errorf("resolved config %+v differs from the source defaults %+v or browser defaults %+v", r, s, b)
+	}
+	if s.Retry != DefaultRetry || b.MaxConnsPerHost != DefaultMaxConnsPerHost || b.UserAgent != DefaultUserAgent {
+		t.Errorf("defaults retry %v, max conns %d, user agent %q", s.Retry, b.MaxConnsPerHost, b.UserAgent)
+	}
+	r = Config{Target: "http://h", Retry: time.Minute, MaxConnsPerHost: -2, HeaderTimeout: -time.Second}.Resolved()
+	if r.Retry != time.Minute || r.MaxConnsPerHost != -2 || r.HeaderTimeout != -time.Second {
+		t.Errorf("set values not kept: retry %v, max conns %d, header timeout %v", r.Retry, r.MaxConnsPerHost, r.HeaderTimeout)
+	}
+}
+
+// TestValidateReportsWhatNewEventSourceRefuses: the request fields judged once, for
+// the load and for a single source.
+func TestValidateReportsWhatNewEventSourceRefuses(t *testing.T) {
+	bad := SourceConfig{URL: "http://h/s", SentField: "a..b", SentUnit: "weeks", Body: "x", AcceptEncoding: "gzip\nX: y"}
+	_, err := NewBrowser(BrowserConfig{}).NewEventSource(bad, nil)
+	cerr := Config{Target: "http://h", SentField: bad.SentField, SentUnit: bad.SentUnit, Body: bad.Body, AcceptEncoding: bad.AcceptEncoding}.Validate()
+	for _, want := range []string{"sent field", "sent unit", "stream body given with method GET", "accept encoding"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewEventSource did not report %q: %v", want, err)
+		}
+		if cerr == nil || !strings.Contains(cerr.Error(), want) {
+			t.Errorf("Validate did not report %q: %v", want, cerr)
+		}
+	}
+}
+
+func TestTargetsPinStreamURLs(t *testing.T) {
+	targets := []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}
+	c := Config{Target: targets[0], StreamTemplate: "{target}/s/{session}", Streams: 20, Targets: targets}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]int{}
+	for i := range 20 {
+		want := PinTarget(targets, c.Session(i)) + "/s/" + c.Session(i)
+		if got := c.StreamURL(i); got != want {
+			t.Errorf("StreamURL(%d) = %q, want %q", i, got, want)
+		}
+		used[PinTarget(targets, c.Session(i))]++
+	}
+	if len(used) != 2 {
+		t.Errorf("20 sessions pinned to %v, want both targets", used)
+	}
+	c.Targets = []string{targets[0], "127.0.0.1:3"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `target "127.0.0.1:3"`) {
+		t.Errorf("relative target not reported: %v", err)
+	}
+}
+
+func TestShardStreamsStopsWhenTheLoopDoes(t *testing.T) {
+	p := Config{Target: "http://h", Streams: 10, Shard: Shard{Index: 1, Count: 2}}.Plan()
+	var got []int
+	for i := range p.ShardStreams() {
+		if got = append(got, i); len(got) == 3 {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[1 3 5]" {
+		t.Errorf("first three streams of shard 1 of 2: %v, want [1 3 5]", got)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,17 +95,7 @@ func compressedServer(t *testing.T, tlsH2 bool, coding func(io.Writer) flushWrit
 			enc.Close()
 		}
 	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	if tlsH2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	serve(t, srv, tlsH2)
 	return srv
 }
 
@@ -256,23 +245,9 @@ func TestDecompressionBombStops(t *testing.T) {
 }
 
 func TestBadContentCodings(t *testing.T) {
-	t.Run("unsupported", func(t *testing.T) {
-		var hits atomic.Int32
-		srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-			hits.Add(1)
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("Content-Encoding", "compress")
-			io.WriteString(w, "data: x\n\n")
-		})
-		rec := newRecorder(t)
-		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-		waitDone(t, es, 10*time.Second, rec)
-		errs := rec.kind(RecordError)
-		if len(errs) != 1 || errs[0].Class != ErrDecode || es.Reason() != CloseBadEncoding || hits.Load() != 1 {
-			t.Errorf("errors %+v reason %q requests %d; want one decode error, bad-encoding, no reconnect", errs, es.Reason(), hits.Load())
-		}
-	})
-	t.Run("corrupt", func(t *testing.T) {
+	// run answers the first request with body in coding and later ones with 204, and
+	// runs a source to its end: it returns the source, its records and the requests.
+	run := func(t *testing.T, coding, body string) (*EventSource, *recorder, int32) {
 		var hits atomic.Int32
 		srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
 			if hits.Add(1) > 1 {
@@ -280,15 +255,26 @@ func TestBadContentCodings(t *testing.T) {
 				return
 			}
 			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("Content-Encoding", "gzip")
-			io.WriteString(w, "data: this is not gzip\n\n")
+			w.Header().Set("Content-Encoding", coding)
+			io.WriteString(w, body)
 		})
 		rec := newRecorder(t)
 		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
 		waitDone(t, es, 10*time.Second, rec)
+		return es, rec, hits.Load()
+	}
+	t.Run("unsupported", func(t *testing.T) {
+		es, rec, hits := run(t, "compress", "data: x\n\n")
 		errs := rec.kind(RecordError)
-		if len(errs) != 1 || errs[0].Class != ErrDecode || hits.Load() != 2 {
-			t.Errorf("errors %+v requests %d; want one decode error, then a reconnect", errs, hits.Load())
+		if len(errs) != 1 || errs[0].Class != ErrDecode || es.Reason() != CloseBadEncoding || hits != 1 {
+			t.Errorf("errors %+v reason %q requests %d; want one decode error, bad-encoding, no reconnect", errs, es.Reason(), hits)
+		}
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		_, rec, hits := run(t, "gzip", "data: this is not gzip\n\n")
+		errs := rec.kind(RecordError)
+		if len(errs) != 1 || errs[0].Class != ErrDecode || hits != 2 {
+			t.Errorf("errors %+v requests %d; want one decode error, then a reconnect", errs, hits)
 		}
 		if cl := rec.kind(RecordClosed); len(cl) == 0 || cl[0].Reason != CloseNetworkError {
 			t.Errorf("closed %+v, want network-error first", cl)

@@ -15,7 +15,7 @@
 //     one shared HTTP/2 connection up to the server's stream limit; Do sends an
 //     ordinary request through the same pool.
 //   - Config describes a load shape; Plan is its pure schedule (when each stream
-//     opens, which are slow, which churn, which shard owns it); Start/Run turn it into
+//     opens, which are slow, which churn, which shard owns it); Start turns it into
 //     streams with two deadlines: stop at the end of the hold, cancel after the drain.
 //   - RunRequests drives request streams instead: requests (an OpenAI-style chat
 //     completion with "stream": true, say) that each get a finite event stream back,

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/x509"
 	"sync"
 	"time"
 )
@@ -17,13 +16,10 @@ import (
 // once, with reason cancelled. In every case all records are sent before Wait
 // returns.
 type Load struct {
-	cfg     Config
-	plan    Plan
-	out     chan<- Record
-	start   time.Time
-	rootCAs *x509.CertPool
-	srcs    *SourceAddrs
-	targets []string
+	cfg   Config
+	plan  Plan
+	out   chan<- Record
+	start time.Time
 
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
@@ -40,41 +36,12 @@ type Load struct {
 	loops   *EventLoops // nil with Config.GoroutineReaders
 }
 
-// Run runs the load described by cfg and blocks until every stream has ended and
-// every record has been sent on out. Run never closes out; the caller does, after Run
-// returns, and must keep reading out until then. Run returns an error only when cfg
-// is invalid; a cancelled ctx (Ctrl-C) stops the load early and still returns nil.
-func Run(ctx context.Context, cfg Config, out chan<- Record) error {
-	l, err := Start(ctx, cfg, out)
-	if err != nil {
-		return err
-	}
-	l.Wait()
-	return nil
-}
-
-// StartOptions are knobs of Start that are not part of the load shape.
-type StartOptions struct {
-	// RootCAs, when set, replaces the system roots for TLS targets (tests).
-	RootCAs *x509.CertPool
-	// SourceAddrs, when set, binds every connection of the load's browsers to the
-	// next of its source addresses (round-robin; share one across the loads of a run
-	// for an even spread). Nil: the system picks the source address.
-	SourceAddrs *SourceAddrs
-	// Targets, when it holds more than one base URL, replaces Config.Target per stream:
-	// each session is pinned to one of them (PinTarget), so that its reconnections reach
-	// the same server. Nil: Config.Target for every stream.
-	Targets []string
-}
-
 // Start validates cfg and starts the load in the background; see Load for its
-// lifetime. out has the same rules as for Run.
+// lifetime. It is the runner's one entry point: Wait (or Done) blocks until every
+// stream has ended and every record has been sent on out. Start never closes out;
+// the caller does, after Done, and must keep reading out until then. Start returns
+// an error only when cfg is invalid; a cancelled ctx (Ctrl-C) stops the load early.
 func Start(ctx context.Context, cfg Config, out chan<- Record) (*Load, error) {
-	return StartWith(ctx, cfg, out, StartOptions{})
-}
-
-// StartWith is Start with options.
-func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOptions) (*Load, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,9 +51,6 @@ func StartWith(ctx context.Context, cfg Config, out chan<- Record, opts StartOpt
 		plan:     r.Plan(),
 		out:      out,
 		start:    time.Now(),
-		rootCAs:  opts.RootCAs,
-		srcs:     opts.SourceAddrs,
-		targets:  opts.Targets,
 		sources:  make([]*EventSource, r.Streams),
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
@@ -145,20 +109,22 @@ func (l *Load) open(opened chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	l.plan.ShardStreams(func(i int) bool {
+	for i := range l.plan.ShardStreams() {
 		at := l.start.Add(l.plan.StartAt(i))
 		if d := time.Until(at); d > 0 {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
 			case <-l.hardCtx.Done():
-				return false
+				return
 			case <-l.stopCh:
-				return false
+				return
 			}
 		}
-		return l.startStream(i, at)
-	})
+		if !l.startStream(i, at) {
+			return
+		}
+	}
 }
 
 // startStream creates and runs stream i; false means the load is stopping.
@@ -171,48 +137,12 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 	bi := l.plan.Browser(i)
 	b := l.browsers[bi]
 	if b == nil {
-		b = NewBrowser(BrowserConfig{
-			ID:              bi,
-			MaxConnsPerHost: l.cfg.MaxConnsPerHost,
-			DisableHTTP2:    l.cfg.DisableHTTP2,
-			Insecure:        l.cfg.Insecure,
-			RootCAs:         l.rootCAs,
-			DialTimeout:     l.cfg.DialTimeout,
-			SourceAddrs:     l.srcs,
-		})
+		b = NewBrowser(l.cfg.browser(bi))
 		l.browsers[bi] = b
 	}
-	url := l.cfg.StreamURL(i)
-	if len(l.targets) > 1 {
-		pinned := l.cfg
-		pinned.Target = PinTarget(l.targets, l.cfg.Session(i))
-		url = pinned.StreamURL(i)
-	}
-	sc := SourceConfig{
-		URL:             url,
-		Stream:          i,
-		Session:         l.cfg.Session(i),
-		Header:          l.cfg.Header,
-		Method:          l.cfg.Method,
-		Body:            l.cfg.Body,
-		AcceptEncoding:  l.cfg.AcceptEncoding,
-		MaxDecodedRatio: l.cfg.MaxDecodedRatio,
-		Retry:           l.cfg.Retry,
-		Jitter:          l.cfg.Jitter,
-		MinReconnect:    l.cfg.MinReconnect,
-		MaxBackoff:      l.cfg.MaxBackoff,
-		NoReconnect:     l.cfg.NoReconnect,
-		RecvBuffer:      l.cfg.RecvBuffer,
-		HeaderTimeout:   l.cfg.HeaderTimeout,
-		MaxEventSize:    l.cfg.MaxEventSize,
-		MaxLineSize:     l.cfg.MaxLineSize,
-		SentField:       l.cfg.SentField,
-		SentUnit:        l.cfg.SentUnit,
-		SenderField:     l.cfg.SenderField,
-		MarkPrefix:      l.cfg.MarkPrefix,
-		Scheduled:       scheduled,
-		EventLoops:      l.loops,
-	}
+	sc := l.cfg.source()
+	sc.URL, sc.Stream, sc.Session = l.cfg.StreamURL(i), i, l.cfg.Session(i)
+	sc.Scheduled, sc.EventLoops = scheduled, l.loops
 	if l.plan.Slow(i) {
 		sc.ReadRate = l.cfg.ReadRate
 	}

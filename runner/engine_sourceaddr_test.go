@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestLoadSpreadsStreamsOverSourceAddrs: StartOptions.SourceAddrs reaches every
+// TestLoadSpreadsStreamsOverSourceAddrs: Config.SourceAddrs reaches every
 // browser of the load: the server sees the streams' connections spread round-robin.
 func TestLoadSpreadsStreamsOverSourceAddrs(t *testing.T) {
 	var mu sync.Mutex
@@ -27,13 +27,8 @@ func TestLoadSpreadsStreamsOverSourceAddrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/s/{session}", Streams: 4, Hold: 300 * time.Millisecond, Drain: time.Second}
-	rec := newRecorder(t)
-	l, err := StartWith(ctxTimeout(t, 30*time.Second), cfg, rec.ch, StartOptions{SourceAddrs: srcs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Wait()
+	cfg := Config{Target: srv.URL, StreamTemplate: "{target}/s/{session}", Streams: 4, Hold: 300 * time.Millisecond, Drain: time.Second, SourceAddrs: srcs}
+	runAll(t, ctxTimeout(t, 30*time.Second), cfg)
 	mu.Lock()
 	defer mu.Unlock()
 	if want := map[string]int{"127.0.0.2": 2, "127.0.0.3": 2}; fmt.Sprint(seen) != fmt.Sprint(want) {
@@ -41,7 +36,7 @@ func TestLoadSpreadsStreamsOverSourceAddrs(t *testing.T) {
 	}
 }
 
-// TestLoadPinsSessionsToTargets: with StartOptions.Targets each stream connects to
+// TestLoadPinsSessionsToTargets: with Config.Targets each stream connects to
 // the target its session is pinned to.
 func TestLoadPinsSessionsToTargets(t *testing.T) {
 	var mu sync.Mutex
@@ -58,13 +53,8 @@ func TestLoadPinsSessionsToTargets(t *testing.T) {
 	a, b := sseServer(t, handler("a")), sseServer(t, handler("b"))
 	names := map[string]string{a.URL: "a", b.URL: "b"}
 	targets := []string{a.URL, b.URL}
-	cfg := Config{Target: a.URL, StreamTemplate: "{target}/s/{session}", Streams: 12, Hold: 300 * time.Millisecond, Drain: time.Second}
-	rec := newRecorder(t)
-	l, err := StartWith(ctxTimeout(t, 30*time.Second), cfg, rec.ch, StartOptions{Targets: targets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Wait()
+	cfg := Config{Target: a.URL, StreamTemplate: "{target}/s/{session}", Streams: 12, Hold: 300 * time.Millisecond, Drain: time.Second, Targets: targets}
+	runAll(t, ctxTimeout(t, 30*time.Second), cfg)
 	mu.Lock()
 	defer mu.Unlock()
 	perServer := map[string]int{}

@@ -39,6 +39,19 @@ func tickServer(t *testing.T) (*countingServer, *atomic.Int32) {
 	return cs, &requests
 }
 
+// startLoad starts cfg (loopConfig applied) with an out channel of buf records, which
+// is closed once the load is done.
+func startLoad(t *testing.T, ctx context.Context, cfg Config, buf int) (*Load, <-chan Record) {
+	t.Helper()
+	out := make(chan Record, buf)
+	l, err := Start(ctx, loopConfig(cfg), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.Wait(); close(out) }()
+	return l, out
+}
+
 // runAll runs cfg and returns every record, in the order they were sent.
 func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 	t.Helper()
@@ -51,12 +64,13 @@ func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 			recs = append(recs, r)
 		}
 	}()
-	err := Run(ctx, loopConfig(cfg), out)
-	close(out)
-	<-got
+	l, err := Start(ctx, loopConfig(cfg), out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.Wait()
+	close(out)
+	<-got
 	return recs
 }
 
@@ -69,6 +83,20 @@ func lastClosed(recs []Record) map[int]CloseReason {
 		}
 	}
 	return m
+}
+
+// wantEnded checks that recs close n streams and that each ended with reason.
+func wantEnded(t *testing.T, recs []Record, n int, reason CloseReason) {
+	t.Helper()
+	closed := lastClosed(recs)
+	if len(closed) != n {
+		t.Errorf("%d streams closed, want %d", len(closed), n)
+	}
+	for i, got := range closed {
+		if got != reason {
+			t.Errorf("stream %d ended %q, want %s", i, got, reason)
+		}
+	}
 }
 
 func TestRunOpensOnScheduleAndStopsAfterHold(t *testing.T) {
@@ -126,12 +154,7 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 	srv, _ := tickServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := Config{Target: srv.URL, Streams: 4, Hold: time.Hour}
-	out := make(chan Record, 16)
-	l, err := Start(ctx, loopConfig(cfg), out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out := startLoad(t, ctx, Config{Target: srv.URL, Streams: 4, Hold: time.Hour}, 16)
 	var recs []Record
 	opened := 0
 	for opened < 4 {
@@ -142,19 +165,10 @@ func TestRunCancelledStillDeliversRecords(t *testing.T) {
 		}
 	}
 	cancel()
-	go func() { l.Wait(); close(out) }()
 	for r := range out {
 		recs = append(recs, r)
 	}
-	closed := lastClosed(recs)
-	if len(closed) != 4 {
-		t.Fatalf("%d streams closed, want 4", len(closed))
-	}
-	for i, reason := range closed {
-		if reason != CloseCancelled {
-			t.Errorf("stream %d ended %q, want cancelled", i, reason)
-		}
-	}
+	wantEnded(t, recs, 4, CloseCancelled)
 }
 
 func TestRunDrainGraceCancels(t *testing.T) {
@@ -177,14 +191,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 	for r := range out {
 		recs = append(recs, r)
 	}
-	for i, reason := range lastClosed(recs) {
-		if reason != CloseCancelled {
-			t.Errorf("stream %d ended %q, want cancelled (grace ran out)", i, reason)
-		}
-	}
-	if len(lastClosed(recs)) != 2 {
-		t.Errorf("records %+v", recs)
-	}
+	wantEnded(t, recs, 2, CloseCancelled) // the grace ran out
 }
 
 func TestRunStopEndsHoldEarly(t *testing.T) {
@@ -215,11 +222,7 @@ func TestRunStopEndsHoldEarly(t *testing.T) {
 	for r := range out {
 		recs = append(recs, r)
 	}
-	for i, reason := range lastClosed(recs) {
-		if reason != CloseStopped {
-			t.Errorf("stream %d ended %q, want stopped", i, reason)
-		}
-	}
+	wantEnded(t, recs, 3, CloseStopped)
 }
 
 func TestRunChurnComesBack(t *testing.T) {
@@ -249,12 +252,7 @@ func TestRunShardsSplitTheLoad(t *testing.T) {
 	seen := make(map[int]int)
 	for shard := 0; shard < 2; shard++ {
 		cfg := Config{Target: srv.URL, Streams: 6, StreamsPerBrowser: 2, Hold: time.Hour, Shard: Shard{Index: shard, Count: 2}}
-		out := make(chan Record, 256)
-		l, err := Start(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { l.Wait(); close(out) }()
+		l, out := startLoad(t, ctxTimeout(t, 30*time.Second), cfg, 256)
 		headers := 0
 		for r := range out {
 			switch r.Kind {
@@ -305,21 +303,16 @@ func TestRunSlowShare(t *testing.T) {
 	}
 }
 
-func TestRunRejectsInvalidConfig(t *testing.T) {
-	if err := Run(context.Background(), loopConfig(Config{Streams: -1}), nil); err == nil {
-		t.Fatal("Run accepted an invalid config")
+func TestStartRejectsInvalidConfig(t *testing.T) {
+	if _, err := Start(context.Background(), loopConfig(Config{Streams: -1}), nil); err == nil {
+		t.Fatal("Start accepted an invalid config")
 	}
 }
 
 func TestRunOverHTTP2OneConnectionPerBrowser(t *testing.T) {
 	srv := newCountingServer(t, true, 0)
-	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour}
-	out := make(chan Record, 1024)
-	l, err := StartWith(ctxTimeout(t, 30*time.Second), loopConfig(cfg), out, StartOptions{RootCAs: srv.roots()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { l.Wait(); close(out) }()
+	cfg := Config{Target: srv.URL, Streams: 14, StreamsPerBrowser: 7, Hold: time.Hour, RootCAs: srv.roots()}
+	l, out := startLoad(t, ctxTimeout(t, 30*time.Second), cfg, 1024)
 	headers := 0
 	for r := range out {
 		switch r.Kind {

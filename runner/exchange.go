@@ -570,21 +570,5 @@ func (f *flowReader) wait(d time.Duration) error {
 
 // waitResume blocks while the source is paused.
 func (es *EventSource) waitResume(ctx context.Context) error {
-	for {
-		es.mu.Lock()
-		if !es.paused.Load() {
-			es.mu.Unlock()
-			return nil
-		}
-		if es.resume == nil {
-			es.resume = make(chan struct{})
-		}
-		ch := es.resume
-		es.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return es.await(ctx, &es.resume, func() (bool, error) { return !es.paused.Load(), nil })
 }

@@ -159,11 +159,11 @@ func (b *bodyReader) decode(buf []byte) (int, error) {
 				b.endSizeLine()
 			}
 			i++
-		case stSizeLF:
-			if c != '\n' {
+		case stSizeLF, stDataCR, stDataLF, stTrailerLF:
+			if c != framingByte(b.state) {
 				return w, errChunked
 			}
-			b.endSizeLine()
+			b.framingSeen()
 			i++
 		case stData:
 			n := min(int64(len(buf)-i), b.remaining)
@@ -174,18 +174,6 @@ func (b *bodyReader) decode(buf []byte) (int, error) {
 			if b.remaining == 0 {
 				b.state = stDataCR
 			}
-		case stDataCR:
-			if c != '\r' {
-				return w, errChunked
-			}
-			b.state = stDataLF
-			i++
-		case stDataLF:
-			if c != '\n' {
-				return w, errChunked
-			}
-			b.state, b.digits, b.remaining = stSize, 0, 0
-			i++
 		case stTrailer:
 			switch c {
 			case '\r':
@@ -201,12 +189,6 @@ func (b *bodyReader) decode(buf []byte) (int, error) {
 				b.state = stTrailer
 			}
 			i++
-		case stTrailerLF:
-			if c != '\n' {
-				return w, errChunked
-			}
-			b.state = stDone
-			i++
 		case stDone:
 			// Bytes after the body: the connection is not reused, so they are ignored.
 			return w, nil
@@ -217,6 +199,29 @@ func (b *bodyReader) decode(buf []byte) (int, error) {
 
 // endSizeLine moves past a chunk-size line: to the chunk's data, or to the trailers
 // after the last chunk.
+// framingByte is the one byte a fixed framing state accepts: the CR after
+// chunk-data, else an LF.
+func framingByte(s chunkState) byte {
+	if s == stDataCR {
+		return '\r'
+	}
+	return '\n'
+}
+
+// framingSeen moves on from the byte framingByte asked for.
+func (b *bodyReader) framingSeen() {
+	switch b.state {
+	case stSizeLF:
+		b.endSizeLine()
+	case stDataCR:
+		b.state = stDataLF
+	case stDataLF:
+		b.state, b.digits, b.remaining = stSize, 0, 0
+	case stTrailerLF:
+		b.state = stDone
+	}
+}
+
 func (b *bodyReader) endSizeLine() {
 	if b.remaining == 0 {
 		b.state = stTrailer

@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,16 +33,8 @@ func TestResponseHeadLimit(t *testing.T) {
 				writeEvent(w, "data: x\n\n")
 				<-r.Context().Done()
 			}))
-			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-			cfg := BrowserConfig{}
-			if tc.h2 {
-				srv.EnableHTTP2 = true
-				srv.StartTLS()
-				cfg.Insecure = true
-			} else {
-				srv.Start()
-			}
-			t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+			serve(t, srv, tc.h2)
+			cfg := BrowserConfig{Insecure: tc.h2}
 			rec := newRecorder(t)
 			es := startSource(t, NewBrowser(cfg), SourceConfig{URL: srv.URL + "/events", Retry: 10 * time.Millisecond}, rec.ch)
 			if !tc.tooBig {

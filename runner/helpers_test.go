@@ -3,10 +3,13 @@ package runner
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -109,6 +112,40 @@ func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) 
 }
 
 // streamHeaders writes the usual SSE response headers and flushes them.
+// serve starts srv (made with httptest.NewUnstartedServer), over TLS with HTTP/2 when
+// tlsH2, with its error log discarded, and closes it and its connections at cleanup.
+func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
+	t.Helper()
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tlsH2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+}
+
+// resumeServer answers connection n with the stream bodies[n-1], which ends after it,
+// and every connection after the last body with 204 No Content: a stream that resumes
+// len(bodies)-1 times and then ends for good.
+func resumeServer(t *testing.T, bodies ...string) *httptest.Server {
+	t.Helper()
+	var hits atomic.Int32
+	return sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := int(hits.Add(1))
+		if n > len(bodies) {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		streamHeaders(w)
+		writeEvent(w, "%s", bodies[n-1])
+	})
+}
+
 func streamHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

@@ -10,31 +10,42 @@ import (
 // idSummary adds up the id classes of a run's event records.
 type idSummary struct {
 	events, missing, dups, ooo, resets, jumps, opaque int64
+	// Of publish-driven marks (Record.Mark and what follows it).
+	marked, markMissing, markDups, markOOO int64
+}
+
+// runIDs runs a source on url until it ends for good and summarises its events' ids.
+func runIDs(t *testing.T, url string) (idSummary, *recorder) {
+	t.Helper()
+	rec := newRecorder(t)
+	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: url, Retry: time.Millisecond}, rec.ch)
+	waitDone(t, es, 20*time.Second, rec)
+	return summarizeIDs(rec.all()), rec
 }
 
 func summarizeIDs(recs []Record) idSummary {
 	var s idSummary
+	one := func(b bool) int64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
 	for _, r := range recs {
 		if r.Kind != RecordEvent {
 			continue
 		}
 		s.events++
 		s.missing += r.Missing
-		if r.Duplicate {
-			s.dups++
-		}
-		if r.OutOfOrder {
-			s.ooo++
-		}
-		if r.IDReset {
-			s.resets++
-		}
-		if r.IDJump {
-			s.jumps++
-		}
-		if r.Opaque {
-			s.opaque++
-		}
+		s.dups += one(r.Duplicate)
+		s.ooo += one(r.OutOfOrder)
+		s.resets += one(r.IDReset)
+		s.jumps += one(r.IDJump)
+		s.opaque += one(r.Opaque)
+		s.marked += one(r.Mark >= 0)
+		s.markMissing += r.MarkMissing
+		s.markDups += one(r.MarkDuplicate)
+		s.markOOO += one(r.MarkOutOfOrder)
 	}
 	return s
 }
@@ -54,10 +65,7 @@ func TestIDsRestartingPerConnection(t *testing.T) {
 			writeEvent(w, "id: %d\ndata: {}\n\n", id)
 		}
 	})
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+	s, _ := runIDs(t, srv.URL)
 	if s.events != 60 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 || s.jumps != 0 {
 		t.Errorf("%+v; want 60 events, 2 resets and nothing else", s)
 	}
@@ -80,10 +88,7 @@ func TestGreetingThenLiveCounter(t *testing.T) {
 			writeEvent(w, "id: %d\ndata: {}\n\n", 7000+n*10+i)
 		}
 	})
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+	s, rec := runIDs(t, srv.URL)
 	if s.events != 18 || s.jumps != 3 || s.resets != 2 || s.missing != 0 || s.dups != 0 || s.ooo != 0 {
 		t.Errorf("%+v; want 18 events, 3 jumps, 2 resets and nothing else", s)
 	}
@@ -97,29 +102,10 @@ func TestGreetingThenLiveCounter(t *testing.T) {
 // TestOpaqueIDsCheckedForRepeats: ids such as "1795656668:4" are not counted as
 // numbers; a repeated one (here replayed inclusively after a resume) is a duplicate.
 func TestOpaqueIDsCheckedForRepeats(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			for i := 1; i <= 3; i++ {
-				writeEvent(w, "id: 1795656668:%d\ndata: {}\n\n", i)
-			}
-			return
-		}
+	srv := resumeServer(t, "id: 1795656668:1\ndata: {}\n\nid: 1795656668:2\ndata: {}\n\nid: 1795656668:3\ndata: {}\n\n",
 		// The event the client had, sent again, then new ones.
-		for _, id := range []string{"1795656668:3", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "1795656668:4"} {
-			writeEvent(w, "id: %s\ndata: {}\n\n", id)
-		}
-	})
-	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond}, rec.ch)
-	waitDone(t, es, 20*time.Second, rec)
-	s := summarizeIDs(rec.all())
+		"id: 1795656668:3\ndata: {}\n\nid: urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66\ndata: {}\n\nid: 1795656668:4\ndata: {}\n\n")
+	s, rec := runIDs(t, srv.URL)
 	if s.events != 6 || s.opaque != 6 || s.dups != 1 || s.missing != 0 || s.resets != 0 {
 		t.Errorf("%+v; want 6 opaque events, 1 duplicate", s)
 	}

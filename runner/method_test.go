@@ -3,7 +3,6 @@ package runner
 import (
 	"crypto/x509"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,18 +55,13 @@ func TestStreamRequestMethodAndBody(t *testing.T) {
 			t.Parallel()
 			p := &postOnlyServer{}
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(p.handler))
-			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			serve(t, srv, tc.h2)
 			bcfg := BrowserConfig{}
 			if tc.h2 {
-				srv.EnableHTTP2 = true
-				srv.StartTLS()
 				pool := x509.NewCertPool()
 				pool.AddCert(srv.Certificate())
 				bcfg.RootCAs = pool
-			} else {
-				srv.Start()
 			}
-			t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
 
 			rec := newRecorder(t)
 			es := startSource(t, NewBrowser(bcfg), SourceConfig{URL: srv.URL, Session: "s-7", Method: "POST",

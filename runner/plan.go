@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"iter"
 	"math"
 	"time"
 )
@@ -64,12 +65,13 @@ func (p Plan) InShard(i int) bool {
 	return p.Browser(i)%p.Shard.Count == p.Shard.Index
 }
 
-// ShardStreams calls f with every stream index of this shard, in opening order,
-// until f returns false.
-func (p Plan) ShardStreams(f func(i int) bool) {
-	for i := 0; i < p.Streams; i++ {
-		if p.InShard(i) && !f(i) {
-			return
+// ShardStreams yields every stream index of this shard, in opening order.
+func (p Plan) ShardStreams() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range p.Streams {
+			if p.InShard(i) && !yield(i) {
+				return
+			}
 		}
 	}
 }

@@ -76,10 +76,8 @@ func (c PublishConfig) Validate() error {
 	r := c.Resolved()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.URL == "" {
-		bad("publish url: required")
-	} else if u, err := url.Parse(strings.ReplaceAll(c.URL, "{payload}", "p")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("publish url %q: want an absolute http:// or https:// URL", c.URL)
+	if err := urlProblem("publish url", "", c.URL, strings.ReplaceAll(c.URL, "{payload}", "p")); err != nil {
+		errs = append(errs, err)
 	}
 	if !validMethod(r.Method) {
 		bad("publish method %q: not an HTTP method token", c.Method)
@@ -163,15 +161,7 @@ func (p *Publisher) Run(ctx context.Context, out chan<- Record) int64 {
 		if !due.Before(end) {
 			break
 		}
-		if d := time.Until(due); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return seq
-			}
-		}
-		if ctx.Err() != nil {
+		if !waitUntil(ctx, timer, due) || ctx.Err() != nil {
 			return seq
 		}
 		r := p.publish(ctx, seq, due)

@@ -131,8 +131,7 @@ func TestPublishDrivenMeasurement(t *testing.T) {
 				}
 			}
 			rec.flush()
-			type perStream struct{ events, marked, missing, dup, ooo, idDup, opaque int64 }
-			got := map[int]*perStream{}
+			perStream := map[int][]Record{}
 			var published, ok int
 			for _, r := range rec.all() {
 				switch r.Kind {
@@ -142,30 +141,9 @@ func TestPublishDrivenMeasurement(t *testing.T) {
 						ok++
 					}
 				case RecordEvent:
-					s := got[r.Stream]
-					if s == nil {
-						s = &perStream{}
-						got[r.Stream] = s
-					}
-					s.events++
-					if r.Mark >= 0 {
-						s.marked++
-						if r.MarkLatency < 0 || r.MarkLatency > 10*time.Second {
-							t.Errorf("stream %d mark %d: latency %v", r.Stream, r.Mark, r.MarkLatency)
-						}
-					}
-					s.missing += r.MarkMissing
-					if r.MarkDuplicate {
-						s.dup++
-					}
-					if r.MarkOutOfOrder {
-						s.ooo++
-					}
-					if r.Duplicate {
-						s.idDup++
-					}
-					if r.Opaque {
-						s.opaque++
+					perStream[r.Stream] = append(perStream[r.Stream], r)
+					if r.Mark >= 0 && (r.MarkLatency < 0 || r.MarkLatency > 10*time.Second) {
+						t.Errorf("stream %d mark %d: latency %v", r.Stream, r.Mark, r.MarkLatency)
 					}
 				}
 			}
@@ -173,21 +151,21 @@ func TestPublishDrivenMeasurement(t *testing.T) {
 				t.Errorf("%d publish records, %d of them answered 204 in time, want %d", published, ok, marks)
 			}
 			for i := range 3 {
-				s := got[i]
-				if s == nil {
+				if len(perStream[i]) == 0 {
 					t.Fatalf("stream %d: no events", i)
 				}
-				lost := s.missing - s.ooo
-				if s.marked != s.events || lost != tc.lost || s.dup != tc.dup || s.ooo != tc.ooo {
+				s := summarizeIDs(perStream[i])
+				lost := s.markMissing - s.markOOO
+				if s.marked != s.events || lost != tc.lost || s.markDups != tc.dup || s.markOOO != tc.ooo {
 					t.Errorf("stream %d: %+v: lost %d, want %d marked events, lost %d, duplicated %d, reordered %d",
-						i, *s, lost, s.events, tc.lost, tc.dup, tc.ooo)
+						i, s, lost, s.events, tc.lost, tc.dup, tc.ooo)
 				}
 				if s.opaque != s.events {
 					t.Errorf("stream %d: %d of %d events with opaque ids", i, s.opaque, s.events)
 				}
 				// The repeated message repeats its opaque id too.
-				if s.idDup != tc.dup {
-					t.Errorf("stream %d: %d id repeats, want %d", i, s.idDup, tc.dup)
+				if s.dups != tc.dup {
+					t.Errorf("stream %d: %d id repeats, want %d", i, s.dups, tc.dup)
 				}
 			}
 		})

@@ -135,10 +135,8 @@ func (c RequestConfig) Validate() error {
 	if !validMethod(r.Method) {
 		bad("method %q: not an HTTP method token", r.Method)
 	}
-	if c.URL == "" {
-		bad("url: required (e.g. http://127.0.0.1:8080/v1/chat/completions)")
-	} else if u, err := url.Parse(r.requestURL(0, "s-0")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("url %q: want an absolute http:// or https:// URL", c.URL)
+	if err := urlProblem("url", "e.g. http://127.0.0.1:8080/v1/chat/completions", c.URL, r.requestURL(0, "s-0")); err != nil {
+		errs = append(errs, err)
 	}
 	if c.EndData != "" && c.EndEvent != "" {
 		bad("end data %q and end event %q: set one terminal, not both", c.EndData, c.EndEvent)
@@ -432,13 +430,8 @@ dispatch:
 	for ; next < count; next++ {
 		n := own(next)
 		due := start.Add(offsets[n])
-		if d := time.Until(due); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-runCtx.Done():
-				break dispatch
-			}
+		if !waitUntil(runCtx, timer, due) {
+			break
 		}
 		select {
 		case slots <- struct{}{}:
@@ -449,37 +442,52 @@ dispatch:
 			<-slots
 			break
 		}
-		body := c.Body
-		if len(c.Bodies) > 0 {
-			if c.RandomBodies {
-				body = c.Bodies[bodyRng.IntN(len(c.Bodies))]
-			} else {
-				body = c.Bodies[n%len(c.Bodies)]
-			}
-		}
+		body := c.bodyOf(n, bodyRng)
 		wg.Go(func() {
 			defer func() { <-slots }()
 			rr.do(runCtx, n, due, body)
 		})
 	}
-	// What is left was due and never sent (the run ran out of time), or not yet due
-	// (ctx ended).
+	rr.dropRest(&res, start, offsets, own, next, count)
+	wg.Wait()
+	rr.summarise(&res, start, first)
+	return res
+}
+
+// bodyOf returns the body template of request n: Body, or one of Bodies.
+func (c RequestConfig) bodyOf(n int, rng *rand.Rand) string {
+	switch {
+	case len(c.Bodies) == 0:
+		return c.Body
+	case c.RandomBodies:
+		return c.Bodies[rng.IntN(len(c.Bodies))]
+	}
+	return c.Bodies[n%len(c.Bodies)]
+}
+
+// dropRest settles the shard's requests from next on after dispatch stopped: those
+// already due were never sent (the run ran out of time) and end as dropped; from the
+// first not yet due (ctx ended) on they are counted as not due.
+func (rr *requestRunner) dropRest(res *RequestRun, start time.Time, offsets []time.Duration, own func(int) int, next, count int) {
 	now := time.Now()
 	for ; next < count; next++ {
 		n := own(next)
 		due := start.Add(offsets[n])
 		if due.After(now) {
 			res.NotDue = count - next
-			break
+			return
 		}
 		res.Dropped++
 		rr.out <- RequestRecord{
-			Kind: RequestEnd, Request: n, Session: c.session(n), Time: now, Scheduled: due,
+			Kind: RequestEnd, Request: n, Session: rr.cfg.session(n), Time: now, Scheduled: due,
 			Waited: now.Sub(due), TTHeaders: -1, TTFT: -1, TTLast: -1, E2E: -1, Usage: -1,
 			End: EndDropped, Err: "never sent: the run ended while it waited in the client",
 		}
 	}
-	wg.Wait()
+}
+
+// summarise fills in what the requests sent measured, once they have all ended.
+func (rr *requestRunner) summarise(res *RequestRun, start time.Time, first time.Duration) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	res.Sent = rr.sent
@@ -492,7 +500,6 @@ dispatch:
 	} else {
 		res.Elapsed = time.Since(start)
 	}
-	return res
 }
 
 // requestStream is one request in flight.
@@ -566,22 +573,9 @@ func (rs *requestStream) exchange(runCtx context.Context, sent time.Time, u, bod
 		}
 		return EndNetworkError, err
 	}
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, c.Method, u, rd)
+	req, err := c.newRequest(ctx, u, body)
 	if err != nil {
 		return EndNetworkError, err
-	}
-	for k, vs := range c.Header {
-		req.Header[k] = vs
-	}
-	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "text/event-stream")
-	}
-	if body != "" && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := rs.rr.client.Do(req)
 	if err != nil {
@@ -631,6 +625,28 @@ func (rs *requestStream) exchange(runCtx context.Context, sent time.Time, u, bod
 			return end, err
 		}
 	}
+}
+
+// newRequest builds the request to u with body (JSON unless Header says otherwise).
+func (c RequestConfig) newRequest(ctx context.Context, u, body string) (*http.Request, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = vs
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }
 
 // event measures one event and emits its record; done says the request ends here.

@@ -64,36 +64,35 @@ func jsonChild(v, seg string) (string, bool) {
 		if err != nil || idx < 0 {
 			return "", false
 		}
-		return jsonElement(v, idx)
+		return jsonItem(v, "", idx)
 	}
 	return "", false
 }
 
-func jsonMember(s, key string) (string, bool) {
+// jsonMember returns the value of member key of the object s.
+func jsonMember(s, key string) (string, bool) { return jsonItem(s, key, -1) }
+
+// jsonItem returns the value of member key of the object s, or of element idx of
+// the array s (s[0] says which), scanning the items in order.
+func jsonItem(s, key string, idx int) (string, bool) {
+	object := s[0] == '{'
 	i := 1
-	for {
+	for n := 0; ; n++ {
 		i = skipWS(s, i)
-		if i >= len(s) || s[i] != '"' {
+		match := n == idx
+		if object {
+			var ok bool
+			if i, match, ok = memberKey(s, i, key); !ok {
+				return "", false
+			}
+		} else if i >= len(s) || s[i] == ']' {
 			return "", false
 		}
-		kEnd, kEsc := scanString(s, i)
-		if kEnd < 0 {
-			return "", false
-		}
-		k := s[i+1 : kEnd-1]
-		if kEsc {
-			k = unquoteJSON(s[i:kEnd])
-		}
-		i = skipWS(s, kEnd)
-		if i >= len(s) || s[i] != ':' {
-			return "", false
-		}
-		i = skipWS(s, i+1)
 		vEnd := scanValue(s, i)
 		if vEnd < 0 {
 			return "", false
 		}
-		if k == key {
+		if match {
 			return s[i:vEnd], true
 		}
 		i = skipWS(s, vEnd)
@@ -104,26 +103,25 @@ func jsonMember(s, key string) (string, bool) {
 	}
 }
 
-func jsonElement(s string, idx int) (string, bool) {
-	i := 1
-	for n := 0; ; n++ {
-		i = skipWS(s, i)
-		if i >= len(s) || s[i] == ']' {
-			return "", false
-		}
-		vEnd := scanValue(s, i)
-		if vEnd < 0 {
-			return "", false
-		}
-		if n == idx {
-			return s[i:vEnd], true
-		}
-		i = skipWS(s, vEnd)
-		if i >= len(s) || s[i] != ',' {
-			return "", false
-		}
-		i++
+// memberKey reads an object's key at s[i:] and the colon after it: where the value
+// starts and whether the key is key; ok is false when no key and colon are there.
+func memberKey(s string, i int, key string) (value int, match, ok bool) {
+	if i >= len(s) || s[i] != '"' {
+		return 0, false, false
 	}
+	kEnd, kEsc := scanString(s, i)
+	if kEnd < 0 {
+		return 0, false, false
+	}
+	k := s[i+1 : kEnd-1]
+	if kEsc {
+		k = unquoteJSON(s[i:kEnd])
+	}
+	i = skipWS(s, kEnd)
+	if i >= len(s) || s[i] != ':' {
+		return 0, false, false
+	}
+	return skipWS(s, i+1), k == key, true
 }
 
 // jsonStringLen returns the decoded length in bytes of the JSON string raw, or ok false

@@ -164,44 +164,8 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("stream URL %q: want an absolute http:// or https:// URL", cfg.URL)
 	}
-	if cfg.Retry <= 0 {
-		cfg.Retry = DefaultRetry
-	}
-	if cfg.HeaderTimeout <= 0 {
-		cfg.HeaderTimeout = DefaultHeaderTimeout
-	}
-	if cfg.AcceptEncoding == "" {
-		cfg.AcceptEncoding = DefaultAcceptEncoding
-	}
-	if strings.ContainsAny(cfg.AcceptEncoding, "\r\n") {
-		return nil, fmt.Errorf("accept encoding %q: contains a line break", cfg.AcceptEncoding)
-	}
-	if cfg.MaxDecodedRatio <= 0 {
-		cfg.MaxDecodedRatio = DefaultMaxDecodedRatio
-	}
-	if cfg.MinReconnect <= 0 {
-		cfg.MinReconnect = DefaultMinReconnect
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.SentField == "" {
-		cfg.SentField = DefaultSentField
-	}
-	cfg.SentUnit = resolveSentUnit(cfg.SentUnit, cfg.SentField)
-	if !cfg.SentUnit.Valid() {
-		return nil, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", cfg.SentUnit)
-	}
-	if err := validSentPath(cfg.SentField); err != nil {
-		return nil, err
-	}
-	if cfg.SenderField == "" {
-		cfg.SenderField = DefaultSenderField
-	}
-	if cfg.Method == "" {
-		cfg.Method = http.MethodGet
-	}
-	if err := validStreamRequest(cfg.Method, cfg.Body); err != nil {
+	cfg = cfg.resolved()
+	if err := errors.Join(cfg.requestProblems()...); err != nil {
 		return nil, err
 	}
 	cfg.Body = strings.ReplaceAll(cfg.Body, "{session}", cfg.Session)
@@ -210,6 +174,25 @@ func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSou
 	es.readRate.Store(cfg.ReadRate)
 	es.seq.seed(cfg.LastEventID, time.Now().UnixNano())
 	return es, nil
+}
+
+// requestProblems judges the fields of a resolved SourceConfig that Config passes on
+// too (so that Config.Validate reports what NewEventSource would refuse).
+func (c SourceConfig) requestProblems() []error {
+	var errs []error
+	if err := validSentPath(c.SentField); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.SentUnit.Valid() {
+		errs = append(errs, fmt.Errorf("sent unit %q: want auto, ns, us, ms, s or rfc3339", c.SentUnit))
+	}
+	if err := validStreamRequest(c.Method, c.Body); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.ContainsAny(c.AcceptEncoding, "\r\n") {
+		errs = append(errs, fmt.Errorf("accept encoding %q: contains a line break", c.AcceptEncoding))
+	}
+	return errs
 }
 
 // Close closes the stream the way EventSource.close() does: the connection ends with
@@ -306,39 +289,26 @@ func (es *EventSource) Done() <-chan struct{} { return es.done }
 func (es *EventSource) Stream() int { return es.cfg.Stream }
 
 // Events returns the number of events received so far, over all connections.
-func (es *EventSource) Events() int64 {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.events
-}
+func (es *EventSource) Events() int64 { return locked(es, &es.events) }
 
 // Opens returns how many connections opened (200 with text/event-stream) so far.
-func (es *EventSource) Opens() int64 {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.opens
-}
+func (es *EventSource) Opens() int64 { return locked(es, &es.opens) }
 
 // IsOpen reports whether a connection is open now.
-func (es *EventSource) IsOpen() bool {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.open
-}
+func (es *EventSource) IsOpen() bool { return locked(es, &es.open) }
 
 // LastEventID returns the last event ID string: what a reconnect sends.
-func (es *EventSource) LastEventID() string {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	return es.lastID
-}
+func (es *EventSource) LastEventID() string { return locked(es, &es.lastID) }
 
 // Reason returns the reason of the latest Closed record ("" before the first one);
 // after Done it is why the source ended.
-func (es *EventSource) Reason() CloseReason {
+func (es *EventSource) Reason() CloseReason { return locked(es, &es.reason) }
+
+// locked reads *field, one of es's fields guarded by es.mu.
+func locked[T any](es *EventSource, field *T) T {
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	return es.reason
+	return *field
 }
 
 // ErrSourceEnded is returned by the Wait methods when the source ended before the
@@ -362,20 +332,31 @@ func (es *EventSource) WaitEvents(ctx context.Context, n int64) error {
 }
 
 func (es *EventSource) waitFor(ctx context.Context, cond func() bool) error {
+	return es.await(ctx, &es.notify, func() (bool, error) {
+		switch {
+		case cond():
+			return true, nil
+		case es.ended:
+			return true, ErrSourceEnded
+		}
+		return false, nil
+	})
+}
+
+// await blocks until check, called with es.mu held, says done (with its error) or
+// ctx ends. In between it waits on *wake, made here under es.mu and closed (and set
+// to nil) by whoever changes what check reads.
+func (es *EventSource) await(ctx context.Context, wake *chan struct{}, check func() (bool, error)) error {
 	for {
 		es.mu.Lock()
-		if cond() {
+		if done, err := check(); done {
 			es.mu.Unlock()
-			return nil
+			return err
 		}
-		if es.ended {
-			es.mu.Unlock()
-			return ErrSourceEnded
+		if *wake == nil {
+			*wake = make(chan struct{})
 		}
-		if es.notify == nil {
-			es.notify = make(chan struct{})
-		}
-		ch := es.notify
+		ch := *wake
 		es.mu.Unlock()
 		select {
 		case <-ch:
@@ -425,17 +406,16 @@ func (es *EventSource) wire(r *Record) {
 // Run drives the source until it ends for good: a 204, a failed connection (bad
 // status or content type, size limit), a deliberate end (Close, Reset, the engine's
 // stop) or ctx's end (Closed reason cancelled). Between connections it waits the
-// reconnection time. Run returns nil; call it once.
+// reconnection time. Why it ended is Reason; call Run once.
 //
 // Memory: 10,000 sources each park one goroutine in a socket read, so the frames on
 // that path are kept small (records are built in helpers that are not inlined): the
 // parked stack then fits in 4 KB after the garbage collector shrinks it.
-func (es *EventSource) Run(ctx context.Context) error {
+func (es *EventSource) Run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, es.cancelled)
 	es.run()
 	<-es.done // an event loop may carry the source on
 	stop()
-	return nil
 }
 
 // run is Run without watching a context: the engine ends its sources itself, which

@@ -117,11 +117,43 @@ func TestCleanEndReconnectsAfterRetry(t *testing.T) {
 }
 
 // TestRetryJitterOnlyLengthens: with Jitter 1 every delay is at least the retry, and
-// the delays spread over the jitter's range (up to twice the retry). Without jitter they
-// would all be the retry plus scheduling slop, so the spread check fails when jitter
-// does nothing: the chance that 8 uniform draws over 100ms fall within 10ms is below 1e-5.
+// the delays spread over the jitter's range (up to twice the retry). The delays the
+// source chooses are checked without a clock first: exactly the retry with Jitter 0,
+// in [retry, 2*retry) and spread over at least half of it with Jitter 1 (64 uniform
+// draws within half the range: chance below 1e-17), so the test fails when jitter does
+// nothing. Then end to end: the delays waited are never shorter than the retry, and
+// spread too (8 draws over 100ms within 10ms: chance below 1e-5).
 func TestRetryJitterOnlyLengthens(t *testing.T) {
+	const retry = 100 * time.Millisecond
+	for _, jitter := range []float64{0, 1} {
+		lo, hi := chosenDelays(t, SourceConfig{URL: "http://127.0.0.1:1/s", Retry: retry, MinReconnect: retry, MaxBackoff: retry, Jitter: jitter}, 64)
+		switch {
+		case jitter == 0 && (lo != retry || hi != retry):
+			t.Errorf("without jitter the delays run %v to %v, want exactly the retry %v", lo, hi, retry)
+		case jitter == 1 && (lo < retry || hi >= 2*retry || hi-lo < retry/2):
+			t.Errorf("with jitter 1 the delays run %v to %v, want within [%v, %v) and spread over half of it", lo, hi, retry, 2*retry)
+		}
+	}
 	testRetryJitter(t, 1)
+}
+
+// chosenDelays returns the shortest and longest of n reconnection delays a source of
+// cfg picks after attempts that lived long (no backoff) and ended cleanly.
+func chosenDelays(t *testing.T, cfg SourceConfig, n int) (lo, hi time.Duration) {
+	t.Helper()
+	es, err := NewBrowser(BrowserConfig{}).NewEventSource(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo = time.Duration(1<<63 - 1)
+	for range n {
+		es.actx, es.start = &attemptCtx{}, time.Now().Add(-time.Hour)
+		if !es.again(CloseEOF) {
+			t.Fatal("a clean end did not reconnect")
+		}
+		lo, hi = min(lo, es.delay), max(hi, es.delay)
+	}
+	return lo, hi
 }
 
 func testRetryJitter(t *testing.T, jitter float64) {
@@ -257,21 +289,8 @@ func TestEventsWithoutOwnIDAreNotDuplicates(t *testing.T) {
 }
 
 func TestIDsTrackedAcrossResume(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			writeEvent(w, "retry: 10\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n")
-			return
-		}
-		// A server that replays from too early and then skips one.
-		writeEvent(w, "id: 2\ndata: b\n\nid: 4\ndata: d\n\n")
-	})
+	// A server that replays from too early and then skips one.
+	srv := resumeServer(t, "retry: 10\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n", "id: 2\ndata: b\n\nid: 4\ndata: d\n\n")
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	waitDone(t, es, 10*time.Second, rec)
@@ -330,20 +349,7 @@ func TestDuplicateSender(t *testing.T) {
 func TestDuplicateSenderIsPerConnection(t *testing.T) {
 	// A then (reconnect) B then A: across connections that is a resume, not two
 	// senders in one stream.
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n > 2 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		streamHeaders(w)
-		if n == 1 {
-			writeEvent(w, "retry: 10\ndata: {\"sender\":\"A\"}\n\n")
-			return
-		}
-		writeEvent(w, "data: {\"sender\":\"B\"}\n\ndata: {\"sender\":\"B\"}\n\n")
-	})
+	srv := resumeServer(t, "retry: 10\ndata: {\"sender\":\"A\"}\n\n", "data: {\"sender\":\"B\"}\n\ndata: {\"sender\":\"B\"}\n\n")
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	waitDone(t, es, 10*time.Second, rec)

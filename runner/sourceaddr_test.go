@@ -2,8 +2,6 @@ package runner
 
 import (
 	"errors"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -169,17 +167,7 @@ func spreadServer(t *testing.T, ln net.Listener, tlsH2 bool) (*httptest.Server, 
 		srv.Listener = ln
 	}
 	srv.Config.ConnState = seen.connState
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	if tlsH2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	serve(t, srv, tlsH2)
 	return srv, seen
 }
 

@@ -72,9 +72,10 @@ type Phase struct {
 	Missed string
 }
 
-// NginxPath is the nginx of a phase: started from a configuration of docker/nginx
-// (Conf, e.g. "idle-timeout.conf"), or from ProxyBufferingConfig.NginxConf when Conf is
-// empty, with proxy_read_timeout set to ReadTimeout's threshold when that is set.
+// NginxPath is the nginx of a phase: started from one of proxy/nginx's configurations
+// (Conf, read by proxy.NginxConf, e.g. "idle-timeout.conf"), or from
+// ProxyBufferingConfig.NginxConf when Conf is empty, with proxy_read_timeout set to
+// ReadTimeout's threshold when that is set.
 type NginxPath struct {
 	Conf        string
 	ReadTimeout *CheckSpec

@@ -722,7 +722,8 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 	if h.finished {
 		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
 	}
-	l, err := runner.StartWith(ctx, cfg, h.records, runner.StartOptions{SourceAddrs: h.opts.SourceAddrs, Targets: h.opts.Targets})
+	cfg.SourceAddrs, cfg.Targets = h.opts.SourceAddrs, h.opts.Targets
+	l, err := runner.Start(ctx, cfg, h.records)
 	if err != nil {
 		return nil, err
 	}
@@ -764,7 +765,7 @@ func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, sessi
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		_ = es.Run(ctx)
+		es.Run(ctx)
 	}()
 	return es, nil
 }

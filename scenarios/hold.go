@@ -97,7 +97,9 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 		SessionPrefix: fmt.Sprintf("%s-hold-", h.opts.RunID), Shard: h.opts.Shard,
 	}
 	mine := 0
-	cfg.Resolved().Plan().ShardStreams(func(int) bool { mine++; return true })
+	for range cfg.Resolved().Plan().ShardStreams() {
+		mine++
+	}
 	h.request(mine, mine, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
 	h.requested.OpenRate = float64(n) / ramp.Seconds()
 	load, err := h.StartLoad(ctx, cfg)
@@ -154,26 +156,27 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	// Events per stream in the window: the median from report's histogram (nearest
 	// rank, within its 1%), not statistics of the scenario's own.
 	dist := report.NewHistogram()
-	cfg.Resolved().Plan().ShardStreams(func(i int) bool { dist.Add(float64(perStream[i])); return true })
+	for i := range cfg.Resolved().Plan().ShardStreams() {
+		dist.Add(float64(perStream[i]))
+	}
 	medianF, _ := dist.Percentile(50)
 	median := int(math.Round(medianF))
 	behind := 0
-	cfg.Resolved().Plan().ShardStreams(func(i int) bool {
+	for i := range cfg.Resolved().Plan().ShardStreams() {
 		// A stream without a single event while others got some is starved, however
 		// short the window (the tolerance is for ticks at the window's edges); with no
 		// event anywhere, every stream is.
 		if c := perStream[i]; float64(median-c) > h.num(ck.everyEvent) || c == 0 {
 			behind++
 		}
-		return true
-	})
+	}
 	measured := fmt.Sprintf("%d of %d streams behind the median of %d events in the %s window (min %.0f)", behind, mine, median, holdFor, dist.Min())
 	if dist.Max() == 0 {
 		measured = fmt.Sprintf("no stream got an event in the %s window (%d of %d streams opened)", holdFor, h.agg.Metrics().Streams, mine)
 	}
 	h.offenders(ck.everyEvent, behind, mine, measured)
 	mu.Lock()
-	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams)
+	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams())
 	mu.Unlock()
 
 	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024

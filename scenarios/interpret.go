@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/probe"
 	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
@@ -279,7 +278,7 @@ func (h *Harness) phaseBase(ctx context.Context, p Phase) (base, why string, err
 	}
 	conf := h.opts.ProxyBufferingConfig.NginxConf
 	if p.Nginx.Conf != "" {
-		if conf, err = docker.NginxConf(p.Nginx.Conf); err != nil {
+		if conf, err = proxy.NginxConf(p.Nginx.Conf); err != nil {
 			return "", "", err
 		}
 	}

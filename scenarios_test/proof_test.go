@@ -246,13 +246,7 @@ func TestH2StreamCapBeyondTheServersCap(t *testing.T) {
 // TestSixConnectionLimitOverHTTP1: the same scenario that passes over h2 (the embedded
 // server serves HTTPS with HTTP/2 for it) fails against a plain HTTP/1.1 server.
 func TestSixConnectionLimitOverHTTP1(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := scenarios.StartServer(ctx, binary, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(6 * time.Second)
+	srv := startReference(t)
 	code, out, res := run(t, 2*time.Minute, "--target", srv.URL, "six-connection-limit")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
@@ -372,13 +366,7 @@ func p99MS(measured string) (int, bool) {
 // TestShardsMergeIntoOneRun: two shards of one hold run against one server, merged with
 // `report merge`, add up to the whole run: every stream once, no session shared.
 func TestShardsMergeIntoOneRun(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := scenarios.StartServer(ctx, binary, []string{"--tick", "200ms"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(6 * time.Second)
+	srv := startReference(t, "--tick", "200ms")
 	dir := t.TempDir()
 	var files []string
 	var events int64
@@ -425,13 +413,7 @@ func TestShardsMergeIntoOneRun(t *testing.T) {
 // TestInterruptStillYieldsTheResult: Ctrl-C during a run stops the load, drains the
 // streams and still prints and writes the result, with the interrupted scenario saying so.
 func TestInterruptStillYieldsTheResult(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := scenarios.StartServer(ctx, binary, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(6 * time.Second)
+	srv := startReference(t)
 	out := filepath.Join(t.TempDir(), "result.json")
 	cmd := exec.Command(binary, "run", "--target", srv.URL, "--streams", "20", "--hold", "60s", "--out", out, "hold")
 	var buf bytes.Buffer
@@ -602,4 +584,18 @@ func TestMergedShardsJudgeEveryCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startReference starts `sseharness serve` with args on a free port for the test; it is
+// stopped (6 s to drain) when the test ends.
+func startReference(t *testing.T, args ...string) *scenarios.ServerProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := scenarios.StartServer(ctx, binary, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(6 * time.Second) })
+	return srv
 }

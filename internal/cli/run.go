@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/internal/selfwatch"
 	"github.com/sseharness/sseharness/internal/shards"
+	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 	"github.com/sseharness/sseharness/scenarios"
@@ -265,7 +265,7 @@ makes up); the defaults fit the reference server's contract.`)
 		if err != nil {
 			return usageError(env, "run", "--nginx-conf: %v", err)
 		}
-	} else if opts.ProxyBufferingConfig.NginxConf, err = docker.NginxConf("buffered.conf"); err != nil {
+	} else if opts.ProxyBufferingConfig.NginxConf, err = proxy.NginxConf("buffered.conf"); err != nil {
 		return harnessError(env, "run", err)
 	}
 	if *outInterval < 0 {

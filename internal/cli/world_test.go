@@ -18,7 +18,6 @@ import (
 
 	sse "github.com/tmaxmax/go-sse"
 
-	"github.com/sseharness/sseharness/docker"
 	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 )
@@ -486,7 +485,7 @@ func TestWorldBehindBufferingProxies(t *testing.T) {
 	t.Parallel()
 	ngConf := ""
 	if _, err := proxy.NginxAvailable(); err == nil {
-		b, err := docker.NginxConf("buffered.conf")
+		b, err := proxy.NginxConf("buffered.conf")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,16 +47,30 @@ func (o Overlap) Full() bool { return o.SumOfPeaks > 0 && o.Peak == o.SumOfPeaks
 // overlap is unknown, not zero), or when a timeline with points has no positive step
 // or a negative count.
 func PeakConcurrent(shards []Timeline) (Overlap, error) {
-	type change struct {
-		at    time.Time
-		shard int
-		open  int64
+	changes, sumOfPeaks, err := timelineChanges(shards)
+	if err != nil {
+		return Overlap{}, err
 	}
+	o := sweep(changes, len(shards))
+	o.SumOfPeaks = sumOfPeaks
+	return o, nil
+}
+
+// change is one shard's open count from a moment on.
+type change struct {
+	at    time.Time
+	shard int
+	open  int64
+}
+
+// timelineChanges turns the shards' timelines into their changes, in time order (each
+// timeline ends with a change to 0 at its end), and the sum of the shards' own peaks.
+func timelineChanges(shards []Timeline) ([]change, int64, error) {
 	var (
-		changes []change
-		o       Overlap
-		probs   []string
-		points  int
+		changes    []change
+		sumOfPeaks int64
+		probs      []string
+		points     int
 	)
 	for i, sh := range shards {
 		if len(sh.Open) == 0 {
@@ -81,24 +95,29 @@ func PeakConcurrent(shards []Timeline) (Overlap, error) {
 			continue
 		}
 		points += len(sh.Open)
-		o.SumOfPeaks += peak
+		sumOfPeaks += peak
 		changes = append(changes, change{sh.Start.Add(time.Duration(len(sh.Open)) * sh.Step), i, 0})
 	}
 	if len(probs) > 0 {
-		return Overlap{}, errors.New("shard timelines: " + strings.Join(probs, "; "))
+		return nil, 0, errors.New("shard timelines: " + strings.Join(probs, "; "))
 	}
 	if points == 0 {
-		return Overlap{}, errors.New("no shard timeline has points: the overlap is unknown")
+		return nil, 0, errors.New("no shard timeline has points: the overlap is unknown")
 	}
 	slices.SortStableFunc(changes, func(a, b change) int { return a.at.Compare(b.at) })
+	return changes, sumOfPeaks, nil
+}
 
+// sweep walks the changes of n shards in time order: the peak of their sum, and the
+// longest time all n had streams open.
+func sweep(changes []change, n int) Overlap {
 	var (
-		open      = make([]int64, len(shards))
-		total     int64
-		nOpen     int
-		allFrom   time.Time
-		allOpen   bool
-		wantShard = len(shards)
+		o       Overlap
+		open    = make([]int64, n)
+		total   int64
+		nOpen   int
+		allFrom time.Time
+		allOpen bool
 	)
 	for k := 0; k < len(changes); {
 		at := changes[k].at
@@ -118,7 +137,7 @@ func PeakConcurrent(shards []Timeline) (Overlap, error) {
 		if total > o.Peak {
 			o.Peak, o.PeakAt, o.PeakShards = total, at, nOpen
 		}
-		switch all := nOpen == wantShard; {
+		switch all := nOpen == n; {
 		case all && !allOpen:
 			allOpen, allFrom = true, at
 		case !all && allOpen:
@@ -128,5 +147,5 @@ func PeakConcurrent(shards []Timeline) (Overlap, error) {
 			}
 		}
 	}
-	return o, nil
+	return o
 }

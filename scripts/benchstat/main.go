@@ -2,6 +2,7 @@
 //
 //	go run ./scripts/benchstat capacity DIR   # cap-r*.json: sseharness `run hold` results
 //	go run ./scripts/benchstat peer DIR       # peer-n*-r*-{sse,node}.{json,cpu}
+//	go run ./scripts/benchstat scale DIR      # scale-r*.{json,cpu,rss}: multi-process runs
 //
 // A .cpu file is the client process's CPU sampled about once a second from /proc/PID/stat
 // ("# clk_tck N", then "unix_microseconds utime+stime_ticks" lines). CPU per received
@@ -27,16 +28,12 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 || (os.Args[1] != "capacity" && os.Args[1] != "peer") {
-		fmt.Fprintln(os.Stderr, "usage: benchstat capacity|peer DIR")
+	tables := map[string]func(io.Writer, string) error{"capacity": capacity, "peer": peer, "scale": scale}
+	if len(os.Args) != 3 || tables[os.Args[1]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: benchstat capacity|peer|scale DIR")
 		os.Exit(2)
 	}
-	var err error
-	if os.Args[1] == "capacity" {
-		err = capacity(os.Stdout, os.Args[2])
-	} else {
-		err = peer(os.Stdout, os.Args[2])
-	}
+	err := tables[os.Args[1]](os.Stdout, os.Args[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchstat:", err)
 		os.Exit(1)
@@ -78,6 +75,12 @@ type result struct {
 			} `json:"points"`
 		} `json:"timeline"`
 	} `json:"scenarios"`
+	Runner []struct {
+		Worker    int     `json:"worker"`
+		OwnDelay  float64 `json:"own_delay_ms"`
+		Saturated bool    `json:"saturated"`
+		PeakCPU   float64 `json:"peak_cpu_use"`
+	} `json:"runner"`
 }
 
 type quantiles struct {
@@ -94,6 +97,11 @@ type holdRun struct {
 	runnerKB, runnerGCKB, serverKB, goroutine float64
 	p99, max, openS, ttfeP99                  float64
 	window                                    window
+	// the runner's self-watch over its workers: the largest own delay and peak CPU use of
+	// any worker, how many were saturated, and the runner-healthy check's verdict
+	ownDelayMs, peakCPU float64
+	workers, saturated  int
+	healthy             string
 }
 
 var (
@@ -126,6 +134,18 @@ func readHold(path string) (holdRun, error) {
 			}
 		}
 		h.failed = strings.Join(failed, ", ")
+		for _, c := range s.Checks {
+			if c.Name == "runner-healthy" {
+				h.healthy = c.Verdict
+			}
+		}
+		for _, wk := range r.Runner {
+			h.workers++
+			h.ownDelayMs, h.peakCPU = math.Max(h.ownDelayMs, wk.OwnDelay), math.Max(h.peakCPU, wk.PeakCPU)
+			if wk.Saturated {
+				h.saturated++
+			}
+		}
 		if m := reRunner.FindStringSubmatch(s.Description); m != nil {
 			h.runnerKB, _ = strconv.ParseFloat(m[1], 64)
 			h.runnerGCKB, _ = strconv.ParseFloat(m[2], 64)
@@ -514,4 +534,106 @@ func pick(runs []peerRun, f func(peerRun) float64) []float64 {
 		v[i] = f(r)
 	}
 	return v
+}
+
+// readRSS reads a scale run's .rss file: "NAME KB" lines (runner_before_kb, runner_hold_kb,
+// server_before_kb, server_hold_kb).
+func readRSS(path string) (map[string]float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	kb := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		kb[f[0]] = v
+	}
+	for _, k := range []string{"runner_before_kb", "runner_hold_kb", "server_before_kb", "server_hold_kb"} {
+		if _, ok := kb[k]; !ok {
+			return nil, fmt.Errorf("%s: no %s line", path, k)
+		}
+	}
+	return kb, nil
+}
+
+// scale prints the multi-process table: every figure per run and the medians.
+func scale(w io.Writer, dir string) error {
+	files, err := runFiles(filepath.Join(dir, "scale-r*.json"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no scale-r*.json results in %s", dir)
+	}
+	type scaleRun struct {
+		h                      holdRun
+		runnerKB, serverKB, us float64
+	}
+	var runs []scaleRun
+	for _, f := range files {
+		base := strings.TrimSuffix(f, ".json")
+		h, err := readHold(f)
+		if err != nil {
+			return err
+		}
+		if h.opened == 0 {
+			return fmt.Errorf("%s: no stream opened", f)
+		}
+		kb, err := readRSS(base + ".rss")
+		if err != nil {
+			return err
+		}
+		s, err := readCPU(base + ".cpu")
+		if err != nil {
+			return err
+		}
+		us, _, err := cpuPerEvent(h.window, s)
+		if err != nil {
+			return fmt.Errorf("%s.cpu: %w", base, err)
+		}
+		n := float64(h.opened)
+		runs = append(runs, scaleRun{h: h, us: us,
+			runnerKB: (kb["runner_hold_kb"] - kb["runner_before_kb"]) / n,
+			serverKB: (kb["server_hold_kb"] - kb["server_before_kb"]) / n})
+	}
+	col := func(f func(scaleRun) float64) []float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		return v
+	}
+	fmt.Fprintf(w, "| figure | median of %d | the %d runs |\n|---|---|---|\n", len(runs), len(runs))
+	row := func(name, unit, format string, v []float64) {
+		fmt.Fprintf(w, "| %s | "+format+"%s | %s |\n", name, median(v), unit, list(v, format))
+	}
+	row(fmt.Sprintf("streams open (of %d)", runs[0].h.requested), "", "%.0f", col(func(r scaleRun) float64 { return float64(r.h.opened) }))
+	row("time to open them (first to last open)", " s", "%.1f", col(func(r scaleRun) float64 { return r.h.openS }))
+	row("runner RSS per stream (run process and its workers)", " KB", "%.1f", col(func(r scaleRun) float64 { return r.runnerKB }))
+	row("server RSS per stream (every serve process)", " KB", "%.1f", col(func(r scaleRun) float64 { return r.serverKB }))
+	row("runner CPU per received event (hold window)", " us", "%.1f", col(func(r scaleRun) float64 { return r.us }))
+	row("p99 delivery latency", " ms", "%.2f", col(func(r scaleRun) float64 { return r.h.p99 }))
+	row("p99 time to first event", " ms", "%.1f", col(func(r scaleRun) float64 { return r.h.ttfeP99 }))
+	row("runner's own delay (largest worker's tick lateness p99)", " ms", "%.1f", col(func(r scaleRun) float64 { return r.h.ownDelayMs }))
+	row("runner's peak CPU use (largest worker's, of its cores)", "", "%.2f", col(func(r scaleRun) float64 { return r.h.peakCPU }))
+	fmt.Fprintln(w)
+	for i, r := range runs {
+		note := ""
+		if r.h.failed != "" {
+			note = " (not passing: " + r.h.failed + ")"
+		}
+		if r.h.healthy == "" {
+			r.h.healthy = "absent"
+		}
+		fmt.Fprintf(w, "run %d: hold %s, %d of %d streams opened, %d workers (%d saturated), runner-healthy %s%s\n",
+			i+1, r.h.verdict, r.h.opened, r.h.requested, r.h.workers, r.h.saturated, r.h.healthy, note)
+	}
+	return nil
 }

@@ -169,3 +169,50 @@ func TestPeerTableAndRatio(t *testing.T) {
 		t.Errorf("warning for clean runs:\n%s", out)
 	}
 }
+
+func TestScaleTableFromTheProcessTrees(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workers := `,"runner":[{"worker":0,"own_delay_ms":1.5,"saturated":false,"peak_cpu_use":0.2},` +
+		`{"worker":1,"own_delay_ms":2.5,"saturated":%t,"peak_cpu_use":%g}]}`
+	for i, r := range []struct {
+		runnerHold, serverHold float64
+		saturated              bool
+		peak                   float64
+	}{{600, 4000, false, 0.3}, {700, 4200, true, 0.95}} {
+		res := strings.TrimSuffix(holdResult(0, 0, 0, 0.5+float64(i), "pass"), "}") + fmt.Sprintf(workers, r.saturated, r.peak)
+		write(fmt.Sprintf("scale-r%d.json", i+1), res)
+		// 0.1 s of CPU a second over 100 events a second: 1000 us per event.
+		write(fmt.Sprintf("scale-r%d.cpu", i+1), cpuFile(10*time.Second))
+		write(fmt.Sprintf("scale-r%d.rss", i+1), fmt.Sprintf("server_before_kb 1000\nrunner_before_kb 100\nrunner_hold_kb %g\nserver_hold_kb %g\n", r.runnerHold, r.serverHold))
+	}
+	var b strings.Builder
+	if err := scale(&b, dir); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"| streams open (of 100) | 100 | 100, 100 |",
+		"| time to open them (first to last open) | 1.0 s | 1.0, 1.0 |",
+		"| runner RSS per stream (run process and its workers) | 5.5 KB | 5.0, 6.0 |",
+		"| server RSS per stream (every serve process) | 31.0 KB | 30.0, 32.0 |",
+		"| runner CPU per received event (hold window) | 1000.0 us | 1000.0, 1000.0 |",
+		"| p99 delivery latency | 1.00 ms | 0.50, 1.50 |",
+		"| runner's own delay (largest worker's tick lateness p99) | 2.5 ms | 2.5, 2.5 |",
+		"| runner's peak CPU use (largest worker's, of its cores) | 0.62 | 0.30, 0.95 |",
+		"run 2: hold pass, 100 of 100 streams opened, 2 workers (1 saturated), runner-healthy absent",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scale table lacks %q:\n%s", want, out)
+		}
+	}
+	write("scale-r2.rss", "server_before_kb 1000\n")
+	if err := scale(&b, dir); err == nil || !strings.Contains(err.Error(), "no runner_before_kb") {
+		t.Errorf("a .rss file without the runner's lines: err %v", err)
+	}
+}
