@@ -115,7 +115,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	switch {
 	case rhythm && slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.RhythmRule != nil }):
 		h.note("no send time and no publish endpoint: arrival rhythm compared (p99 gap between events and time to first event, each path against direct)")
-	case slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.Rule != nil && usesDeliveryP99(*c.Rule) }):
+	case slices.ContainsFunc(h.sc.Checks, func(c *CheckSpec) bool { return c.Steps || c.Rule != nil && usesDeliveryP99(*c.Rule) }):
 		if note := h.latencyNote(); note != "" {
 			h.note("%s", note)
 		}
@@ -148,6 +148,8 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			senders.judge(h, c, opened.Phases[c.Senders.Phase])
 		case c.Span != nil:
 			marks.judge(h, c, opened.Phases[c.Span.Phase], hookEnd)
+		case c.Steps:
+			h.judgeSteps(c)
 		}
 	}
 	return nil

@@ -8,8 +8,8 @@
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, capacity, half-open, request-stream and request-capacity still run functions
-// of their own over the same Harness.
+// hold, half-open, request-stream and request-capacity still run functions of their
+// own over the same Harness.
 package scenarios
 
 import (
@@ -122,6 +122,10 @@ type CheckSpec struct {
 	Delta *Delta
 	// Senders, when set, counts the streams of a phase fed by more than one sender.
 	Senders *Senders
+	// Steps judges capacity's step windows ("step-K", "up-to-step-K", which its hook
+	// opens): the first threshold-many of them each within the SLO
+	// (CapacityConfig.SLOP99), without errors, and every stream with events.
+	Steps bool
 	// Span, when set, counts the streams of a phase that did not get from one mark of
 	// their life to the next within the threshold.
 	Span *Span
@@ -225,8 +229,8 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 	if !s.declared() {
 		return nil
 	}
-	if len(s.Load) == 0 {
-		errs = append(errs, fmt.Errorf("scenario %s: no load phase and no run function", s.Name))
+	if len(s.Load) == 0 && s.hook == nil {
+		errs = append(errs, fmt.Errorf("scenario %s: no load phase, no hook and no run function", s.Name))
 	}
 	for i, p := range s.Load {
 		if r := p.Reopen; r != nil {
@@ -248,13 +252,13 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span)", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
