@@ -31,7 +31,8 @@ const (
 	// MergeSum adds values and Of: a count over each shard's own streams.
 	MergeSum MeasureMerge = "sum"
 	// MergeMax takes the largest value (and Of): a figure of the one server, the worst
-	// any shard saw.
+	// any shard saw. That is exact for shards of one server; a merge of shards that
+	// scraped different servers (different metrics URLs) says so in the note.
 	MergeMax MeasureMerge = "max"
 )
 
@@ -97,6 +98,27 @@ func mergeMeasures(parts []shardScenario) ([]Measure, error) {
 			sort.Strings(ns)
 			out[i].Note = strings.Join(ns, "; ")
 		}
+		if out[i].Merge == MergeMax {
+			if urls := serversOf(parts); len(urls) > 1 {
+				out[i].Note = strings.TrimPrefix(out[i].Note+"; ", "; ") +
+					fmt.Sprintf("the worst figure of %d different servers (metrics URLs %s), not one server's", len(urls), strings.Join(urls, ", "))
+			}
+		}
 	}
 	return out, nil
+}
+
+// serversOf is the different metrics URLs the shards scraped, sorted; shards that do
+// not say are left out.
+func serversOf(parts []shardScenario) []string {
+	seen := map[string]bool{}
+	var urls []string
+	for _, p := range parts {
+		if p.metricsURL != "" && !seen[p.metricsURL] {
+			seen[p.metricsURL] = true
+			urls = append(urls, p.metricsURL)
+		}
+	}
+	sort.Strings(urls)
+	return urls
 }

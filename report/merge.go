@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,7 +22,10 @@ import (
 //     shard probed the same server; per-stream figures are recomputed over all streams;
 //   - groups and windows merge by name like the scenario's metrics; measures by their
 //     own policy (counts over each shard's streams add, figures of the one server take
-//     the worst shard's);
+//     the worst shard's: exact when the shards scraped one server, which is what a
+//     server-metric check is about; when their results name different metrics URLs
+//     the merged measure's note says that it is the worst of several servers' figures,
+//     not one server's);
 //   - checks with a Rule (every scenario check) are re-evaluated on the merged figures;
 //     other checks (conformance findings, n/a) cannot be, so they get the worst shard
 //     verdict, each shard's measurement, and Merged set.
@@ -69,7 +73,7 @@ func Merge(shards []*Result) (*Result, error) {
 			if _, ok := byName[s.Name]; !ok {
 				names = append(names, s.Name)
 			}
-			byName[s.Name] = append(byName[s.Name], shardScenario{label: shardLabel(r, i), s: s})
+			byName[s.Name] = append(byName[s.Name], shardScenario{label: shardLabel(r, i), s: s, metricsURL: metricsURLOf(r.Config)})
 		}
 	}
 	for _, name := range names {
@@ -86,6 +90,26 @@ func Merge(shards []*Result) (*Result, error) {
 type shardScenario struct {
 	label string // "shard 2/4", or "result 3" without shard numbers
 	s     *ScenarioResult
+	// metricsURL is the server metrics endpoint the shard's run scraped, from its
+	// resolved configuration ("" when it does not say).
+	metricsURL string
+}
+
+// metricsURLOf reads the metrics_url of a result's resolved configuration (a struct in
+// memory, a map once loaded from a file); "" when it has none.
+func metricsURLOf(config any) string {
+	if config == nil {
+		return ""
+	}
+	b, err := json.Marshal(config)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		MetricsURL string `json:"metrics_url"`
+	}
+	_ = json.Unmarshal(b, &c)
+	return c.MetricsURL
 }
 
 func shardLabel(r *Result, i int) string {

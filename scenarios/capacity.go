@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -18,73 +19,64 @@ import (
 // errors appear; the answer is the largest sustained stream count and what each stream
 // costs the server.
 func capacity() *Scenario {
-	ck := capacityChecks{
-		sustainedSteps: &CheckSpec{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error and events on every stream, at least"},
-	}
 	return &Scenario{
 		Name:   "capacity",
 		Proves: "how many concurrent streams the target sustains within the latency SLO, and its memory and goroutines per stream",
-		Checks: ck.all(),
-		run:    func(ctx context.Context, h *Harness) error { return runCapacity(ctx, h, ck) },
+		Checks: []*CheckSpec{{Name: "sustained-steps", Default: "1", Means: "load steps held within the SLO with no error and events on every stream, at least",
+			Steps: true}},
+		hook: stepUp,
 	}
 }
-
-// capacityChecks are Capacity's checks, declared once: the run names them as fields, so a check
-// that is not declared cannot be named.
-type capacityChecks struct{ sustainedSteps *CheckSpec }
-
-func (c capacityChecks) all() []*CheckSpec { return []*CheckSpec{c.sustainedSteps} }
 
 // defaultCapacitySteps are capacity's stream counts when none are given.
 func defaultCapacitySteps() []int { return []int{100, 200, 400, 800} }
 
 const defaultSLOP99 = 250 * time.Millisecond
 
-func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
-	steps := h.opts.CapacityConfig.Steps
+// capacitySteps are the run's stream counts of capacity (--streams: that one step),
+// its SLO and the hold of each step.
+func (h *Harness) capacitySteps() (steps []int, slo, hold time.Duration) {
+	steps = h.opts.CapacityConfig.Steps
 	if len(steps) == 0 {
 		steps = defaultCapacitySteps()
 	}
 	if h.opts.Streams > 0 {
 		steps = []int{h.opts.Streams}
 	}
-	slo := h.opts.CapacityConfig.SLOP99
-	if slo == 0 {
-		slo = defaultSLOP99
-	}
-	hold := 4 * time.Second
-	if h.opts.Hold > 0 {
-		hold = h.opts.Hold
-	}
-	h.Request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
-		fmt.Sprintf("steps %v, each held %s; SLO p99 %s", steps, hold, slo))
+	slo = cmp.Or(h.opts.CapacityConfig.SLOP99, defaultSLOP99)
+	hold = cmp.Or(h.opts.Hold, 4*time.Second)
+	return steps, slo, hold
+}
 
+// stepUp is capacity's hook, the step search: each step opens streams up to its count
+// and holds them, in a window over its hold ("step-K": delivery latency, errors) and a
+// window from its start to its end ("up-to-step-K": did every stream so far get
+// events). It stops at the first step over the SLO, with errors or with streams that
+// got no event, since the next one would only be worse; the Steps check judges the
+// windows.
+func stepUp(ctx context.Context, h *Harness, _ Opened) error {
+	steps, slo, hold := h.capacitySteps()
+	h.request(steps[len(steps)-1], steps[len(steps)-1], hold*time.Duration(len(steps)),
+		fmt.Sprintf("steps %v, each held %s; SLO p99 %s", steps, hold, slo))
 	// With a publish endpoint the harness publishes marks for the whole run and the
 	// steps' latency is publish-to-delivery (the marks), else the events' send time.
-	publishing, err := h.PreparePublish(time.Duration(len(steps)) * (hold + 10*time.Second + time.Duration(steps[len(steps)-1])*5*time.Millisecond))
+	publishing, err := h.preparePublish(time.Duration(len(steps)) * (hold + 10*time.Second + time.Duration(steps[len(steps)-1])*5*time.Millisecond))
 	if err != nil {
 		return err
 	}
-	latencyMetric, latencyNeeds := "latency_p99", []report.Evidence{report.EvidenceEvent}
 	if publishing {
-		latencyMetric, latencyNeeds = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
-		h.StartPublish(ctx)
+		h.startPublish(ctx)
 	}
-
-	// Each step is a window over its hold (delivery latency, errors) and a window from
-	// the start to its end (did every stream so far get events): the rules read both.
 	runnerBase, _ := selfRSS()
 	var srcs []*runner.EventSource
 	var rows []string
-	var stepRules []report.Rule
 	sustained := 0 // the largest step within the SLO, without errors, every stream served
-	sloMS := float64(slo) / float64(time.Millisecond)
 	for k, total := range steps {
 		target := h.share(total)
 		upto := h.Window(fmt.Sprintf("up-to-step-%d", k+1), target)
 		upto.Open()
 		for i := len(srcs); i < target; i++ {
-			es, err := h.OpenSession(ctx, i, h.Session("", i), nil)
+			es, err := h.openSession(ctx, i, h.Session("", i), nil)
 			if err != nil {
 				return err
 			}
@@ -103,65 +95,80 @@ func runCapacity(ctx context.Context, h *Harness, ck capacityChecks) error {
 		}
 		step.Close()
 		upto.Close()
-		stepRules = append(stepRules,
-			report.Rule{Metric: latencyMetric, Group: step.Name(), Op: "<=", Limit: sloMS, Needs: latencyNeeds},
-			report.Rule{Metric: "errors", Group: step.Name(), Op: "<=", Limit: 0},
-			report.Rule{Metric: "silent_streams", Group: upto.Name(), Op: "<=", Limit: 0})
-		row := fmt.Sprintf("%d streams (%s)", total, step.Name())
-		if sv, ok := h.Scrape(ctx); ok {
-			if v, ok := sv.Value(probe.MetricRSS); ok {
-				if b, ok := h.baseline.Value(probe.MetricRSS); ok {
-					row += fmt.Sprintf(": server %.1f KB/stream", (v-b)/float64(total)/1024)
-				}
-			}
-			if v, ok := sv.Value(probe.MetricGoroutines); ok {
-				if b, ok := h.baseline.Value(probe.MetricGoroutines); ok {
-					row += fmt.Sprintf(" %.2f goroutines/stream", (v-b)/float64(total))
-				}
-			}
-		}
-		if rss, ok := selfRSS(); ok && rss > runnerBase {
-			row += fmt.Sprintf(", runner %.1f KB/stream", (rss-runnerBase)/float64(target)/1024)
-		}
-		rows = append(rows, row)
-		if p99, ok := windowP99(step, publishing); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
-			break // the next step would only be worse
+		rows = append(rows, h.stepCosts(total, target, step.Name(), runnerBase))
+		if p99, ok := windowP99(step, h.markPrefix != ""); !ok || p99 > slo || len(notOpen) > 0 || windowErrors(step) > 0 {
+			break
 		}
 		sustained = total
 	}
-	h.Finish()
 	h.Note("%s", strings.Join(rows, "; "))
 	if sustained > 0 {
-		h.Headline("sustained %d streams within p99 %s", sustained, ms(slo))
+		h.setHeadline("sustained %d streams within p99 %s", sustained, ms(slo))
 	} else {
-		h.Headline("no step within p99 %s", ms(slo))
+		h.setHeadline("no step within p99 %s", ms(slo))
 	}
-	if note := h.latencyNote(); publishing && note != "" {
-		h.Note("%s", note)
-	}
+	return nil
+}
 
-	// Sustaining k steps: each of the first k windows within the SLO, without errors,
-	// every stream with events. Judged from the windows' aggregates, so merged shards
-	// are judged exactly.
-	need := int(math.Ceil(h.Num(ck.sustainedSteps)))
+// stepCosts is a step's memory and goroutines per stream, on the server (its scraped
+// figures against the baseline) and in the runner, in words.
+func (h *Harness) stepCosts(total, target int, name string, runnerBase float64) string {
+	row := fmt.Sprintf("%d streams (%s)", total, name)
+	if sv, ok := h.Scrape(context.Background()); ok {
+		if v, ok := sv.Value(probe.MetricRSS); ok {
+			if b, ok := h.baseline.Value(probe.MetricRSS); ok {
+				row += fmt.Sprintf(": server %.1f KB/stream", (v-b)/float64(total)/1024)
+			}
+		}
+		if v, ok := sv.Value(probe.MetricGoroutines); ok {
+			if b, ok := h.baseline.Value(probe.MetricGoroutines); ok {
+				row += fmt.Sprintf(" %.2f goroutines/stream", (v-b)/float64(total))
+			}
+		}
+	}
+	if rss, ok := selfRSS(); ok && rss > runnerBase {
+		row += fmt.Sprintf(", runner %.1f KB/stream", (rss-runnerBase)/float64(target)/1024)
+	}
+	return row
+}
+
+// judgeSteps judges a Steps check: sustaining k steps is each of the first k step
+// windows within the SLO, without errors, and every stream with events up to its end,
+// judged from the windows' aggregates, so merged shards are judged exactly.
+func (h *Harness) judgeSteps(c *CheckSpec) {
+	steps, slo, _ := h.capacitySteps()
+	need := int(math.Ceil(h.num(c)))
 	if need <= 0 {
 		// No step required: what is left to judge is that the load ran at all.
-		h.Judge(ck.sustainedSteps, report.Rule{Metric: "streams", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceEvent}})
-		return nil
+		h.Judge(c, report.Rule{Metric: "streams", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceEvent}})
+		return
 	}
-	if need*3 > len(stepRules) {
-		if need > len(steps) {
-			h.Offenders(ck.sustainedSteps, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
-			return nil
+	if need > len(steps) {
+		h.offenders(c, need-len(steps), need, fmt.Sprintf("%d steps configured, %d needed", len(steps), need))
+		return
+	}
+	ran := 0
+	h.groupMu.Lock()
+	for _, g := range h.groups {
+		if g.window && strings.HasPrefix(g.name, "step-") {
+			ran++
 		}
-		// A step before the needed ones failed, so the rules of the steps run decide.
-		need = len(stepRules) / 3
 	}
-	rules := stepRules[:need*3]
+	h.groupMu.Unlock()
+	// A step before the needed ones failed: the rules of the steps that ran decide.
+	need = max(1, min(need, ran))
+	sloMS := float64(slo) / float64(time.Millisecond)
+	var rules []report.Rule
+	for k := 1; k <= need; k++ {
+		step, upto := fmt.Sprintf("step-%d", k), fmt.Sprintf("up-to-step-%d", k)
+		rules = append(rules,
+			h.resolve(report.Rule{Metric: DeliveryP99, Group: step, Op: "<=", Limit: sloMS}),
+			report.Rule{Metric: "errors", Group: step, Op: "<=", Limit: 0},
+			report.Rule{Metric: "silent_streams", Group: upto, Op: "<=", Limit: 0})
+	}
 	first := rules[0]
 	first.And = rules[1:]
-	h.Judge(ck.sustainedSteps, first)
-	return nil
+	h.Judge(c, first)
 }
 
 // windowP99 is the p99 delivery latency of a window so far, from its aggregate: of

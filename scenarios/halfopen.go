@@ -39,14 +39,14 @@ func (c halfOpenChecks) all() []*CheckSpec {
 
 func runHalfOpen(ctx context.Context, h *Harness, ck halfOpenChecks) error {
 	metric := h.opts.OpenStreamsMetric
-	if _, ok := h.Metric(ctx, metric); !ok {
+	if _, ok := h.metric(ctx, metric); !ok {
 		why := "needs the target's open-streams metric (" + orNone(metric) + " at --metrics-url): a vanished client cannot see whether the server reaped it"
-		h.NA(ck.reapedStoppedReaders, why)
-		h.NA(ck.reapedBlackholed, why)
+		h.notApplicable(ck.reapedStoppedReaders, why)
+		h.notApplicable(ck.reapedBlackholed, why)
 		return nil
 	}
-	n := h.Streams(10)
-	h.Request(n+n/2, 0, 0, "clients that stop reading (small receive buffer), then streams behind a proxy that drops the traffic")
+	n := h.streams(10)
+	h.request(n+n/2, 0, 0, "clients that stop reading (small receive buffer), then streams behind a proxy that drops the traffic")
 	if err := halfOpenStopReading(ctx, h, ck, n); err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func runHalfOpen(ctx context.Context, h *Harness, ck halfOpenChecks) error {
 // progress messages fill the buffers so the server's writes block at once.
 func halfOpenStopReading(ctx context.Context, h *Harness, ck halfOpenChecks, n int) error {
 	metric := h.opts.OpenStreamsMetric
-	base, _ := h.Metric(ctx, metric)
+	base, _ := h.metric(ctx, metric)
 	srcs, err := h.OpenSessions(ctx, "r", n, func(c *runner.SourceConfig) {
 		c.NoReconnect = true
 		c.RecvBuffer = 4096
@@ -83,13 +83,13 @@ func halfOpenStopReading(ctx context.Context, h *Harness, ck halfOpenChecks, n i
 	} else {
 		h.Note("no progress callback: the stopped readers' buffers fill only with the target's own events")
 	}
-	within := h.Dur(ck.reapedStoppedReaders)
+	within := h.dur(ck.reapedStoppedReaders)
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Excess(ck.reapedStoppedReaders, 0, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base))
+		h.excess(ck.reapedStoppedReaders, 0, fmt.Sprintf("all %d reaped after %s (%s back to %.0f)", n, ms(took), metric, base))
 	} else {
-		h.Excess(ck.reapedStoppedReaders, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after they stopped reading: the server never noticed clients that stopped reading (no heartbeat or no write deadline)", last-base, n, within))
+		h.excess(ck.reapedStoppedReaders, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after they stopped reading: the server never noticed clients that stopped reading (no heartbeat or no write deadline)", last-base, n, within))
 	}
 	for _, s := range srcs {
 		s.Reset()
@@ -102,13 +102,13 @@ func halfOpenStopReading(ctx context.Context, h *Harness, ck halfOpenChecks, n i
 // halfOpenBlackhole: a proxy keeps accepting the server's bytes and forwards nothing;
 // the server's writes succeed, so only its maximum stream lifetime can end the stream.
 func halfOpenBlackhole(ctx context.Context, h *Harness, ck halfOpenChecks, n int) error {
-	within := h.Dur(ck.reapedBlackholed)
+	within := h.dur(ck.reapedBlackholed)
 	if within == 0 {
-		h.NA(ck.reapedBlackholed, "the target's max stream lifetime is unknown: set --threshold half-open/reaped-blackholed=DURATION (its lifetime plus a margin) to check it")
+		h.notApplicable(ck.reapedBlackholed, "the target's max stream lifetime is unknown: set --threshold half-open/reaped-blackholed=DURATION (its lifetime plus a margin) to check it")
 		return nil
 	}
 	metric := h.opts.OpenStreamsMetric
-	base, _ := h.Metric(ctx, metric)
+	base, _ := h.metric(ctx, metric)
 	px, err := proxy.Start(ctx, proxy.Config{Listen: "127.0.0.1:0", Upstream: h.opts.Target, NoBuffering: true, InsecureUpstream: h.opts.Insecure})
 	if err != nil {
 		return fmt.Errorf("start the black-holing proxy: %w", err)
@@ -117,7 +117,7 @@ func halfOpenBlackhole(ctx context.Context, h *Harness, ck halfOpenChecks, n int
 	srcs := make([]*runner.EventSource, n)
 	for i := range n {
 		sess := h.Session("b", i)
-		es, err := h.Open(ctx, h.NewBrowser(false), 1000+i, sess, h.StreamURLVia(px.URL(), sess), func(c *runner.SourceConfig) { c.NoReconnect = true })
+		es, err := h.Open(ctx, h.newBrowser(false), 1000+i, sess, h.streamURLVia(px.URL(), sess), func(c *runner.SourceConfig) { c.NoReconnect = true })
 		if err != nil {
 			return err
 		}
@@ -130,9 +130,9 @@ func halfOpenBlackhole(ctx context.Context, h *Harness, ck halfOpenChecks, n int
 	var last float64
 	took, held, _ := h.AwaitMetric(ctx, metric, within, func(v float64) bool { last = v; return v <= base })
 	if held {
-		h.Excess(ck.reapedBlackholed, 0, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded))
+		h.excess(ck.reapedBlackholed, 0, fmt.Sprintf("all %d ended after %s (%d bytes dropped by the proxy)", n, ms(took), px.Stats().Discarded))
 	} else {
-		h.Excess(ck.reapedBlackholed, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after the proxy went silent: the server keeps streaming into a dead path (no maximum stream lifetime)", last-base, n, within))
+		h.excess(ck.reapedBlackholed, max(last-base, 1), fmt.Sprintf("%.0f of %d still open %s after the proxy went silent: the server keeps streaming into a dead path (no maximum stream lifetime)", last-base, n, within))
 	}
 	return nil
 }

@@ -25,16 +25,18 @@ import (
 // Harness is what a scenario uses while it runs: it opens simulated EventSources,
 // folds their records into the scenario's aggregate (and its groups' and windows'),
 // reads the server's metrics and collects the checks. One Harness serves one run of one
-// scenario. Its API, by what a scenario declares:
+// scenario. A declared scenario (declare.go) needs none of it but its hook's few calls;
+// the exported API is what a hook, or a scenario that still runs a function of its
+// own, may use:
 //
-//   - load: Streams, Request, Session, OpenSession(s), Open, NewBrowser, StartLoad,
-//     AwaitStarted, Finish;
-//   - groups and windows: StreamGroup, Join, Window (Open/Close);
-//   - probes: Scrape, Metric, AwaitMetric, PostProgress;
-//   - rules: Judge and CheckRule (over the aggregates), Offenders, Count, Excess and
-//     Measured (over what the scenario measured itself), NA; thresholds by Dur, Num and
-//     LimitValue, parsed once when the run was configured.
+//   - load: Session, Open, OpenSessions, StartLoad, AwaitStarted, Finish;
+//   - groups and windows: StreamGroup, Window (Open/Close), Join;
+//   - probes: Scrape, AwaitMetric, HasCallback, PostProgress;
+//   - rules and notes: Judge (a report rule over the aggregates), Note.
 //
+// Everything else is the interpreter's and the imperative scenarios' (unexported): the
+// measures over counts (offenders, count, excess, measured), thresholds (dur, num,
+// limitValue, parsed once when the run was configured) and the target's description.
 // Every check is a rule that report/ evaluates, so no verdict is decided by hand and a
 // merged result is judged again.
 type Harness struct {
@@ -76,6 +78,15 @@ type Harness struct {
 	publisher   *runner.Publisher
 	markPrefix  string
 	stopPublish context.CancelFunc
+
+	// Per session of a declared scenario (bounded by its streams): the session of each
+	// stream, and the events its progress callbacks produced.
+	sessionOf map[int]string
+	produced  map[string]int64
+	maxRetry  time.Duration // the longest retry field of any stream
+	closers   []func() error
+	// skippedGroups are the groups of phases left out (no nginx), and why.
+	skippedGroups map[string]string
 
 	measures  []report.Measure
 	limits    map[*CheckSpec]limit // every check's threshold, parsed once
@@ -145,6 +156,11 @@ func (h *Harness) collect() {
 	defer close(h.collDone)
 	for r := range h.records {
 		h.agg.Add(r)
+		if r.Kind == runner.RecordRetry {
+			h.mu.Lock()
+			h.maxRetry = max(h.maxRetry, r.Retry)
+			h.mu.Unlock()
+		}
 		if h.opts.Observe != nil {
 			h.opts.Observe(h.sc.Name, r)
 		}
@@ -212,7 +228,7 @@ func (h *Harness) newGroup(name string, requested int, window bool) *Group {
 	return g
 }
 
-// StreamGroup declares a group of requested streams; Join (or OpenIn) puts streams in it.
+// StreamGroup declares a group of requested streams; Join puts streams in it.
 func (h *Harness) StreamGroup(name string, requested int) *Group {
 	return h.newGroup(name, requested, false)
 }
@@ -243,9 +259,9 @@ func (h *Harness) groupInputs() []report.GroupInput {
 	return out
 }
 
-// Observe registers f to see every record, in order, on the collector goroutine. State
+// observe registers f to see every record, in order, on the collector goroutine. State
 // f builds may be read by the scenario after Finish.
-func (h *Harness) Observe(f func(runner.Record)) {
+func (h *Harness) observe(f func(runner.Record)) {
 	h.obsMu.Lock()
 	h.obs = append(h.obs, f)
 	h.obsMu.Unlock()
@@ -269,11 +285,15 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 	defer stopProgress()
 	if why := h.lacking(); why != "" {
 		for _, c := range h.sc.Checks {
-			h.NA(c, why)
+			h.notApplicable(c, why)
 		}
 		return nil
 	}
-	err = h.sc.run(ctx, h)
+	if h.sc.declared() {
+		err = h.runDeclared(ctx)
+	} else {
+		err = h.sc.run(ctx, h)
+	}
 	h.Finish()
 	if uerr := h.reachable(); uerr != nil {
 		return uerr
@@ -305,7 +325,7 @@ func (h *Harness) failUnjudged(why string) {
 	h.mu.Unlock()
 	for _, spec := range h.sc.Checks {
 		if !done[spec.Name] {
-			h.Offenders(spec, 1, 1, why+": the scenario's streams never started")
+			h.offenders(spec, 1, 1, why+": the scenario's streams never started")
 		}
 	}
 }
@@ -416,6 +436,20 @@ func (h *Harness) Finish() {
 	}
 	h.closeRecords.Do(func() { close(h.records) })
 	<-h.collDone
+	h.mu.Lock()
+	closers := h.closers
+	h.closers = nil
+	h.mu.Unlock()
+	for _, c := range closers {
+		_ = c()
+	}
+}
+
+// closeAfter makes Finish call c once the streams are closed (a proxy of a phase).
+func (h *Harness) closeAfter(c func() error) {
+	h.mu.Lock()
+	h.closers = append(h.closers, c)
+	h.mu.Unlock()
 }
 
 func (h *Harness) result(err error) report.ScenarioResult {
@@ -430,6 +464,10 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		b := h.baseline
 		sp.Baseline, sp.AfterDrain = &b, &after
 	}
+	h.mu.Lock()
+	checks := append([]report.Check(nil), h.checks...)
+	h.mu.Unlock()
+	h.checkOrder(checks)
 	desc := h.sc.Proves
 	if len(h.notes) > 0 {
 		desc += " (" + strings.Join(h.notes, "; ") + ")"
@@ -440,7 +478,7 @@ func (h *Harness) result(err error) report.ScenarioResult {
 		Requested: h.requested,
 		Aggregate: h.agg,
 		Server:    sp,
-		Checks:    h.checks,
+		Checks:    checks,
 		Err:       err,
 		Groups:    h.groupInputs(),
 		Measures:  h.measures,
@@ -452,9 +490,9 @@ func (h *Harness) Note(format string, args ...any) {
 	h.note(format, args...)
 }
 
-// Headline sets the scenario's own answer in a few words (e.g. a capacity's sustained
+// setHeadline sets the scenario's own answer in a few words (e.g. a capacity's sustained
 // streams), shown beside the figures of the compact output; it is a note too.
-func (h *Harness) Headline(format string, args ...any) {
+func (h *Harness) setHeadline(format string, args ...any) {
 	h.mu.Lock()
 	h.headline = fmt.Sprintf(format, args...)
 	h.mu.Unlock()
@@ -466,14 +504,14 @@ func (h *Harness) note(format string, args ...any) {
 	h.mu.Unlock()
 }
 
-// Request records the load the scenario asks for.
-func (h *Harness) Request(streams, browsers int, hold time.Duration, note string) {
+// request records the load the scenario asks for.
+func (h *Harness) request(streams, browsers int, hold time.Duration, note string) {
 	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note}
 }
 
-// Streams returns this process's stream count of the scenario: --streams when given,
+// streams returns this process's stream count of the scenario: --streams when given,
 // else def; with a shard, its share of that (at least one).
-func (h *Harness) Streams(def int) int {
+func (h *Harness) streams(def int) int {
 	n := def
 	if h.opts.Streams > 0 {
 		n = h.opts.Streams
@@ -499,15 +537,15 @@ func (h *Harness) share(n int) int {
 // from the options, else its default (the Embedded one against the embedded server).
 func (h *Harness) limit(c *CheckSpec) limit { return h.limits[c] }
 
-// Dur is Limit for a duration threshold.
-func (h *Harness) Dur(c *CheckSpec) time.Duration { return h.limit(c).d }
+// dur is Limit for a duration threshold.
+func (h *Harness) dur(c *CheckSpec) time.Duration { return h.limit(c).d }
 
-// Num is Limit for a numeric threshold.
-func (h *Harness) Num(c *CheckSpec) float64 { return h.limit(c).n }
+// num is Limit for a numeric threshold.
+func (h *Harness) num(c *CheckSpec) float64 { return h.limit(c).n }
 
-// LimitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
+// limitValue is a check's threshold in a rule's unit: milliseconds for a duration, the
 // number otherwise.
-func (h *Harness) LimitValue(c *CheckSpec) float64 {
+func (h *Harness) limitValue(c *CheckSpec) float64 {
 	l := h.limit(c)
 	if l.isDur {
 		return float64(l.d) / float64(time.Millisecond)
@@ -527,47 +565,47 @@ func (h *Harness) threshold(c *CheckSpec, op string) string {
 	return thr
 }
 
-// CheckRule records a check that report/ evaluates from the scenario's metrics (metric
+// checkRule records a check that report/ evaluates from the scenario's metrics (metric
 // op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
 // results are merged, unlike a verdict the scenario decides itself. Without any of the
 // evidence it needs, the check is n/a, saying what was missing.
-func (h *Harness) CheckRule(c *CheckSpec, metric, op string, needs ...report.Evidence) {
-	h.Judge(c, report.Rule{Metric: metric, Op: op, Limit: h.LimitValue(c), Needs: needs})
+func (h *Harness) checkRule(c *CheckSpec, metric, op string, needs ...report.Evidence) {
+	h.Judge(c, report.Rule{Metric: metric, Op: op, Limit: h.limitValue(c), Needs: needs})
 }
 
 // Judge records a check that report/ evaluates by rule r from the scenario's metrics
-// and groups: like CheckRule, for rules over groups, sums and differences.
+// and groups: like checkRule, for rules over groups, sums and differences.
 func (h *Harness) Judge(c *CheckSpec, r report.Rule) {
 	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, r.Op), Rule: &r})
 }
 
-// Offenders records a check over a count the scenario measured from its sources: n of
+// offenders records a check over a count the scenario measured from its sources: n of
 // the of things examined (streams, requests) missed the check's own threshold, which
 // the scenario applied while measuring. report/ judges it (it passes when n is 0; with
 // nothing examined it is n/a) and, since counts over each shard's own streams add up,
 // judges a merged result again exactly.
-func (h *Harness) Offenders(c *CheckSpec, n, of int, note string) {
+func (h *Harness) offenders(c *CheckSpec, n, of int, note string) {
 	h.judgeMeasure(c, float64(n), of, report.MergeSum, "", 0, note)
 }
 
-// Count records a check over a count the scenario measured from its sources, judged
+// count records a check over a count the scenario measured from its sources, judged
 // against the check's own threshold (count <= threshold); counts over each shard's own
 // streams add up in a merge.
-func (h *Harness) Count(c *CheckSpec, n, of int, note string) {
-	h.judgeMeasure(c, float64(n), of, report.MergeSum, "<=", h.LimitValue(c), note)
+func (h *Harness) count(c *CheckSpec, n, of int, note string) {
+	h.judgeMeasure(c, float64(n), of, report.MergeSum, "<=", h.limitValue(c), note)
 }
 
-// Excess records a check over a figure of the server under test that must not stay
+// excess records a check over a figure of the server under test that must not stay
 // above its baseline: excess is how far it still was when the check's own threshold
 // (a wait) ran out; it passes at 0. Merged shards keep the worst excess.
-func (h *Harness) Excess(c *CheckSpec, excess float64, note string) {
+func (h *Harness) excess(c *CheckSpec, excess float64, note string) {
 	h.judgeMeasure(c, max(excess, 0), 1, report.MergeMax, "", 0, note)
 }
 
-// Measured records a check of a figure of the server under test against the check's
+// measured records a check of a figure of the server under test against the check's
 // own threshold (value <= threshold). Merged shards keep the worst figure.
-func (h *Harness) Measured(c *CheckSpec, value float64, note string) {
-	h.judgeMeasure(c, value, 1, report.MergeMax, "<=", h.LimitValue(c), note)
+func (h *Harness) measured(c *CheckSpec, value float64, note string) {
+	h.judgeMeasure(c, value, 1, report.MergeMax, "<=", h.limitValue(c), note)
 }
 
 func (h *Harness) judgeMeasure(c *CheckSpec, value float64, of int, merge report.MeasureMerge, op string, limit float64, note string) {
@@ -581,8 +619,8 @@ func (h *Harness) measure(m report.Measure) {
 	h.mu.Unlock()
 }
 
-// NA records a check that could not be evaluated, and why.
-func (h *Harness) NA(c *CheckSpec, why string) {
+// notApplicable records a check that could not be evaluated, and why.
+func (h *Harness) notApplicable(c *CheckSpec, why string) {
 	h.add(c, report.Check{Name: c.Name, Verdict: report.VerdictNotApplicable, Threshold: h.threshold(c, ""), Detail: why})
 }
 
@@ -613,15 +651,15 @@ func (h *Harness) expand(tmpl, base, session string) string {
 	return strings.ReplaceAll(s, "{session}", url.PathEscape(session))
 }
 
-// StreamURL is a session's stream URL on the target.
-func (h *Harness) StreamURL(session string) string {
+// streamURL is a session's stream URL on the target.
+func (h *Harness) streamURL(session string) string {
 	return h.expand(h.opts.StreamTemplate, h.opts.Target, session)
 }
 
-// StreamURLVia is a session's stream URL with base in place of the target (a proxy).
+// streamURLVia is a session's stream URL with base in place of the target (a proxy).
 // With several targets the proxies forward to the first, so the session's callbacks
 // go there too.
-func (h *Harness) StreamURLVia(base, session string) string {
+func (h *Harness) streamURLVia(base, session string) string {
 	if len(h.opts.Targets) > 1 {
 		h.mu.Lock()
 		if h.via == nil {
@@ -666,6 +704,12 @@ func (h *Harness) PostProgress(ctx context.Context, session string, progress int
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("progress callback for %s: status %d", session, resp.StatusCode)
 	}
+	h.mu.Lock()
+	if h.produced == nil {
+		h.produced = map[string]int64{}
+	}
+	h.produced[session]++
+	h.mu.Unlock()
 	return nil
 }
 
@@ -687,8 +731,8 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 	return l, nil
 }
 
-// NewBrowser returns a simulated browser of the run.
-func (h *Harness) NewBrowser(disableH2 bool) *runner.Browser {
+// newBrowser returns a simulated browser of the run.
+func (h *Harness) newBrowser(disableH2 bool) *runner.Browser {
 	h.mu.Lock()
 	id := h.nextBrws
 	h.nextBrws++
@@ -726,9 +770,9 @@ func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, sessi
 	return es, nil
 }
 
-// OpenSession is Open on a fresh browser for the session's stream URL on the target.
-func (h *Harness) OpenSession(ctx context.Context, stream int, session string, tweak func(*runner.SourceConfig)) (*runner.EventSource, error) {
-	return h.Open(ctx, h.NewBrowser(false), stream, session, h.StreamURL(session), tweak)
+// openSession is Open on a fresh browser for the session's stream URL on the target.
+func (h *Harness) openSession(ctx context.Context, stream int, session string, tweak func(*runner.SourceConfig)) (*runner.EventSource, error) {
+	return h.Open(ctx, h.newBrowser(false), stream, session, h.streamURL(session), tweak)
 }
 
 // Scrape reads the server's metrics once; ok is false without a probe or when the
@@ -741,8 +785,8 @@ func (h *Harness) Scrape(ctx context.Context) (probe.Sample, bool) {
 	return s, s.Available()
 }
 
-// Metric reads one metric now.
-func (h *Harness) Metric(ctx context.Context, name string) (float64, bool) {
+// metric reads one metric now.
+func (h *Harness) metric(ctx context.Context, name string) (float64, bool) {
 	s, ok := h.Scrape(ctx)
 	if !ok || name == "" {
 		return 0, false
@@ -819,7 +863,7 @@ func (h *Harness) AwaitStarted(ctx context.Context, srcs []*runner.EventSource, 
 func (h *Harness) OpenSessions(ctx context.Context, tag string, n int, tweak func(*runner.SourceConfig)) ([]*runner.EventSource, error) {
 	srcs := make([]*runner.EventSource, n)
 	for i := range n {
-		es, err := h.OpenSession(ctx, i, h.Session(tag, i), tweak)
+		es, err := h.openSession(ctx, i, h.Session(tag, i), tweak)
 		if err != nil {
 			return nil, err
 		}

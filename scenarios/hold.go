@@ -74,7 +74,7 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	// must have got the same ticks.
 	counting := false
 	tw := newHoldTargetWatch(n)
-	h.Observe(func(r runner.Record) {
+	h.observe(func(r runner.Record) {
 		mu.Lock()
 		defer mu.Unlock()
 		tw.observe(r)
@@ -86,7 +86,7 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 		}
 	})
 	window := h.Window("hold-window", 0)
-	publishing, err := h.PreparePublish(ramp + time.Second + holdFor)
+	publishing, err := h.preparePublish(ramp + time.Second + holdFor)
 	if err != nil {
 		return err
 	}
@@ -100,14 +100,14 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	for range cfg.Resolved().Plan().ShardStreams() {
 		mine++
 	}
-	h.Request(mine, mine, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
+	h.request(mine, mine, holdFor, fmt.Sprintf("opened over %s, held %s", ramp, holdFor))
 	h.requested.OpenRate = float64(n) / ramp.Seconds()
 	load, err := h.StartLoad(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	if publishing {
-		h.StartPublish(ctx)
+		h.startPublish(ctx)
 	}
 	// The counting window starts once the ramp is done (and a second for the last
 	// streams' first events) and lasts the hold.
@@ -138,20 +138,20 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 
 	// Judged by report/ from the metrics, each on the evidence it needs, so merged
 	// shards are judged exactly and nothing passes on no data.
-	h.CheckRule(ck.streamsOpened, "unopened_streams", "<=")
-	h.CheckRule(ck.errors, "errors", "<=", report.EvidenceHead)
+	h.checkRule(ck.streamsOpened, "unopened_streams", "<=")
+	h.checkRule(ck.errors, "errors", "<=", report.EvidenceHead)
 	lost, dup, _, lostNeeds, dupNeeds := h.deliveryRules()
 	if h.markPrefix != "" { // the marks lost between those received, and at the edges
 		h.Judge(ck.noMissingIds, report.Rule{Metric: "measure." + edgeMarksMeasure, Plus: []report.Term{{Metric: lost}}, Op: "<=",
-			Limit: h.LimitValue(ck.noMissingIds), Needs: lostNeeds})
+			Limit: h.limitValue(ck.noMissingIds), Needs: lostNeeds})
 	} else {
-		h.CheckRule(ck.noMissingIds, lost, "<=", lostNeeds...)
+		h.checkRule(ck.noMissingIds, lost, "<=", lostNeeds...)
 	}
-	h.CheckRule(ck.noDuplicateIds, dup, "<=", dupNeeds...)
+	h.checkRule(ck.noDuplicateIds, dup, "<=", dupNeeds...)
 	// Attempts that opened and then ended by a network error: a server timeout cutting
 	// streams. A clean end (the server's declared lifetime) and a resume is not one;
 	// the lifetimes' distribution is in the result's durations.
-	h.CheckRule(ck.noAbruptEnd, "abrupt_ends", "<=", report.EvidenceOpened)
+	h.checkRule(ck.noAbruptEnd, "abrupt_ends", "<=", report.EvidenceOpened)
 
 	// Events per stream in the window: the median from report's histogram (nearest
 	// rank, within its 1%), not statistics of the scenario's own.
@@ -166,7 +166,7 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 		// A stream without a single event while others got some is starved, however
 		// short the window (the tolerance is for ticks at the window's edges); with no
 		// event anywhere, every stream is.
-		if c := perStream[i]; float64(median-c) > h.Num(ck.everyEvent) || c == 0 {
+		if c := perStream[i]; float64(median-c) > h.num(ck.everyEvent) || c == 0 {
 			behind++
 		}
 	}
@@ -174,7 +174,7 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	if dist.Max() == 0 {
 		measured = fmt.Sprintf("no stream got an event in the %s window (%d of %d streams opened)", holdFor, h.agg.Metrics().Streams, mine)
 	}
-	h.Offenders(ck.everyEvent, behind, mine, measured)
+	h.offenders(ck.everyEvent, behind, mine, measured)
 	mu.Lock()
 	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams())
 	mu.Unlock()

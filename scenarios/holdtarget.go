@@ -94,7 +94,7 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 	// Events beyond what the target produced: history replayed on a fresh connect, a
 	// replay flood. Produced: the marks published while the stream was open, or the
 	// stream's own rate in the hold window over the time it was open.
-	limit := h.Num(ck.excessEvents)
+	limit := h.num(ck.excessEvents)
 	judged, over := 0, 0
 	got, made := report.NewHistogram(), report.NewHistogram()
 	streams(func(i int) bool {
@@ -118,7 +118,7 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		return true
 	})
 	if judged == 0 {
-		h.NA(ck.excessEvents, "no stream got events in the hold window: nothing to compare with what the target produced")
+		h.notApplicable(ck.excessEvents, "no stream got events in the hold window: nothing to compare with what the target produced")
 	} else {
 		g, _ := got.Percentile(50)
 		p, _ := made.Percentile(50)
@@ -126,14 +126,14 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		if publishing {
 			source = fmt.Sprintf("%d marks published", len(w.published))
 		}
-		h.Offenders(ck.excessEvents, over, judged, fmt.Sprintf("%d of %d streams got more than %.1f times the events the target produced; the median stream got %.0f events where the target produced about %.0f (%s)",
+		h.offenders(ck.excessEvents, over, judged, fmt.Sprintf("%d of %d streams got more than %.1f times the events the target produced; the median stream got %.0f events where the target produced about %.0f (%s)",
 			over, judged, limit, g, p, source))
 	}
 
 	// A held head or first event: later than the limit, and later than the target's own
 	// rhythm explains.
 	gapP50 := time.Duration(wm.Gap.P50MS * float64(time.Millisecond))
-	allowed := max(h.Dur(ck.firstEvent), 3*gapP50)
+	allowed := max(h.dur(ck.firstEvent), 3*gapP50)
 	late, withEvent := 0, 0
 	var slowest time.Duration
 	streams(func(i int) bool {
@@ -147,46 +147,46 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		return true
 	})
 	if withEvent == 0 {
-		h.NA(ck.firstEvent, "no stream got an event")
+		h.notApplicable(ck.firstEvent, "no stream got an event")
 	} else {
 		note := fmt.Sprintf("%d of %d streams got their first event after more than %s (the limit %s, the target's median gap between events %s); the slowest after %s",
-			late, withEvent, allowed.Round(time.Millisecond), h.Dur(ck.firstEvent), gapP50.Round(time.Millisecond), slowest.Round(time.Millisecond))
+			late, withEvent, allowed.Round(time.Millisecond), h.dur(ck.firstEvent), gapP50.Round(time.Millisecond), slowest.Round(time.Millisecond))
 		if hd := all.TimeToHeaders; hd.Count > 0 {
 			note += fmt.Sprintf(", response heads after %s (median)", fmtMS(hd.P50MS))
 			if hd.P50MS >= 1000 {
 				note += fmt.Sprintf(": the head was held %.1f s", hd.P50MS/1000)
 			}
 		}
-		h.Offenders(ck.firstEvent, late, withEvent, note)
+		h.offenders(ck.firstEvent, late, withEvent, note)
 	}
 
 	// Bursts in the hold window, against the target's one-event-at-a-time rhythm.
-	h.Judge(ck.batching, report.Rule{Metric: "batched_share", Group: window.Name(), Op: "<=", Limit: h.LimitValue(ck.batching),
+	h.Judge(ck.batching, report.Rule{Metric: "batched_share", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.batching),
 		Needs: []report.Evidence{report.EvidenceEvent}})
 
 	// Delivery latency in the hold window: from the harness's marks, else from the
 	// events' send time.
 	switch {
 	case publishing:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "mark_latency_p99", Group: window.Name(), Op: "<=", Limit: h.LimitValue(ck.deliveryLatency),
+		h.Judge(ck.deliveryLatency, report.Rule{Metric: "mark_latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
 			Needs: []report.Evidence{report.EvidenceMarks}})
 	case wm.Latency.Count > 0:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "latency_p99", Group: window.Name(), Op: "<=", Limit: h.LimitValue(ck.deliveryLatency),
+		h.Judge(ck.deliveryLatency, report.Rule{Metric: "latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
 			Needs: []report.Evidence{report.EvidenceEvent}})
 	default:
 		why := h.latencyNote()
 		if why == "" {
 			why = "no event arrived"
 		}
-		h.NA(ck.deliveryLatency, why+"; nothing was published (--publish-url)")
+		h.notApplicable(ck.deliveryLatency, why+"; nothing was published (--publish-url)")
 	}
 
 	// Streams that keep ending at once (a stream ended by a lifetime limit lives
 	// longer than a second, so its reconnects do not count).
 	if all.Attempts == 0 {
-		h.NA(ck.quickEnds, "no connection attempt was made")
+		h.notApplicable(ck.quickEnds, "no connection attempt was made")
 	} else {
-		maxQuick := int(h.Num(ck.quickEnds))
+		maxQuick := int(h.num(ck.quickEnds))
 		offenders, mine := 0, 0
 		streams(func(i int) bool {
 			mine++
@@ -201,7 +201,7 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		}
 		// The scenario's reconnect rate as the report shows it (the reconnect_rate
 		// metric: every reconnect over the scenario so far).
-		h.Offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; reconnect rate: %s (the %s reconnect floor allows at most %.0f per second per stream)",
+		h.offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; reconnect rate: %s (the %s reconnect floor allows at most %.0f per second per stream)",
 			offenders, mine, plural(maxQuick, "attempt", "attempts"), report.ReconnectRateText(all.Reconnects, all.Streams, time.Since(h.start)),
 			floor, math.Floor(float64(time.Second)/float64(floor))))
 	}

@@ -1,13 +1,6 @@
 package scenarios
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"time"
-
 	"github.com/sseharness/sseharness/proxy"
 	"github.com/sseharness/sseharness/report"
 )
@@ -20,134 +13,36 @@ import (
 // longest-silence check, so `--threshold idle-timeout/longest-silence=55s` replays a
 // load balancer with a 55s idle timeout.
 func idleTimeout() *Scenario {
-	ck := idleTimeoutChecks{
-		longestSilence:       &CheckSpec{Name: "longest-silence", Default: "60s", Embedded: "2s", Means: "the path's idle timeout (the built-in proxy's and nginx's proxy_read_timeout): the longest silence on the wire, heartbeats included, must stay below it"},
-		builtinProxyKeptOpen: &CheckSpec{Name: "builtin-proxy-kept-open", Default: "0", Means: "streams through the built-in proxy with the idle timeout that ended (cut or closed) while quiet, at most"},
-		nginxKeptOpen:        &CheckSpec{Name: "nginx-kept-open", Default: "0", Means: "streams through nginx with proxy_read_timeout at the idle timeout that ended (cut or closed) while quiet, at most"},
-	}
+	longestSilence := &CheckSpec{Name: "longest-silence", Default: "60s", Embedded: "2s", Means: "the path's idle timeout (the built-in proxy's and nginx's proxy_read_timeout): the longest silence on the wire, heartbeats included, must stay below it",
+		// The longest silence of any stream on any path, its end by the harness
+		// included: what the path's idle timeout saw.
+		Rule: &report.Rule{Metric: "silence_max", Op: "<", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceOpened}}}
 	return &Scenario{
-		Name:       "idle-timeout",
-		Proves:     "quiet streams survive proxies' idle timeouts (the built-in proxy and a real nginx) without a reconnect: heartbeats come more often than the timeout",
-		Catches:    []string{"no-heartbeat"},
-		Checks:     ck.all(),
+		Name:    "idle-timeout",
+		Proves:  "quiet streams survive proxies' idle timeouts (the built-in proxy and a real nginx) without a reconnect: heartbeats come more often than the timeout",
+		Catches: []string{"no-heartbeat"},
+		Checks: []*CheckSpec{
+			longestSilence,
+			{Name: "builtin-proxy-kept-open", Default: "0", Means: "streams through the built-in proxy with the idle timeout that ended (cut or closed) while quiet, at most", Rule: keptOpen("builtin")},
+			{Name: "nginx-kept-open", Default: "0", Means: "streams through nginx with proxy_read_timeout at the idle timeout that ended (cut or closed) while quiet, at most", Rule: keptOpen("nginx")},
+		},
 		ServerArgs: []string{"--tick", "0", "--heartbeat", "1s"},
-		run:        func(ctx context.Context, h *Harness) error { return runIdleTimeout(ctx, h, ck) },
+		Load: []Phase{
+			{Group: "builtin", Streams: 5, Through: &proxy.Config{Listen: "127.0.0.1:0", NoBuffering: true}, ThroughIdle: longestSilence,
+				Until: UntilOpen, Describe: "quiet streams through the built-in proxy with the idle timeout"},
+			{Group: "nginx", Streams: 5, Nginx: &NginxPath{Conf: "idle-timeout.conf", ReadTimeout: longestSilence},
+				Until: UntilOpen, Describe: "quiet streams through nginx with proxy_read_timeout at the idle timeout"},
+		},
+		// Several idle timeouts, so a heartbeat that comes just too late is caught too.
+		HoldOf: longestSilence, HoldTimes: 3.5,
 	}
 }
 
-// idleTimeoutChecks are IdleTimeout's checks, declared once: the run names them as
-// fields, so a check that is not declared cannot be named.
-type idleTimeoutChecks struct{ longestSilence, builtinProxyKeptOpen, nginxKeptOpen *CheckSpec }
-
-func (c idleTimeoutChecks) all() []*CheckSpec {
-	return []*CheckSpec{c.longestSilence, c.builtinProxyKeptOpen, c.nginxKeptOpen}
-}
-
-// idleTimeouts is how many idle timeouts the streams are held by default: several, so
-// a heartbeat that comes just too late is caught too.
-const idleTimeouts = 3.5
-
-func runIdleTimeout(ctx context.Context, h *Harness, ck idleTimeoutChecks) error {
-	n := h.Streams(5)
-	timeout := h.Dur(ck.longestSilence)
-	if timeout <= 0 {
-		return fmt.Errorf("idle-timeout: the longest-silence threshold (the path's idle timeout) must be > 0")
-	}
-	hold := time.Duration(idleTimeouts * float64(timeout))
-	if h.opts.Hold > 0 {
-		hold = h.opts.Hold
-	}
-
-	builtin, err := proxy.Start(ctx, proxy.Config{Listen: "127.0.0.1:0", Upstream: h.opts.Target, InsecureUpstream: h.opts.Insecure,
-		NoBuffering: true, IdleTimeout: timeout})
-	if err != nil {
-		return fmt.Errorf("start the built-in proxy: %w", err)
-	}
-	defer builtin.Close()
-	paths := []struct{ name, base string }{{"builtin", builtin.URL()}}
-	url, stop, nginxWhy, err := startIdleNginx(ctx, h, timeout)
-	if err != nil {
-		return err
-	}
-	if stop != nil {
-		defer stop()
-		paths = append(paths, struct{ name, base string }{"nginx", url})
-	}
-	h.Request(n*len(paths), n*len(paths), hold, fmt.Sprintf("%d quiet streams on each path (%s) with an idle timeout of %s, held %.1f timeouts",
-		n, pathNames(paths), timeout, float64(hold)/float64(timeout)))
-
-	for pi, p := range paths {
-		g := h.StreamGroup(p.name, n)
-		for j := range n {
-			i := pi*n + j
-			sess := h.Session(p.name, j)
-			h.Join(g, i)
-			if _, err := h.Open(ctx, h.NewBrowser(false), i, sess, h.StreamURLVia(p.base, sess), nil); err != nil {
-				return err
-			}
-		}
-	}
-	if err := Sleep(ctx, hold); err != nil {
-		return err
-	}
-	h.Finish()
-	if m := h.agg.Metrics(); m.Streams == 0 {
-		return notStarted(fmt.Sprintf("no stream opened (not opened: %s)", breakdownCounts(m.NotOpened)))
-	}
-
-	// The longest silence of any stream on any path, its end by the harness included:
-	// what the path's idle timeout saw.
-	h.Judge(ck.longestSilence, report.Rule{Metric: "silence_max", Op: "<", Limit: h.LimitValue(ck.longestSilence),
-		Needs: []report.Evidence{report.EvidenceOpened}})
-	// A stream the path ended while it was held (a clean end or a cut, so a reconnect
-	// follows) did not survive; every stream of the path must have opened as well.
-	keptOpen := func(c *CheckSpec, group string) {
-		h.Judge(c, report.Rule{Metric: "close.eof", Group: group, Plus: []report.Term{{Metric: "close.network-error", Group: group}},
-			Op: "<=", Limit: h.LimitValue(c), Needs: []report.Evidence{report.EvidenceOpened},
-			And: []report.Rule{{Metric: "unopened_streams", Group: group, Op: "<=", Limit: 0}, {Metric: "reconnects", Group: group, Op: "<=", Limit: h.LimitValue(c)}}})
-	}
-	keptOpen(ck.builtinProxyKeptOpen, "builtin")
-	if len(paths) > 1 {
-		keptOpen(ck.nginxKeptOpen, "nginx")
-	} else {
-		h.NA(ck.nginxKeptOpen, nginxWhy)
-	}
-	h.Note("the built-in proxy cut %d requests at its idle timeout", builtin.Stats().IdleTimeouts)
-	return nil
-}
-
-// startIdleNginx starts a real nginx from docker/nginx/idle-timeout.conf with
-// proxy_read_timeout set to timeout in front of the target, and returns its URL and a
-// stop function. A missing nginx is not an error: the check is n/a and why says so.
-func startIdleNginx(ctx context.Context, h *Harness, timeout time.Duration) (url string, stop func(), why string, err error) {
-	bin := h.opts.ProxyBufferingConfig.NginxPath
-	if bin == "" {
-		p, err := proxy.NginxAvailable()
-		if err != nil {
-			return "", nil, "nginx is not installed (" + err.Error() + ")", nil
-		}
-		bin = p
-	}
-	if !strings.HasPrefix(h.opts.Target, "http://") {
-		return "", nil, "the nginx configuration proxies plain http:// upstreams only", nil
-	}
-	conf, err := proxy.NginxConf("idle-timeout.conf")
-	if err != nil {
-		return "", nil, "", err
-	}
-	dir, err := os.MkdirTemp("", "sseharness-nginx-")
-	if err != nil {
-		return "", nil, "", err
-	}
-	file := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(file, conf, 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, "", err
-	}
-	ng, err := proxy.StartNginx(ctx, proxy.NginxConfig{ConfFile: file, Upstream: h.opts.Target, TempDir: dir, Binary: bin, ReadTimeout: timeout})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, "", fmt.Errorf("start nginx: %w", err)
-	}
-	return ng.URL(), func() { _ = ng.Stop(); os.RemoveAll(dir) }, "", nil
+// keptOpen is the rule of a path's streams surviving: a stream the path ended while it
+// was held (a clean end or a cut, so a reconnect follows) did not, and every stream of
+// the path must have opened as well.
+func keptOpen(group string) *report.Rule {
+	return &report.Rule{Metric: "close.eof", Group: group, Plus: []report.Term{{Metric: "close.network-error", Group: group}},
+		Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceOpened},
+		And: []report.Rule{{Metric: "unopened_streams", Group: group, Op: "<=", Limit: 0}, {Metric: "reconnects", Group: group, Op: "<=", Limit: AtThreshold}}}
 }

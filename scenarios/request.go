@@ -264,25 +264,25 @@ func runRequestStream(ctx context.Context, h *Harness, ck requestStreamChecks) e
 		rate = o.Rates[0]
 	}
 	// Goodput counts against the checks' own thresholds (with --slo, those).
-	slo := report.RequestSLO{TTFT: h.Dur(ck.ttft), ITL: h.Dur(ck.itl), E2E: h.Dur(ck.e2e)}
+	slo := report.RequestSLO{TTFT: h.dur(ck.ttft), ITL: h.dur(ck.itl), E2E: h.dur(ck.e2e)}
 	if err := h.agg.SetRequestSLO(slo); err != nil {
 		return err
 	}
 	cfg := o.config(h.opts.Target, rate, defaultRequestWindow)
-	h.Request(0, 0, cfg.Duration, fmt.Sprintf("requests %s %s at %g/s (%s arrivals), max %d in flight, %s",
+	h.request(0, 0, cfg.Duration, fmt.Sprintf("requests %s %s at %g/s (%s arrivals), max %d in flight, %s",
 		cfg.Method, cfg.URL, rate, cfg.Arrival, cfg.Resolved().MaxConcurrency, bound(cfg)))
 	if _, err := h.runRequests(ctx, cfg); err != nil {
 		return err
 	}
 	need := []report.Evidence{report.EvidenceRequest}
-	h.CheckRule(ck.headers, "request_headers_p50", "<=", need...)
-	h.CheckRule(ck.ttft, "request_ttft_p99", "<=", need...)
-	h.CheckRule(ck.itl, "request_itl_p99", "<=", need...)
-	h.CheckRule(ck.e2e, "request_e2e_p99", "<=", need...)
-	h.CheckRule(ck.terminated, "requests_unterminated", "<=", need...)
-	h.CheckRule(ck.errors, "requests_error_events", "<=", need...)
-	h.CheckRule(ck.tokens, "request_tokens_per_event", "<=", need...)
-	h.CheckRule(ck.rate, "request_rate_ratio", ">=", need...)
+	h.checkRule(ck.headers, "request_headers_p50", "<=", need...)
+	h.checkRule(ck.ttft, "request_ttft_p99", "<=", need...)
+	h.checkRule(ck.itl, "request_itl_p99", "<=", need...)
+	h.checkRule(ck.e2e, "request_e2e_p99", "<=", need...)
+	h.checkRule(ck.terminated, "requests_unterminated", "<=", need...)
+	h.checkRule(ck.errors, "requests_error_events", "<=", need...)
+	h.checkRule(ck.tokens, "request_tokens_per_event", "<=", need...)
+	h.checkRule(ck.rate, "request_rate_ratio", ">=", need...)
 	return nil
 }
 
@@ -331,7 +331,7 @@ func runRequestCapacity(ctx context.Context, h *Harness, ck requestCapacityCheck
 		return err
 	}
 	first := o.config(h.opts.Target, rates[0], defaultCapacityWindow)
-	h.Request(0, 0, first.Duration*time.Duration(len(rates)), fmt.Sprintf("requests %s %s at rates %v/s, each %s; goodput target %g%% within SLO %s",
+	h.request(0, 0, first.Duration*time.Duration(len(rates)), fmt.Sprintf("requests %s %s at rates %v/s, each %s; goodput target %g%% within SLO %s",
 		first.Method, first.URL, rates, bound(first), 100*target, slo))
 	var rules []report.Rule
 	var rows []string
@@ -360,18 +360,18 @@ func runRequestCapacity(ctx context.Context, h *Harness, ck requestCapacityCheck
 	}
 	if knee > 0 {
 		h.Note("knee: %g requests/s (%s)", knee, strings.Join(rows, ", "))
-		h.Headline("knee: %g requests/s", knee)
+		h.setHeadline("knee: %g requests/s", knee)
 	} else {
 		h.Note("no rate held the goodput target (%s)", strings.Join(rows, ", "))
-		h.Headline("no rate held the goodput target")
+		h.setHeadline("no rate held the goodput target")
 	}
-	need := int(math.Ceil(h.Num(ck.sustained)))
+	need := int(math.Ceil(h.num(ck.sustained)))
 	if need <= 0 {
 		h.Judge(ck.sustained, report.Rule{Metric: "requests_sent", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceRequest}})
 		return nil
 	}
 	if need > len(rates) {
-		h.Offenders(ck.sustained, need-len(rates), need, fmt.Sprintf("%d rates configured, %d needed", len(rates), need))
+		h.offenders(ck.sustained, need-len(rates), need, fmt.Sprintf("%d rates configured, %d needed", len(rates), need))
 		return nil
 	}
 	// The sweep stopped at a step below the target: the steps run decide.

@@ -1,7 +1,15 @@
 // Package scenarios replays the failure modes of real SSE deployments against a target
 // and judges them: each Scenario is a load shape, checks with default thresholds, and
-// the server metrics it needs. The runner produces records, the scenario reads them and
-// the server's metrics, and report/ aggregates and renders the outcome.
+// the capabilities it needs from the target. The runner produces records, report/
+// aggregates them, and every check is a report rule over those aggregates (or over a
+// measure the harness took), so that a merged result is judged again.
+//
+// Most scenarios are declarations (declare.go): phases of streams (Phase), checks that
+// say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
+// OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
+// express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
+// hold, half-open, request-stream and request-capacity still run functions of their
+// own over the same Harness.
 package scenarios
 
 import (
@@ -9,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,14 +40,49 @@ type Scenario struct {
 	// by a string, so a check that is not declared cannot be named.
 	Checks []*CheckSpec
 	// Needs are what the scenario needs from its target: without one, every check is
-	// n/a with the reason (Harness.Lacks), never a failure and never a pass.
+	// n/a with the reason (Harness.lacks), never a failure and never a pass.
 	Needs []Capability
 	// ServerArgs are the flags of the embedded reference server (`sseharness serve`)
 	// when the run has no --target: timers short enough for the scenario to finish fast.
 	ServerArgs []string
-	// run drives the load and adds the checks. It returns an error only when the
-	// scenario could not run (target unreachable, harness failure).
+	// Load is the scenario's load shape as data: the phases of streams the harness
+	// opens, in order (declare.go).
+	Load []Phase
+	// hook, when set, is the one step of a declared scenario that its data cannot
+	// express (dropping connections mid-stream, a step search, starting nginx): it runs
+	// after the phases are open, only drives load, and never judges a check.
+	hook func(ctx context.Context, h *Harness, opened Opened) error
+	// Hold is how long a declared scenario holds its load after the hook, an
+	// observation window (--hold overrides it); 0: no hold.
+	Hold time.Duration
+	// StreamsEach makes --streams the count of each phase (paths compared side by
+	// side) instead of the total.
+	StreamsEach bool
+	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
+	// number of idle timeouts).
+	HoldOf    *CheckSpec
+	HoldTimes float64
+	// HookWindow, when set, names a window of time from the hook's start to the end
+	// of the scenario (e.g. the reconnections after a cut), for rules and notes.
+	HookWindow string
+	// Publish makes a declared scenario publish marked events to a target with a
+	// publish endpoint while its phases run, so that its Delivery checks count marks.
+	Publish bool
+	// run, in a scenario not yet declared as data, drives the load and adds the checks
+	// itself. It returns an error only when the scenario could not run (target
+	// unreachable, harness failure).
 	run func(ctx context.Context, h *Harness) error
+}
+
+// probed is the server metric a Settles or Delta check reads.
+func (c *CheckSpec) probed() ServerMetric {
+	if c.Settles != nil {
+		return c.Settles.Metric
+	}
+	if c.Delta != nil {
+		return c.Delta.Metric
+	}
+	return 0
 }
 
 // CheckSpec declares one check of a scenario and its threshold.
@@ -54,6 +98,40 @@ type CheckSpec struct {
 	Embedded string
 	// Means says what the check requires, for `list -v` and the docs.
 	Means string
+	// Rule, when set, is how report/ judges the check from the scenario's aggregates
+	// once its load is done; a Limit of AtThreshold stands for the check's threshold
+	// (times Scale, when set: 1<<20 for a threshold in MiB of a rule in bytes).
+	Rule  *report.Rule
+	Scale float64
+	// RhythmRule, when set, replaces Rule when the run has no latency to judge (no
+	// marks published, no event with a send time): a rule over the arrival rhythm.
+	RhythmRule *report.Rule
+	// Settles, when set, makes the check a probe of a server figure that must come
+	// back to its baseline within the threshold after the load.
+	Settles *Settle
+	// Reach, when set, counts the streams of a phase that did not get somewhere (end,
+	// resume) within the threshold after the hook.
+	Reach *Reach
+	// Fetch, when set, counts the ordinary requests to the origin, made while a phase
+	// is awaited, that did not complete within the threshold.
+	Fetch *Fetch
+	// OpenPerSession counts the sessions with more than one stream open once the
+	// phases are awaited and the hook ran (a reload must replace, not add).
+	OpenPerSession bool
+	// Delta, when set, judges how far a server figure rose under the load.
+	Delta *Delta
+	// Senders, when set, counts the streams of a phase fed by more than one sender.
+	Senders *Senders
+	// Steps judges capacity's step windows ("step-K", "up-to-step-K", which its hook
+	// opens): the first threshold-many of them each within the SLO
+	// (CapacityConfig.SLOP99), without errors, and every stream with events.
+	Steps bool
+	// Span, when set, counts the streams of a phase that did not get from one mark of
+	// their life to the next within the threshold.
+	Span *Span
+	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
+	// order) against the threshold.
+	Delivery Delivery
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -139,7 +217,69 @@ func (s *Scenario) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, s.validateDeclaration(seen)...)
 	return errors.Join(errs...)
+}
+
+// validateDeclaration reports the problems of a declared scenario: a phase without
+// streams or waiting on a check it does not declare, a check that nothing judges (in
+// a declaration every check is a rule or a settle: a hook never judges).
+func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
+	var errs []error
+	if !s.declared() {
+		return nil
+	}
+	if len(s.Load) == 0 && s.hook == nil {
+		errs = append(errs, fmt.Errorf("scenario %s: no load phase, no hook and no run function", s.Name))
+	}
+	for i, p := range s.Load {
+		if r := p.Reopen; r != nil {
+			if r.Phase < 0 || r.Phase >= i {
+				errs = append(errs, fmt.Errorf("scenario %s: phase %d reopens phase %d, which is not an earlier one", s.Name, i, r.Phase))
+			}
+		} else if p.Streams <= 0 {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d: streams %d, want > 0", s.Name, i, p.Streams))
+		}
+		if p.Until < UntilOpen || p.Until > Unawaited {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d: no milestone to await", s.Name, i))
+		}
+		if p.Within != nil && (!declared[p.Within.Name] || !slices.Contains(s.Checks, p.Within)) {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d waits on check %s, which it does not declare", s.Name, i, p.Within.Name))
+		}
+	}
+	for _, c := range s.Checks {
+		if c == nil {
+			continue
+		}
+		kinds := 0
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps)", s.Name, c.Name))
+		}
+		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
+		}
+		if c.Span != nil && (c.Span.Phase < 0 || c.Span.Phase >= len(s.Load) || c.Span.To.Hook) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: span of phase %d, which it does not have, or to the hook", s.Name, c.Name, c.Span.Phase))
+		}
+		if c.Senders != nil && (c.Senders.Phase < 0 || c.Senders.Phase >= len(s.Load)) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: senders of phase %d, which it does not have", s.Name, c.Name, c.Senders.Phase))
+		}
+		if c.Reach != nil && c.Reach.AfterOpening >= len(s.Load) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach after opening phase %d, which it does not have", s.Name, c.Name, c.Reach.AfterOpening))
+		}
+		if c.Reach != nil && (c.Reach.Phase < 0 || c.Reach.Phase >= len(s.Load)) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: reach of phase %d, which it does not have", s.Name, c.Name, c.Reach.Phase))
+		}
+		if c.Settles != nil && (c.Settles.Metric < OpenStreamsMetric || c.Settles.Metric > DuplicateSendersMetric) {
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
+		}
+	}
+	return errs
 }
 
 // limits parses every check's threshold once, for one run: the override from the
@@ -180,9 +320,6 @@ type Options struct {
 	// ProgressTemplate means the target has no callback: checks that need one are n/a.
 	StreamTemplate   string
 	ProgressTemplate string
-	// OrdinaryURL is a plain request to the target's origin (six-connection-limit).
-	// Default {target}/healthz.
-	OrdinaryURL string
 	// MetricsURL is the target's Prometheus text endpoint; "" disables the probe.
 	MetricsURL string
 	// OpenStreamsMetric and SendersMetric name the target's gauges of open streams and
@@ -203,10 +340,19 @@ type Options struct {
 	Streams int
 	// Hold overrides the hold of the load-shaped scenarios (0: defaults).
 	Hold time.Duration
-	// Hold, Capacity and ProxyBuffering are the settings of those scenarios alone.
+	// StreamsEach makes --streams the count of each phase (paths compared side by
+	// side) instead of the total.
+	StreamsEach bool
+	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
+	// number of idle timeouts).
+	HoldOf    *CheckSpec
+	HoldTimes float64
+	// Hold, Capacity, ProxyBuffering and SixConnection are the settings of those
+	// scenarios alone.
 	HoldConfig           HoldConfig
 	CapacityConfig       CapacityConfig
 	ProxyBufferingConfig ProxyBufferingConfig
+	SixConnectionConfig  SixConnectionConfig
 	// Requests configure the request-stream scenarios (request-stream, request-capacity).
 	Requests RequestOptions
 	// Thresholds override check thresholds: key "scenario/check" or "check" (every
@@ -278,6 +424,13 @@ func (c CapacityConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SixConnectionConfig is the six-connection-limit scenario's own configuration.
+type SixConnectionConfig struct {
+	// OrdinaryURL is the plain request each browser makes to the target's origin while
+	// its streams are open (the CLI's default: {target}/healthz).
+	OrdinaryURL string
 }
 
 // ProxyBufferingConfig is the proxy-buffering scenario's own configuration.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sseharness/sseharness/report"
 	"github.com/sseharness/sseharness/runner"
 )
 
@@ -21,7 +22,7 @@ func TestShardSharesAreDisjointAndComplete(t *testing.T) {
 			seen := map[string]int{}
 			for i := range count {
 				h := &Harness{sc: sc, opts: Options{RunID: "r", Shard: runner.Shard{Index: i, Count: count}}}
-				part := h.Streams(n)
+				part := h.streams(n)
 				total += part
 				for j := range part {
 					id := h.Session("", j)
@@ -117,8 +118,40 @@ func TestScenariosAreValidDeclarations(t *testing.T) {
 	h := newHarness(halfOpen(), Options{Target: "http://127.0.0.1:1", StreamTemplate: "{target}/{session}"})
 	defer h.Finish()
 	other, _ := sameIDReconnect().spec("one-sender")
-	h.Offenders(other, 0, 1, "")
+	h.offenders(other, 0, 1, "")
 	if len(h.checks) != 1 || h.checks[0].Verdict != "fail" || !strings.Contains(h.checks[0].Detail, "not declared") {
 		t.Errorf("undeclared check recorded as %+v", h.checks)
+	}
+}
+
+// TestDeclarationsAreValidated: a declared scenario whose phase waits on a check it does
+// not declare, whose check nothing judges, or that has no load is refused, every
+// problem at once.
+func TestDeclarationsAreValidated(t *testing.T) {
+	foreign := &CheckSpec{Name: "x", Default: "1s", Rule: &report.Rule{Metric: "errors", Op: "<=", Limit: AtThreshold}}
+	unjudged := &CheckSpec{Name: "y", Default: "0"}
+	bad := &Scenario{Name: "bad", Checks: []*CheckSpec{unjudged},
+		Load: []Phase{{Streams: 0, Within: foreign}}}
+	err := bad.Validate()
+	for _, want := range []string{"streams 0", "no milestone", "does not declare", "exactly one way to be judged"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if err := (&Scenario{Name: "empty"}).Validate(); err == nil || !strings.Contains(err.Error(), "no load phase") {
+		t.Errorf("a scenario with neither load nor run: %v", err)
+	}
+}
+
+// TestRuleAtThreshold: AtThreshold becomes the check's threshold in the rule and in its
+// And rules, and the declaration itself is left as it was.
+func TestRuleAtThreshold(t *testing.T) {
+	decl := report.Rule{Metric: "a", Op: "<=", Limit: AtThreshold, And: []report.Rule{{Metric: "b", Op: "<=", Limit: 0}, {Metric: "c", Op: "<=", Limit: AtThreshold}}}
+	got := ruleAt(decl, 250)
+	if got.Limit != 250 || got.And[0].Limit != 0 || got.And[1].Limit != 250 {
+		t.Errorf("ruleAt: %+v", got)
+	}
+	if decl.Limit != AtThreshold || decl.And[1].Limit != AtThreshold {
+		t.Errorf("the declaration changed: %+v", decl)
 	}
 }

@@ -7,103 +7,57 @@ import (
 	"time"
 
 	"github.com/sseharness/sseharness/report"
-	"github.com/sseharness/sseharness/runner"
 )
 
 // slow-consumer: a share of the clients read at a trickle while large events pile up for
 // them. The others must not suffer, and the server's memory must stay bounded.
 func slowConsumer() *Scenario {
-	ck := slowChecks{
-		fastP99:      &CheckSpec{Name: "fast-p99", Default: "500ms", Means: "p99 delivery latency of the normal clients at most"},
-		serverMemory: &CheckSpec{Name: "server-memory", Default: "64", Means: "server RSS growth in MiB at most"},
-	}
 	return &Scenario{
-		Name:       "slow-consumer",
-		Proves:     "clients reading at a trickle do not slow the others down nor grow the server's memory without bound",
-		Checks:     ck.all(),
+		Name:   "slow-consumer",
+		Proves: "clients reading at a trickle do not slow the others down nor grow the server's memory without bound",
+		// The normal clients' delivery from their group's aggregate (every one of them
+		// must get events); the server's growth from its scraped figures.
+		Checks: []*CheckSpec{
+			{Name: "fast-p99", Default: "500ms", Means: "p99 delivery latency of the normal clients at most",
+				Rule: &report.Rule{Metric: DeliveryP99, Group: "fast", Op: "<=", Limit: AtThreshold,
+					And: []report.Rule{{Metric: "silent_streams", Group: "fast", Op: "<=", Limit: 0}}}},
+			{Name: "server-memory", Default: "64", Means: "server RSS growth in MiB at most", Scale: 1 << 20,
+				Rule: &report.Rule{Metric: "server_rss_bytes_peak", Minus: []report.Term{{Metric: "server_rss_bytes_baseline"}},
+					Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceServer}}},
+		},
 		ServerArgs: []string{"--tick", "200ms"},
-		run:        func(ctx context.Context, h *Harness) error { return runSlow(ctx, h, ck) },
+		// With a publish endpoint the normal clients' latency is publish-to-delivery of
+		// the harness's marks (on a hub the only events), else the events' send time.
+		Publish: true,
+		Load: []Phase{
+			{Group: "slow", Streams: 10, NoReconnect: true, ReadRate: slowRate, Until: UntilEvents, Events: 1,
+				Describe: fmt.Sprintf("clients reading at %d B/s while %d x 32 KiB progress events are pushed to each", slowRate, slowPosts)},
+			{Group: "fast", Streams: 20, NoReconnect: true, Until: UntilEvents, Events: 1, Describe: "normal clients"},
+		},
+		Hold: 6 * time.Second,
+		hook: fillSlowReaders,
 	}
 }
 
-// slowChecks are Slow's checks, declared once: the run names them as fields, so a check
-// that is not declared cannot be named.
-type slowChecks struct{ fastP99, serverMemory *CheckSpec }
+const (
+	slowRate  = 256 // bytes per second a slow client reads
+	slowPosts = 5   // progress events of 32 KiB pushed to each slow client
+)
 
-func (c slowChecks) all() []*CheckSpec { return []*CheckSpec{c.fastP99, c.serverMemory} }
-
-func runSlow(ctx context.Context, h *Harness, ck slowChecks) error {
-	n := h.Streams(30)
-	slowN := max(1, n/3)
-	hold := 6 * time.Second
-	if h.opts.Hold > 0 {
-		hold = h.opts.Hold
-	}
-	const rate = 256 // bytes per second
-	h.Request(n, n, hold, fmt.Sprintf("%d of %d clients read at %d B/s while 5 x 32 KiB progress events are pushed to each of them", slowN, n, rate))
-
-	// With a publish endpoint the normal clients' latency is publish-to-delivery of the
-	// harness's marks, else the events' send time.
-	publishing, err := h.PreparePublish(hold + 15*time.Second)
-	if err != nil {
-		return err
-	}
-	latencyMetric, latencyNeeds := "latency_p99", []report.Evidence{report.EvidenceEvent}
-	if publishing {
-		latencyMetric, latencyNeeds = "mark_latency_p99", []report.Evidence{report.EvidenceMarks}
-	}
-	slowGrp, fastGrp := h.StreamGroup("slow", slowN), h.StreamGroup("fast", n-slowN)
-	srcs := make([]*runner.EventSource, n)
-	for i := range n {
-		slow := i < slowN
-		if slow {
-			h.Join(slowGrp, i)
-		} else {
-			h.Join(fastGrp, i)
-		}
-		es, err := h.OpenSession(ctx, i, h.Session("", i), func(c *runner.SourceConfig) {
-			c.NoReconnect = true
-			if slow {
-				c.ReadRate = rate
-			}
-		})
-		if err != nil {
-			return err
-		}
-		srcs[i] = es
-	}
-	if publishing {
-		h.StartPublish(ctx) // before the wait: on a hub the marks are the only events
-	}
-	if _, err := h.AwaitStarted(ctx, srcs, 1); err != nil {
-		return err
-	}
-	if h.HasCallback() {
-		filler := strings.Repeat("y", 32<<10)
-		for i := range slowN {
-			for p := 1; p <= 5; p++ {
-				if err := h.PostProgress(ctx, h.Session("", i), p, filler); err != nil {
-					return err
-				}
-			}
-		}
-	} else {
+// fillSlowReaders is slow-consumer's hook: each slow client's progress callback pushes
+// slowPosts large events, which pile up in the server for it.
+func fillSlowReaders(ctx context.Context, h *Harness, opened Opened) error {
+	if !h.HasCallback() {
 		h.Note("no progress callback: the slow clients fall behind only on the target's own events")
+		return nil
 	}
-	if err := Sleep(ctx, hold); err != nil {
-		return err
+	filler := strings.Repeat("y", 32<<10)
+	for _, s := range opened.Phases[0] {
+		for p := 1; p <= slowPosts; p++ {
+			if err := h.PostProgress(ctx, h.Session("", s.Stream()), p, filler); err != nil {
+				return err
+			}
+		}
 	}
-	h.Finish()
-	if note := h.latencyNote(); publishing && note != "" {
-		h.Note("%s", note)
-	}
-
-	// The normal clients' delivery from their group's aggregate; every one of them must
-	// get events. The server's growth from its scraped figures.
-	h.Judge(ck.fastP99, report.Rule{Metric: latencyMetric, Group: "fast", Op: "<=", Limit: h.LimitValue(ck.fastP99),
-		Needs: latencyNeeds,
-		And:   []report.Rule{{Metric: "silent_streams", Group: "fast", Op: "<=", Limit: 0}}})
-	h.Judge(ck.serverMemory, report.Rule{Metric: "server_rss_bytes_peak", Minus: []report.Term{{Metric: "server_rss_bytes_baseline"}},
-		Op: "<=", Limit: h.LimitValue(ck.serverMemory) * (1 << 20), Needs: []report.Evidence{report.EvidenceServer}})
 	return nil
 }

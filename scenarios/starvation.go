@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -12,48 +11,21 @@ import (
 // starvation: many sessions open at once; each must get its first event soon. A server
 // whose senders run on a fixed pool of N long-running workers never serves session N+1.
 func starvation() *Scenario {
-	ck := starvationChecks{
-		firstEvent: &CheckSpec{Name: "first-event", Default: "3s", Means: "every stream's first event within"},
-	}
+	// Every stream got a first event, and the slowest first event came in time: both
+	// from the aggregate.
+	firstEvent := &CheckSpec{Name: "first-event", Default: "3s", Means: "every stream's first event within",
+		Rule: &report.Rule{Metric: "ttfe_max", Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceEvent},
+			And: []report.Rule{{Metric: "silent_streams", Op: "<=", Limit: 0}}}}
 	return &Scenario{
 		Name:    "starvation",
 		Proves:  "every one of many sessions opened at once gets its first event promptly (no fixed sender pool starves stream N+1)",
 		Catches: []string{"pool=N"},
-		Checks:  ck.all(),
-		run:     func(ctx context.Context, h *Harness) error { return runStarvation(ctx, h, ck) },
+		Checks:  []*CheckSpec{firstEvent},
+		// Awaited a little past the threshold, so a late first event is measured, not
+		// guessed.
+		Load: []Phase{{Streams: 30, NoReconnect: true, Until: UntilEvents, Events: 1, Within: firstEvent, Slack: time.Second,
+			Describe: "sessions opened at once"}},
 	}
-}
-
-// starvationChecks are Starvation's checks, declared once: the run names them as fields, so a check
-// that is not declared cannot be named.
-type starvationChecks struct{ firstEvent *CheckSpec }
-
-func (c starvationChecks) all() []*CheckSpec { return []*CheckSpec{c.firstEvent} }
-
-func runStarvation(ctx context.Context, h *Harness, ck starvationChecks) error {
-	n := h.Streams(30)
-	within := h.Dur(ck.firstEvent)
-	h.Request(n, n, within, "all sessions opened at once, one browser each")
-
-	srcs, err := h.OpenSessions(ctx, "", n, func(c *runner.SourceConfig) { c.NoReconnect = true })
-	if err != nil {
-		return err
-	}
-	// Wait a little past the threshold, so a late first event is measured, not guessed.
-	WaitAll(ctx, srcs, within+time.Second, awaitEvents(1))
-	h.Finish()
-
-	if m := h.agg.Metrics(); m.StreamsWithEvents == 0 {
-		if err := h.unreachable(srcs); err != nil {
-			return err
-		}
-	}
-	// Every stream got a first event, and the slowest first event came in time: both
-	// from the aggregate.
-	h.Judge(ck.firstEvent, report.Rule{Metric: "ttfe_max", Op: "<=", Limit: h.LimitValue(ck.firstEvent),
-		Needs: []report.Evidence{report.EvidenceEvent},
-		And:   []report.Rule{{Metric: "silent_streams", Op: "<=", Limit: 0}}})
-	return nil
 }
 
 // unreachable explains why no stream ever got an event when none opened: the target

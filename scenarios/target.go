@@ -72,18 +72,18 @@ const (
 	NeedPublish Capability = "publish"
 )
 
-// HasSessions reports whether the target has sessions: a {session} in its stream URL.
+// hasSessions reports whether the target has sessions: a {session} in its stream URL.
 // Without one it is a broadcast feed, the same events for every subscriber.
-func (h *Harness) HasSessions() bool { return strings.Contains(h.opts.StreamTemplate, "{session}") }
+func (h *Harness) hasSessions() bool { return strings.Contains(h.opts.StreamTemplate, "{session}") }
 
-// HasPublish reports whether the harness can publish to the target.
-func (h *Harness) HasPublish() bool { return h.opts.Publish.URL != "" }
+// hasPublish reports whether the harness can publish to the target.
+func (h *Harness) hasPublish() bool { return h.opts.Publish.URL != "" }
 
-// Lacks says why the target lacks c ("" when it has it), for an n/a.
-func (h *Harness) Lacks(c Capability) string {
+// lacks says why the target lacks c ("" when it has it), for an n/a.
+func (h *Harness) lacks(c Capability) string {
 	switch c {
 	case NeedSessions:
-		if !h.HasSessions() {
+		if !h.hasSessions() {
 			return fmt.Sprintf("the target is a broadcast feed (no {session} in --stream-url %s): it has no sessions, so a second stream is another subscriber, not a reload", h.opts.StreamTemplate)
 		}
 	case NeedCallback:
@@ -95,7 +95,7 @@ func (h *Harness) Lacks(c Capability) string {
 			return "the target's metrics are not read (--metrics-url none)"
 		}
 	case NeedPublish:
-		if !h.HasPublish() {
+		if !h.hasPublish() {
 			return "the harness cannot publish to the target (no --publish-url)"
 		}
 	default:
@@ -108,7 +108,7 @@ func (h *Harness) Lacks(c Capability) string {
 func (h *Harness) lacking() string {
 	var why []string
 	for _, c := range h.sc.Needs {
-		if w := h.Lacks(c); w != "" {
+		if w := h.lacks(c); w != "" {
 			why = append(why, w)
 		}
 	}
@@ -135,11 +135,11 @@ func (h *Harness) describeLoad(c *runner.Config) {
 	h.mu.Unlock()
 }
 
-// PreparePublish makes the streams opened from now on look for the marks of a
-// publisher that StartPublish will run for d; ok is false when the target has no
+// preparePublish makes the streams opened from now on look for the marks of a
+// publisher that startPublish will run for d; ok is false when the target has no
 // publish endpoint. Call it before opening the streams that should see the marks.
-func (h *Harness) PreparePublish(d time.Duration) (ok bool, err error) {
-	if !h.HasPublish() {
+func (h *Harness) preparePublish(d time.Duration) (ok bool, err error) {
+	if !h.hasPublish() {
 		return false, nil
 	}
 	cfg := h.opts.Publish
@@ -156,9 +156,9 @@ func (h *Harness) PreparePublish(d time.Duration) (ok bool, err error) {
 	return true, nil
 }
 
-// StartPublish starts the publisher PreparePublish made: its Publish records go to
+// startPublish starts the publisher preparePublish made: its Publish records go to
 // the aggregate; Finish stops it.
-func (h *Harness) StartPublish(ctx context.Context) {
+func (h *Harness) startPublish(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.publisher == nil || h.finished || h.stopPublish != nil {

@@ -39,7 +39,7 @@ func TestLacksSaysWhy(t *testing.T) {
 	if why := h.lacking(); why != "" {
 		t.Errorf("lacking %q with a session template", why)
 	}
-	if why := h.Lacks(NeedPublish); !strings.Contains(why, "--publish-url") {
+	if why := h.lacks(NeedPublish); !strings.Contains(why, "--publish-url") {
 		t.Errorf("publish: %q", why)
 	}
 }

@@ -327,7 +327,7 @@ func (p *runPlan) forTarget(base string) scenarios.Options {
 	o.TargetDescription = f.targetDesc.description(base)
 	o.TargetDescription.Method, o.TargetDescription.Body = p.desc.Method, p.desc.Body
 	o.Targets = p.several
-	o.OrdinaryURL = strings.ReplaceAll(f.ordinaryURL, "{target}", strings.TrimRight(base, "/"))
+	o.SixConnectionConfig.OrdinaryURL = strings.ReplaceAll(f.ordinaryURL, "{target}", strings.TrimRight(base, "/"))
 	o.MetricsURL = strings.ReplaceAll(noneEmpty(f.metricsURL), "{target}", strings.TrimRight(base, "/"))
 	return o
 }

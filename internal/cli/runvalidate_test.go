@@ -84,8 +84,8 @@ func TestRunValidateResolvesThePlan(t *testing.T) {
 		t.Errorf("result config scenarios %q hold %q metrics %q", got, p.cfg.Hold, p.cfg.MetricsURL)
 	}
 	o := p.forTarget("http://127.0.0.1:1/")
-	if o.Target != "http://127.0.0.1:1/" || o.OrdinaryURL != "http://127.0.0.1:1/healthz" || o.MetricsURL != "" {
-		t.Errorf("options for the target: %q %q %q", o.Target, o.OrdinaryURL, o.MetricsURL)
+	if o.Target != "http://127.0.0.1:1/" || o.SixConnectionConfig.OrdinaryURL != "http://127.0.0.1:1/healthz" || o.MetricsURL != "" {
+		t.Errorf("options for the target: %q %q %q", o.Target, o.SixConnectionConfig.OrdinaryURL, o.MetricsURL)
 	}
 }
 
