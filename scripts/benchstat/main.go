@@ -314,11 +314,14 @@ func list(v []float64, format string) string {
 	return strings.Join(parts, ", ")
 }
 
-// runFiles returns the files matching pattern, ordered by run number.
-func runFiles(pattern string) ([]string, error) {
-	files, err := filepath.Glob(pattern)
+// runFiles returns dir's NAME-r*.json files, ordered by run number; none is an error.
+func runFiles(dir, name string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, name+"-r*.json"))
 	if err != nil {
 		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no %s-r*.json results in %s", name, dir)
 	}
 	num := regexp.MustCompile(`-r(\d+)`)
 	sort.Slice(files, func(i, j int) bool {
@@ -329,13 +332,28 @@ func runFiles(pattern string) ([]string, error) {
 	return files, nil
 }
 
+// figure is one row of a table of runs: its name, unit, format and value in a run.
+type figure[T any] struct {
+	name, unit, format string
+	of                 func(T) float64
+}
+
+// medianTable prints one row per figure: the median over the runs, then every run's value.
+func medianTable[T any](w io.Writer, runs []T, figures []figure[T]) {
+	fmt.Fprintf(w, "| figure | median of %d | the %d runs |\n|---|---|---|\n", len(runs), len(runs))
+	for _, f := range figures {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f.of(r)
+		}
+		fmt.Fprintf(w, "| %s | "+f.format+"%s | %s |\n", f.name, median(v), f.unit, list(v, f.format))
+	}
+}
+
 func capacity(w io.Writer, dir string) error {
-	files, err := runFiles(filepath.Join(dir, "cap-r*.json"))
+	files, err := runFiles(dir, "cap")
 	if err != nil {
 		return err
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no cap-r*.json results in %s", dir)
 	}
 	var runs []holdRun
 	for _, f := range files {
@@ -345,26 +363,17 @@ func capacity(w io.Writer, dir string) error {
 		}
 		runs = append(runs, h)
 	}
-	col := func(f func(holdRun) float64) []float64 {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
-			v[i] = f(r)
-		}
-		return v
-	}
-	fmt.Fprintf(w, "| figure | median of %d | the %d runs |\n|---|---|---|\n", len(runs), len(runs))
-	row := func(name, unit, format string, v []float64) {
-		fmt.Fprintf(w, "| %s | "+format+"%s | %s |\n", name, median(v), unit, list(v, format))
-	}
-	row("runner memory per stream (RSS growth / streams, during the hold)", " KB", "%.1f", col(func(r holdRun) float64 { return r.runnerKB }))
-	row("runner memory per stream after a GC (what the streams keep alive)", " KB", "%.1f", col(func(r holdRun) float64 { return r.runnerGCKB }))
-	row("server memory per stream, same run", " KB", "%.1f", col(func(r holdRun) float64 { return r.serverKB }))
-	row("runner / server memory per stream", "", "%.2f", col(func(r holdRun) float64 { return r.runnerKB / r.serverKB }))
-	row("server goroutines per stream", "", "%.2f", col(func(r holdRun) float64 { return r.goroutine }))
-	row("p99 delivery latency (send to dispatch)", " ms", "%.1f", col(func(r holdRun) float64 { return r.p99 }))
-	row("max delivery latency", " ms", "%.1f", col(func(r holdRun) float64 { return r.max }))
-	row(fmt.Sprintf("time to open all %d streams", runs[0].requested), " s", "%.2f", col(func(r holdRun) float64 { return r.openS }))
-	row("p99 time to first event", " ms", "%.1f", col(func(r holdRun) float64 { return r.ttfeP99 }))
+	medianTable(w, runs, []figure[holdRun]{
+		{"runner memory per stream (RSS growth / streams, during the hold)", " KB", "%.1f", func(r holdRun) float64 { return r.runnerKB }},
+		{"runner memory per stream after a GC (what the streams keep alive)", " KB", "%.1f", func(r holdRun) float64 { return r.runnerGCKB }},
+		{"server memory per stream, same run", " KB", "%.1f", func(r holdRun) float64 { return r.serverKB }},
+		{"runner / server memory per stream", "", "%.2f", func(r holdRun) float64 { return r.runnerKB / r.serverKB }},
+		{"server goroutines per stream", "", "%.2f", func(r holdRun) float64 { return r.goroutine }},
+		{"p99 delivery latency (send to dispatch)", " ms", "%.1f", func(r holdRun) float64 { return r.p99 }},
+		{"max delivery latency", " ms", "%.1f", func(r holdRun) float64 { return r.max }},
+		{fmt.Sprintf("time to open all %d streams", runs[0].requested), " s", "%.2f", func(r holdRun) float64 { return r.openS }},
+		{"p99 time to first event", " ms", "%.1f", func(r holdRun) float64 { return r.ttfeP99 }},
+	})
 	fmt.Fprintln(w)
 	for i, r := range runs {
 		note := ""
@@ -565,12 +574,9 @@ func readRSS(path string) (map[string]float64, error) {
 
 // scale prints the multi-process table: every figure per run and the medians.
 func scale(w io.Writer, dir string) error {
-	files, err := runFiles(filepath.Join(dir, "scale-r*.json"))
+	files, err := runFiles(dir, "scale")
 	if err != nil {
 		return err
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no scale-r*.json results in %s", dir)
 	}
 	type scaleRun struct {
 		h                      holdRun
@@ -603,26 +609,17 @@ func scale(w io.Writer, dir string) error {
 			runnerKB: (kb["runner_hold_kb"] - kb["runner_before_kb"]) / n,
 			serverKB: (kb["server_hold_kb"] - kb["server_before_kb"]) / n})
 	}
-	col := func(f func(scaleRun) float64) []float64 {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
-			v[i] = f(r)
-		}
-		return v
-	}
-	fmt.Fprintf(w, "| figure | median of %d | the %d runs |\n|---|---|---|\n", len(runs), len(runs))
-	row := func(name, unit, format string, v []float64) {
-		fmt.Fprintf(w, "| %s | "+format+"%s | %s |\n", name, median(v), unit, list(v, format))
-	}
-	row(fmt.Sprintf("streams open (of %d)", runs[0].h.requested), "", "%.0f", col(func(r scaleRun) float64 { return float64(r.h.opened) }))
-	row("time to open them (first to last open)", " s", "%.1f", col(func(r scaleRun) float64 { return r.h.openS }))
-	row("runner RSS per stream (run process and its workers)", " KB", "%.1f", col(func(r scaleRun) float64 { return r.runnerKB }))
-	row("server RSS per stream (every serve process)", " KB", "%.1f", col(func(r scaleRun) float64 { return r.serverKB }))
-	row("runner CPU per received event (hold window)", " us", "%.1f", col(func(r scaleRun) float64 { return r.us }))
-	row("p99 delivery latency", " ms", "%.2f", col(func(r scaleRun) float64 { return r.h.p99 }))
-	row("p99 time to first event", " ms", "%.1f", col(func(r scaleRun) float64 { return r.h.ttfeP99 }))
-	row("runner's own delay (largest worker's tick lateness p99)", " ms", "%.1f", col(func(r scaleRun) float64 { return r.h.ownDelayMs }))
-	row("runner's peak CPU use (largest worker's, of its cores)", "", "%.2f", col(func(r scaleRun) float64 { return r.h.peakCPU }))
+	medianTable(w, runs, []figure[scaleRun]{
+		{fmt.Sprintf("streams open (of %d)", runs[0].h.requested), "", "%.0f", func(r scaleRun) float64 { return float64(r.h.opened) }},
+		{"time to open them (first to last open)", " s", "%.1f", func(r scaleRun) float64 { return r.h.openS }},
+		{"runner RSS per stream (run process and its workers)", " KB", "%.1f", func(r scaleRun) float64 { return r.runnerKB }},
+		{"server RSS per stream (every serve process)", " KB", "%.1f", func(r scaleRun) float64 { return r.serverKB }},
+		{"runner CPU per received event (hold window)", " us", "%.1f", func(r scaleRun) float64 { return r.us }},
+		{"p99 delivery latency", " ms", "%.2f", func(r scaleRun) float64 { return r.h.p99 }},
+		{"p99 time to first event", " ms", "%.1f", func(r scaleRun) float64 { return r.h.ttfeP99 }},
+		{"runner's own delay (largest worker's tick lateness p99)", " ms", "%.1f", func(r scaleRun) float64 { return r.h.ownDelayMs }},
+		{"runner's peak CPU use (largest worker's, of its cores)", "", "%.2f", func(r scaleRun) float64 { return r.h.peakCPU }},
+	})
 	fmt.Fprintln(w)
 	for i, r := range runs {
 		note := ""
