@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -54,6 +55,10 @@ func (c holdChecks) all() []*CheckSpec {
 	return append([]*CheckSpec{c.streamsOpened, c.errors, c.noMissingIds, c.noDuplicateIds, c.everyEvent, c.noAbruptEnd}, c.holdTargetChecks.all()...)
 }
 
+// runHold is hold's run (until hold becomes a declaration): its settings, the observer,
+// the ramp, the counting window and the measurements at its end, in the order they
+// happen, in one function of about 90 lines because that order is the point; what it
+// judges is in judgeHoldRules, judgeEveryEvent and judgeHoldTarget.
 func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	n := 100 // the run's total; the runner picks this shard's streams
 	if h.opts.Streams > 0 {
@@ -136,8 +141,20 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	load.Stop()
 	h.Finish()
 
-	// Judged by report/ from the metrics, each on the evidence it needs, so merged
-	// shards are judged exactly and nothing passes on no data.
+	judgeHoldRules(h, ck)
+
+	judgeEveryEvent(h, ck.everyEvent, perStream, cfg.Resolved().Plan().ShardStreams(), mine, holdFor)
+	mu.Lock()
+	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams())
+	mu.Unlock()
+
+	noteHoldMemory(h, server, [3]float64{runnerBase, runnerPeak, runnerLive}, mine, n)
+	return nil
+}
+
+// judgeHoldRules judges hold's rules over the aggregate, each on the evidence it needs,
+// so merged shards are judged exactly and nothing passes on no data.
+func judgeHoldRules(h *Harness, ck holdChecks) {
 	h.checkRule(ck.streamsOpened, "unopened_streams", "<=")
 	h.checkRule(ck.errors, "errors", "<=", report.EvidenceHead)
 	lost, dup, _, lostNeeds, dupNeeds := h.deliveryRules()
@@ -152,21 +169,25 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	// streams. A clean end (the server's declared lifetime) and a resume is not one;
 	// the lifetimes' distribution is in the result's durations.
 	h.checkRule(ck.noAbruptEnd, "abrupt_ends", "<=", report.EvidenceOpened)
+}
 
+// judgeEveryEvent judges c: every stream of this shard (streams) got about the median
+// number of events in the hold window (perStream).
+func judgeEveryEvent(h *Harness, c *CheckSpec, perStream []int, streams iter.Seq[int], mine int, holdFor time.Duration) {
 	// Events per stream in the window: the median from report's histogram (nearest
 	// rank, within its 1%), not statistics of the scenario's own.
 	dist := report.NewHistogram()
-	for i := range cfg.Resolved().Plan().ShardStreams() {
+	for i := range streams {
 		dist.Add(float64(perStream[i]))
 	}
 	medianF, _ := dist.Percentile(50)
 	median := int(math.Round(medianF))
 	behind := 0
-	for i := range cfg.Resolved().Plan().ShardStreams() {
+	for i := range streams {
 		// A stream without a single event while others got some is starved, however
 		// short the window (the tolerance is for ticks at the window's edges); with no
 		// event anywhere, every stream is.
-		if c := perStream[i]; float64(median-c) > h.num(ck.everyEvent) || c == 0 {
+		if got := perStream[i]; float64(median-got) > h.num(c) || got == 0 {
 			behind++
 		}
 	}
@@ -174,11 +195,13 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 	if dist.Max() == 0 {
 		measured = fmt.Sprintf("no stream got an event in the %s window (%d of %d streams opened)", holdFor, h.agg.Metrics().Streams, mine)
 	}
-	h.offenders(ck.everyEvent, behind, mine, measured)
-	mu.Lock()
-	judgeHoldTarget(h, ck.holdTargetChecks, tw, perStream, holdFor, window, cfg.Resolved().Plan().ShardStreams())
-	mu.Unlock()
+	h.offenders(c, behind, mine, measured)
+}
 
+// noteHoldMemory notes what a stream costs the runner (rss: its RSS before the load, at
+// the end of the hold and after a GC) and the server (its figures against the baseline).
+func noteHoldMemory(h *Harness, server probe.Sample, rss [3]float64, mine, n int) {
+	runnerBase, runnerPeak, runnerLive := rss[0], rss[1], rss[2]
 	runnerPer := (runnerPeak - runnerBase) / float64(mine) / 1024
 	note := fmt.Sprintf("runner %.1f KB RSS per stream (%.1f KB after a GC)", runnerPer, (runnerLive-runnerBase)/float64(mine)/1024)
 	if b, ok := h.baseline.Value(probe.MetricRSS); ok {
@@ -192,5 +215,4 @@ func runHold(ctx context.Context, h *Harness, ck holdChecks) error {
 		}
 	}
 	h.Note("%s", note)
-	return nil
 }

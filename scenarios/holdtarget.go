@@ -91,6 +91,41 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 	wm := window.agg.Metrics()
 	all := h.agg.Metrics()
 
+	judgeExcessEvents(h, ck, w, inWindow, holdFor, streams)
+	judgeFirstEvent(h, ck, w, wm, all, streams)
+	// Bursts in the hold window, against the target's one-event-at-a-time rhythm.
+	h.Judge(ck.batching, report.Rule{Metric: "batched_share", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.batching),
+		Needs: []report.Evidence{report.EvidenceEvent}})
+
+	// Delivery latency in the hold window: from the harness's marks, else from the
+	// events' send time.
+	switch {
+	case publishing:
+		h.Judge(ck.deliveryLatency, report.Rule{Metric: "mark_latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
+			Needs: []report.Evidence{report.EvidenceMarks}})
+	case wm.Latency.Count > 0:
+		h.Judge(ck.deliveryLatency, report.Rule{Metric: "latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
+			Needs: []report.Evidence{report.EvidenceEvent}})
+	default:
+		why := h.latencyNote()
+		if why == "" {
+			why = "no event arrived"
+		}
+		h.notApplicable(ck.deliveryLatency, why+"; nothing was published (--publish-url)")
+	}
+
+	judgeQuickEnds(h, ck, w, all, streams)
+	if h.markPrefix != "" {
+		recordEdgeMarks(h, w, streams)
+	}
+	if note := h.latencyNote(); note != "" {
+		h.Note("%s", note)
+	}
+}
+
+// judgeExcessEvents: events beyond what the target produced.
+func judgeExcessEvents(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWindow []int, holdFor time.Duration, streams func(func(int) bool)) {
+	publishing := h.markPrefix != ""
 	// Events beyond what the target produced: history replayed on a fresh connect, a
 	// replay flood. Produced: the marks published while the stream was open, or the
 	// stream's own rate in the hold window over the time it was open.
@@ -129,7 +164,10 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		h.offenders(ck.excessEvents, over, judged, fmt.Sprintf("%d of %d streams got more than %.1f times the events the target produced; the median stream got %.0f events where the target produced about %.0f (%s)",
 			over, judged, limit, g, p, source))
 	}
+}
 
+// judgeFirstEvent: a held head or first event.
+func judgeFirstEvent(h *Harness, ck holdTargetChecks, w *holdTargetWatch, wm, all report.Metrics, streams func(func(int) bool)) {
 	// A held head or first event: later than the limit, and later than the target's own
 	// rhythm explains.
 	gapP50 := time.Duration(wm.Gap.P50MS * float64(time.Millisecond))
@@ -159,28 +197,10 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		}
 		h.offenders(ck.firstEvent, late, withEvent, note)
 	}
+}
 
-	// Bursts in the hold window, against the target's one-event-at-a-time rhythm.
-	h.Judge(ck.batching, report.Rule{Metric: "batched_share", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.batching),
-		Needs: []report.Evidence{report.EvidenceEvent}})
-
-	// Delivery latency in the hold window: from the harness's marks, else from the
-	// events' send time.
-	switch {
-	case publishing:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "mark_latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
-			Needs: []report.Evidence{report.EvidenceMarks}})
-	case wm.Latency.Count > 0:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
-			Needs: []report.Evidence{report.EvidenceEvent}})
-	default:
-		why := h.latencyNote()
-		if why == "" {
-			why = "no event arrived"
-		}
-		h.notApplicable(ck.deliveryLatency, why+"; nothing was published (--publish-url)")
-	}
-
+// judgeQuickEnds: streams that keep ending at once.
+func judgeQuickEnds(h *Harness, ck holdTargetChecks, w *holdTargetWatch, all report.Metrics, streams func(func(int) bool)) {
 	// Streams that keep ending at once (a stream ended by a lifetime limit lives
 	// longer than a second, so its reconnects do not count).
 	if all.Attempts == 0 {
@@ -204,12 +224,6 @@ func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWind
 		h.offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; reconnect rate: %s (the %s reconnect floor allows at most %.0f per second per stream)",
 			offenders, mine, plural(maxQuick, "attempt", "attempts"), report.ReconnectRateText(all.Reconnects, all.Streams, time.Since(h.start)),
 			floor, math.Floor(float64(time.Second)/float64(floor))))
-	}
-	if h.markPrefix != "" {
-		recordEdgeMarks(h, w, streams)
-	}
-	if note := h.latencyNote(); note != "" {
-		h.Note("%s", note)
 	}
 }
 

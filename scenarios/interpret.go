@@ -106,6 +106,24 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 		return err
 	}
 	h.Finish()
+	return h.judgeDeclared(ctx, afterLoad{opened: opened, probes: probes, base: base, total: total, senders: senders, marks: marks, hookEnd: hookEnd})
+}
+
+// afterLoad is what runDeclared hands to judgeDeclared once the load has ended.
+type afterLoad struct {
+	opened  Opened
+	probes  []*CheckSpec // nil when the baseline could not be scraped
+	base    probe.Sample
+	total   int
+	senders *senderWatch
+	marks   *markWatch
+	hookEnd time.Time
+}
+
+// judgeDeclared judges every declared check over what the ended load left: the
+// aggregate, the server's settled figures, the senders and marks watched.
+func (h *Harness) judgeDeclared(ctx context.Context, a afterLoad) error {
+	opened, probes, base, total, senders, marks, hookEnd := a.opened, a.probes, a.base, a.total, a.senders, a.marks, a.hookEnd
 	if m := h.agg.Metrics(); m.Attempts > 0 && m.Streams == 0 {
 		// Nothing opened anywhere: tell an unreachable or refusing target from one
 		// that fails the checks.
@@ -184,44 +202,13 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 		if p.Group != "" {
 			g = h.StreamGroup(p.Group, nb*per)
 		}
-		var px *proxy.Proxy
-		if p.Through != nil {
-			cfg := *p.Through
-			cfg.Upstream, cfg.InsecureUpstream = h.opts.Target, cfg.InsecureUpstream || h.opts.Insecure
-			if p.ThroughIdle != nil {
-				cfg.IdleTimeout = h.dur(p.ThroughIdle)
-			}
-			var err error
-			if px, err = proxy.Start(ctx, cfg); err != nil {
-				return opened, 0, fmt.Errorf("start the proxy of phase %d: %w", len(opened.Phases), err)
-			}
-			h.closeAfter(px.Close)
+		px, err := h.phaseProxy(ctx, p, len(opened.Phases))
+		if err != nil {
+			return opened, 0, err
 		}
-		var srcs []*runner.EventSource
-		var brs []*runner.Browser
-		for range nb {
-			br := h.newBrowser(false)
-			brs = append(brs, br)
-			for range per {
-				sess := sessions[len(srcs)]
-				if g != nil {
-					h.Join(g, stream)
-				}
-				h.sessions(stream, sess)
-				u := h.streamURL(sess)
-				switch {
-				case px != nil:
-					u = h.streamURLVia(px.URL(), sess)
-				case base != "":
-					u = h.streamURLVia(base, sess)
-				}
-				es, err := h.Open(ctx, br, stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
-				if err != nil {
-					return opened, 0, err
-				}
-				srcs = append(srcs, es)
-				stream++
-			}
+		srcs, brs, err := h.openPhaseStreams(ctx, p, phaseStreams{sessions: sessions, browsers: nb, per: per, group: g, proxy: px, base: base}, &stream)
+		if err != nil {
+			return opened, 0, err
 		}
 		if h.sc.Publish {
 			h.startPublish(ctx)
@@ -270,6 +257,66 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	}
 	h.request(total, browsers, longest, strings.Join(notes, "; "))
 	return opened, total, nil
+}
+
+// phaseProxy starts the built-in proxy a phase goes through (nil without one); it is
+// closed when the scenario ends.
+func (h *Harness) phaseProxy(ctx context.Context, p Phase, index int) (*proxy.Proxy, error) {
+	if p.Through == nil {
+		return nil, nil
+	}
+	cfg := *p.Through
+	cfg.Upstream, cfg.InsecureUpstream = h.opts.Target, cfg.InsecureUpstream || h.opts.Insecure
+	if p.ThroughIdle != nil {
+		cfg.IdleTimeout = h.dur(p.ThroughIdle)
+	}
+	px, err := proxy.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start the proxy of phase %d: %w", index, err)
+	}
+	h.closeAfter(px.Close)
+	return px, nil
+}
+
+// phaseStreams is how one phase's streams are laid out: its sessions over browsers of
+// per streams each, joined to group (if any), through proxy or base (if any).
+type phaseStreams struct {
+	sessions      []string
+	browsers, per int
+	group         *Group
+	proxy         *proxy.Proxy
+	base          string
+}
+
+// openPhaseStreams opens a phase's streams, numbering them from *stream on.
+func (h *Harness) openPhaseStreams(ctx context.Context, p Phase, l phaseStreams, stream *int) ([]*runner.EventSource, []*runner.Browser, error) {
+	var srcs []*runner.EventSource
+	var brs []*runner.Browser
+	for range l.browsers {
+		br := h.newBrowser(false)
+		brs = append(brs, br)
+		for range l.per {
+			sess := l.sessions[len(srcs)]
+			if l.group != nil {
+				h.Join(l.group, *stream)
+			}
+			h.sessions(*stream, sess)
+			u := h.streamURL(sess)
+			switch {
+			case l.proxy != nil:
+				u = h.streamURLVia(l.proxy.URL(), sess)
+			case l.base != "":
+				u = h.streamURLVia(l.base, sess)
+			}
+			es, err := h.Open(ctx, br, *stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
+			if err != nil {
+				return nil, nil, err
+			}
+			srcs = append(srcs, es)
+			*stream++
+		}
+	}
+	return srcs, brs, nil
 }
 
 // phaseBase starts the nginx of a phase with one and returns its URL, or why the
