@@ -100,6 +100,9 @@ func heapOf(mk func() sketch, vals []float64) int64 {
 	return (int64(b.HeapAlloc) - int64(a.HeapAlloc)) / k
 }
 
+// main is the comparison as one script, top to bottom (distributions, then each
+// measurement printed as it is taken): about 100 lines kept together so that what is
+// measured reads in the order of the table it prints.
 func main() {
 	r := rand.New(rand.NewPCG(1, 2))
 	const n = 1_000_000
