@@ -369,7 +369,7 @@ func capacity(w io.Writer, dir string) error {
 		{"server memory per stream, same run", " KB", "%.1f", func(r holdRun) float64 { return r.serverKB }},
 		{"runner / server memory per stream", "", "%.2f", func(r holdRun) float64 { return r.runnerKB / r.serverKB }},
 		{"server goroutines per stream", "", "%.2f", func(r holdRun) float64 { return r.goroutine }},
-		{"p99 delivery latency (send to dispatch)", " ms", "%.1f", func(r holdRun) float64 { return r.p99 }},
+		{"p99 delivery latency (send to receipt)", " ms", "%.1f", func(r holdRun) float64 { return r.p99 }},
 		{"max delivery latency", " ms", "%.1f", func(r holdRun) float64 { return r.max }},
 		{fmt.Sprintf("time to open all %d streams", runs[0].requested), " s", "%.2f", func(r holdRun) float64 { return r.openS }},
 		{"p99 time to first event", " ms", "%.1f", func(r holdRun) float64 { return r.ttfeP99 }},

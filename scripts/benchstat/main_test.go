@@ -118,7 +118,7 @@ func TestCapacityTablePrintsMediansAndEveryRun(t *testing.T) {
 		"| runner memory per stream (RSS growth / streams, during the hold) | 14.8 KB | 14.9, 14.8, 14.7 |",
 		"| server memory per stream, same run | 49.5 KB | 47.1, 49.5, 52.6 |",
 		"| runner / server memory per stream | 0.30 | 0.32, 0.30, 0.28 |",
-		"| p99 delivery latency (send to dispatch) | 8.4 ms | 7.8, 8.4, 11.1 |",
+		"| p99 delivery latency (send to receipt) | 8.4 ms | 7.8, 8.4, 11.1 |",
 		"| time to open all 100 streams | 1.00 s |",
 		"run 3: hold fail, 100 of 100 streams opened (not passing: every-event fail)",
 	} {
