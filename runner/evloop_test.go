@@ -275,11 +275,7 @@ func TestEventLoopPauseHandsBack(t *testing.T) {
 // Closing the loops under an open stream ends its connection with a network error;
 // the reconnect then reads on the source's goroutine.
 func TestEventLoopCloseUnderStream(t *testing.T) {
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "data: x\n\n")
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, "data: x\n\n")
 	g := testLoops(t, 2)
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond, EventLoops: g}, rec.ch)

@@ -111,7 +111,6 @@ func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) 
 	return es
 }
 
-// streamHeaders writes the usual SSE response headers and flushes them.
 // serve starts srv (made with httptest.NewUnstartedServer), over TLS with HTTP/2 when
 // tlsH2, with its error log discarded, and closes it and its connections at cleanup.
 func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
@@ -146,6 +145,18 @@ func resumeServer(t *testing.T, bodies ...string) *httptest.Server {
 	})
 }
 
+// holdServer answers every request with the stream body and then holds the
+// stream open until the request ends.
+func holdServer(t *testing.T, body string) *httptest.Server {
+	t.Helper()
+	return sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "%s", body)
+		<-r.Context().Done()
+	})
+}
+
+// streamHeaders writes the usual SSE response headers and flushes them.
 func streamHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

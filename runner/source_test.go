@@ -272,11 +272,7 @@ func TestIDsFlagged(t *testing.T) {
 // TestEventsWithoutOwnIDAreNotDuplicates: an event without an id field carries the
 // previous id over (the spec's id buffer); it is not that event again.
 func TestEventsWithoutOwnIDAreNotDuplicates(t *testing.T) {
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "id: 1\ndata: {}\n\nevent: connected\ndata: {}\n\nid: 2\ndata: {}\n\nid: 2\ndata: {}\n\n")
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, "id: 1\ndata: {}\n\nevent: connected\ndata: {}\n\nid: 2\ndata: {}\n\nid: 2\ndata: {}\n\n")
 	rec := newRecorder(t)
 	startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	ev := rec.waitKind(t, RecordEvent, 4)
@@ -568,11 +564,7 @@ func TestStopReadingKeepsSocket(t *testing.T) {
 
 func TestReadRateLimit(t *testing.T) {
 	payload := fmt.Sprintf("data: %s\n\n", strings.Repeat("y", 6000))
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "%s", payload)
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, payload)
 	measure := func(rate int64) time.Duration {
 		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, ReadRate: rate}, nil)
 		start := time.Now()
