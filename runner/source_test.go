@@ -189,19 +189,13 @@ func testRetryJitter(t *testing.T, jitter float64) {
 }
 
 func TestNetworkErrorReconnects(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch hits.Add(1) {
-		case 1:
-			streamHeaders(w)
-			writeEvent(w, "id: 1\ndata: x\n\n")
-			// Cut the connection mid-body: no terminating chunk.
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		default:
-			w.WriteHeader(http.StatusNoContent)
+	srv, _ := connServer(t, http.StatusNoContent, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "id: 1\ndata: x\n\n")
+		// Cut the connection mid-body: no terminating chunk.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
 		}
 	})
 	rec := newRecorder(t)
