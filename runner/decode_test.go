@@ -248,12 +248,7 @@ func TestBadContentCodings(t *testing.T) {
 	// run answers the first request with body in coding and later ones with 204, and
 	// runs a source to its end: it returns the source, its records and the requests.
 	run := func(t *testing.T, coding, body string) (*EventSource, *recorder, int32) {
-		var hits atomic.Int32
-		srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-			if hits.Add(1) > 1 {
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
+		srv, hits := connServer(t, http.StatusNoContent, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Content-Encoding", coding)
 			io.WriteString(w, body)

@@ -179,11 +179,7 @@ func TestEventLoopBatchesLoseNothing(t *testing.T) {
 
 // A loop that goes quiet still sends the records it holds: one event, then silence.
 func TestEventLoopIdleSendsHeldRecords(t *testing.T) {
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "id: 1\ndata: only\n\n")
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, "id: 1\ndata: only\n\n")
 	loops := testLoops(t, 1)
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, EventLoops: loops}, rec.ch)

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -138,46 +137,23 @@ func TestHelperLoopCostRunner(t *testing.T) {
 	settle()
 	before := rssBytes(t)
 
-	var opened, events, errs atomic.Int64
-	perStream := make([]atomic.Int32, n)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var measuring atomic.Bool
-	out := make(chan Record, 1024)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for r := range out {
-			switch r.Kind {
-			case RecordHeaders:
-				opened.Add(1)
-			case RecordEvent:
-				events.Add(1)
-				perStream[r.Stream].Add(1)
-				if r.Missing != 0 || r.Duplicate {
-					errs.Add(1)
-				}
-				if measuring.Load() && r.Latency >= 0 {
-					mu.Lock()
-					lat = append(lat, r.Latency)
-					mu.Unlock()
-				}
-			case RecordError:
-				errs.Add(1)
-			}
-		}
-	}()
 	ramp := time.Duration(n) * time.Second / 2000
-	l, err := Start(context.Background(), Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second, GoroutineReaders: !loop}, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ramp+60*time.Second, fmt.Sprintf("%d open streams", n), func() bool { return opened.Load() == int64(n) })
+	run, _ := startScaleRun(t, Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second, GoroutineReaders: !loop}, func(s *scaleRun, r Record) {
+		if r.Kind != RecordEvent {
+			return
+		}
+		s.eventInOrder(r)
+		if measuring.Load() && r.Latency >= 0 {
+			mu.Lock()
+			lat = append(lat, r.Latency)
+			mu.Unlock()
+		}
+	})
 	time.Sleep(3 * time.Second)
-	base := make([]int32, n)
-	for i := range perStream {
-		base[i] = perStream[i].Load()
-	}
+	base := run.snapshot()
 	if path := os.Getenv(loopCostProfileEnv); path != "" {
 		// One profile per path: the last run of each writes it.
 		if f, err := os.Create(fmt.Sprintf("%s.%d.loop-%v", path, n, loop)); err == nil {
@@ -186,17 +162,12 @@ func TestHelperLoopCostRunner(t *testing.T) {
 		}
 	}
 	measuring.Store(true)
-	ev0, cpu0 := events.Load(), cpuTime()
+	ev0, cpu0 := run.events.Load(), cpuTime()
 	time.Sleep(loopCostWindow)
-	ev1, cpu1 := events.Load(), cpuTime()
+	ev1, cpu1 := run.events.Load(), cpuTime()
 	measuring.Store(false)
 	pprof.StopCPUProfile()
-	short := 0
-	for i := range perStream {
-		if perStream[i].Load()-base[i] < int32(loopCostWindow/time.Second)-1 {
-			short++
-		}
-	}
+	short := run.short(base, int32(loopCostWindow/time.Second))
 	settle()
 	after := rssBytes(t)
 	mu.Lock()
@@ -207,14 +178,10 @@ func TestHelperLoopCostRunner(t *testing.T) {
 	}
 	mu.Unlock()
 	c := loopCost{Loop: loop, Streams: n, Events: ev1 - ev0, RSSPerStreamK: float64(after-before) / float64(n) / 1024,
-		LatencyP99MS: float64(p99) / 1e6, Short: short, Errors: errs.Load()}
+		LatencyP99MS: float64(p99) / 1e6, Short: short, Errors: run.errs.Load()}
 	if c.Events > 0 {
 		c.CPUPerEventUS = float64(cpu1-cpu0) / float64(c.Events) / 1e3
 	}
-	l.Stop()
-	l.Wait()
-	close(out)
-	<-consumed
 	b, _ := json.Marshal(c)
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(w, "LOOPCOST %s\n", b)

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -87,20 +86,14 @@ func looped(es *EventSource) bool {
 // across writes, comments, retry, ids and a reconnect with Last-Event-ID.
 func TestEventLoopSameRecords(t *testing.T) {
 	run := func(t *testing.T, loops *EventLoops) []Record {
-		var hits atomic.Int32
-		srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-			switch hits.Add(1) {
-			case 1:
-				streamHeaders(w)
-				writeEvent(w, ": hello\n\nretry: 5\nid: 1\ndata: {\"sent_unix_ns\": 1, \"sender\": \"a\"}\n\n")
-				writeEvent(w, "event: tick\nid: 2\ndata: line one\n")
-				writeEvent(w, "data: line two\n\nid: 3\ndata: three\n\n: trailing comment")
-			case 2:
-				streamHeaders(w)
-				writeEvent(w, "id: 4\ndata: after %q\n\n", r.Header.Get("Last-Event-ID"))
-			default:
-				w.WriteHeader(http.StatusNoContent)
-			}
+		srv, _ := connServer(t, http.StatusNoContent, func(w http.ResponseWriter, r *http.Request) {
+			streamHeaders(w)
+			writeEvent(w, ": hello\n\nretry: 5\nid: 1\ndata: {\"sent_unix_ns\": 1, \"sender\": \"a\"}\n\n")
+			writeEvent(w, "event: tick\nid: 2\ndata: line one\n")
+			writeEvent(w, "data: line two\n\nid: 3\ndata: three\n\n: trailing comment")
+		}, func(w http.ResponseWriter, r *http.Request) {
+			streamHeaders(w)
+			writeEvent(w, "id: 4\ndata: after %q\n\n", r.Header.Get("Last-Event-ID"))
 		})
 		rec := newRecorder(t)
 		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond, NoReconnect: false, EventLoops: loops}, rec.ch)
@@ -275,11 +268,7 @@ func TestEventLoopPauseHandsBack(t *testing.T) {
 // Closing the loops under an open stream ends its connection with a network error;
 // the reconnect then reads on the source's goroutine.
 func TestEventLoopCloseUnderStream(t *testing.T) {
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "data: x\n\n")
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, "data: x\n\n")
 	g := testLoops(t, 2)
 	rec := newRecorder(t)
 	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond, EventLoops: g}, rec.ch)

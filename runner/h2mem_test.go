@@ -3,13 +3,11 @@ package runner
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -115,9 +113,7 @@ func TestTLSMemoryPerStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	target, serverPid := startServeTLS(t)
-	if os.Getenv("SSEHARNESS_MEMTEST_HEAPPROFILE") != "" {
-		runtime.MemProfileRate = 256
-	}
+	sampleHeapIfAsked()
 
 	settle()
 	before := rssBytes(t)
@@ -126,59 +122,26 @@ func TestTLSMemoryPerStream(t *testing.T) {
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 
-	var opened, events, errs, wrongProto atomic.Int64
-	perStream := make([]atomic.Int32, n)
-	out := make(chan Record, 1024)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for r := range out {
-			switch r.Kind {
-			case RecordHeaders:
-				opened.Add(1)
-				if want := map[string]string{"h2": "HTTP/2.0", "http/1.1": "HTTP/1.1"}[proto]; r.Proto != want {
-					wrongProto.Add(1)
-				}
-			case RecordEvent:
-				if r.EventType == "tick" {
-					events.Add(1)
-					perStream[r.Stream].Add(1)
-				}
-			case RecordError:
-				errs.Add(1)
-			}
-		}
-	}()
+	var wrongProto atomic.Int64
+	wantProto := map[string]string{"h2": "HTTP/2.0", "http/1.1": "HTTP/1.1"}[proto]
 	ramp := time.Duration(n) * time.Second / 1000 // TLS handshakes cost: 1,000 per second
 	cfg := Config{Target: target, Streams: n, StreamsPerBrowser: perBrowser, Ramp: ramp, Hold: time.Hour,
 		Drain: 10 * time.Second, Insecure: true, DisableHTTP2: proto == "http/1.1"}
-	l, err := Start(context.Background(), cfg, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		l.Stop()
-		l.Wait()
-		close(out)
-		<-consumed
-	}()
-	start := time.Now()
-	waitFor(t, ramp+60*time.Second, fmt.Sprintf("%d open streams", n), func() bool { return opened.Load() == int64(n) })
-	openedIn := time.Since(start)
-
-	time.Sleep(2 * time.Second)
-	base := make([]int32, n)
-	for i := range perStream {
-		base[i] = perStream[i].Load()
-	}
-	const window = 5
-	time.Sleep(window * time.Second)
-	short := 0
-	for i := range perStream {
-		if perStream[i].Load()-base[i] < window-1 {
-			short++
+	run, openedIn := startScaleRun(t, cfg, func(s *scaleRun, r Record) {
+		switch r.Kind {
+		case RecordHeaders:
+			if r.Proto != wantProto {
+				wrongProto.Add(1)
+			}
+		case RecordEvent:
+			if r.EventType == "tick" {
+				s.event(r)
+			}
 		}
-	}
+	})
+
+	const window = 5
+	short := run.holdWindow(2*time.Second, window*time.Second)
 	rssLive := rssBytes(t)
 	serverLive := procRSS(serverPid)
 	settle()
@@ -186,15 +149,10 @@ func TestTLSMemoryPerStream(t *testing.T) {
 	g1 := runtime.NumGoroutine()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
-	if path := os.Getenv("SSEHARNESS_MEMTEST_HEAPPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-	}
+	writeHeapProfileIfAsked()
 	kb := func(b int64) float64 { return float64(b) / float64(n) / 1024 }
 	t.Logf("%s, %d streams per browser: %d streams open in %v (ramp %v); %d ticks; errors %d",
-		proto, perBrowser, n, openedIn.Round(time.Millisecond), ramp, events.Load(), errs.Load())
+		proto, perBrowser, n, openedIn.Round(time.Millisecond), ramp, run.events.Load(), run.errs.Load())
 	t.Logf("runner RSS %.1f MB -> %.1f MB (%.1f MB before the GC): %.1f KB per stream (%.1f before the GC); Go heap+stacks %.1f KB, stacks %.1f KB; goroutines %.2f per stream",
 		float64(before)/1e6, float64(after)/1e6, float64(rssLive)/1e6, kb(after-before), kb(rssLive-before),
 		kb(int64(ms1.HeapInuse+ms1.StackInuse)-int64(ms0.HeapInuse+ms0.StackInuse)), kb(int64(ms1.StackInuse)-int64(ms0.StackInuse)),
@@ -205,7 +163,7 @@ func TestTLSMemoryPerStream(t *testing.T) {
 	if short > 0 {
 		t.Errorf("%d of %d streams missed ticks in a %d s window", short, n, window)
 	}
-	if errs.Load() > 0 || wrongProto.Load() > 0 {
-		t.Errorf("%d errors, %d heads not over %s", errs.Load(), wrongProto.Load(), proto)
+	if run.errs.Load() > 0 || wrongProto.Load() > 0 {
+		t.Errorf("%d errors, %d heads not over %s", run.errs.Load(), wrongProto.Load(), proto)
 	}
 }

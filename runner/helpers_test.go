@@ -111,7 +111,6 @@ func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) 
 	return es
 }
 
-// streamHeaders writes the usual SSE response headers and flushes them.
 // serve starts srv (made with httptest.NewUnstartedServer), over TLS with HTTP/2 when
 // tlsH2, with its error log discarded, and closes it and its connections at cleanup.
 func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
@@ -129,23 +128,50 @@ func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
 	})
 }
 
+// connServer answers connection n with streams[n-1] and every connection after the
+// last one with the status then and no body. It returns the count of requests.
+func connServer(t *testing.T, then int, streams ...http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := int(hits.Add(1))
+		if n > len(streams) {
+			w.WriteHeader(then)
+			return
+		}
+		streams[n-1](w, r)
+	})
+	return srv, &hits
+}
+
 // resumeServer answers connection n with the stream bodies[n-1], which ends after it,
 // and every connection after the last body with 204 No Content: a stream that resumes
 // len(bodies)-1 times and then ends for good.
 func resumeServer(t *testing.T, bodies ...string) *httptest.Server {
 	t.Helper()
-	var hits atomic.Int32
-	return sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		n := int(hits.Add(1))
-		if n > len(bodies) {
-			w.WriteHeader(http.StatusNoContent)
-			return
+	streams := make([]http.HandlerFunc, len(bodies))
+	for i, body := range bodies {
+		streams[i] = func(w http.ResponseWriter, r *http.Request) {
+			streamHeaders(w)
+			writeEvent(w, "%s", body)
 		}
+	}
+	srv, _ := connServer(t, http.StatusNoContent, streams...)
+	return srv
+}
+
+// holdServer answers every request with the stream body and then holds the
+// stream open until the request ends.
+func holdServer(t *testing.T, body string) *httptest.Server {
+	t.Helper()
+	return sseServer(t, func(w http.ResponseWriter, r *http.Request) {
 		streamHeaders(w)
-		writeEvent(w, "%s", bodies[n-1])
+		writeEvent(w, "%s", body)
+		<-r.Context().Done()
 	})
 }
 
+// streamHeaders writes the usual SSE response headers and flushes them.
 func streamHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,12 +12,7 @@ import (
 // the refused retry has neither.
 func TestQuietAndLivedOnTheWire(t *testing.T) {
 	const silence, beforeCut = 300 * time.Millisecond, 200 * time.Millisecond
-	var calls atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) > 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
+	srv, _ := connServer(t, http.StatusServiceUnavailable, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()

@@ -101,26 +101,14 @@ func cpuTime() time.Duration {
 // runner's CPU time.
 func benchRun(b *testing.B, cfg RequestConfig) ([]RequestRecord, []RequestRecord, time.Duration, time.Duration) {
 	b.Helper()
-	ch := make(chan RequestRecord, 1024)
-	var ends, chunks []RequestRecord
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for r := range ch {
-			if r.Kind == RequestEnd {
-				ends = append(ends, r)
-			} else if r.Content {
-				chunks = append(chunks, r)
-			}
-		}
-	}()
+	sink := drainRequests(1024)
 	cpu0, wall0 := cpuTime(), time.Now()
-	if _, err := RunRequests(context.Background(), cfg, ch); err != nil {
+	if _, err := RunRequests(context.Background(), cfg, sink.ch); err != nil {
 		b.Fatal(err)
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-	close(ch)
-	<-done
+	ends := sink.close()
+	chunks := sink.chunks
 	for _, e := range ends {
 		if e.End != EndTerminated {
 			b.Fatalf("request %d: %s %s", e.Request, e.End, e.Err)

@@ -82,6 +82,37 @@ func runRequests(t *testing.T, cfg RequestConfig) requestResult {
 	return res
 }
 
+// requestSink drains a channel of request records, keeping the end records and the
+// chunks with content, until close.
+type requestSink struct {
+	ch           chan RequestRecord
+	ends, chunks []RequestRecord
+	done         chan struct{}
+}
+
+// drainRequests starts a requestSink on a channel of the given buffer.
+func drainRequests(buffer int) *requestSink {
+	s := &requestSink{ch: make(chan RequestRecord, buffer), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for r := range s.ch {
+			if r.Kind == RequestEnd {
+				s.ends = append(s.ends, r)
+			} else if r.Content {
+				s.chunks = append(s.chunks, r)
+			}
+		}
+	}()
+	return s
+}
+
+// close closes the channel, waits until every record is drained and returns the ends.
+func (s *requestSink) close() []RequestRecord {
+	close(s.ch)
+	<-s.done
+	return s.ends
+}
+
 // chatServer serves the reference server with chat timings and faults.
 func chatServer(t *testing.T, firstToken, interval time.Duration, faults string) string {
 	t.Helper()
@@ -629,20 +660,9 @@ func TestRequestShardsSplitOneRun(t *testing.T) {
 	seen := map[int]int{} // request -> shard
 	for shard := range 2 {
 		cfg.Shard = Shard{Index: shard, Count: 2}
-		ch := make(chan RequestRecord, 64)
-		var ends []RequestRecord
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for r := range ch {
-				if r.Kind == RequestEnd {
-					ends = append(ends, r)
-				}
-			}
-		}()
-		run, err := RunRequests(context.Background(), cfg, ch)
-		close(ch)
-		<-done
+		sink := drainRequests(64)
+		run, err := RunRequests(context.Background(), cfg, sink.ch)
+		ends := sink.close()
 		if err != nil {
 			t.Fatal(err)
 		}

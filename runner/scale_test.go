@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,95 +170,49 @@ func TestMemoryPerStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := startHelperServer(t, time.Second)
-	if os.Getenv("SSEHARNESS_MEMTEST_HEAPPROFILE") != "" {
-		runtime.MemProfileRate = 256
-	}
+	sampleHeapIfAsked()
 
 	settle()
 	before := rssBytes(t)
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 
-	// Aggregate in O(1) per stream: what a report does, without importing it.
-	var opened, events, errs, encoded atomic.Int64
-	perStream := make([]atomic.Int32, n)
-	var maxLatency atomic.Int64
-	out := make(chan Record, 1024)
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for r := range out {
-			switch r.Kind {
-			case RecordHeaders:
-				opened.Add(1)
-				if r.ContentEncoding != "" {
-					encoded.Add(1)
-				}
-			case RecordEvent:
-				events.Add(1)
-				perStream[r.Stream].Add(1)
-				if int64(r.Latency) > maxLatency.Load() {
-					maxLatency.Store(int64(r.Latency))
-				}
-				if r.Missing != 0 || r.Duplicate {
-					errs.Add(1)
-				}
-			case RecordError:
-				errs.Add(1)
-			}
-		}
-	}()
+	var encoded, maxLatency atomic.Int64
 	ramp := time.Duration(n) * time.Second / 2000 // 2,000 new streams per second
 	cfg := Config{Target: target, Streams: n, Ramp: ramp, Hold: time.Hour, Drain: 10 * time.Second}
-	l, err := Start(context.Background(), loopConfig(cfg), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		l.Stop()
-		l.Wait()
-		close(out)
-		<-consumed
-	}()
-	start := time.Now()
-	waitFor(t, ramp+60*time.Second, fmt.Sprintf("%d open streams", n), func() bool { return opened.Load() == int64(n) })
-	openedIn := time.Since(start)
+	run, openedIn := startScaleRun(t, loopConfig(cfg), func(s *scaleRun, r Record) {
+		switch r.Kind {
+		case RecordHeaders:
+			if r.ContentEncoding != "" {
+				encoded.Add(1)
+			}
+		case RecordEvent:
+			s.eventInOrder(r)
+			if int64(r.Latency) > maxLatency.Load() {
+				maxLatency.Store(int64(r.Latency))
+			}
+		}
+	})
 
 	// Hold a few ticks, then count each stream's events over a window.
-	time.Sleep(2 * time.Second)
-	base := make([]int32, n)
-	for i := range perStream {
-		base[i] = perStream[i].Load()
-	}
 	const window = 5
-	time.Sleep(window * time.Second)
-	short := 0
-	for i := range perStream {
-		if perStream[i].Load()-base[i] < window-1 {
-			short++
-		}
-	}
+	short := run.holdWindow(2*time.Second, window*time.Second)
 	settle()
 	after := rssBytes(t)
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
-	if path := os.Getenv("SSEHARNESS_MEMTEST_HEAPPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-	}
+	writeHeapProfileIfAsked()
 	perRSS := float64(after-before) / float64(n)
 	perHeap := float64((ms1.HeapInuse+ms1.StackInuse)-(ms0.HeapInuse+ms0.StackInuse)) / float64(n)
 	t.Logf("%d streams open in %v (ramp %v); %d events; max latency %v; errors %d",
-		n, openedIn.Round(time.Millisecond), ramp, events.Load(), time.Duration(maxLatency.Load()).Round(time.Millisecond), errs.Load())
+		n, openedIn.Round(time.Millisecond), ramp, run.events.Load(), time.Duration(maxLatency.Load()).Round(time.Millisecond), run.errs.Load())
 	t.Logf("runner RSS %.1f MB -> %.1f MB: %.1f KB per stream (Go heap+stacks %.1f KB per stream; stacks %.1f KB)",
 		float64(before)/1e6, float64(after)/1e6, perRSS/1024, perHeap/1024, float64(ms1.StackInuse-ms0.StackInuse)/float64(n)/1024)
 	if short > 0 {
 		t.Errorf("%d of %d streams missed ticks in a %d s window", short, n, window)
 	}
-	if errs.Load() > 0 {
-		t.Errorf("%d errors or lost/duplicated ids", errs.Load())
+	if run.errs.Load() > 0 {
+		t.Errorf("%d errors or lost/duplicated ids", run.errs.Load())
 	}
 	coding := os.Getenv(memEncodingEnv)
 	if coding != "" {

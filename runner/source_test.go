@@ -189,19 +189,13 @@ func testRetryJitter(t *testing.T, jitter float64) {
 }
 
 func TestNetworkErrorReconnects(t *testing.T) {
-	var hits atomic.Int32
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch hits.Add(1) {
-		case 1:
-			streamHeaders(w)
-			writeEvent(w, "id: 1\ndata: x\n\n")
-			// Cut the connection mid-body: no terminating chunk.
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		default:
-			w.WriteHeader(http.StatusNoContent)
+	srv, _ := connServer(t, http.StatusNoContent, func(w http.ResponseWriter, r *http.Request) {
+		streamHeaders(w)
+		writeEvent(w, "id: 1\ndata: x\n\n")
+		// Cut the connection mid-body: no terminating chunk.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
 		}
 	})
 	rec := newRecorder(t)
@@ -272,11 +266,7 @@ func TestIDsFlagged(t *testing.T) {
 // TestEventsWithoutOwnIDAreNotDuplicates: an event without an id field carries the
 // previous id over (the spec's id buffer); it is not that event again.
 func TestEventsWithoutOwnIDAreNotDuplicates(t *testing.T) {
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "id: 1\ndata: {}\n\nevent: connected\ndata: {}\n\nid: 2\ndata: {}\n\nid: 2\ndata: {}\n\n")
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, "id: 1\ndata: {}\n\nevent: connected\ndata: {}\n\nid: 2\ndata: {}\n\nid: 2\ndata: {}\n\n")
 	rec := newRecorder(t)
 	startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL}, rec.ch)
 	ev := rec.waitKind(t, RecordEvent, 4)
@@ -568,11 +558,7 @@ func TestStopReadingKeepsSocket(t *testing.T) {
 
 func TestReadRateLimit(t *testing.T) {
 	payload := fmt.Sprintf("data: %s\n\n", strings.Repeat("y", 6000))
-	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
-		streamHeaders(w)
-		writeEvent(w, "%s", payload)
-		<-r.Context().Done()
-	})
+	srv := holdServer(t, payload)
 	measure := func(rate int64) time.Duration {
 		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, ReadRate: rate}, nil)
 		start := time.Now()
