@@ -30,6 +30,10 @@ const (
 	DefaultRequestTimeout = 60 * time.Second
 )
 
+// requestDrainSlack is what the default Drain adds to Timeout: room for a request sent
+// later than its arrival (a busy client) to run its whole Timeout.
+const requestDrainSlack = time.Second
+
 // terminalDrain bounds the read after a terminal event that lets an HTTP/1.1
 // connection be reused (the server ends the body right after it, normally).
 const terminalDrain = 100 * time.Millisecond
@@ -97,7 +101,9 @@ type RequestConfig struct {
 	Timeout time.Duration
 	// Drain is how long after the last scheduled arrival requests may still be sent
 	// and run; then requests still waiting in the client are dropped (EndDropped) and
-	// those running cancelled (EndCancelled). Default Timeout.
+	// those running cancelled (EndCancelled). Default Timeout plus requestDrainSlack,
+	// so that a request sent a little after its arrival (the client's own lag) still
+	// ends by its own Timeout rather than by the run's end.
 	Drain time.Duration
 
 	// Shard makes this process send only requests n with n % Count == Index, on the
@@ -121,7 +127,7 @@ func (c RequestConfig) Resolved() RequestConfig {
 	c.ErrorPath = cmp.Or(c.ErrorPath, DefaultErrorPath)
 	c.MaxConcurrency = cmp.Or(c.MaxConcurrency, DefaultMaxConcurrency)
 	c.Timeout = cmp.Or(c.Timeout, DefaultRequestTimeout)
-	c.Drain = cmp.Or(c.Drain, c.Timeout)
+	c.Drain = cmp.Or(c.Drain, c.Timeout+requestDrainSlack)
 	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
 	c.Shard.Count = cmp.Or(c.Shard.Count, 1)
 	return c
