@@ -23,6 +23,7 @@ func TestP1_UTF8DecodingOneReplacementPerMaximalSubpart(t *testing.T) {
 		{"surrogate", "\xED\xA0\x80", r + r + r},
 		{"overlong two-byte", "\xC0\x80", r + r},
 		{"overlong three-byte", "\xE0\x80\x80", r + r + r},
+		{"overlong four-byte", "\xF0\x8F\xBF\xBF", r + r + r + r},
 		{"above U+10FFFF", "\xF4\x90\x80\x80", r + r + r + r},
 		{"lone continuation", "a\x80b", "a" + r + "b"},
 		{"invalid byte FF", "\xFF\xFE", r + r},
