@@ -474,18 +474,10 @@ func (p *Parser) appendDecoded(b []byte) {
 			case c >= 0xC2 && c <= 0xDF:
 				p.need, p.cp = 1, rune(c&0x1F)
 			case c >= 0xE0 && c <= 0xEF:
-				if c == 0xE0 {
-					p.lower = 0xA0
-				} else if c == 0xED {
-					p.upper = 0x9F
-				}
+				p.narrow(c)
 				p.need, p.cp = 2, rune(c&0x0F)
 			case c >= 0xF0 && c <= 0xF4:
-				if c == 0xF0 {
-					p.lower = 0x90
-				} else if c == 0xF4 {
-					p.upper = 0x8F
-				}
+				p.narrow(c)
 				p.need, p.cp = 3, rune(c&0x07)
 			default:
 				p.emit(utf8.RuneError)
@@ -508,6 +500,22 @@ func (p *Parser) appendDecoded(b []byte) {
 			p.resetDecoder()
 			p.emit(cp)
 		}
+	}
+}
+
+// narrow sets the range the decoder allows for the byte after a three- or four-byte
+// lead c, where it is narrower than 80..BF: after E0 (no overlong), ED (no surrogate),
+// F0 (no overlong) and F4 (nothing above U+10FFFF).
+func (p *Parser) narrow(c byte) {
+	switch c {
+	case 0xE0:
+		p.lower = 0xA0
+	case 0xED:
+		p.upper = 0x9F
+	case 0xF0:
+		p.lower = 0x90
+	case 0xF4:
+		p.upper = 0x8F
 	}
 }
 

@@ -36,17 +36,7 @@ func FuzzParse(f *testing.F) {
 		}
 		whole := parseAll(bytes.NewReader(body), cfg)
 
-		var chunks [][]byte
-		rest := body
-		for i := 0; len(rest) > 0; i++ {
-			n := 1
-			if len(splits) > 0 {
-				n = 1 + int(splits[i%len(splits)])%97
-			}
-			n = min(n, len(rest))
-			chunks = append(chunks, rest[:n])
-			rest = rest[n:]
-		}
+		chunks := splitBy(body, splits)
 		split := parseAll(&chunkReader{chunks: chunks}, cfg)
 		if diff := diffOutcome(whole, split); diff != "" {
 			t.Fatalf("split %v: %s", splits, diff)

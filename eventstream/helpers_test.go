@@ -24,10 +24,19 @@ type outcome struct {
 
 // parseAll drains a parser over r.
 func parseAll(r io.Reader, cfg Config) outcome {
-	p := New(r, cfg)
+	return drain(New(r, cfg), nil)
+}
+
+// drain collects p's items up to its first error. With refill set, ErrPending is not
+// an end: refill is called, and must feed p more input or end its body.
+func drain(p *Parser, refill func()) outcome {
 	var o outcome
 	for {
 		it, err := p.Next()
+		if refill != nil && errors.Is(err, ErrPending) {
+			refill()
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				o.Err = err
@@ -39,6 +48,23 @@ func parseAll(r io.Reader, cfg Config) outcome {
 	o.LastID = p.LastEventID()
 	o.Offset = p.Offset()
 	return o
+}
+
+// splitBy cuts body into chunks whose sizes (1 to 97) cycle through splits, or into
+// single bytes when splits is empty.
+func splitBy(body, splits []byte) [][]byte {
+	var chunks [][]byte
+	rest := body
+	for i := 0; len(rest) > 0; i++ {
+		n := 1
+		if len(splits) > 0 {
+			n = 1 + int(splits[i%len(splits)])%97
+		}
+		n = min(n, len(rest))
+		chunks = append(chunks, rest[:n])
+		rest = rest[n:]
+	}
+	return chunks
 }
 
 // chunkReader returns its chunks one per Read (an empty chunk is a (0, nil) read).

@@ -3,7 +3,6 @@ package eventstream
 import (
 	"bytes"
 	"errors"
-	"io"
 	"testing"
 )
 
@@ -12,35 +11,20 @@ import (
 // read buffer is), then ends the body with end.
 func parsePush(chunks [][]byte, cfg Config, end error) outcome {
 	p := NewPush(cfg)
-	var o outcome
 	scratch := make([]byte, 0, 128)
 	next := 0
-	for {
-		it, err := p.Next()
-		if errors.Is(err, ErrPending) {
-			for i := range scratch {
-				scratch[i] = 0xFF // the parser must hold nothing of it
-			}
-			if next == len(chunks) {
-				p.EndBody(end)
-				continue
-			}
-			scratch = append(scratch[:0], chunks[next]...)
-			next++
-			p.Feed(scratch)
-			continue
+	return drain(p, func() {
+		for i := range scratch {
+			scratch[i] = 0xFF // the parser must hold nothing of it
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				o.Err = err
-			}
-			break
+		if next == len(chunks) {
+			p.EndBody(end)
+			return
 		}
-		o.Items = append(o.Items, it)
-	}
-	o.LastID = p.LastEventID()
-	o.Offset = p.Offset()
-	return o
+		scratch = append(scratch[:0], chunks[next]...)
+		next++
+		p.Feed(scratch)
+	})
 }
 
 func TestPushParsesAsPull(t *testing.T) {
@@ -97,18 +81,7 @@ func FuzzPush(f *testing.F) {
 		if small {
 			cfg.MaxLineSize, cfg.MaxEventSize = fuzzLimits.MaxLineSize, fuzzLimits.MaxEventSize
 		}
-		var chunks [][]byte
-		rest := body
-		for i := 0; len(rest) > 0; i++ {
-			n := 1
-			if len(splits) > 0 {
-				n = 1 + int(splits[i%len(splits)])%97
-			}
-			n = min(n, len(rest))
-			chunks = append(chunks, rest[:n])
-			rest = rest[n:]
-		}
-		if diff := diffOutcome(parseAll(bytes.NewReader(body), cfg), parsePush(chunks, cfg, nil)); diff != "" {
+		if diff := diffOutcome(parseAll(bytes.NewReader(body), cfg), parsePush(splitBy(body, splits), cfg, nil)); diff != "" {
 			t.Fatalf("split %v: %s", splits, diff)
 		}
 	})

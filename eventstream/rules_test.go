@@ -23,6 +23,7 @@ func TestP1_UTF8DecodingOneReplacementPerMaximalSubpart(t *testing.T) {
 		{"surrogate", "\xED\xA0\x80", r + r + r},
 		{"overlong two-byte", "\xC0\x80", r + r},
 		{"overlong three-byte", "\xE0\x80\x80", r + r + r},
+		{"overlong four-byte", "\xF0\x8F\xBF\xBF", r + r + r + r},
 		{"above U+10FFFF", "\xF4\x90\x80\x80", r + r + r + r},
 		{"lone continuation", "a\x80b", "a" + r + "b"},
 		{"invalid byte FF", "\xFF\xFE", r + r},
@@ -42,18 +43,22 @@ func TestP1_UTF8DecodingOneReplacementPerMaximalSubpart(t *testing.T) {
 }
 
 func TestP2_BOMDroppedOnlyAtByteZero(t *testing.T) {
-	expectItems(t, "\xEF\xBB\xBFdata:1\n\n", Config{}, msg("1"))
-	// A second BOM is text: it spoils the field name of the first line.
-	expectItems(t, "\xEF\xBB\xBF\xEF\xBB\xBFdata:1\n\ndata:2\n\n", Config{}, msg("2"))
-	// A BOM after the first line, even right after a leading blank line, is text.
-	expectItems(t, "\n\xEF\xBB\xBFdata:1\n\ndata:2\n\n", Config{}, msg("2"))
-	expectItems(t, "data:1\n\n\xEF\xBB\xBFdata:2\n\n", Config{}, msg("1"))
-	// Inside data the BOM is kept.
-	expectItems(t, "data:\xEF\xBB\xBFx\n\n", Config{}, msg("\uFEFFx"))
-	// An incomplete BOM is an invalid sequence, not a BOM.
-	expectItems(t, "\xEF\xBBdata:1\n\ndata:2\n\n", Config{}, msg("2"))
-	// An invalid first byte means the BOM after it is text.
-	expectItems(t, "\xFF\xEF\xBB\xBFdata:1\n\ndata:2\n\n", Config{}, msg("2"))
+	for _, c := range []struct{ body, data string }{
+		{"\xEF\xBB\xBFdata:1\n\n", "1"},
+		// A second BOM is text: it spoils the field name of the first line.
+		{"\xEF\xBB\xBF\xEF\xBB\xBFdata:1\n\ndata:2\n\n", "2"},
+		// A BOM after the first line, even right after a leading blank line, is text.
+		{"\n\xEF\xBB\xBFdata:1\n\ndata:2\n\n", "2"},
+		{"data:1\n\n\xEF\xBB\xBFdata:2\n\n", "1"},
+		// Inside data the BOM is kept.
+		{"data:\xEF\xBB\xBFx\n\n", "\uFEFFx"},
+		// An incomplete BOM is an invalid sequence, not a BOM.
+		{"\xEF\xBBdata:1\n\ndata:2\n\n", "2"},
+		// An invalid first byte means the BOM after it is text.
+		{"\xFF\xEF\xBB\xBFdata:1\n\ndata:2\n\n", "2"},
+	} {
+		expectItems(t, c.body, Config{}, msg(c.data))
+	}
 	// The BOM's three bytes in three separate reads (also covered by every delivery).
 	o := parseAll(&chunkReader{chunks: [][]byte{{0xEF}, {0xBB}, {0xBF}, []byte("data:1\n\n")}}, Config{})
 	if len(o.Items) != 1 || o.Items[0].Data != "1" {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sseharness/sseharness/reference"
 )
 
 // Progress callbacks for ids nobody opened (junk, or a job reporting before its page
@@ -13,10 +15,10 @@ import (
 
 func TestJunkCallbacksDoNotStarveStreams(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxSessions = 100
-	cfg.Tick = 0
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.MaxSessions = 100
+		cfg.Tick = 0
+	})
 	for i := range 100 {
 		if code, body := post(t, fmt.Sprintf("%s/sessions/junk-%d/progress", base, i), `{"progress":1}`, nil); code != http.StatusOK {
 			t.Fatalf("junk callback %d: status %d %s; early progress is on by default", i, code, body)
@@ -35,10 +37,10 @@ func TestJunkCallbacksDoNotStarveStreams(t *testing.T) {
 
 func TestEarlySessionsHaveTheirOwnCap(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxSessions = 3
-	cfg.MaxEarlySessions = 2
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.MaxSessions = 3
+		cfg.MaxEarlySessions = 2
+	})
 	progress(t, base, "e1", 10, "early")
 	progress(t, base, "e2", 10, "early")
 	code, _ := post(t, base+"/sessions/e3/progress", `{"progress":10}`, nil)
@@ -59,10 +61,10 @@ func TestEarlySessionsHaveTheirOwnCap(t *testing.T) {
 
 func TestEarlySessionsAreForgottenAfterTheirTTL(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.EarlySessionTTL = 100 * time.Millisecond
-	cfg.SessionTTL = time.Hour
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.EarlySessionTTL = 100 * time.Millisecond
+		cfg.SessionTTL = time.Hour
+	})
 	c := open(t, base+"/sessions/streamed/events", nil)
 	c.awaitEvents(wait, "connected", 1)
 	c.close()
@@ -80,9 +82,7 @@ func TestEarlySessionsAreForgottenAfterTheirTTL(t *testing.T) {
 
 func TestEarlyProgressOffIs404ForUnopenedSessions(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxEarlySessions = 0
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.MaxEarlySessions = 0 })
 	if code, body := post(t, base+"/sessions/nobody/progress", `{"progress":10}`, nil); code != http.StatusNotFound {
 		t.Fatalf("callback for an unopened session with early progress off: status %d %s, want 404", code, body)
 	}

@@ -113,18 +113,17 @@ func TestH2MaxStreamsIsAdvertisedAndEnforced(t *testing.T) {
 
 func TestFaultGzipBufferHoldsEventsInTheCompressor(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 5 * time.Millisecond
+	tick := func(cfg *reference.Config) { cfg.Tick = 5 * time.Millisecond }
 	// The correct server: no compression, every event at once, whatever the client accepts.
 	// (testHTTP asks for gzip and decodes it, as a browser does.)
-	base := startServer(t, cfg)
+	base := serveWith(t, tick)
 	c := open(t, base+"/sessions/plain/events", nil)
 	c.awaitEvents(wait, "tick", 3)
 	if enc := c.resp.Header.Get("Content-Encoding"); enc != "" || c.resp.Uncompressed {
 		t.Fatalf("correct server: Content-Encoding %q (uncompressed by the client %v), want none", enc, c.resp.Uncompressed)
 	}
 
-	base = startServer(t, withFault(t, cfg, "gzip-buffer"))
+	base = serveWith(t, tick, fault(t, "gzip-buffer"))
 	c = open(t, base+"/sessions/gz/events", nil)
 	if !c.resp.Uncompressed {
 		t.Fatal("gzip-buffer: the stream is not gzip-encoded")
@@ -152,14 +151,12 @@ func TestFaultGzipBufferHoldsEventsInTheCompressor(t *testing.T) {
 
 func TestFaultLateHeadHoldsTheHeadUntilTheFirstEvent(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 0 // a quiet session
-	cfg.Heartbeat = time.Hour
-	base := startServer(t, cfg)
+	quiet := func(cfg *reference.Config) { cfg.Tick, cfg.Heartbeat = 0, time.Hour }
+	base := serveWith(t, quiet)
 	// Correct: the head (and connected) arrive at once on a quiet stream.
 	open(t, base+"/sessions/quiet/events", nil).awaitEvents(wait, "connected", 1)
 
-	base = startServer(t, withFault(t, cfg, "late-head"))
+	base = serveWith(t, quiet, fault(t, "late-head"))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	head := make(chan *http.Response, 1)
@@ -195,18 +192,15 @@ func TestFaultLateHeadHoldsTheHeadUntilTheFirstEvent(t *testing.T) {
 
 func TestFaultCutAfterEndsStreamsWithoutTheTerminator(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxLifetime = 300 * time.Millisecond
 	// Correct: a server-side end is clean (the chunked terminator, then EOF).
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.MaxLifetime = 300 * time.Millisecond })
 	c := open(t, base+"/sessions/clean/events", nil)
 	c.awaitEOF(wait)
 	if c.err != nil {
 		t.Fatalf("correct server: the lifetime end is not clean: %v", c.err)
 	}
 
-	cfg.MaxLifetime = time.Hour
-	base = startServer(t, withFault(t, cfg, "cut-after=300ms"))
+	base = serveWith(t, func(cfg *reference.Config) { cfg.MaxLifetime = time.Hour }, fault(t, "cut-after=300ms"))
 	start := time.Now()
 	c = open(t, base+"/sessions/cut/events", nil)
 	fs := c.awaitEOF(wait)

@@ -69,6 +69,11 @@ func withFault(t *testing.T, cfg reference.Config, faults string) reference.Conf
 	return cfg
 }
 
+// fault is withFault for serveWith.
+func fault(t *testing.T, faults string) func(cfg *reference.Config) {
+	return func(cfg *reference.Config) { *cfg = withFault(t, *cfg, faults) }
+}
+
 func TestFaultNoReplaceLeavesTwoSendersInOneStream(t *testing.T) {
 	t.Parallel()
 	base := startServer(t, withFault(t, testConfig(), "no-replace"))

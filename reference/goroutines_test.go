@@ -87,10 +87,10 @@ func TestSessionStreamCostsNoSenderGoroutine(t *testing.T) {
 // sender writes on the handler's goroutine, so the replacement shortens the deadline.
 func TestReplaceInterruptsABlockedWrite(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 0
-	cfg.WriteTimeout = time.Minute // far beyond the test's waits
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.Tick = 0
+		cfg.WriteTimeout = time.Minute // far beyond the test's waits
+	})
 	dialNotReading(t, base, "stuck")
 	fillUntilBlocked(t, base, "stuck")
 	t0 := time.Now()

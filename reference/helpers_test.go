@@ -51,6 +51,16 @@ func startServer(t *testing.T, cfg reference.Config) string {
 	return ts.URL
 }
 
+// serveWith is startServer on testConfig() as sets change it, in their order.
+func serveWith(t *testing.T, sets ...func(cfg *reference.Config)) string {
+	t.Helper()
+	cfg := testConfig()
+	for _, set := range sets {
+		set(&cfg)
+	}
+	return startServer(t, cfg)
+}
+
 // frame is one block of an event stream: an event, a retry-only block or comments.
 type frame struct {
 	ID       string

@@ -174,9 +174,7 @@ func TestTLSWithCertAndKeyFiles(t *testing.T) {
 
 func TestTopicFanOutWithIDsAndReplay(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Replay = 3
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.Replay = 3 })
 	a := open(t, base+"/topics/news/events", nil)
 	b := open(t, base+"/topics/news/events", nil)
 	a.awaitEvents(wait, "connected", 1)
@@ -290,10 +288,10 @@ func TestBlockedWriteEndsAfterWriteTimeout(t *testing.T) {
 	t.Parallel()
 	// httptest's listener sets no TCP user timeout: only the per-write deadline can end
 	// this stream, once the server's send buffer is full and a write blocks.
-	cfg := testConfig()
-	cfg.Tick = 0
-	cfg.WriteTimeout = 300 * time.Millisecond
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.Tick = 0
+		cfg.WriteTimeout = 300 * time.Millisecond
+	})
 	dialNotReading(t, base, "blocked")
 	msg := strings.Repeat("w", 60<<10)
 	reaped := func() bool { return scrape(t, base)[closed("write_error")] == 1 }

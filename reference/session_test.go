@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sseharness/sseharness/reference"
 )
 
 func TestStreamHeadersRetryConnectedAndTicks(t *testing.T) {
@@ -67,10 +69,10 @@ func TestStreamHeadersRetryConnectedAndTicks(t *testing.T) {
 
 func TestHeartbeatComment(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 0
-	cfg.Heartbeat = 40 * time.Millisecond
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.Tick = 0
+		cfg.Heartbeat = 40 * time.Millisecond
+	})
 	c := open(t, base+"/sessions/hb/events", nil)
 	c.await(wait, "want two ': ping' comments", func(fs []frame, _ bool) bool {
 		n := 0
@@ -247,9 +249,7 @@ func TestDisconnectThenResumeYieldsEverySeqOnceInOrder(t *testing.T) {
 
 func TestUnknownOrExpiredLastEventIDGetsLostCommentAndLiveStream(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Replay = 3
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.Replay = 3 })
 	lostComment := func(fs []frame) bool {
 		for _, f := range fs {
 			for _, c := range f.Comments {
@@ -307,9 +307,7 @@ func TestUnknownOrExpiredLastEventIDGetsLostCommentAndLiveStream(t *testing.T) {
 
 func TestProgressPushDoneThen204(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 0
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.Tick = 0 })
 	c := open(t, base+"/sessions/job/events", nil)
 	c.awaitEvents(wait, "connected", 1)
 	for i, p := range []int{10, 10, 55} {
@@ -387,9 +385,7 @@ func TestProgressRejectsBadBodiesWith400(t *testing.T) {
 
 func TestCallbackTokenRequired401(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.CallbackToken = "s3cret"
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.CallbackToken = "s3cret" })
 	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Basic s3cret"} {
 		hdr := map[string]string{}
 		if auth != "" {
@@ -410,9 +406,7 @@ func TestCallbackTokenRequired401(t *testing.T) {
 
 func TestMaxSessionsIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxSessions = 2
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.MaxSessions = 2 })
 	open(t, base+"/sessions/one/events", nil).awaitEvents(wait, "connected", 1)
 	progress(t, base, "early", 5, "a session made by a callback: held apart from max-sessions")
 	open(t, base+"/sessions/two/events", nil).awaitEvents(wait, "connected", 1)
@@ -436,10 +430,10 @@ func TestMaxSessionsIs503WithRetryAfter(t *testing.T) {
 
 func TestIdleSessionsAreForgottenAfterTTL(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.SessionTTL = 100 * time.Millisecond
-	cfg.MaxSessions = 1
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) {
+		cfg.SessionTTL = 100 * time.Millisecond
+		cfg.MaxSessions = 1
+	})
 	c := open(t, base+"/sessions/first/events", nil)
 	c.awaitEvents(wait, "tick", 1)
 	c.close()
@@ -451,9 +445,7 @@ func TestIdleSessionsAreForgottenAfterTTL(t *testing.T) {
 
 func TestMaxLifetimeEndsStream(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.MaxLifetime = 200 * time.Millisecond
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.MaxLifetime = 200 * time.Millisecond })
 	c := open(t, base+"/sessions/life/events", nil)
 	c.awaitEOF(wait)
 	awaitMetrics(t, base, wait, "closed for lifetime", func(m map[string]float64) bool {
@@ -525,9 +517,7 @@ func TestCORSPreflightAllowsLastEventID(t *testing.T) {
 
 func TestResumeWhileEventsAreProducedDuringTheReplay(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig()
-	cfg.Tick = 5 * time.Millisecond
-	base := startServer(t, cfg)
+	base := serveWith(t, func(cfg *reference.Config) { cfg.Tick = 5 * time.Millisecond })
 	c1 := open(t, base+"/sessions/busy/events", nil)
 	fs1 := c1.awaitEvents(wait, "tick", 3)
 	c1.close()
