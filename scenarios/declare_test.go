@@ -53,14 +53,9 @@ func gaugeServer(t *testing.T, leak bool) *httptest.Server {
 
 func disconnectAgainst(t *testing.T, url string) report.Check {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res := Run(ctx, midStreamDisconnect(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 4,
+	res := runAgainst(t, midStreamDisconnect(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 4,
 		MetricsURL: url + "/metrics", OpenStreamsMetric: "open_streams",
 		Thresholds: map[string]string{"mid-stream-disconnect/streams-released": "1s"}})
-	if res.Error != "" {
-		t.Fatalf("scenario error: %s", res.Error)
-	}
 	if len(res.Checks) != 3 {
 		t.Fatalf("checks %+v, want the 3 declared", res.Checks)
 	}

@@ -1,9 +1,5 @@
 package scenarios
 
-import (
-	"github.com/sseharness/sseharness/report"
-)
-
 // h2-stream-cap: a page (or many tabs of one browser) opens more streams than one
 // HTTP/2 connection may carry at once. Servers, proxies and CDNs often allow about 100
 // concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS); a browser queues the streams
@@ -13,9 +9,7 @@ import (
 func h2StreamCap() *Scenario {
 	// Every stream must have opened within the limit: a stream still waiting for a
 	// stream slot never opened, and the slowest head must be within the limit too.
-	streamsOpen := &CheckSpec{Name: "streams-open", Default: "2s", Means: "every stream a browser opens over one HTTP/2 connection is open (status 200, text/event-stream) within",
-		Rule: &report.Rule{Metric: "unopened_streams", Op: "<=", Limit: 0, Needs: []report.Evidence{report.EvidenceOpened},
-			And: []report.Rule{{Metric: "headers_max", Op: "<=", Limit: AtThreshold}}}}
+	streamsOpen := streamsOpenCheck("every stream a browser opens over one HTTP/2 connection is open (status 200, text/event-stream) within")
 	return &Scenario{
 		Name:       "h2-stream-cap",
 		Proves:     "a browser can open 120 streams to the origin over HTTP/2 without any waiting for a free stream slot (SETTINGS_MAX_CONCURRENT_STREAMS above the page's streams)",

@@ -1,12 +1,10 @@
 package scenarios
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sseharness/sseharness/report"
 )
@@ -31,14 +29,8 @@ func h2StreamServer(t *testing.T, streamCap uint32) *httptest.Server {
 
 func runH2CapAgainst(t *testing.T, url string, streams int) report.ScenarioResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res := Run(ctx, h2StreamCap(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: streams, Insecure: true,
+	return runAgainst(t, h2StreamCap(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: streams, Insecure: true,
 		Thresholds: map[string]string{"h2-stream-cap/streams-open": "1s"}})
-	if res.Error != "" {
-		t.Fatalf("scenario error: %s", res.Error)
-	}
-	return res
 }
 
 // TestH2StreamCapPassesAGenerousCap: 8 streams of one browser against a cap of 100 all

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -42,13 +41,8 @@ func heartbeatServer(t *testing.T, heartbeat time.Duration) *httptest.Server {
 
 func runIdleTimeoutAgainst(t *testing.T, url string) map[string]report.Check {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res := Run(ctx, idleTimeout(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 2,
+	res := runAgainst(t, idleTimeout(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 2,
 		Thresholds: map[string]string{"idle-timeout/longest-silence": "600ms"}})
-	if res.Error != "" {
-		t.Fatalf("scenario error: %s", res.Error)
-	}
 	out := map[string]report.Check{}
 	for _, c := range res.Checks {
 		out[c.Name] = c

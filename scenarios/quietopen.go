@@ -14,9 +14,8 @@ import (
 func quietOpen() *Scenario {
 	// Every stream must have opened (a stream still without a head is the worst case
 	// of all), and the slowest head must be within the limit.
-	headWithin := &CheckSpec{Name: "head-within", Default: "1s", Means: "every stream of a quiet session has its response head (status 200, text/event-stream) within",
-		Rule: &report.Rule{Metric: "headers_max", Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceOpened},
-			And: []report.Rule{{Metric: "unopened_streams", Op: "<=", Limit: 0}}}}
+	headWithin := everyStreamWithin("head-within", "1s", "every stream of a quiet session has its response head (status 200, text/event-stream) within",
+		"headers_max", "unopened_streams", report.EvidenceOpened)
 	return &Scenario{
 		Name:       "quiet-open",
 		Proves:     "streams of quiet sessions (no events yet) are open (response head received) at once, not at the first event",

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -38,13 +37,8 @@ func quietStreamServer(t *testing.T, headWithFirstWrite bool, heartbeat time.Dur
 
 func runQuietOpenAgainst(t *testing.T, url string) report.Check {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res := Run(ctx, quietOpen(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 3,
+	res := runAgainst(t, quietOpen(), Options{Target: url, StreamTemplate: "{target}/s/{session}", Streams: 3,
 		Thresholds: map[string]string{"quiet-open/head-within": "300ms"}})
-	if res.Error != "" {
-		t.Fatalf("scenario error: %s", res.Error)
-	}
 	for _, c := range res.Checks {
 		if c.Name == "head-within" {
 			return c

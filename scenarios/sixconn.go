@@ -12,9 +12,7 @@ import (
 func sixConnectionLimit() *Scenario {
 	// Every stream a page opens must be open (a stream still waiting for a connection
 	// never opened), and the slowest head within the limit.
-	streamsOpen := &CheckSpec{Name: "streams-open", Default: "2s", Means: "every stream a page opens is open within",
-		Rule: &report.Rule{Metric: "unopened_streams", Op: "<=", Limit: 0, Needs: []report.Evidence{report.EvidenceOpened},
-			And: []report.Rule{{Metric: "headers_max", Op: "<=", Limit: AtThreshold}}}}
+	streamsOpen := streamsOpenCheck("every stream a page opens is open within")
 	return &Scenario{
 		Name:    "six-connection-limit",
 		Proves:  "a browser can open more than 6 streams to the origin, and still make ordinary requests, without stalling (needs HTTP/2)",
@@ -28,4 +26,13 @@ func sixConnectionLimit() *Scenario {
 			Describe: "browsers opening streams to one origin, each with one ordinary request",
 			Missed:   "over HTTP/1.1 a browser opens at most 6 connections per origin; serve over HTTP/2, or share one stream per page"}},
 	}
+}
+
+// streamsOpenCheck is the streams-open check of six-connection-limit and h2-stream-cap,
+// with its meaning: no stream unopened, and the slowest response head within the
+// threshold (default 2s).
+func streamsOpenCheck(means string) *CheckSpec {
+	return &CheckSpec{Name: "streams-open", Default: "2s", Means: means,
+		Rule: &report.Rule{Metric: "unopened_streams", Op: "<=", Limit: 0, Needs: []report.Evidence{report.EvidenceOpened},
+			And: []report.Rule{{Metric: "headers_max", Op: "<=", Limit: AtThreshold}}}}
 }

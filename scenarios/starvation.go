@@ -13,9 +13,7 @@ import (
 func starvation() *Scenario {
 	// Every stream got a first event, and the slowest first event came in time: both
 	// from the aggregate.
-	firstEvent := &CheckSpec{Name: "first-event", Default: "3s", Means: "every stream's first event within",
-		Rule: &report.Rule{Metric: "ttfe_max", Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{report.EvidenceEvent},
-			And: []report.Rule{{Metric: "silent_streams", Op: "<=", Limit: 0}}}}
+	firstEvent := everyStreamWithin("first-event", "3s", "every stream's first event within", "ttfe_max", "silent_streams", report.EvidenceEvent)
 	return &Scenario{
 		Name:    "starvation",
 		Proves:  "every one of many sessions opened at once gets its first event promptly (no fixed sender pool starves stream N+1)",
@@ -26,6 +24,15 @@ func starvation() *Scenario {
 		Load: []Phase{{Streams: 30, NoReconnect: true, Until: UntilEvents, Events: 1, Within: firstEvent, Slack: time.Second,
 			Describe: "sessions opened at once"}},
 	}
+}
+
+// everyStreamWithin is a check that every stream has something within the threshold:
+// the slowest stream's figure (maxMetric) is within it, and no stream is without one
+// (missingMetric, the streams that never had it, is 0). It needs evidence needs.
+func everyStreamWithin(name, def, means, maxMetric, missingMetric string, needs report.Evidence) *CheckSpec {
+	return &CheckSpec{Name: name, Default: def, Means: means,
+		Rule: &report.Rule{Metric: maxMetric, Op: "<=", Limit: AtThreshold, Needs: []report.Evidence{needs},
+			And: []report.Rule{{Metric: missingMetric, Op: "<=", Limit: 0}}}}
 }
 
 // unreachable explains why no stream ever got an event when none opened: the target

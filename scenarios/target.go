@@ -115,24 +115,26 @@ func (h *Harness) lacking() string {
 	return strings.Join(why, "; ")
 }
 
+// description is the target description and the publisher's mark prefix (empty
+// without a publisher), which describeSource and describeLoad apply.
+func (h *Harness) description() (TargetDescription, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opts.TargetDescription, h.markPrefix
+}
+
 // describeSource applies the target description to a source's config.
 func (h *Harness) describeSource(c *runner.SourceConfig) {
-	d := h.opts.TargetDescription
+	d, mark := h.description()
 	c.SentField, c.SentUnit, c.AcceptEncoding, c.MinReconnect = d.SentField, d.SentUnit, d.AcceptEncoding, d.MinReconnect
-	c.Method, c.Body = d.Method, d.Body
-	h.mu.Lock()
-	c.MarkPrefix = h.markPrefix
-	h.mu.Unlock()
+	c.Method, c.Body, c.MarkPrefix = d.Method, d.Body, mark
 }
 
 // describeLoad applies the target description to a load's config.
 func (h *Harness) describeLoad(c *runner.Config) {
-	d := h.opts.TargetDescription
+	d, mark := h.description()
 	c.SentField, c.SentUnit, c.AcceptEncoding, c.MinReconnect = d.SentField, d.SentUnit, d.AcceptEncoding, d.MinReconnect
-	c.Method, c.Body = d.Method, d.Body
-	h.mu.Lock()
-	c.MarkPrefix = h.markPrefix
-	h.mu.Unlock()
+	c.Method, c.Body, c.MarkPrefix = d.Method, d.Body, mark
 }
 
 // preparePublish makes the streams opened from now on look for the marks of a

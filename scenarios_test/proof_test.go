@@ -363,12 +363,37 @@ func p99MS(measured string) (int, bool) {
 	return int(d / time.Millisecond), err == nil
 }
 
+// mergeShards saves the shards' results in a temporary directory and merges them with
+// `report merge`, whose exit code must be want; it returns the merged result.
+func mergeShards(t *testing.T, shards []*report.Result, want int) *report.Result {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for i, res := range shards {
+		f := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
+		if err := report.Save(f, res); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	cmd := exec.Command(binary, append([]string{"report", "merge", merged}, files...)...)
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != want {
+		t.Fatalf("report merge: exit %d (%v), want %d\n%s", code, err, want, out)
+	}
+	res, err := report.Load(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestShardsMergeIntoOneRun: two shards of one hold run against one server, merged with
 // `report merge`, add up to the whole run: every stream once, no session shared.
 func TestShardsMergeIntoOneRun(t *testing.T) {
 	srv := startReference(t, "--tick", "200ms")
-	dir := t.TempDir()
-	var files []string
+	shards := make([]*report.Result, 2)
 	var events int64
 	for i := range 2 {
 		code, out, res := run(t, 2*time.Minute, "--target", srv.URL, "--streams", "21", "--hold", "2s", "--shard", fmt.Sprintf("%d/2", i), "hold")
@@ -378,24 +403,10 @@ func TestShardsMergeIntoOneRun(t *testing.T) {
 		if res.Shard == nil || res.Shard.Index != i || res.Shard.Count != 2 {
 			t.Fatalf("shard %d: result shard %+v", i, res.Shard)
 		}
-		s := scenario(t, res, "hold")
-		events += s.Metrics.Events
-		f := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
-		if err := report.Save(f, res); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
+		events += scenario(t, res, "hold").Metrics.Events
+		shards[i] = res
 	}
-	merged := filepath.Join(dir, "merged.json")
-	cmd := exec.Command(binary, append([]string{"report", "merge", merged}, files...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("report merge: %v\n%s", err, out)
-	}
-	res, err := report.Load(merged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := scenario(t, res, "hold")
+	s := scenario(t, mergeShards(t, shards, 0), "hold")
 	if s.Metrics.Streams != 21 {
 		t.Errorf("merged streams %d, want 21 (shards disjoint and complete)", s.Metrics.Streams)
 	}
@@ -522,8 +533,6 @@ func TestMergedShardsJudgeEveryCheck(t *testing.T) {
 		{"no-replay", []string{"--fault", "no-replay", "resume", "reconnect-storm"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			var files []string
 			shards := make([]*report.Result, 2)
 			for i := range 2 {
 				code, out, res := run(t, 5*time.Minute, append([]string{"--shard", fmt.Sprintf("%d/2", i)}, tc.args...)...)
@@ -531,22 +540,8 @@ func TestMergedShardsJudgeEveryCheck(t *testing.T) {
 					t.Fatalf("shard %d: exit %d, want %d\n%s", i, code, tc.want, out)
 				}
 				shards[i] = res
-				f := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
-				if err := report.Save(f, res); err != nil {
-					t.Fatal(err)
-				}
-				files = append(files, f)
 			}
-			merged := filepath.Join(dir, "merged.json")
-			cmd := exec.Command(binary, append([]string{"report", "merge", merged}, files...)...)
-			out, _ := cmd.CombinedOutput()
-			if code := cmd.ProcessState.ExitCode(); code != tc.want {
-				t.Fatalf("report merge: exit %d, want %d\n%s", code, tc.want, out)
-			}
-			res, err := report.Load(merged)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := mergeShards(t, shards, tc.want)
 			for _, s := range res.Scenarios {
 				for _, c := range s.Checks {
 					if c.Merged || (c.Rule == nil && c.Verdict != report.VerdictNotApplicable) {

@@ -38,6 +38,23 @@ func checkUsageError(t *testing.T, args []string, want ...string) string {
 	return stderr.String()
 }
 
+// usageCase is arguments that must be a usage error naming want.
+type usageCase struct {
+	args []string
+	want string
+}
+
+// checkServeUsageErrors runs `serve` with each case's arguments and checks it with
+// checkUsageError; it returns each case's stderr ("" after an unexpected exit).
+func checkServeUsageErrors(t *testing.T, cases []usageCase) []string {
+	t.Helper()
+	stderrs := make([]string, len(cases))
+	for i, tc := range cases {
+		stderrs[i] = checkUsageError(t, append([]string{"serve"}, tc.args...), tc.want)
+	}
+	return stderrs
+}
+
 // binaryTest marks a test that builds and runs the binary: skipped with -short,
 // parallel, and given the binary.
 func binaryTest(t *testing.T) string {

@@ -45,10 +45,7 @@ func (b *serveTestBuffer) String() string {
 
 func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
+	checkServeUsageErrors(t, []usageCase{
 		{[]string{"--fault", "nonsense"}, "known: gzip-buffer, late-head, leak-on-disconnect, no-204, no-done, no-flush, no-heartbeat, no-lifetime, no-replace, no-replay, no-retry, cut-after=D, pool=N, token-batch=N, stream-error=P, gen-slots=N"},
 		{[]string{"--fault", "pool=0"}, "pool=N"},
 		{[]string{"--fault", "cut-after=soon"}, "cut-after=D needs a duration"},
@@ -58,9 +55,7 @@ func TestServeUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--addr", "nohost"}, "addr"},
 		{[]string{"--tick", "soon"}, "invalid value"},
 		{[]string{"extra"}, "unexpected argument"},
-	} {
-		checkUsageError(t, append([]string{"serve"}, tc.args...), tc.want)
-	}
+	})
 }
 
 func TestServeHelpNamesEveryFlagWithDefault(t *testing.T) {

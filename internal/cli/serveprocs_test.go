@@ -154,15 +154,13 @@ func healthz(t *testing.T, url string) {
 
 func TestServeProcsUsage(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
+	cases := []usageCase{
 		{[]string{"--procs", "0"}, "--procs must be >= 1, got 0"},
 		{[]string{"--procs", "3", "--addr", "127.0.0.1:65534"}, "--procs 3 from port 65534 passes port 65535"},
 		{[]string{"--procs", "-2", "--addr", "127.0.0.1:0"}, "--procs must be >= 1, got -2"},
-	} {
-		stderr := checkUsageError(t, append([]string{"serve"}, tc.args...), tc.want)
+	}
+	for i, stderr := range checkServeUsageErrors(t, cases) {
+		tc := cases[i]
 		if first := strings.SplitN(stderr, "\n", 2)[0]; stderr != "" && !strings.Contains(first, tc.want) {
 			t.Errorf("%v: first stderr line %q lacks %q", tc.args, first, tc.want)
 		}
