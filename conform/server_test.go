@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/testkit"
 )
 
 // srvOpts configures testServer: the zero value plus goodOpts is a server that breaks
@@ -174,16 +176,7 @@ func startTestServer(t *testing.T, opts srvOpts, tlsH2 bool) string {
 		w.WriteHeader(code)
 	})
 	srv := httptest.NewUnstartedServer(mux)
-	if tlsH2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	testkit.Serve(t, srv, tlsH2)
 	return srv.URL
 }
 

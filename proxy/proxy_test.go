@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sseharness/sseharness/internal/testkit"
 	"github.com/sseharness/sseharness/proxy"
 )
 
@@ -28,13 +29,7 @@ const (
 // waitFor polls cond until it holds or awaitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(awaitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", awaitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, awaitTimeout, what, cond)
 }
 
 // stepUpstream is an SSE upstream the test drives write by write: each value sent on

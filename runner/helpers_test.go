@@ -3,8 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,19 +10,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sseharness/sseharness/internal/testkit"
 )
 
-// waitFor polls cond until it holds or the deadline passes: the machine is busy, so
-// deadlines are generous and nothing relies on a sleep being long enough.
+// waitFor polls cond until it holds or the deadline passes (testkit.WaitFor).
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, within, what, cond)
 }
 
 // recorder collects the records of one or more sources.
@@ -111,21 +104,10 @@ func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) 
 	return es
 }
 
-// serve starts srv (made with httptest.NewUnstartedServer), over TLS with HTTP/2 when
-// tlsH2, with its error log discarded, and closes it and its connections at cleanup.
+// serve starts srv over HTTP/1.1, or TLS with HTTP/2 when tlsH2 (testkit.Serve).
 func serve(t *testing.T, srv *httptest.Server, tlsH2 bool) {
 	t.Helper()
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	if tlsH2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	testkit.Serve(t, srv, tlsH2)
 }
 
 // connServer answers connection n with streams[n-1] and every connection after the
