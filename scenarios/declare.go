@@ -70,6 +70,9 @@ type Phase struct {
 	// Missed is what it means when streams did not get there in time, in words, for
 	// the result's notes.
 	Missed string
+	// Requests, when set, makes the phase request streams (declare_request.go) in
+	// place of EventSources; it is then the scenario's only phase.
+	Requests *RequestLoad
 }
 
 // NginxPath is the nginx of a phase: started from one of proxy/nginx's configurations

@@ -168,6 +168,8 @@ func (h *Harness) judgeDeclared(ctx context.Context, a afterLoad) error {
 			marks.judge(h, c, opened.Phases[c.Span.Phase], hookEnd)
 		case c.Steps:
 			h.judgeSteps(c)
+		case c.RateSteps != nil:
+			h.judgeRateSteps(c)
 		}
 	}
 	return nil
@@ -181,6 +183,9 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	var longest time.Duration
 	total, browsers, stream := 0, 0, 0
 	for _, p := range h.sc.Load {
+		if p.Requests != nil {
+			return opened, 0, h.runRequestPhase(ctx, p) // the only phase (validateRequests)
+		}
 		base, why, err := h.phaseBase(ctx, p)
 		if err != nil {
 			return opened, 0, err

@@ -103,8 +103,10 @@ func (o RequestOptions) Validate(scs []*Scenario) error {
 		}
 	}
 	for _, s := range scs {
-		if s.Name == "request-stream" && len(o.Rates) > 1 {
-			bad("request-stream runs at one rate, got %d (a sweep is request-capacity)", len(o.Rates))
+		for _, p := range s.Load {
+			if p.Requests != nil && !p.Requests.Sweep && len(o.Rates) > 1 {
+				bad("%s runs at one rate, got %d (a sweep is request-capacity)", s.Name, len(o.Rates))
+			}
 		}
 	}
 	if o.MaxConcurrency < 0 || o.Requests < 0 || o.Duration < 0 || o.Timeout < 0 {
@@ -226,64 +228,37 @@ func (h *Harness) runRequests(ctx context.Context, cfg runner.RequestConfig, gro
 
 // requestStream: requests at a fixed rate, each answered with a finite event stream
 // (an OpenAI-style chat completion); every one must end at its terminal event, without
-// an error event, within the latency objectives, and the rate must be achieved.
+// an error event, within the latency objectives, and the rate must be achieved. Its
+// load is one request phase, whose goodput objective is its own ttft, itl and e2e
+// checks' thresholds (with --slo, those); every check is a rule over the request
+// metrics.
 func requestStream() *Scenario {
-	ck := requestStreamChecks{
-		headers:    &CheckSpec{Name: "headers-p50", Default: "1s", Embedded: "100ms", Means: "median time from the scheduled time to the response head, at most (a server that holds every head until its first token fails it)"},
-		ttft:       &CheckSpec{Name: "ttft-p99", Default: defaultRequestSLO.TTFT.String(), Embedded: embeddedRequestSLO.TTFT.String(), Means: "p99 time from the scheduled time to the first content event, at most (--slo ttft=)"},
-		itl:        &CheckSpec{Name: "itl-p99", Default: defaultRequestSLO.ITL.String(), Embedded: embeddedRequestSLO.ITL.String(), Means: "p99 gap between content events across all requests, at most (--slo itl=)"},
-		e2e:        &CheckSpec{Name: "e2e-p99", Default: defaultRequestSLO.E2E.String(), Embedded: embeddedRequestSLO.E2E.String(), Means: "p99 time from the scheduled time to the terminal event (or other end), at most (--slo e2e=)"},
-		terminated: &CheckSpec{Name: "terminated", Default: "0", Means: "requests that did not end at their terminal event (--end-data/--end-event), at most"},
-		errors:     &CheckSpec{Name: "no-error-events", Default: "0", Means: "requests ended by an error event (--error-path) inside a 200, at most"},
-		tokens:     &CheckSpec{Name: "tokens-per-event", Default: "1.1", Embedded: "1", Means: "the server's token count (--usage-path) per content event, at most: above 1 the events carry batches of tokens and their gaps are not inter-token latency"},
-		rate:       &CheckSpec{Name: "achieved-rate", Default: "0.9", Means: "achieved / scheduled request rate, at least"},
-	}
+	ttft := &CheckSpec{Name: "ttft-p99", Default: defaultRequestSLO.TTFT.String(), Embedded: embeddedRequestSLO.TTFT.String(), Means: "p99 time from the scheduled time to the first content event, at most (--slo ttft=)",
+		Rule: requestRule("request_ttft_p99", "<=")}
+	itl := &CheckSpec{Name: "itl-p99", Default: defaultRequestSLO.ITL.String(), Embedded: embeddedRequestSLO.ITL.String(), Means: "p99 gap between content events across all requests, at most (--slo itl=)",
+		Rule: requestRule("request_itl_p99", "<=")}
+	e2e := &CheckSpec{Name: "e2e-p99", Default: defaultRequestSLO.E2E.String(), Embedded: embeddedRequestSLO.E2E.String(), Means: "p99 time from the scheduled time to the terminal event (or other end), at most (--slo e2e=)",
+		Rule: requestRule("request_e2e_p99", "<=")}
 	return &Scenario{
-		Name:       "request-stream",
-		Proves:     "requests at a fixed rate each get a finite stream that ends at its terminal event, without error events, within the TTFT, ITL and E2E objectives, at the rate asked",
-		Catches:    []string{"token-batch=4", "no-done", "stream-error=20", "gen-slots=2", "late-head"},
-		Checks:     ck.all(),
+		Name:    "request-stream",
+		Proves:  "requests at a fixed rate each get a finite stream that ends at its terminal event, without error events, within the TTFT, ITL and E2E objectives, at the rate asked",
+		Catches: []string{"token-batch=4", "no-done", "stream-error=20", "gen-slots=2", "late-head"},
+		Checks: []*CheckSpec{
+			{Name: "headers-p50", Default: "1s", Embedded: "100ms", Means: "median time from the scheduled time to the response head, at most (a server that holds every head until its first token fails it)",
+				Rule: requestRule("request_headers_p50", "<=")},
+			ttft, itl, e2e,
+			{Name: "terminated", Default: "0", Means: "requests that did not end at their terminal event (--end-data/--end-event), at most",
+				Rule: requestRule("requests_unterminated", "<=")},
+			{Name: "no-error-events", Default: "0", Means: "requests ended by an error event (--error-path) inside a 200, at most",
+				Rule: requestRule("requests_error_events", "<=")},
+			{Name: "tokens-per-event", Default: "1.1", Embedded: "1", Means: "the server's token count (--usage-path) per content event, at most: above 1 the events carry batches of tokens and their gaps are not inter-token latency",
+				Rule: requestRule("request_tokens_per_event", "<=")},
+			{Name: "achieved-rate", Default: "0.9", Means: "achieved / scheduled request rate, at least",
+				Rule: requestRule("request_rate_ratio", ">=")},
+		},
 		ServerArgs: requestServerArgs,
-		run:        func(ctx context.Context, h *Harness) error { return runRequestStream(ctx, h, ck) },
+		Load:       []Phase{{Requests: &RequestLoad{Window: defaultRequestWindow, SLO: &RequestSLOChecks{TTFT: ttft, ITL: itl, E2E: e2e}}}},
 	}
-}
-
-// requestStreamChecks are request-stream's checks, declared once.
-type requestStreamChecks struct {
-	headers, ttft, itl, e2e, terminated, errors, tokens, rate *CheckSpec
-}
-
-func (c requestStreamChecks) all() []*CheckSpec {
-	return []*CheckSpec{c.headers, c.ttft, c.itl, c.e2e, c.terminated, c.errors, c.tokens, c.rate}
-}
-
-func runRequestStream(ctx context.Context, h *Harness, ck requestStreamChecks) error {
-	o := h.opts.Requests
-	rate := float64(defaultRequestRate)
-	if len(o.Rates) > 0 {
-		rate = o.Rates[0]
-	}
-	// Goodput counts against the checks' own thresholds (with --slo, those).
-	slo := report.RequestSLO{TTFT: h.dur(ck.ttft), ITL: h.dur(ck.itl), E2E: h.dur(ck.e2e)}
-	if err := h.agg.SetRequestSLO(slo); err != nil {
-		return err
-	}
-	cfg := o.config(h.opts.Target, rate, defaultRequestWindow)
-	h.request(0, 0, cfg.Duration, fmt.Sprintf("requests %s %s at %g/s (%s arrivals), max %d in flight, %s",
-		cfg.Method, cfg.URL, rate, cfg.Arrival, cfg.Resolved().MaxConcurrency, bound(cfg)))
-	if _, err := h.runRequests(ctx, cfg); err != nil {
-		return err
-	}
-	need := []report.Evidence{report.EvidenceRequest}
-	h.checkRule(ck.headers, "request_headers_p50", "<=", need...)
-	h.checkRule(ck.ttft, "request_ttft_p99", "<=", need...)
-	h.checkRule(ck.itl, "request_itl_p99", "<=", need...)
-	h.checkRule(ck.e2e, "request_e2e_p99", "<=", need...)
-	h.checkRule(ck.terminated, "requests_unterminated", "<=", need...)
-	h.checkRule(ck.errors, "requests_error_events", "<=", need...)
-	h.checkRule(ck.tokens, "request_tokens_per_event", "<=", need...)
-	h.checkRule(ck.rate, "request_rate_ratio", ">=", need...)
-	return nil
 }
 
 func bound(c runner.RequestConfig) string {
@@ -296,88 +271,34 @@ func bound(c runner.RequestConfig) string {
 	return "for " + c.Duration.String()
 }
 
-// requestCapacity: the rate sweep to the goodput knee. Each rate is a step of its own
-// (a group in the result); the sweep stops after the first step whose goodput falls
-// below the target, and the knee is the highest rate up to which every step held it.
+// requestCapacity: the rate sweep to the goodput knee. Its load is one request phase
+// that sweeps the rates, each a group of its own in the result; the sweep stops after
+// the first step whose goodput falls below the target, and the knee (the note and the
+// headline) is the highest rate up to which every step held it, read from the steps'
+// aggregates. sustained-rates is one rule over the steps' groups.
 func requestCapacity() *Scenario {
-	ck := requestCapacityChecks{
-		sustained: &CheckSpec{Name: "sustained-rates", Default: "1", Means: "rate steps, from the first, whose goodput (share of requests terminated within every SLO) reached the target, at least"},
-	}
 	return &Scenario{
-		Name:       "request-capacity",
-		Proves:     "the highest request rate at which the share of requests meeting every SLO (goodput) stays at or above the target",
-		Checks:     ck.all(),
+		Name:   "request-capacity",
+		Proves: "the highest request rate at which the share of requests meeting every SLO (goodput) stays at or above the target",
+		Checks: []*CheckSpec{{Name: "sustained-rates", Default: "1", Means: "rate steps, from the first, whose goodput (share of requests terminated within every SLO) reached the target, at least",
+			RateSteps: &RateSteps{Phase: 0}}},
 		ServerArgs: requestServerArgs,
-		run:        func(ctx context.Context, h *Harness) error { return runRequestCapacity(ctx, h, ck) },
+		Load:       []Phase{{Requests: &RequestLoad{Window: defaultCapacityWindow, Sweep: true}}},
 	}
 }
 
-type requestCapacityChecks struct{ sustained *CheckSpec }
+// sweepRates are the rates of a sweep: Rates, or DefaultCapacityRates.
+func (o RequestOptions) sweepRates() []float64 {
+	if len(o.Rates) == 0 {
+		return DefaultCapacityRates()
+	}
+	return o.Rates
+}
 
-func (c requestCapacityChecks) all() []*CheckSpec { return []*CheckSpec{c.sustained} }
-
-func runRequestCapacity(ctx context.Context, h *Harness, ck requestCapacityChecks) error {
-	o := h.opts.Requests
-	rates := o.Rates
-	if len(rates) == 0 {
-		rates = DefaultCapacityRates()
+// goodputTarget is GoodputTarget, or DefaultGoodputTarget.
+func (o RequestOptions) goodputTarget() float64 {
+	if o.GoodputTarget == 0 {
+		return DefaultGoodputTarget
 	}
-	target := o.GoodputTarget
-	if target == 0 {
-		target = DefaultGoodputTarget
-	}
-	slo := o.slo(h.opts.Embedded)
-	if err := h.agg.SetRequestSLO(slo); err != nil {
-		return err
-	}
-	first := o.config(h.opts.Target, rates[0], defaultCapacityWindow)
-	h.request(0, 0, first.Duration*time.Duration(len(rates)), fmt.Sprintf("requests %s %s at rates %v/s, each %s; goodput target %g%% within SLO %s",
-		first.Method, first.URL, rates, bound(first), 100*target, slo))
-	var rules []report.Rule
-	var rows []string
-	knee := 0.0
-	for k, rate := range rates {
-		step := h.newGroup(fmt.Sprintf("rate-%g", rate), 0, false)
-		if err := step.agg.SetRequestSLO(slo); err != nil {
-			return err
-		}
-		cfg := o.config(h.opts.Target, rate, defaultCapacityWindow)
-		cfg.Seed = o.Seed + uint64(k)
-		if _, err := h.runRequests(ctx, cfg, step); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rules = append(rules, report.Rule{Metric: "goodput", Group: step.Name(), Op: ">=", Limit: target, Needs: []report.Evidence{report.EvidenceRequest}})
-		m := step.agg.Metrics().Requests
-		g, ok := m.Goodput()
-		rows = append(rows, fmt.Sprintf("%g/s: goodput %.0f%%", rate, 100*g))
-		if !ok || g < target {
-			break // the next rate would only be worse
-		}
-		knee = rate
-	}
-	if knee > 0 {
-		h.Note("knee: %g requests/s (%s)", knee, strings.Join(rows, ", "))
-		h.setHeadline("knee: %g requests/s", knee)
-	} else {
-		h.Note("no rate held the goodput target (%s)", strings.Join(rows, ", "))
-		h.setHeadline("no rate held the goodput target")
-	}
-	need := int(math.Ceil(h.num(ck.sustained)))
-	if need <= 0 {
-		h.Judge(ck.sustained, report.Rule{Metric: "requests_sent", Op: ">=", Limit: 1, Needs: []report.Evidence{report.EvidenceRequest}})
-		return nil
-	}
-	if need > len(rates) {
-		h.offenders(ck.sustained, need-len(rates), need, fmt.Sprintf("%d rates configured, %d needed", len(rates), need))
-		return nil
-	}
-	// The sweep stopped at a step below the target: the steps run decide.
-	need = min(need, len(rules))
-	r := rules[0]
-	r.And = rules[1:need]
-	h.Judge(ck.sustained, r)
-	return nil
+	return o.GoodputTarget
 }

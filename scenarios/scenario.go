@@ -132,6 +132,9 @@ type CheckSpec struct {
 	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
 	// order) against the threshold.
 	Delivery Delivery
+	// RateSteps, when set, judges the rate steps of a request sweep: the first
+	// threshold-many each with goodput at or above the target.
+	RateSteps *RateSteps
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -232,7 +235,11 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 	if len(s.Load) == 0 && s.hook == nil {
 		errs = append(errs, fmt.Errorf("scenario %s: no load phase, no hook and no run function", s.Name))
 	}
+	errs = append(errs, s.validateRequests()...)
 	for i, p := range s.Load {
+		if p.Requests != nil {
+			continue // validateRequests
+		}
 		if r := p.Reopen; r != nil {
 			if r.Phase < 0 || r.Phase >= i {
 				errs = append(errs, fmt.Errorf("scenario %s: phase %d reopens phase %d, which is not an earlier one", s.Name, i, r.Phase))
@@ -252,13 +259,13 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps, c.RateSteps != nil} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps)", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps, rate steps)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
