@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -184,48 +183,6 @@ func (o RequestOptions) slo(embedded bool) report.RequestSLO {
 	return s
 }
 
-// runRequests runs cfg (this shard's part of it) and folds its records into the
-// scenario's aggregate and into each of groups. It returns an error when the target
-// never answered a request.
-func (h *Harness) runRequests(ctx context.Context, cfg runner.RequestConfig, groups ...*Group) (runner.RequestRun, error) {
-	cfg.Header = h.opts.Header
-	cfg.Insecure = h.opts.Insecure
-	cfg.Shard = h.opts.Shard
-	cfg.SessionPrefix = fmt.Sprintf("%s-%s-", h.opts.RunID, h.sc.Name)
-	aggs := []*report.Aggregate{h.agg}
-	for _, g := range groups {
-		aggs = append(aggs, g.agg)
-	}
-	ch := make(chan runner.RequestRecord, 1024)
-	done := make(chan struct{})
-	var before int64
-	if m := h.agg.Metrics().Requests; m != nil {
-		before = m.Sent
-	}
-	go func() {
-		defer close(done)
-		for r := range ch {
-			for _, a := range aggs {
-				a.AddRequest(r)
-			}
-		}
-	}()
-	run, err := runner.RunRequests(ctx, cfg, ch)
-	close(ch)
-	<-done
-	if err != nil {
-		return run, err
-	}
-	for _, a := range aggs {
-		a.AddRequestRun(run)
-	}
-	m := h.agg.Metrics().Requests
-	if m != nil && m.Sent > before && len(m.Statuses) == 0 {
-		return run, fmt.Errorf("target unreachable: no response to any of %d requests to %s (%s)", m.Sent-before, cfg.URL, breakdownCounts(m.Ends))
-	}
-	return run, nil
-}
-
 // requestStream: requests at a fixed rate, each answered with a finite event stream
 // (an OpenAI-style chat completion); every one must end at its terminal event, without
 // an error event, within the latency objectives, and the rate must be achieved. Its
@@ -259,16 +216,6 @@ func requestStream() *Scenario {
 		ServerArgs: requestServerArgs,
 		Load:       []Phase{{Requests: &RequestLoad{Window: defaultRequestWindow, SLO: &RequestSLOChecks{TTFT: ttft, ITL: itl, E2E: e2e}}}},
 	}
-}
-
-func bound(c runner.RequestConfig) string {
-	switch {
-	case c.Requests > 0 && c.Duration > 0:
-		return fmt.Sprintf("%d requests or %s", c.Requests, c.Duration)
-	case c.Requests > 0:
-		return fmt.Sprintf("%d requests", c.Requests)
-	}
-	return "for " + c.Duration.String()
 }
 
 // requestCapacity: the rate sweep to the goodput knee. Its load is one request phase

@@ -8,8 +8,7 @@
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, half-open, request-stream and request-capacity still run functions of their
-// own over the same Harness.
+// hold and half-open still run functions of their own over the same Harness.
 package scenarios
 
 import (
