@@ -18,7 +18,7 @@ type RequestLoad struct {
 	// --duration does.
 	Window time.Duration
 	// Sweep makes the phase step through every rate of RequestOptions.Rates (default
-	// DefaultCapacityRates), each step a group of its own named RateStepGroup(rate),
+	// DefaultCapacityRates), each step a group of its own named "rate-R" (R the rate),
 	// and stop after the first step whose goodput (read from that group's aggregate) is
 	// below the goodput target, since the next rate would only be worse. Without
 	// Sweep the phase runs once, at the one rate given (default 10/s).
@@ -45,8 +45,8 @@ type RateSteps struct {
 	Phase int
 }
 
-// RateStepGroup is the name of the group of a sweep's step at rate.
-func RateStepGroup(rate float64) string { return fmt.Sprintf("rate-%g", rate) }
+// rateStepGroup is the name of the group of a sweep's step at rate.
+func rateStepGroup(rate float64) string { return fmt.Sprintf("rate-%g", rate) }
 
 // requestRule is the rule that metric of the scenario's request streams is op the
 // check's threshold, on the evidence of at least one request sent.

@@ -41,7 +41,7 @@ func (h *Harness) runRequestPhase(ctx context.Context, p Phase) error {
 		first.Method, first.URL, rates, bound(first), 100*target, slo))
 	var steps []*Group
 	for k, rate := range rates {
-		step := h.newGroup(RateStepGroup(rate), 0, false)
+		step := h.newGroup(rateStepGroup(rate), 0, false)
 		if err := step.agg.SetRequestSLO(slo); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (h *Harness) runRequestPhase(ctx context.Context, p Phase) error {
 			return ctx.Err()
 		}
 		steps = append(steps, step)
-		if g, ok := stepGoodput(step); !ok || g < target {
+		if _, held := stepHeld(step, target); !held {
 			break // the next rate would only be worse
 		}
 	}
@@ -71,10 +71,11 @@ func (h *Harness) requestSLO(r *RequestLoad) report.RequestSLO {
 	return h.opts.Requests.slo(h.opts.Embedded)
 }
 
-// stepGoodput is a sweep step's goodput, from its group's aggregate; ok is false
-// without requests.
-func stepGoodput(g *Group) (float64, bool) {
-	return g.agg.Metrics().Requests.Goodput()
+// stepHeld is a sweep step's goodput, from its group's aggregate, and whether it
+// reached target (never without requests).
+func stepHeld(g *Group, target float64) (goodput float64, held bool) {
+	gp, ok := g.agg.Metrics().Requests.Goodput()
+	return gp, ok && gp >= target
 }
 
 // noteKnee states the sweep's answer in the notes and the headline: the highest rate
@@ -83,9 +84,9 @@ func (h *Harness) noteKnee(rates []float64, steps []*Group, target float64) {
 	rows := make([]string, len(steps)) // one per step: bounded by the rates
 	knee, held := 0.0, true
 	for k, step := range steps {
-		g, ok := stepGoodput(step)
+		g, ok := stepHeld(step, target)
 		rows[k] = fmt.Sprintf("%g/s: goodput %.0f%%", rates[k], 100*g)
-		if held = held && ok && g >= target; held {
+		if held = held && ok; held {
 			knee = rates[k]
 		}
 	}
@@ -116,7 +117,7 @@ func (h *Harness) judgeRateSteps(c *CheckSpec) {
 	}
 	var rules []report.Rule
 	for _, rate := range rates[:need] {
-		name := RateStepGroup(rate)
+		name := rateStepGroup(rate)
 		if !h.hasGroup(name) {
 			break
 		}
