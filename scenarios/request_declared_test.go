@@ -148,8 +148,8 @@ func TestRequestDeclarationValidates(t *testing.T) {
 		}
 	}
 	for _, s := range []*Scenario{requestStream(), requestCapacity()} {
-		if err := s.Validate(); err != nil {
-			t.Errorf("%s: %v", s.Name, err)
+		if err := s.Validate(); err != nil || !s.declared() {
+			t.Errorf("%s: %v (declared %v, want a declaration without a run function)", s.Name, err, s.declared())
 		}
 	}
 }
