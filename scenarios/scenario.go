@@ -7,9 +7,10 @@
 // Most scenarios are declarations (declare.go): phases of streams (Phase), checks that
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
-// express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, half-open, request-stream and request-capacity still run functions of their
-// own over the same Harness.
+// express and judges nothing. One interpreter (Harness.runDeclared) runs them all; a
+// scenario whose phases are stages (Phase.Settles, half-open) runs them one after the
+// other. hold, request-stream and request-capacity still run functions of their own
+// over the same Harness.
 package scenarios
 
 import (
@@ -218,6 +219,7 @@ func (s *Scenario) Validate() error {
 		}
 	}
 	errs = append(errs, s.validateDeclaration(seen)...)
+	errs = append(errs, s.validateStages()...)
 	return errors.Join(errs...)
 }
 
