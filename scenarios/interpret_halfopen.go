@@ -39,7 +39,8 @@ func (s *Scenario) staged() bool {
 // validateStages reports the problems of a staged declaration: a phase that is no
 // stage, a stage's check that is not a declared Settles check or is in two stages, and
 // what the stages do not interpret (other kinds of checks, nginx, reloads, a hold,
-// publishing). A negative receive buffer is refused in any declaration.
+// publishing, a phase's own wait). A negative receive buffer is refused in any
+// declaration.
 func (s *Scenario) validateStages() []error {
 	var errs []error
 	for i, p := range s.Load {
@@ -55,8 +56,8 @@ func (s *Scenario) validateStages() []error {
 	}
 	stageOf := map[*CheckSpec]int{}
 	for i, p := range s.Load {
-		if len(p.Settles) == 0 || p.Nginx != nil || p.Reopen != nil {
-			errs = append(errs, fmt.Errorf("scenario %s: phase %d: in a staged scenario every phase is a stage with Settles checks, without nginx or a reload", s.Name, i))
+		if len(p.Settles) == 0 || p.Nginx != nil || p.Reopen != nil || p.Within != nil || p.Wait > 0 {
+			errs = append(errs, fmt.Errorf("scenario %s: phase %d: in a staged scenario every phase is a stage with Settles checks, without nginx, a reload or a wait of its own (a stage awaits its streams up to the start gate)", s.Name, i))
 		}
 		for _, c := range p.Settles {
 			if _, twice := stageOf[c]; twice || c == nil || c.Settles == nil || !slices.Contains(s.Checks, c) {

@@ -180,21 +180,23 @@ func TestStageOffAtZeroAndWithoutItsMetric(t *testing.T) {
 	}
 }
 
-// TestStagedDeclarationsAreValidated: a phase that is no stage, a Settles check of no
-// stage or of two, another kind of check, a hold and a negative receive buffer are
-// refused, every problem at once.
+// TestStagedDeclarationsAreValidated: a phase that is no stage or waits on its own, a
+// Settles check of no stage or of two, another kind of check, a hold and a negative
+// receive buffer are refused, every problem at once.
 func TestStagedDeclarationsAreValidated(t *testing.T) {
 	a := &CheckSpec{Name: "a", Default: "1s", Settles: &Settle{Metric: OpenStreamsMetric}}
 	b := &CheckSpec{Name: "b", Default: "1s", Settles: &Settle{Metric: OpenStreamsMetric}}
+	c := &CheckSpec{Name: "c", Default: "1s", Settles: &Settle{Metric: OpenStreamsMetric}}
 	r := &CheckSpec{Name: "r", Default: "1s", Reach: &Reach{Phase: 0, Until: Ended}}
-	bad := &Scenario{Name: "bad", Checks: []*CheckSpec{a, b, r}, Hold: time.Second,
+	bad := &Scenario{Name: "bad", Checks: []*CheckSpec{a, b, c, r}, Hold: time.Second,
 		Load: []Phase{
 			{Streams: 1, Until: UntilOpen, Settles: []*CheckSpec{a}, RecvBuffer: -1},
 			{Streams: 1, Until: UntilOpen, Settles: []*CheckSpec{a}},
 			{Streams: 1, Until: UntilOpen},
+			{Streams: 1, Until: UntilOpen, Settles: []*CheckSpec{b}, Wait: time.Second},
 		}}
 	err := bad.Validate()
-	for _, want := range []string{"receive buffer -1", "neither publishes, holds", "phase 2: in a staged scenario every phase is a stage", "phase 1: a stage check that is not one", "check b: a Settles check of no stage", "check r: a staged scenario judges"} {
+	for _, want := range []string{"receive buffer -1", "neither publishes, holds", "phase 2: in a staged scenario every phase is a stage", "phase 1: a stage check that is not one", "phase 3: in a staged scenario", "check c: a Settles check of no stage", "check r: a staged scenario judges"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}

@@ -51,7 +51,8 @@ type Scenario struct {
 	Load []Phase
 	// hook, when set, is the one step of a declared scenario that its data cannot
 	// express (dropping connections mid-stream, a step search, starting nginx): it runs
-	// after the phases are open, only drives load, and never judges a check.
+	// after the phases are open (in a staged scenario after each stage), only drives
+	// load, and never judges a check.
 	hook func(ctx context.Context, h *Harness, opened Opened) error
 	// Hold is how long a declared scenario holds its load after the hook, an
 	// observation window (--hold overrides it); 0: no hold.
