@@ -73,6 +73,15 @@ type Phase struct {
 	// Requests, when set, makes the phase request streams (declare_request.go) in
 	// place of EventSources; it is then the scenario's only phase.
 	Requests *RequestLoad
+	// RecvBuffer, when > 0, is the socket receive buffer of the phase's clients, in
+	// bytes (runner.SourceConfig.RecvBuffer): small, a client that stops reading fills
+	// it at once and the server's writes block.
+	RecvBuffer int
+	// Settles, when set, makes the phase a stage (interpret_halfopen.go): these Settles
+	// checks take their baselines just before it opens and are judged once it was
+	// awaited and the hook ran, before the next stage opens. In a staged scenario
+	// every phase is a stage.
+	Settles []*CheckSpec
 }
 
 // NginxPath is the nginx of a phase: started from one of proxy/nginx's configurations
@@ -139,6 +148,13 @@ type Settle struct {
 	// Slack is how far above the baseline still counts as back: Fixed plus PerStream
 	// times the scenario's streams.
 	Fixed, PerStream float64
+	// Missed, for a stage's check (Phase.Settles), is what a figure that did not come
+	// back means, in words, for the measured text.
+	Missed string
+	// OffAtZero, for a stage's check, makes a threshold of 0 mean "not checked" (a
+	// bound of the target the run was not told): the check is n/a with this reason,
+	// and a stage whose checks are all n/a is not opened.
+	OffAtZero string
 }
 
 // Reach declares a check over the streams of one phase after the hook: how many did

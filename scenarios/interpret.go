@@ -33,6 +33,9 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 	if c := h.sc.HoldOf; c != nil && h.dur(c) <= 0 {
 		return fmt.Errorf("%s: the %s threshold (the hold is %.1f of it) must be > 0", h.sc.Name, c.Name, h.sc.HoldTimes)
 	}
+	if h.sc.staged() {
+		return h.runStaged(ctx)
+	}
 	var probes []*CheckSpec // Settles and Delta: against the server's figures before the load
 	for _, c := range h.sc.Checks {
 		if c.Settles != nil || c.Delta != nil {
@@ -313,7 +316,9 @@ func (h *Harness) openPhaseStreams(ctx context.Context, p Phase, l phaseStreams,
 			case l.base != "":
 				u = h.streamURLVia(l.base, sess)
 			}
-			es, err := h.Open(ctx, br, *stream, sess, u, func(c *runner.SourceConfig) { c.NoReconnect, c.ReadRate = p.NoReconnect, p.ReadRate })
+			es, err := h.Open(ctx, br, *stream, sess, u, func(c *runner.SourceConfig) {
+				c.NoReconnect, c.ReadRate, c.RecvBuffer = p.NoReconnect, p.ReadRate, p.RecvBuffer
+			})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -44,17 +44,6 @@ func requestOpts(url string, o RequestOptions, thresholds map[string]string) Opt
 	return Options{Target: url, StreamTemplate: "{target}/s/{session}", Requests: o, Thresholds: thresholds}
 }
 
-func checkOf(t *testing.T, s report.ScenarioResult, name string) report.Check {
-	t.Helper()
-	for _, c := range s.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, s.Checks)
-	return report.Check{}
-}
-
 // TestRequestPhaseRunsTheRequestsItDeclares: request-stream's request phase sends the
 // requests, and every check is a rule over their metrics: all pass against a correct
 // double, and terminated fails (with the count) against one that never sends [DONE].

@@ -7,8 +7,9 @@
 // Most scenarios are declarations (declare.go): phases of streams (Phase), checks that
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
-// express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold and half-open still run functions of their own over the same Harness.
+// express and judges nothing. One interpreter (Harness.runDeclared) runs them all; a
+// scenario whose phases are stages (Phase.Settles, half-open) runs them one after the
+// other. hold still runs a function of its own over the same Harness.
 package scenarios
 
 import (
@@ -49,7 +50,8 @@ type Scenario struct {
 	Load []Phase
 	// hook, when set, is the one step of a declared scenario that its data cannot
 	// express (dropping connections mid-stream, a step search, starting nginx): it runs
-	// after the phases are open, only drives load, and never judges a check.
+	// after the phases are open (in a staged scenario after each stage), only drives
+	// load, and never judges a check.
 	hook func(ctx context.Context, h *Harness, opened Opened) error
 	// Hold is how long a declared scenario holds its load after the hook, an
 	// observation window (--hold overrides it); 0: no hold.
@@ -220,6 +222,7 @@ func (s *Scenario) Validate() error {
 		}
 	}
 	errs = append(errs, s.validateDeclaration(seen)...)
+	errs = append(errs, s.validateStages()...)
 	return errors.Join(errs...)
 }
 
