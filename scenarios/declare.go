@@ -70,6 +70,9 @@ type Phase struct {
 	// Missed is what it means when streams did not get there in time, in words, for
 	// the result's notes.
 	Missed string
+	// Ramp, when set, makes the phase the load engine's: its streams open over a ramp
+	// and are held through a window (declare_hold.go).
+	Ramp *Ramp
 }
 
 // NginxPath is the nginx of a phase: started from one of proxy/nginx's configurations
@@ -307,6 +310,9 @@ type Opened struct {
 	// Proxies are the proxies of the phases with Through set, by phase (nil for a
 	// phase opened directly).
 	Proxies []*proxy.Proxy
+	// ramped is the phase with Ramp set while it runs (nil without one); its Phases
+	// entry is nil, since the load engine keeps no EventSource per stream.
+	ramped *rampedLoad
 }
 
 // All is every source of every phase.

@@ -504,9 +504,10 @@ func (h *Harness) note(format string, args ...any) {
 	h.mu.Unlock()
 }
 
-// request records the load the scenario asks for.
+// request records the load the scenario asks for; an open rate set before (a ramped
+// phase's) is kept.
 func (h *Harness) request(streams, browsers int, hold time.Duration, note string) {
-	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note}
+	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note, OpenRate: h.requested.OpenRate}
 }
 
 // streams returns this process's stream count of the scenario: --streams when given,

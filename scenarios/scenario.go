@@ -8,8 +8,8 @@
 // say how they are judged (CheckSpec.Rule, Settles, Reach, Fetch, Span, Delta, Senders,
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all.
-// hold, half-open, request-stream and request-capacity still run functions of their
-// own over the same Harness.
+// half-open, request-stream and request-capacity still run functions of their own over
+// the same Harness.
 package scenarios
 
 import (
@@ -132,6 +132,9 @@ type CheckSpec struct {
 	// Delivery, when set, judges the ids the streams got (lost, repeated, out of
 	// order) against the threshold.
 	Delivery Delivery
+	// Held, when set, counts the streams of the ramped phase by what each got in its
+	// hold window (declare_hold.go).
+	Held *Held
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -252,13 +255,13 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps, c.Held != nil} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps)", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps, held)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
@@ -279,6 +282,7 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
 		}
 	}
+	errs = append(errs, s.validateHeld()...)
 	return errs
 }
 
