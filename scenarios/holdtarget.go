@@ -10,6 +10,10 @@ import (
 	"github.com/sseharness/sseharness/runner"
 )
 
+// hold's Held checks of what a target outside our control does (issue 11): events
+// beyond what it produced, a held head or first event, streams that keep ending at
+// once, marks missed at the edges.
+
 // holdTargetWatch keeps what those checks need per stream (a few words each, bounded
 // by the stream count) and the times of the marks published (bounded by the publish
 // rate times its duration). It is fed on the collector goroutine under its heldWatch's
