@@ -82,6 +82,9 @@ type Phase struct {
 	// awaited and the hook ran, before the next stage opens. In a staged scenario
 	// every phase is a stage.
 	Settles []*CheckSpec
+	// Ramp, when set, makes the phase the load engine's: its streams open over a ramp
+	// and are held through a window (declare_hold.go).
+	Ramp *Ramp
 }
 
 // NginxPath is the nginx of a phase: started from one of proxy/nginx's configurations
@@ -326,6 +329,9 @@ type Opened struct {
 	// Proxies are the proxies of the phases with Through set, by phase (nil for a
 	// phase opened directly).
 	Proxies []*proxy.Proxy
+	// ramped is the phase with Ramp set while it runs (nil without one); its Phases
+	// entry is nil, since the load engine keeps no EventSource per stream.
+	ramped *rampedLoad
 }
 
 // All is every source of every phase.

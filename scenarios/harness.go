@@ -504,9 +504,10 @@ func (h *Harness) note(format string, args ...any) {
 	h.mu.Unlock()
 }
 
-// request records the load the scenario asks for.
+// request records the load the scenario asks for; an open rate set before (a ramped
+// phase's) is kept.
 func (h *Harness) request(streams, browsers int, hold time.Duration, note string) {
-	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note}
+	h.requested = report.RequestedLoad{Streams: streams, Browsers: browsers, HoldMS: float64(hold.Milliseconds()), Note: note, OpenRate: h.requested.OpenRate}
 }
 
 // streams returns this process's stream count of the scenario: --streams when given,
@@ -565,16 +566,9 @@ func (h *Harness) threshold(c *CheckSpec, op string) string {
 	return thr
 }
 
-// checkRule records a check that report/ evaluates from the scenario's metrics (metric
-// op threshold, e.g. "errors" "<="): its verdict is re-evaluated exactly when shard
-// results are merged, unlike a verdict the scenario decides itself. Without any of the
-// evidence it needs, the check is n/a, saying what was missing.
-func (h *Harness) checkRule(c *CheckSpec, metric, op string, needs ...report.Evidence) {
-	h.Judge(c, report.Rule{Metric: metric, Op: op, Limit: h.limitValue(c), Needs: needs})
-}
-
 // Judge records a check that report/ evaluates by rule r from the scenario's metrics
-// and groups: like checkRule, for rules over groups, sums and differences.
+// and groups: its verdict is re-evaluated exactly when shard results are merged.
+// Without any of the evidence r needs, the check is n/a, saying what was missing.
 func (h *Harness) Judge(c *CheckSpec, r report.Rule) {
 	h.add(c, report.Check{Name: c.Name, Threshold: h.threshold(c, r.Op), Rule: &r})
 }

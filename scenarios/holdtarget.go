@@ -10,20 +10,14 @@ import (
 	"github.com/sseharness/sseharness/runner"
 )
 
-// hold's checks of what a target outside our control does (issue 11): events beyond
-// what it produced, a held head or first event, batching, delivery latency, streams
-// that keep ending at once.
-type holdTargetChecks struct {
-	excessEvents, firstEvent, batching, deliveryLatency, quickEnds *CheckSpec
-}
-
-func (c holdTargetChecks) all() []*CheckSpec {
-	return []*CheckSpec{c.excessEvents, c.firstEvent, c.batching, c.deliveryLatency, c.quickEnds}
-}
+// hold's Held checks of what a target outside our control does (issue 11): events
+// beyond what it produced, a held head or first event, streams that keep ending at
+// once, marks missed at the edges.
 
 // holdTargetWatch keeps what those checks need per stream (a few words each, bounded
 // by the stream count) and the times of the marks published (bounded by the publish
-// rate times its duration). It is fed on the collector goroutine under hold's lock.
+// rate times its duration). It is fed on the collector goroutine under its heldWatch's
+// lock.
 type holdTargetWatch struct {
 	openAt     []time.Time     // the stream's first accepted head
 	total      []int           // events until the end of the hold window
@@ -84,52 +78,13 @@ func (w *holdTargetWatch) observe(r runner.Record) {
 // end closes the counting at t, the end of the hold window.
 func (w *holdTargetWatch) end(t time.Time) { w.ended, w.endAt = true, t }
 
-// judgeHoldTarget adds hold's target checks; each stream of this shard is visited by
-// streams. inWindow holds the events of each stream in the hold window.
-func judgeHoldTarget(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWindow []int, holdFor time.Duration, window *Group, streams func(func(int) bool)) {
-	publishing := h.markPrefix != ""
-	wm := window.agg.Metrics()
-	all := h.agg.Metrics()
-
-	judgeExcessEvents(h, ck, w, inWindow, holdFor, streams)
-	judgeFirstEvent(h, ck, w, wm, all, streams)
-	// Bursts in the hold window, against the target's one-event-at-a-time rhythm.
-	h.Judge(ck.batching, report.Rule{Metric: "batched_share", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.batching),
-		Needs: []report.Evidence{report.EvidenceEvent}})
-
-	// Delivery latency in the hold window: from the harness's marks, else from the
-	// events' send time.
-	switch {
-	case publishing:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "mark_latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
-			Needs: []report.Evidence{report.EvidenceMarks}})
-	case wm.Latency.Count > 0:
-		h.Judge(ck.deliveryLatency, report.Rule{Metric: "latency_p99", Group: window.Name(), Op: "<=", Limit: h.limitValue(ck.deliveryLatency),
-			Needs: []report.Evidence{report.EvidenceEvent}})
-	default:
-		why := h.latencyNote()
-		if why == "" {
-			why = "no event arrived"
-		}
-		h.notApplicable(ck.deliveryLatency, why+"; nothing was published (--publish-url)")
-	}
-
-	judgeQuickEnds(h, ck, w, all, streams)
-	if h.markPrefix != "" {
-		recordEdgeMarks(h, w, streams)
-	}
-	if note := h.latencyNote(); note != "" {
-		h.Note("%s", note)
-	}
-}
-
 // judgeExcessEvents: events beyond what the target produced.
-func judgeExcessEvents(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWindow []int, holdFor time.Duration, streams func(func(int) bool)) {
+func judgeExcessEvents(h *Harness, c *CheckSpec, w *holdTargetWatch, inWindow []int, holdFor time.Duration, streams func(func(int) bool)) {
 	publishing := h.markPrefix != ""
 	// Events beyond what the target produced: history replayed on a fresh connect, a
 	// replay flood. Produced: the marks published while the stream was open, or the
 	// stream's own rate in the hold window over the time it was open.
-	limit := h.num(ck.excessEvents)
+	limit := h.num(c)
 	judged, over := 0, 0
 	got, made := report.NewHistogram(), report.NewHistogram()
 	streams(func(i int) bool {
@@ -153,7 +108,7 @@ func judgeExcessEvents(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWi
 		return true
 	})
 	if judged == 0 {
-		h.notApplicable(ck.excessEvents, "no stream got events in the hold window: nothing to compare with what the target produced")
+		h.notApplicable(c, "no stream got events in the hold window: nothing to compare with what the target produced")
 	} else {
 		g, _ := got.Percentile(50)
 		p, _ := made.Percentile(50)
@@ -161,17 +116,17 @@ func judgeExcessEvents(h *Harness, ck holdTargetChecks, w *holdTargetWatch, inWi
 		if publishing {
 			source = fmt.Sprintf("%d marks published", len(w.published))
 		}
-		h.offenders(ck.excessEvents, over, judged, fmt.Sprintf("%d of %d streams got more than %.1f times the events the target produced; the median stream got %.0f events where the target produced about %.0f (%s)",
+		h.offenders(c, over, judged, fmt.Sprintf("%d of %d streams got more than %.1f times the events the target produced; the median stream got %.0f events where the target produced about %.0f (%s)",
 			over, judged, limit, g, p, source))
 	}
 }
 
 // judgeFirstEvent: a held head or first event.
-func judgeFirstEvent(h *Harness, ck holdTargetChecks, w *holdTargetWatch, wm, all report.Metrics, streams func(func(int) bool)) {
+func judgeFirstEvent(h *Harness, c *CheckSpec, w *holdTargetWatch, wm, all report.Metrics, streams func(func(int) bool)) {
 	// A held head or first event: later than the limit, and later than the target's own
 	// rhythm explains.
 	gapP50 := time.Duration(wm.Gap.P50MS * float64(time.Millisecond))
-	allowed := max(h.dur(ck.firstEvent), 3*gapP50)
+	allowed := max(h.dur(c), 3*gapP50)
 	late, withEvent := 0, 0
 	var slowest time.Duration
 	streams(func(i int) bool {
@@ -185,28 +140,28 @@ func judgeFirstEvent(h *Harness, ck holdTargetChecks, w *holdTargetWatch, wm, al
 		return true
 	})
 	if withEvent == 0 {
-		h.notApplicable(ck.firstEvent, "no stream got an event")
+		h.notApplicable(c, "no stream got an event")
 	} else {
 		note := fmt.Sprintf("%d of %d streams got their first event after more than %s (the limit %s, the target's median gap between events %s); the slowest after %s",
-			late, withEvent, allowed.Round(time.Millisecond), h.dur(ck.firstEvent), gapP50.Round(time.Millisecond), slowest.Round(time.Millisecond))
+			late, withEvent, allowed.Round(time.Millisecond), h.dur(c), gapP50.Round(time.Millisecond), slowest.Round(time.Millisecond))
 		if hd := all.TimeToHeaders; hd.Count > 0 {
 			note += fmt.Sprintf(", response heads after %s (median)", fmtMS(hd.P50MS))
 			if hd.P50MS >= 1000 {
 				note += fmt.Sprintf(": the head was held %.1f s", hd.P50MS/1000)
 			}
 		}
-		h.offenders(ck.firstEvent, late, withEvent, note)
+		h.offenders(c, late, withEvent, note)
 	}
 }
 
 // judgeQuickEnds: streams that keep ending at once.
-func judgeQuickEnds(h *Harness, ck holdTargetChecks, w *holdTargetWatch, all report.Metrics, streams func(func(int) bool)) {
+func judgeQuickEnds(h *Harness, c *CheckSpec, w *holdTargetWatch, all report.Metrics, streams func(func(int) bool)) {
 	// Streams that keep ending at once (a stream ended by a lifetime limit lives
 	// longer than a second, so its reconnects do not count).
 	if all.Attempts == 0 {
-		h.notApplicable(ck.quickEnds, "no connection attempt was made")
+		h.notApplicable(c, "no connection attempt was made")
 	} else {
-		maxQuick := int(h.num(ck.quickEnds))
+		maxQuick := int(h.num(c))
 		offenders, mine := 0, 0
 		streams(func(i int) bool {
 			mine++
@@ -221,7 +176,7 @@ func judgeQuickEnds(h *Harness, ck holdTargetChecks, w *holdTargetWatch, all rep
 		}
 		// The scenario's reconnect rate as the report shows it (the reconnect_rate
 		// metric: every reconnect over the scenario so far).
-		h.offenders(ck.quickEnds, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; reconnect rate: %s (the %s reconnect floor allows at most %.0f per second per stream)",
+		h.offenders(c, offenders, mine, fmt.Sprintf("%d of %d streams saw more than %s in a row end within a second of opening; reconnect rate: %s (the %s reconnect floor allows at most %.0f per second per stream)",
 			offenders, mine, plural(maxQuick, "attempt", "attempts"), report.ReconnectRateText(all.Reconnects, all.Streams, time.Since(h.start)),
 			floor, math.Floor(float64(time.Second)/float64(floor))))
 	}

@@ -105,7 +105,7 @@ func (h *Harness) runDeclared(ctx context.Context) error {
 			h.delta(ctx, c, base, opened)
 		}
 	}
-	if err := Sleep(ctx, h.holdFor()); err != nil {
+	if err := h.holdLoad(ctx, opened); err != nil {
 		return err
 	}
 	h.Finish()
@@ -127,9 +127,10 @@ type afterLoad struct {
 // aggregate, the server's settled figures, the senders and marks watched.
 func (h *Harness) judgeDeclared(ctx context.Context, a afterLoad) error {
 	opened, probes, base, total, senders, marks, hookEnd := a.opened, a.probes, a.base, a.total, a.senders, a.marks, a.hookEnd
-	if m := h.agg.Metrics(); m.Attempts > 0 && m.Streams == 0 {
+	if m := h.agg.Metrics(); m.Attempts > 0 && m.Streams == 0 && opened.ramped == nil {
 		// Nothing opened anywhere: tell an unreachable or refusing target from one
-		// that fails the checks.
+		// that fails the checks. (A ramped phase's rules say so themselves, with the
+		// classes of the streams that did not open.)
 		return notStarted(fmt.Sprintf("no stream opened (not opened: %s)", breakdownCounts(m.NotOpened)))
 	}
 	rhythm := h.markPrefix == "" && h.agg.Metrics().Latency.Count == 0
@@ -173,6 +174,8 @@ func (h *Harness) judgeDeclared(ctx context.Context, a afterLoad) error {
 			h.judgeSteps(c)
 		case c.RateSteps != nil:
 			h.judgeRateSteps(c)
+		case c.Held != nil:
+			h.judgeHeld(c, opened.ramped)
 		}
 	}
 	return nil
@@ -188,6 +191,15 @@ func (h *Harness) openPhases(ctx context.Context) (Opened, int, error) {
 	for _, p := range h.sc.Load {
 		if p.Requests != nil {
 			return opened, 0, h.runRequestPhase(ctx, p) // the only phase (validateRequests)
+		}
+		if p.Ramp != nil { // the load engine's streams (interpret_hold.go)
+			rl, note, err := h.openRamped(ctx, p)
+			if err != nil {
+				return opened, 0, err
+			}
+			opened.ramped, total, browsers, notes = rl, total+rl.mine, browsers+rl.mine, append(notes, note)
+			opened.Phases, opened.Proxies = append(opened.Phases, nil), append(opened.Proxies, nil)
+			continue
 		}
 		base, why, err := h.phaseBase(ctx, p)
 		if err != nil {

@@ -9,7 +9,7 @@
 // OpenPerSession, Delivery), and at most one hook that drives a step the data cannot
 // express and judges nothing. One interpreter (Harness.runDeclared) runs them all; a
 // scenario whose phases are stages (Phase.Settles, half-open) runs them one after the
-// other. hold still runs a function of its own over the same Harness.
+// other.
 package scenarios
 
 import (
@@ -136,6 +136,9 @@ type CheckSpec struct {
 	// RateSteps, when set, judges the rate steps of a request sweep: the first
 	// threshold-many each with goodput at or above the target.
 	RateSteps *RateSteps
+	// Held, when set, counts the streams of the ramped phase by what each got in its
+	// hold window (declare_hold.go).
+	Held *Held
 }
 
 // All returns every scenario, in the order `run` runs them by default.
@@ -261,13 +264,13 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			continue
 		}
 		kinds := 0
-		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps, c.RateSteps != nil} {
+		for _, set := range []bool{c.Rule != nil, c.Settles != nil, c.Reach != nil, c.Fetch != nil, c.Delivery != 0, c.OpenPerSession, c.Delta != nil, c.Senders != nil, c.Span != nil, c.Steps, c.RateSteps != nil, c.Held != nil} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps, rate steps)", s.Name, c.Name))
+			errs = append(errs, fmt.Errorf("scenario %s: check %s: want exactly one way to be judged (rule, settle, reach, fetch, delivery, open-per-session, delta, senders, span, steps, rate steps, held)", s.Name, c.Name))
 		}
 		if c.Fetch != nil && (c.Fetch.Phase < 0 || c.Fetch.Phase >= len(s.Load) || c.Fetch.AfterOpen < 0) {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: fetch in phase %d, which it does not have", s.Name, c.Name, c.Fetch.Phase))
@@ -288,6 +291,7 @@ func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 			errs = append(errs, fmt.Errorf("scenario %s: check %s: settles no known server metric", s.Name, c.Name))
 		}
 	}
+	errs = append(errs, s.validateHeld()...)
 	return errs
 }
 
