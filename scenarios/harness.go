@@ -289,11 +289,7 @@ func (h *Harness) runScenario(ctx context.Context) (err error) {
 		}
 		return nil
 	}
-	if h.sc.declared() {
-		err = h.runDeclared(ctx)
-	} else {
-		err = h.sc.run(ctx, h)
-	}
+	err = h.runDeclared(ctx)
 	h.Finish()
 	if uerr := h.reachable(); uerr != nil {
 		return uerr

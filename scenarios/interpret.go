@@ -23,10 +23,6 @@ import (
 // awaited), the hook, the checks that hold while the load is there, the hold, Finish,
 // and then every other declared check.
 
-// declared reports whether the scenario is a declaration for runDeclared (no run
-// function of its own).
-func (s *Scenario) declared() bool { return s.run == nil }
-
 // runDeclared executes the scenario's declaration: baseline probes, phases, hook, and
 // then every declared check.
 func (h *Harness) runDeclared(ctx context.Context) error {

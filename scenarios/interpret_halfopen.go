@@ -48,7 +48,7 @@ func (s *Scenario) validateStages() []error {
 			errs = append(errs, fmt.Errorf("scenario %s: phase %d: receive buffer %d, want >= 0", s.Name, i, p.RecvBuffer))
 		}
 	}
-	if !s.declared() || !s.staged() {
+	if !s.staged() {
 		return errs
 	}
 	if s.Publish || s.HookWindow != "" || s.Hold > 0 || s.HoldOf != nil {

@@ -137,8 +137,8 @@ func TestRequestDeclarationValidates(t *testing.T) {
 		}
 	}
 	for _, s := range []*Scenario{requestStream(), requestCapacity()} {
-		if err := s.Validate(); err != nil || !s.declared() {
-			t.Errorf("%s: %v (declared %v, want a declaration without a run function)", s.Name, err, s.declared())
+		if err := s.Validate(); err != nil || len(s.Load) != 1 || s.Load[0].Requests == nil {
+			t.Errorf("%s: %v (load %+v, want one request phase)", s.Name, err, s.Load)
 		}
 	}
 }

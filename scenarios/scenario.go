@@ -69,10 +69,6 @@ type Scenario struct {
 	// Publish makes a declared scenario publish marked events to a target with a
 	// publish endpoint while its phases run, so that its Delivery checks count marks.
 	Publish bool
-	// run, in a scenario not yet declared as data, drives the load and adds the checks
-	// itself. It returns an error only when the scenario could not run (target
-	// unreachable, harness failure).
-	run func(ctx context.Context, h *Harness) error
 }
 
 // probed is the server metric a Settles or Delta check reads.
@@ -234,11 +230,8 @@ func (s *Scenario) Validate() error {
 // a declaration every check is a rule or a settle: a hook never judges).
 func (s *Scenario) validateDeclaration(declared map[string]bool) []error {
 	var errs []error
-	if !s.declared() {
-		return nil
-	}
 	if len(s.Load) == 0 && s.hook == nil {
-		errs = append(errs, fmt.Errorf("scenario %s: no load phase, no hook and no run function", s.Name))
+		errs = append(errs, fmt.Errorf("scenario %s: no load phase and no hook", s.Name))
 	}
 	errs = append(errs, s.validateRequests()...)
 	for i, p := range s.Load {
