@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -359,26 +360,76 @@ func mergeTimelines(ts []Timeline) Timeline {
 	return out
 }
 
-// mergeServer takes the figures of the first shard that has any.
+// mergeServer merges the shards' server figures. Shards that scraped one server (one
+// metrics URL, or none said) saw the same figures: the first shard's are taken. Shards
+// that scraped different servers (each its own serve process) saw parts of the load:
+// each server's figures are taken once (from the first shard that scraped it) and added
+// up, a metric only when every server has it; the peaks are each server's own, so
+// their sum bounds the servers' simultaneous peak from above. Per stream is over all
+// shards' streams either way.
 func mergeServer(parts []shardScenario, streams int64) ServerFigures {
+	var firsts []shardScenario // the first shard with figures of each server
+	seen := map[string]bool{}
 	for _, p := range parts {
-		if !p.s.Server.Available() {
+		if !p.s.Server.Available() || seen[p.metricsURL] {
 			continue
 		}
-		f := p.s.Server
-		f.Metrics = append([]ServerMetric(nil), f.Metrics...)
-		for i := range f.Metrics {
-			m := &f.Metrics[i]
-			m.PerStream = nil
-			if m.Peak != nil && m.Baseline != nil && streams > 0 {
-				per := (*m.Peak - *m.Baseline) / float64(streams)
-				m.PerStream = &per
-			}
-		}
-		f.Note = "taken from " + p.label + " (every shard probes the same server); per stream over all shards' streams"
+		seen[p.metricsURL] = true
+		firsts = append(firsts, p)
+	}
+	switch len(firsts) {
+	case 0:
+		return parts[0].s.Server
+	case 1:
+		f := firsts[0].s.Server
+		f.Metrics = perStreamOver(append([]ServerMetric(nil), f.Metrics...), streams)
+		f.Note = "taken from " + firsts[0].label + " (every shard probes the same server); per stream over all shards' streams"
 		return f
 	}
-	return parts[0].s.Server
+	var f ServerFigures
+	urls := make([]string, len(firsts))
+	for k, p := range firsts {
+		urls[k] = p.metricsURL
+	}
+	for _, m := range firsts[0].s.Server.Metrics {
+		sum := ServerMetric{Name: m.Name, Baseline: new(float64), Peak: new(float64), AfterDrain: new(float64)}
+		for _, p := range firsts {
+			i := slices.IndexFunc(p.s.Server.Metrics, func(o ServerMetric) bool { return o.Name == m.Name })
+			if i < 0 {
+				sum.Baseline, sum.Peak, sum.AfterDrain = nil, nil, nil
+				break
+			}
+			o := p.s.Server.Metrics[i]
+			sum.Baseline, sum.Peak, sum.AfterDrain = addOrNil(sum.Baseline, o.Baseline), addOrNil(sum.Peak, o.Peak), addOrNil(sum.AfterDrain, o.AfterDrain)
+		}
+		f.Metrics = append(f.Metrics, sum)
+	}
+	f.Metrics = perStreamOver(f.Metrics, streams)
+	f.Note = fmt.Sprintf("summed over %d different servers (%s), each server's figures from the first shard that scraped it; each server's own peak, so the sum bounds their simultaneous peak from above; per stream over all shards' streams", len(firsts), strings.Join(urls, ", "))
+	return f
+}
+
+// perStreamOver sets each metric's per-stream figure over streams (nil without a
+// baseline and a peak).
+func perStreamOver(ms []ServerMetric, streams int64) []ServerMetric {
+	for i := range ms {
+		m := &ms[i]
+		m.PerStream = nil
+		if m.Peak != nil && m.Baseline != nil && streams > 0 {
+			per := (*m.Peak - *m.Baseline) / float64(streams)
+			m.PerStream = &per
+		}
+	}
+	return ms
+}
+
+// addOrNil is a + b, nil when either is.
+func addOrNil(a, b *float64) *float64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	v := *a + *b
+	return &v
 }
 
 // verdictRank orders verdicts from best to worst for worst-of merging.

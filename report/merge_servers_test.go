@@ -42,3 +42,53 @@ func TestMergeMaxSaysWhenShardsScrapedDifferentServers(t *testing.T) {
 		}
 	}
 }
+
+// TestMergedServerFiguresAddUpDifferentServers: shards that scraped one server merge
+// its figures once (the first shard's); shards that scraped different servers add each
+// server's figures up, per stream over all streams, and the note names the servers. A
+// metric one server lacks is not made up.
+func TestMergedServerFiguresAddUpDifferentServers(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	shard := func(i int, metricsURL string, rssBase, rssPeak float64, withOpen bool) *Result {
+		ms := []ServerMetric{{Name: "process_resident_memory_bytes", Baseline: f(rssBase), Peak: f(rssPeak), AfterDrain: f(rssBase)}}
+		if withOpen {
+			ms = append(ms, ServerMetric{Name: "open_streams", Baseline: f(0), Peak: f(50), AfterDrain: f(0)})
+		}
+		return &Result{Target: "http://127.0.0.1:1", HarnessVersion: "v", Shard: &Shard{Index: i, Count: 2},
+			Config: map[string]any{"metrics_url": metricsURL},
+			Scenarios: []ScenarioResult{{Name: "s", Metrics: Metrics{Streams: 50}, Server: ServerFigures{Metrics: ms}}}}
+	}
+	metric := func(sf ServerFigures, name string) *ServerMetric {
+		for i := range sf.Metrics {
+			if sf.Metrics[i].Name == name {
+				return &sf.Metrics[i]
+			}
+		}
+		return nil
+	}
+
+	one, err := Merge([]*Result{shard(0, "http://127.0.0.1:9/metrics", 1000, 6000, true), shard(1, "http://127.0.0.1:9/metrics", 1000, 6000, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := one.Scenarios[0].Server
+	if m := metric(sv, "process_resident_memory_bytes"); m == nil || *m.Peak != 6000 || *m.PerStream != 50 || !strings.Contains(sv.Note, "same server") {
+		t.Errorf("one server: %+v, note %q: want its own peak 6000, 50 per stream of 100", m, sv.Note)
+	}
+
+	two, err := Merge([]*Result{shard(0, "http://127.0.0.1:9/metrics", 1000, 6000, true), shard(1, "http://127.0.0.2:9/metrics", 2000, 4000, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv = two.Scenarios[0].Server
+	m := metric(sv, "process_resident_memory_bytes")
+	if m == nil || *m.Baseline != 3000 || *m.Peak != 10000 || *m.PerStream != 70 {
+		t.Errorf("two servers: %+v, want baseline 3000, peak 10000, 70 per stream of 100", m)
+	}
+	if o := metric(sv, "open_streams"); o == nil || o.Peak != nil || o.PerStream != nil {
+		t.Errorf("open_streams, which one server lacks: %+v, want no figures", o)
+	}
+	if !strings.Contains(sv.Note, "2 different servers") || !strings.Contains(sv.Note, "127.0.0.2") {
+		t.Errorf("note %q: want the two servers named", sv.Note)
+	}
+}
