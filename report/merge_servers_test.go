@@ -55,7 +55,7 @@ func TestMergedServerFiguresAddUpDifferentServers(t *testing.T) {
 			ms = append(ms, ServerMetric{Name: "open_streams", Baseline: f(0), Peak: f(50), AfterDrain: f(0)})
 		}
 		return &Result{Target: "http://127.0.0.1:1", HarnessVersion: "v", Shard: &Shard{Index: i, Count: 2},
-			Config: map[string]any{"metrics_url": metricsURL},
+			Config:    map[string]any{"metrics_url": metricsURL},
 			Scenarios: []ScenarioResult{{Name: "s", Metrics: Metrics{Streams: 50}, Server: ServerFigures{Metrics: ms}}}}
 	}
 	metric := func(sf ServerFigures, name string) *ServerMetric {
