@@ -18,7 +18,7 @@ import (
 type Load struct {
 	cfg   Config
 	plan  Plan
-	out   chan<- Record
+	out   Sink
 	start time.Time
 
 	hardCtx    context.Context
@@ -38,10 +38,10 @@ type Load struct {
 
 // Start validates cfg and starts the load in the background; see Load for its
 // lifetime. It is the runner's one entry point: Wait (or Done) blocks until every
-// stream has ended and every record has been sent on out. Start never closes out;
-// the caller does, after Done, and must keep reading out until then. Start returns
-// an error only when cfg is invalid; a cancelled ctx (Ctrl-C) stops the load early.
-func Start(ctx context.Context, cfg Config, out chan<- Record) (*Load, error) {
+// stream has ended and every record has been put into out (by Sink's rules; a Chan's
+// reader must keep reading until then). Start returns an error only when cfg is
+// invalid; a cancelled ctx (Ctrl-C) stops the load early.
+func Start(ctx context.Context, cfg Config, out Sink) (*Load, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -160,9 +160,9 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 			er.Kind, er.Class, er.Err = RecordError, ErrProtocol, err.Error()
 			cl.Kind, cl.Reason = RecordClosed, CloseBadStatus
 			if l.out != nil {
-				l.out <- op
-				l.out <- er
-				l.out <- cl
+				l.out.Put(op)
+				l.out.Put(er)
+				l.out.Put(cl)
 			}
 		}()
 		return true

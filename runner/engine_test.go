@@ -44,7 +44,7 @@ func tickServer(t *testing.T) (*countingServer, *atomic.Int32) {
 func startLoad(t *testing.T, ctx context.Context, cfg Config, buf int) (*Load, <-chan Record) {
 	t.Helper()
 	out := make(chan Record, buf)
-	l, err := Start(ctx, loopConfig(cfg), out)
+	l, err := Start(ctx, loopConfig(cfg), Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func runAll(t *testing.T, ctx context.Context, cfg Config) []Record {
 			recs = append(recs, r)
 		}
 	}()
-	l, err := Start(ctx, loopConfig(cfg), out)
+	l, err := Start(ctx, loopConfig(cfg), Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 	srv, _ := tickServer(t)
 	cfg := Config{Target: srv.URL, Streams: 2, Hold: 50 * time.Millisecond, Drain: 50 * time.Millisecond}
 	out := make(chan Record) // unbuffered: the streams block on their first record
-	l, err := Start(context.Background(), loopConfig(cfg), out)
+	l, err := Start(context.Background(), loopConfig(cfg), Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestRunDrainGraceCancels(t *testing.T) {
 func TestRunStopEndsHoldEarly(t *testing.T) {
 	srv, _ := tickServer(t)
 	out := make(chan Record, 1024)
-	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 3, Hold: time.Hour}), out)
+	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 3, Hold: time.Hour}), Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestRunSlowShare(t *testing.T) {
 		}
 	}()
 	defer close(out)
-	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 4, SlowShare: 0.5, ReadRate: 100, Hold: time.Hour}), out)
+	l, err := Start(context.Background(), loopConfig(Config{Target: srv.URL, Streams: 4, SlowShare: 0.5, ReadRate: 100, Hold: time.Hour}), Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}

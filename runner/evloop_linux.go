@@ -139,7 +139,7 @@ func (l *evloop) batch(es *EventSource, r *Record) {
 func (l *evloop) flush() {
 	for i := range l.recs {
 		lr := &l.recs[i]
-		lr.es.out <- lr.r
+		lr.es.out.Put(lr.r)
 		if lr.r.Kind == RecordEvent {
 			lr.es.counted()
 		}

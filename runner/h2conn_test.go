@@ -320,7 +320,7 @@ func checkSmallWindows(t *testing.T, loops *EventLoops) {
 	})
 	b := h2Browser()
 	rec := newRecorder(t)
-	es, err := b.NewEventSource(SourceConfig{URL: d.URL + "/e", Method: http.MethodPost, Body: body, NoReconnect: true, EventLoops: loops}, rec.ch)
+	es, err := b.NewEventSource(SourceConfig{URL: d.URL + "/e", Method: http.MethodPost, Body: body, NoReconnect: true, EventLoops: loops}, Chan(rec.ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func checkOverrunAndReset(t *testing.T, loops *EventLoops) {
 	})
 	b := h2Browser()
 	rec := newRecorder(t)
-	over, err := b.NewEventSource(SourceConfig{URL: d.URL + "/overrun", NoReconnect: true, EventLoops: loops}, rec.ch)
+	over, err := b.NewEventSource(SourceConfig{URL: d.URL + "/overrun", NoReconnect: true, EventLoops: loops}, Chan(rec.ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func checkLeave(t *testing.T, loops *EventLoops) {
 		}
 	})
 	rec := newRecorder(t)
-	es := startSource(t, h2Browser(), SourceConfig{URL: d.URL + "/e", EventLoops: loops}, rec.ch)
+	es := startSource(t, h2Browser(), SourceConfig{URL: d.URL + "/e", EventLoops: loops}, Chan(rec.ch))
 	rec.waitKind(t, RecordEvent, 1)
 	if es.parserPush != (loops != nil) { // set before the event was sent
 		t.Fatalf("push parser %v with loops %v: the body did not go where it should", es.parserPush, loops != nil)

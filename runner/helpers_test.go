@@ -86,7 +86,7 @@ func sseServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 func startSource(t *testing.T, b *Browser, cfg SourceConfig, out chan<- Record) *EventSource {
 	t.Helper()
 	cfg = withTestLoops(t, cfg)
-	es, err := b.NewEventSource(cfg, out)
+	es, err := b.NewEventSource(cfg, Chan(out))
 	if err != nil {
 		t.Fatal(err)
 	}

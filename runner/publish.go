@@ -145,9 +145,9 @@ func (p *Publisher) Mark(seq int64, t time.Time) string {
 // Run publishes marks 0, 1, 2, ... at the configured rate (mark k is due k/Rate
 // after Run starts) until Duration has passed or ctx ends, one request at a time: a
 // slow endpoint makes marks late, which their Publish records show (Time against
-// Scheduled). Every mark yields one RecordPublish on out (nil: none), sent before Run
-// returns the number of marks sent. Sends on out block.
-func (p *Publisher) Run(ctx context.Context, out chan<- Record) int64 {
+// Scheduled). Every mark yields one RecordPublish put into out (nil: none) before Run
+// returns the number of marks sent.
+func (p *Publisher) Run(ctx context.Context, out Sink) int64 {
 	defer p.client.CloseIdleConnections()
 	start := time.Now()
 	end := start.Add(p.cfg.Duration)
@@ -166,7 +166,7 @@ func (p *Publisher) Run(ctx context.Context, out chan<- Record) int64 {
 		}
 		r := p.publish(ctx, seq, due)
 		if out != nil {
-			out <- r
+			out.Put(r)
 		}
 	}
 	return seq

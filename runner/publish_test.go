@@ -122,7 +122,7 @@ func TestPublishDrivenMeasurement(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n := pub.Run(ctxTimeout(t, 30*time.Second), rec.ch); n != marks {
+			if n := pub.Run(ctxTimeout(t, 30*time.Second), Chan(rec.ch)); n != marks {
 				t.Fatalf("published %d marks, want %d", n, marks)
 			}
 			for _, es := range sources {
@@ -181,7 +181,7 @@ func TestPublisherPacing(t *testing.T) {
 	}
 	out := make(chan Record, 100)
 	start := time.Now()
-	n := pub.Run(context.Background(), out)
+	n := pub.Run(context.Background(), Chan(out))
 	took := time.Since(start)
 	close(out)
 	if n != 50 || hits.Load() != 50 {

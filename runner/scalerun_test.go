@@ -104,7 +104,7 @@ func startScaleRun(t *testing.T, cfg Config, each func(s *scaleRun, r Record)) (
 			each(s, r)
 		}
 	}()
-	l, err := Start(context.Background(), cfg, out)
+	l, err := Start(context.Background(), cfg, Chan(out))
 	if err != nil {
 		close(out)
 		<-consumed

@@ -108,7 +108,7 @@ type EventSource struct {
 	b   *Browser
 	cfg SourceConfig
 	url *url.URL
-	out chan<- Record
+	out Sink
 
 	readRate atomic.Int64
 	rateGen  atomic.Uint64 // bumped by SetReadRate: pacing restarts from then
@@ -159,11 +159,10 @@ type EventSource struct {
 	done        chan struct{}
 }
 
-// NewEventSource returns a source of browser b that sends its records to out (nil:
-// records are dropped, the counters behind WaitEvents still work). Sends on out
-// block: the reader of out must keep reading until Run returns. The source does
-// nothing until Run is called.
-func (b *Browser) NewEventSource(cfg SourceConfig, out chan<- Record) (*EventSource, error) {
+// NewEventSource returns a source of browser b that puts its records into out (nil:
+// records are dropped, the counters behind WaitEvents still work), by Sink's rules.
+// The source does nothing until Run is called.
+func (b *Browser) NewEventSource(cfg SourceConfig, out Sink) (*EventSource, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("stream URL %q: %w", cfg.URL, err)
@@ -380,8 +379,8 @@ func (es *EventSource) changedLocked() {
 	}
 }
 
-// emit sends r on out; on an event loop it goes to the loop's batch instead (true),
-// which the loop sends at the end of its wake-up.
+// emit puts r into out; on an event loop it goes to the loop's batch instead (true),
+// which the loop puts at the end of its wake-up.
 func (es *EventSource) emit(r Record) (batched bool) {
 	if es.out == nil {
 		return false
@@ -394,7 +393,7 @@ func (es *EventSource) emit(r Record) (batched bool) {
 		es.batch.batch(es, &r)
 		return true
 	}
-	es.out <- r
+	es.out.Put(r)
 	return false
 }
 

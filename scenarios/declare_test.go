@@ -175,7 +175,7 @@ func fakeSource(t *testing.T, i int) *runner.EventSource {
 	t.Helper()
 	b := runner.NewBrowser(runner.BrowserConfig{ID: i})
 	t.Cleanup(b.Close)
-	es, err := b.NewEventSource(runner.SourceConfig{URL: "http://127.0.0.1:1/x", Stream: i}, make(chan runner.Record, 1))
+	es, err := b.NewEventSource(runner.SourceConfig{URL: "http://127.0.0.1:1/x", Stream: i}, runner.Chan(make(chan runner.Record, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

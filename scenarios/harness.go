@@ -44,12 +44,10 @@ type Harness struct {
 	opts  Options
 	start time.Time
 
-	records      chan runner.Record
-	closeRecords sync.Once
-	agg          *report.Aggregate
-	obsMu        sync.Mutex
-	obs          []func(runner.Record)
-	collDone     chan struct{}
+	coll  *collector // the runner.Sink of every load, source and publisher
+	agg   *report.Aggregate
+	obsMu sync.Mutex
+	obs   []func(runner.Record)
 
 	groupMu   sync.Mutex
 	groups    []*Group       // groups and windows, in declaration order
@@ -83,7 +81,6 @@ type Harness struct {
 	// stream, and the events its progress callbacks produced.
 	sessionOf map[int]string
 	produced  map[string]int64
-	maxRetry  time.Duration // the longest retry field of any stream
 	closers   []func() error
 	// skippedGroups are the groups of phases left out (no nginx), and why.
 	skippedGroups map[string]string
@@ -112,9 +109,7 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 	agg, _ := report.NewAggregate(report.AggregateConfig{Start: time.Now()})
 	h := &Harness{
 		sc: sc, opts: opts, start: time.Now(),
-		records:  make(chan runner.Record, 4096),
-		agg:      agg,
-		collDone: make(chan struct{}),
+		agg: agg,
 		client: &http.Client{
 			Timeout: 10 * time.Second,
 			Transport: &http.Transport{
@@ -130,7 +125,7 @@ func newHarness(sc *Scenario, opts Options) *Harness {
 	if opts.MetricsURL != "" {
 		h.probe = &probe.Probe{URL: opts.MetricsURL, Insecure: opts.Insecure, Names: h.probeNames()}
 	}
-	go h.collect()
+	h.coll = &collector{h: h}
 	return h
 }
 
@@ -150,36 +145,69 @@ func (h *Harness) probeNames() []string {
 	return names
 }
 
-// collect folds records into the aggregate and hands them to the scenario's observers.
-// It is the only goroutine that touches observer state until the records channel closes.
-func (h *Harness) collect() {
-	defer close(h.collDone)
-	for r := range h.records {
-		h.agg.Add(r)
-		if r.Kind == runner.RecordRetry {
-			h.mu.Lock()
-			h.maxRetry = max(h.maxRetry, r.Retry)
-			h.mu.Unlock()
+// collector is the harness's runner.Sink: it folds each record into the aggregates
+// and hands it to the scenario's observers on the goroutine that made it (an event
+// loop, a connection's reader, a stream's goroutine), one record at a time under mu.
+// No goroutine is woken per record: at thousands of streams, handing records over a
+// channel to a collecting goroutine cost several microseconds of CPU per event in
+// scheduler wake-ups (issue 14). Folding is quick (aggregates, observers doing O(1)
+// per record); nothing under mu calls the runner back. After close, records are dropped:
+// Finish closes it once every load, source and publisher is done.
+type collector struct {
+	mu       sync.Mutex
+	h        *Harness
+	closed   bool
+	maxRetry time.Duration // the longest retry field of any stream
+}
+
+// Put folds r (runner.Sink).
+func (c *collector) Put(r runner.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if r.Kind == runner.RecordRetry {
+		c.maxRetry = max(c.maxRetry, r.Retry)
+	}
+	c.h.fold(r)
+}
+
+func (c *collector) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// longestRetryField is the longest retry field any stream got so far.
+func (c *collector) longestRetryField() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxRetry
+}
+
+// fold adds r to the aggregate, its stream's group and the open windows, and hands it
+// to the observers. Called by the collector, under its lock.
+func (h *Harness) fold(r runner.Record) {
+	h.agg.Add(r)
+	if h.opts.Observe != nil {
+		h.opts.Observe(h.sc.Name, r)
+	}
+	h.groupMu.Lock()
+	if g := h.streamGrp[r.Stream]; g != nil {
+		g.agg.Add(r)
+	}
+	for _, w := range h.groups {
+		if w.window && w.covers(r.Time) {
+			w.agg.Add(r)
 		}
-		if h.opts.Observe != nil {
-			h.opts.Observe(h.sc.Name, r)
-		}
-		h.groupMu.Lock()
-		if g := h.streamGrp[r.Stream]; g != nil {
-			g.agg.Add(r)
-		}
-		for _, w := range h.groups {
-			if w.window && w.covers(r.Time) {
-				w.agg.Add(r)
-			}
-		}
-		h.groupMu.Unlock()
-		h.obsMu.Lock()
-		obs := h.obs
-		h.obsMu.Unlock()
-		for _, f := range obs {
-			f(r)
-		}
+	}
+	h.groupMu.Unlock()
+	h.obsMu.Lock()
+	obs := h.obs
+	h.obsMu.Unlock()
+	for _, f := range obs {
+		f(r)
 	}
 }
 
@@ -430,8 +458,7 @@ func (h *Harness) Finish() {
 	for _, b := range brs {
 		b.Close()
 	}
-	h.closeRecords.Do(func() { close(h.records) })
-	<-h.collDone
+	h.coll.close()
 	h.mu.Lock()
 	closers := h.closers
 	h.closers = nil
@@ -713,7 +740,7 @@ func (h *Harness) StartLoad(ctx context.Context, cfg runner.Config) (*runner.Loa
 		return nil, fmt.Errorf("scenario %s started a load after Finish", h.sc.Name)
 	}
 	cfg.SourceAddrs, cfg.Targets = h.opts.SourceAddrs, h.opts.Targets
-	l, err := runner.Start(ctx, cfg, h.records)
+	l, err := runner.Start(ctx, cfg, h.coll)
 	if err != nil {
 		return nil, err
 	}
@@ -747,7 +774,7 @@ func (h *Harness) Open(ctx context.Context, b *runner.Browser, stream int, sessi
 	if h.finished {
 		return nil, fmt.Errorf("scenario %s opened a stream after Finish", h.sc.Name)
 	}
-	es, err := b.NewEventSource(cfg, h.records)
+	es, err := b.NewEventSource(cfg, h.coll)
 	if err != nil {
 		return nil, err
 	}

@@ -680,9 +680,7 @@ func (h *Harness) producedFor(stream int) int64 {
 // longestRetry is the longest reconnection time the target's retry fields set, or the
 // default when fewer than streams retry fields came (some stream got none).
 func (h *Harness) longestRetry(streams int) time.Duration {
-	h.mu.Lock()
-	d := h.maxRetry
-	h.mu.Unlock()
+	d := h.coll.longestRetryField()
 	if h.agg.Metrics().RetryFields < int64(streams) {
 		d = max(d, runner.DefaultRetry)
 	}

@@ -172,7 +172,7 @@ func (h *Harness) startPublish(ctx context.Context) {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		p.Run(pctx, h.records)
+		p.Run(pctx, h.coll)
 	}()
 }
 

@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,6 +102,7 @@ type holdRun struct {
 	// the runner's self-watch over its workers: the largest own delay and peak CPU use of
 	// any worker, how many were saturated, and the runner-healthy check's verdict
 	ownDelayMs, peakCPU float64
+	cpuUs               float64 // runner CPU per event in the window (capacity's .cpu file); NaN without one
 	workers, saturated  int
 	healthy             string
 }
@@ -361,9 +364,21 @@ func capacity(w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
+		// The client's CPU, sampled beside the run (scripts/bench capacity): per event
+		// received in hold's counting window, as peer measures it.
+		h.cpuUs = math.NaN()
+		if s, err := readCPU(strings.TrimSuffix(f, ".json") + ".cpu"); err == nil {
+			us, _, err := cpuPerEvent(h.window, s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			h.cpuUs = us
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 		runs = append(runs, h)
 	}
-	medianTable(w, runs, []figure[holdRun]{
+	figures := []figure[holdRun]{
 		{"runner memory per stream (RSS growth / streams, during the hold)", " KB", "%.1f", func(r holdRun) float64 { return r.runnerKB }},
 		{"runner memory per stream after a GC (what the streams keep alive)", " KB", "%.1f", func(r holdRun) float64 { return r.runnerGCKB }},
 		{"server memory per stream, same run", " KB", "%.1f", func(r holdRun) float64 { return r.serverKB }},
@@ -373,7 +388,11 @@ func capacity(w io.Writer, dir string) error {
 		{"max delivery latency", " ms", "%.1f", func(r holdRun) float64 { return r.max }},
 		{fmt.Sprintf("time to open all %d streams", runs[0].requested), " s", "%.2f", func(r holdRun) float64 { return r.openS }},
 		{"p99 time to first event", " ms", "%.1f", func(r holdRun) float64 { return r.ttfeP99 }},
-	})
+	}
+	if !slices.ContainsFunc(runs, func(r holdRun) bool { return math.IsNaN(r.cpuUs) }) {
+		figures = append(figures, figure[holdRun]{"runner CPU per received event (hold window)", " us", "%.1f", func(r holdRun) float64 { return r.cpuUs }})
+	}
+	medianTable(w, runs, figures)
 	fmt.Fprintln(w)
 	for i, r := range runs {
 		note := ""

@@ -126,6 +126,22 @@ func TestCapacityTablePrintsMediansAndEveryRun(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "runner CPU") {
+		t.Errorf("a CPU row without .cpu files:\n%s", out)
+	}
+	// With the CPU sampled beside each run: the runner's CPU per event in the window.
+	for i := range 3 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("cap-r%d.cpu", i+1)), []byte(cpuFile(10*time.Second)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Reset()
+	if err := capacity(&b, dir); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| runner CPU per received event (hold window) | 1000.0 us | 1000.0, 1000.0, 1000.0 |"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
 }
 
 func TestPeerTableAndRatio(t *testing.T) {
