@@ -47,42 +47,20 @@ func heldOptions(url string, streams int) Options {
 		HoldConfig: HoldConfig{Ramp: 70 * time.Millisecond}}
 }
 
-func findCheck(t *testing.T, res report.ScenarioResult, name string) report.Check {
-	t.Helper()
-	for _, c := range res.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, res.Checks)
-	return report.Check{}
-}
-
-func findMeasure(t *testing.T, res report.ScenarioResult, name string) report.Measure {
-	t.Helper()
-	for _, m := range res.Measures {
-		if m.Name == name {
-			return m
-		}
-	}
-	t.Fatalf("no measure %s in %+v", name, res.Measures)
-	return report.Measure{}
-}
-
 // TestRampedPhaseCountsEachHeldStream: hold's ramped phase opens its 7 streams through
 // the load engine at the ramp's rate, and its Held every-event check counts, stream by
 // stream, the 3 that got nothing in the hold window after their first event; the
 // rules over the window (delivery latency) and the run (streams opened) judge the rest.
 func TestRampedPhaseCountsEachHeldStream(t *testing.T) {
 	res := runAgainst(t, hold(), heldOptions(heldServer(t, true).URL, 7))
-	if c := findCheck(t, res, "every-event"); c.Verdict != report.VerdictFail {
+	if c := checkOf(t, res, "every-event"); c.Verdict != report.VerdictFail {
 		t.Errorf("every-event %s (%s; %s), want fail", c.Verdict, c.Measured, c.Detail)
 	}
-	if m := findMeasure(t, res, "every-event"); m.Value != 3 || m.Of != 7 || !strings.Contains(m.Note, "3 of 7 streams behind") {
+	if m := measureOf(t, res, "every-event"); m.Value != 3 || m.Of != 7 || !strings.Contains(m.Note, "3 of 7 streams behind") {
 		t.Errorf("every-event measure %+v: want 3 of 7 streams behind", m)
 	}
 	for _, name := range []string{"streams-opened", "errors", "no-missing-ids", "delivery-latency", "first-event"} {
-		if c := findCheck(t, res, name); c.Verdict != report.VerdictPass {
+		if c := checkOf(t, res, name); c.Verdict != report.VerdictPass {
 			t.Errorf("%s: %s (%s; %s), want pass", name, c.Verdict, c.Measured, c.Detail)
 		}
 	}
@@ -114,7 +92,7 @@ func TestRampedPhaseRunsItsShardAndNotesItsCost(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"every-event", "excess-events", "first-event", "quick-ends"} {
-		if m := findMeasure(t, res, name); m.Of != 4 {
+		if m := measureOf(t, res, name); m.Of != 4 {
 			t.Errorf("%s measure over %d streams, want this shard's 4", name, m.Of)
 		}
 	}

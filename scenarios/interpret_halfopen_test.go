@@ -110,17 +110,6 @@ func (d *stagedDecl) run(t *testing.T, srv *stageServer, thresholds map[string]s
 		MetricsURL: srv.URL + "/metrics", OpenStreamsMetric: metric, Thresholds: thresholds})
 }
 
-func checkOf(t *testing.T, res report.ScenarioResult, name string) report.Check {
-	t.Helper()
-	for _, c := range res.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, res.Checks)
-	return report.Check{}
-}
-
 // TestStagesRunInOrderAgainstTheirOwnBaselines: the second stage opens only once the
 // first was judged (the hook saw no stream of it), and it is judged against the
 // figures from just before it: the 3 leaked streams the server still counts do not
