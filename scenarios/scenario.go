@@ -349,10 +349,6 @@ type Options struct {
 	// StreamsEach makes --streams the count of each phase (paths compared side by
 	// side) instead of the total.
 	StreamsEach bool
-	// HoldOf, when set, makes the hold HoldTimes that check's threshold instead (a
-	// number of idle timeouts).
-	HoldOf    *CheckSpec
-	HoldTimes float64
 	// Hold, Capacity, ProxyBuffering and SixConnection are the settings of those
 	// scenarios alone.
 	HoldConfig           HoldConfig
