@@ -69,34 +69,59 @@ func (g *EventLoops) Close() {
 		l.mu.Lock()
 		l.gone = true
 		l.mu.Unlock()
-		l.epf.Close()
+		l.bellf.Close()
+		unix.Close(l.epfd)
 		unix.Close(l.wakefd)
+		unix.Close(l.timerfd)
 	}
 }
 
-// evloop is one loop: an epoll set of stream sockets and an eventfd that wakes it
-// for commands.
+// evloop is one loop: an epoll set of stream sockets (epfd) and a second set, the
+// bell (bellfd), holding the eventfd that wakes it for commands and, while the loop
+// waits for events, epfd itself.
 //
 // The loop does not block in epoll_wait: a goroutine blocked in a system call keeps
 // the runtime's sysmon polling every 20 us (it takes the P back from every long
 // call), which at a few hundred wake-ups a second cost more than the loop saved. The
-// epoll descriptor is itself pollable, so it goes into the runtime's netpoller and
-// the loop parks there like any socket reader, then collects its ready streams with
-// a non-blocking epoll_wait.
+// bell is itself pollable, so it goes into the runtime's netpoller and the loop parks
+// there like any socket reader, then collects its ready streams with a non-blocking
+// epoll_wait.
+//
+// Two modes (issue 14). Waiting on the bell costs a thread wake-up per arrival, which
+// at one event per stream per second is one per event: on this project's 2-core
+// machine about three quarters of the CPU per event went to sleeping and waking
+// threads. So after a round that found bytes the loop disables epfd's entry in the
+// bell and starts a timer (a timerfd, also in the bell) ringing every pollEvery, and
+// on each ring reads whatever arrived meanwhile, several streams per wake-up;
+// arrivals wake nothing while the entry is disabled. A round that finds nothing
+// stops the timer and enables the entry again. (A kernel timer rather than
+// time.Sleep: the runtime's timers wake its poller in whole milliseconds, often twice
+// per sleep, and the measured CPU per event was higher.) Reads are timed by the kernel
+// (SO_TIMESTAMPNS), so the sleep delays the runner's reading, not the times it
+// measures: delivery latency, gaps and silences are the same either way.
 type evloop struct {
 	epfd, wakefd int
-	epf          *os.File // epfd, registered with the runtime's netpoller
+	timerfd      int      // rings the bell every pollEvery while the loop polls
+	bellfd       int      // the bell: wakefd, timerfd, and epfd (enabled while armed)
+	bellf        *os.File // bellfd, registered with the runtime's netpoller
+	armed        bool     // epfd's entry in the bell is enabled (the loop waits for events)
+	polling      bool     // the timer is ringing
 	mu           sync.Mutex
 	cmds         []loopCmd
-	gone         bool // Close closed the descriptors
+	posted       atomic.Bool // cmds is not empty
+	gone         bool        // Close closed the descriptors
 	done         chan struct{}
 
 	// Owned by the loop's goroutine.
 	streams []*loopStream // by descriptor: a lookup per ready socket, no hashing
 	buf     []byte
-	oob     []byte       // recvmsg's control buffer: the kernel's receive time
-	recs    []loopRecord // records of this wake-up, sent by flush
-	sent    atomic.Int64 // records flush has sent, for tests
+	oob     []byte        // recvmsg's control buffer: the kernel's receive time
+	recs    []loopRecord  // records of this wake-up, sent by flush
+	again   []*loopStream // streams left with bytes unread (readMax full reads), read next round
+	spare   []*loopStream // again's previous backing array
+	sent    atomic.Int64  // records flush has sent, for tests
+	rounds  atomic.Int64  // rounds run, for tests
+	ticks   atomic.Int64  // rounds the timer started, for tests
 }
 
 // loopRecord is a record a loop holds until the end of its wake-up.
@@ -115,12 +140,11 @@ type loopRecord struct {
 // rather than when the loop got to it, so delivery latency, gaps and silences do not
 // include the runner's own scheduling delay.
 //
-// Measured and not done (issue 14): a loop that waits a millisecond before polling
-// again reads several streams per wake-up and cost 11-21% less CPU per event at
-// 10,000 streams, but delivery p99 rose to about the wait (measured from the
-// kernel's receive times, so the bytes themselves arrived later: on the shared 2-core
-// machine the target's sends were delayed, not yet understood), and holding records
-// up to a millisecond with a timer for an idle loop cost more than it saved.
+// An earlier attempt at fewer wake-ups (a loop sleeping a millisecond with
+// time.Sleep between polls, epfd still in the runtime's netpoller) saved little:
+// every arrival still woke the runtime's poller, since a registered epoll set rings
+// whoever waits on it. The polling mode (see evloop) takes the set's entry out of
+// what wakes anyone, and times its rounds with a kernel timer.
 const (
 	// loopBatchMax bounds the records held: a wake-up that parses more sends them
 	// on the way (a read of tiny events holds thousands).
@@ -128,6 +152,8 @@ const (
 )
 
 // batch holds r for the end of the wake-up. Called by es.emit on the loop.
+//
+//go:noinline
 func (l *evloop) batch(es *EventSource, r *Record) {
 	l.recs = append(l.recs, loopRecord{es: es, r: *r})
 	if len(l.recs) >= loopBatchMax {
@@ -174,32 +200,55 @@ type loopStream struct {
 	fd           int
 	body         bodyReader // its framing state; src and flow unused
 	laddr, raddr net.Addr   // for read errors worded as net's
-	since        time.Time  // when the loop took it over
+	since        time.Time  // when the loop took it over (after the bytes that came with the head)
+	hup          bool       // epoll reported the peer's FIN, a hang-up or an error: read to the end
 }
 
+// pollEvery is the period of a loop's rounds while bytes keep arriving (see evloop).
+const pollEvery = 2 * time.Millisecond
+
 func newEvloop() (*evloop, error) {
+	var fds []int
+	fail := func(what string, err error) (*evloop, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("event loop: %s: %w", what, err)
+	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("event loop: epoll_create1: %w", err)
+		return fail("epoll_create1", err)
 	}
+	fds = append(fds, epfd)
+	bellfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fail("epoll_create1", err)
+	}
+	fds = append(fds, bellfd)
 	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("event loop: eventfd: %w", err)
+		return fail("eventfd", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, fmt.Errorf("event loop: epoll_ctl: %w", err)
+	fds = append(fds, wakefd)
+	timerfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return fail("timerfd_create", err)
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, fmt.Errorf("event loop: %w", err)
+	fds = append(fds, timerfd)
+	for _, ev := range []unix.EpollEvent{
+		{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(wakefd)},
+		{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(timerfd)},
+		{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(epfd)},
+	} {
+		if err := unix.EpollCtl(bellfd, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
+			return fail("epoll_ctl", err)
+		}
 	}
-	return &evloop{epfd: epfd, wakefd: wakefd, epf: os.NewFile(uintptr(epfd), "epoll"), done: make(chan struct{}),
-		buf: make([]byte, loopReadBuffer), oob: make([]byte, unix.CmsgSpace(16))}, nil
+	if err := unix.SetNonblock(bellfd, true); err != nil {
+		return fail("set non-blocking", err)
+	}
+	return &evloop{epfd: epfd, wakefd: wakefd, timerfd: timerfd, bellfd: bellfd, bellf: os.NewFile(uintptr(bellfd), "epoll"), armed: true,
+		done: make(chan struct{}), buf: make([]byte, loopReadBuffer), oob: make([]byte, unix.CmsgSpace(16))}, nil
 }
 
 // post queues a command and wakes the loop; after Close it does nothing (a flush
@@ -212,6 +261,7 @@ func (l *evloop) post(c loopCmd) {
 	}
 	l.cmds = append(l.cmds, c)
 	if len(l.cmds) == 1 {
+		l.posted.Store(true)
 		one := [8]byte{1}
 		unix.Write(l.wakefd, one[:])
 	}
@@ -259,16 +309,26 @@ func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool {
 	return true
 }
 
-// epollPoll and rawRead are epoll_wait with timeout 0 and read on a non-blocking
+// epollPoll and rawRecv are epoll_wait with timeout 0 and read on a non-blocking
 // socket as raw system calls: neither blocks, so the runtime's entersyscall and
-// exitsyscall (and the sysmon wake-up entersyscall makes when every P is idle) are
-// not needed around them.
+// exitsyscall are not needed around them, nor the sysmon wake-up entersyscall makes
+// when every P is idle (sysmon then polls every 20 us for a millisecond or more:
+// measured, a system call per round this way cost more CPU than the rounds saved).
+// The loop's other calls per round (rawRead8, timerfd_settime, epoll_ctl on the
+// bell) are raw for the same reason.
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// rawRead8 reads an eventfd's or a timerfd's 8-byte counter (non-blocking), as a
+// raw system call for the same reason.
+func rawRead8(fd int) {
+	var b [8]byte
+	unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 8)
 }
 
 // rawRecv is recvmsg into p, with the kernel's receive time of the last byte read
@@ -304,40 +364,113 @@ func recvTime(oob []byte) time.Time {
 func (l *evloop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 256)
-	rc, err := l.epf.SyscallConn()
+	var bell [3]unix.EpollEvent
+	rc, err := l.bellf.SyscallConn()
 	if err != nil {
 		l.quit(fmt.Errorf("event loop: %w", err))
 		return
 	}
 	for {
-		var n int
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, werr = epollPoll(int(fd), events)
-			return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
-		})
-		if err == nil {
-			err = werr
+		if len(l.again) == 0 {
+			// Park until the bell rings: bytes (armed), the timer (polling) or a
+			// command.
+			var n int
+			var werr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, werr = epollPoll(int(fd), bell[:])
+				return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
+			})
+			if err == nil {
+				err = werr
+			}
+			if err != nil {
+				l.quit(fmt.Errorf("event loop: epoll_wait: %w", err))
+				return
+			}
+			for _, ev := range bell[:n] {
+				switch int(ev.Fd) {
+				case l.epfd:
+					l.armed = false // one-shot: the bell disarmed it as it rang
+				case l.timerfd:
+					// A periodic timerfd starts its next period when read.
+					rawRead8(l.timerfd)
+					l.ticks.Add(1)
+				}
+			}
 		}
-		if err != nil {
-			l.quit(fmt.Errorf("event loop: epoll_wait: %w", err))
+		l.rounds.Add(1)
+		if l.posted.Load() && !l.commands() {
+			l.flush()
+			l.quit(errLoopClosed)
+			return
+		}
+		n, werr := epollPoll(l.epfd, events)
+		if werr != nil && !errors.Is(werr, unix.EINTR) {
+			l.quit(fmt.Errorf("event loop: epoll_wait: %w", werr))
 			return
 		}
 		for _, ev := range events[:n] {
-			if int(ev.Fd) == l.wakefd {
-				if !l.commands() {
-					l.flush()
-					l.quit(errLoopClosed)
-					return
-				}
-				continue
-			}
 			if s := l.stream(int(ev.Fd)); s != nil {
+				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					s.hup = true
+				}
 				l.readable(s)
 			}
 		}
+		// Streams a previous round left with bytes to read: epoll reports a socket
+		// once per arrival (edge-triggered), so they are read without it.
+		busy := n > 0 || len(l.again) > 0
+		if again := l.again; len(again) > 0 {
+			l.again = l.spare[:0]
+			for i, s := range again {
+				if l.stream(s.fd) == s {
+					l.readable(s)
+				}
+				again[i] = nil
+			}
+			l.spare = again
+		}
 		l.flush()
+		if err := l.arm(!busy); err != nil {
+			l.quit(err)
+			return
+		}
 	}
+}
+
+// arm sets the loop's mode: waiting for bytes (on: epfd's entry in the bell enabled,
+// the timer stopped) or polling (the entry disabled, the timer ringing every
+// pollEvery). The entry is one-shot, so ringing the bell disables it too; a disabled
+// entry wakes nothing when bytes arrive, and enabling it while a socket is ready
+// rings the bell at once. (Taking epfd out of the bell and putting it back instead
+// would cost the kernel's loop checks, a walk over every socket, on each
+// EPOLL_CTL_ADD.)
+func (l *evloop) arm(on bool) error {
+	if on == l.armed && on != l.polling {
+		return nil
+	}
+	var period unix.ItimerSpec
+	if !on {
+		period.Interval = unix.NsecToTimespec(int64(pollEvery))
+		period.Value = period.Interval
+	}
+	if on == l.polling {
+		if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(l.timerfd), 0, uintptr(unsafe.Pointer(&period)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("event loop: timerfd_settime: %w", e)
+		}
+		l.polling = !on
+	}
+	if on != l.armed {
+		ev := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: int32(l.epfd)}
+		if on {
+			ev.Events |= unix.EPOLLIN
+		}
+		if _, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(l.bellfd), unix.EPOLL_CTL_MOD, uintptr(l.epfd), uintptr(unsafe.Pointer(&ev)), 0, 0); e != 0 {
+			return fmt.Errorf("event loop: epoll_ctl: %w", e)
+		}
+		l.armed = on
+	}
+	return nil
 }
 
 // stream returns the stream of descriptor fd, nil when none.
@@ -350,11 +483,11 @@ func (l *evloop) stream(fd int) *loopStream {
 
 // commands runs the queued commands; false means quit.
 func (l *evloop) commands() bool {
-	var b [8]byte
-	unix.Read(l.wakefd, b[:])
+	rawRead8(l.wakefd)
 	l.mu.Lock()
 	cmds := l.cmds
 	l.cmds = nil
+	l.posted.Store(false)
 	l.mu.Unlock()
 	quit := false
 	for _, c := range cmds {
@@ -376,7 +509,7 @@ func (l *evloop) commands() bool {
 }
 
 func (l *evloop) add(s *loopStream) {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.fd)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(s.fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 		unix.Close(s.fd)
 		s.detach()
@@ -390,14 +523,17 @@ func (l *evloop) add(s *loopStream) {
 	// The kernel's receive time on every read; without it (an error, never seen)
 	// reads are timed when the loop gets to them.
 	unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-	s.since = time.Now()
-	// Body bytes that came with the head.
+	// Body bytes that came with the head, timed now.
 	if p := s.body.pending; len(p) > 0 {
 		s.body.pending = nil
-		l.consume(s, p, time.Time{})
+		if !l.consume(s, p, time.Time{}) {
+			return
+		}
 	} else if s.body.finished() {
 		l.end(s, io.EOF)
+		return
 	}
+	s.since = time.Now()
 }
 
 // quit ends every stream still on the loop.
@@ -409,41 +545,65 @@ func (l *evloop) quit(err error) {
 	}
 }
 
-// readable reads once from a ready socket: level-triggered epoll reports it again
-// while bytes are left, so one read per wake-up suffices.
+// readMax bounds the full reads of one socket per round, so that a stream sending
+// faster than the loop reads does not starve the others on its loop.
+const readMax = 4
+
+// readable reads a ready socket until it is drained (a read shorter than the
+// buffer; after a FIN or hang-up, until the read that reports it) or readMax
+// reads; a socket left with bytes goes on l.again, read next round. Sockets are edge-triggered (EPOLLET): epoll reports one once per
+// arrival and does not requeue it after each report, which with the loop's own
+// epoll set inside the runtime's netpoller would wake the runtime's poller again
+// for every event (measured: about 1 us of CPU per event at 10,000 streams).
 func (l *evloop) readable(s *loopStream) {
 	if s.es.paused.Load() || s.es.readRate.Load() > 0 {
 		l.handBack(s)
 		return
 	}
-	n, at, err := rawRecv(s.fd, l.buf, l.oob)
-	switch {
-	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
-	case err != nil:
-		l.end(s, &net.OpError{Op: "read", Net: "tcp", Source: s.laddr, Addr: s.raddr, Err: os.NewSyscallError("read", err)})
-	case n == 0:
+	for range readMax {
+		n, at, err := rawRecv(s.fd, l.buf, l.oob)
 		switch {
-		case s.body.finished(), s.body.mode == bodyUntilClose:
-			l.end(s, io.EOF)
-		default:
-			l.end(s, io.ErrUnexpectedEOF) // the body was cut short
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case err != nil:
+			l.end(s, &net.OpError{Op: "read", Net: "tcp", Source: s.laddr, Addr: s.raddr, Err: os.NewSyscallError("read", err)})
+			return
+		case n == 0:
+			switch {
+			case s.body.finished(), s.body.mode == bodyUntilClose:
+				l.end(s, io.EOF)
+			default:
+				l.end(s, io.ErrUnexpectedEOF) // the body was cut short
+			}
+			return
 		}
-	default:
 		// Bytes that waited in the socket from before the hand-off count from it
 		// (Quiet and gaps never run backwards).
 		if at.Before(s.since) {
 			at = s.since
 		}
-		l.consume(s, l.buf[:n], at)
+		if !l.consume(s, l.buf[:n], at) {
+			return // s has ended
+		}
+		if n < len(l.buf) && !s.hup {
+			return // drained: the next arrival is reported
+		}
+		if s.es.paused.Load() || s.es.readRate.Load() > 0 {
+			l.handBack(s)
+			return
+		}
 	}
+	l.again = append(l.again, s)
 }
 
 // consume removes the framing from raw bytes of s's body, as bodyReader.Read does,
 // and parses them; it ends s at the end of the body or on an error. at is when the
 // bytes were received (zero: now, item by item). Their records go to the loop's
 // batch; once s has ended its source may be on another goroutine, so nothing of it
-// is touched after end.
-func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) {
+// is touched after end. It reports whether s is still on the loop.
+func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) bool {
 	b := &s.body
 	var derr error
 	switch b.mode {
@@ -469,7 +629,7 @@ func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) {
 			}
 			if err != nil {
 				l.end(s, err) // a size limit: the parser's error is sticky
-				return
+				return false
 			}
 			es.handle(s.attempt)
 		}
@@ -480,7 +640,10 @@ func (l *evloop) consume(s *loopStream, raw []byte, at time.Time) {
 		l.end(s, derr)
 	case b.finished():
 		l.end(s, io.EOF)
+	default:
+		return true
 	}
+	return false
 }
 
 // end takes s off the loop, closes its socket and ends the attempt with err as the

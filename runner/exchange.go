@@ -88,7 +88,7 @@ func (es *EventSource) connect(ctx context.Context, attempt int) (*exchange, Clo
 			continue
 		}
 		accepted := x.status == http.StatusOK && isEventStream(x.contentType)
-		es.emit(Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: x.status, Proto: x.proto,
+		es.emit(&Record{Kind: RecordHeaders, Attempt: attempt, Time: time.Now(), Status: x.status, Proto: x.proto,
 			ContentType: x.contentType, ContentEncoding: x.encoding, Waited: waited, Dial: dial, TLS: tlsHS, TTHeaders: x.ttHeaders,
 			Accepted: accepted, FirstAccepted: accepted && es.Opens() == 0})
 		return x, ""
@@ -103,7 +103,7 @@ func (es *EventSource) refuse(ctx context.Context, attempt int, reason CloseReas
 		es.closed(attempt, r)
 		return r
 	}
-	es.emit(Record{Kind: RecordError, Attempt: attempt, Time: time.Now(), Class: errorClass(err, class), Err: err.Error(), BeforeHead: true})
+	es.emit(&Record{Kind: RecordError, Attempt: attempt, Time: time.Now(), Class: errorClass(err, class), Err: err.Error(), BeforeHead: true})
 	es.closed(attempt, reason)
 	return reason
 }
@@ -390,10 +390,10 @@ func (es *EventSource) handle(attempt int) {
 func (es *EventSource) commentOrRetry(attempt int, now time.Time, it *eventstream.Item) {
 	if it.Kind == eventstream.KindRetry {
 		es.retry = it.Retry
-		es.emit(Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
+		es.emit(&Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
 		return
 	}
-	es.emit(Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
+	es.emit(&Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
 }
 
 // event measures one event and emits its record.
@@ -435,7 +435,7 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 			r.Duplicate = es.seq.observeOpaque(it.ID)
 		}
 	}
-	if !es.emit(r) {
+	if !es.emit(&r) {
 		es.counted()
 	}
 }

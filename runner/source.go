@@ -381,21 +381,29 @@ func (es *EventSource) changedLocked() {
 
 // emit puts r into out; on an event loop it goes to the loop's batch instead (true),
 // which the loop puts at the end of its wake-up.
-func (es *EventSource) emit(r Record) (batched bool) {
+func (es *EventSource) emit(r *Record) (batched bool) {
 	if es.out == nil {
 		return false
 	}
 	r.Stream = es.cfg.Stream
 	r.Browser = es.b.cfg.ID
 	r.Session = es.cfg.Session
-	es.wire(&r)
+	es.wire(r)
 	if es.batch != nil {
-		es.batch.batch(es, &r)
+		es.batch.batch(es, r)
 		return true
 	}
-	es.out.Put(r)
+	es.put(r)
 	return false
 }
+
+// put is out.Put(*r) in a frame of its own, and batch is not inlined either: emit
+// sits on an h2 connection reader's stack, which must stay within 4 KiB
+// (TestH2ReaderStackFitsFourKiB), and a Record copied into emit's frame for each
+// call doubled it.
+//
+//go:noinline
+func (es *EventSource) put(r *Record) { es.out.Put(*r) }
 
 // wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
 // the head starts the count, every item and the attempt's end read it.
@@ -491,7 +499,7 @@ func (es *EventSource) begin(attempt int) bool {
 		return false
 	}
 	if attempt > 0 {
-		es.emit(Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
+		es.emit(&Record{Kind: RecordReconnect, Attempt: attempt, Time: time.Now(), Delay: time.Since(es.closedAt),
 			Retry: es.retry, LastEventID: es.LastEventID(), QuickEnds: es.quickEnds})
 	}
 	return true
@@ -593,7 +601,7 @@ func (es *EventSource) closed(attempt int, reason CloseReason) {
 	es.open = false
 	es.changedLocked()
 	es.mu.Unlock()
-	es.emit(Record{Kind: RecordClosed, Attempt: attempt, Time: now, Reason: reason, Lived: lived})
+	es.emit(&Record{Kind: RecordClosed, Attempt: attempt, Time: now, Reason: reason, Lived: lived})
 }
 
 // interrupted says why the current attempt was cut short by the harness, "" when it
@@ -623,7 +631,7 @@ func (es *EventSource) fail(ctx context.Context, attempt int, reason CloseReason
 		es.closed(attempt, r)
 		return r
 	}
-	es.emit(Record{Kind: RecordError, Attempt: attempt, Time: time.Now(), Class: errorClass(err, class), Err: err.Error()})
+	es.emit(&Record{Kind: RecordError, Attempt: attempt, Time: time.Now(), Class: errorClass(err, class), Err: err.Error()})
 	es.closed(attempt, reason)
 	return reason
 }
@@ -631,7 +639,7 @@ func (es *EventSource) fail(ctx context.Context, attempt int, reason CloseReason
 //go:noinline
 func (es *EventSource) opened(attempt int) {
 	es.start = time.Now()
-	es.emit(Record{Kind: RecordOpened, Attempt: attempt, Time: es.start, Scheduled: es.scheduled})
+	es.emit(&Record{Kind: RecordOpened, Attempt: attempt, Time: es.start, Scheduled: es.scheduled})
 }
 
 // consume checks the final response and, when it opens the stream, reads it to its
