@@ -388,7 +388,8 @@ func (b *Browser) dial(ctx context.Context, p *originPool, recvBuf int) (conn ne
 	if p.scheme != "https" {
 		return c, tcp, dial, -1, "http/1.1", nil
 	}
-	tc := tls.Client(c, b.tlsConfig(p.host))
+	// Over a loopConn, so that an HTTP/1.1 body can go to an event loop.
+	tc := tls.Client(&loopConn{Conn: c, fd: -1}, b.tlsConfig(p.host))
 	t1 := time.Now()
 	err = tc.HandshakeContext(ctx)
 	tlsHS = time.Since(t1)

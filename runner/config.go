@@ -88,12 +88,12 @@ type Config struct {
 	// RecvBuffer sets SO_RCVBUF on every new connection, in bytes (0: the system's).
 	RecvBuffer int
 	// GoroutineReaders reads every stream's body on the stream's own goroutine. By
-	// default (false) the bodies of cleartext HTTP/1.1 streams without
+	// default (false) the bodies of HTTP/1.1 streams (cleartext or TLS) without
 	// Content-Encoding are read on a few event loops (one per GOMAXPROCS; Linux
 	// only), which costs less memory per stream and less CPU per event and gives the
 	// same records; the bodies of HTTP/2 streams without Content-Encoding are then
-	// parsed on their connection's reader goroutine. TLS HTTP/1.1, compressed and
-	// slow-reading streams keep their goroutine either way.
+	// parsed on their connection's reader goroutine. Compressed and slow-reading
+	// streams keep their goroutine either way.
 	GoroutineReaders bool
 
 	// Retry is the reconnection time until the server sends retry.

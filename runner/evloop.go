@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 
@@ -14,13 +15,14 @@ import (
 // reads whichever are ready, one epoll wait serving many of them, into one read
 // buffer: no goroutine and no parser read buffer per stream.
 //
-// Only the body of a cleartext HTTP/1.1 response without Content-Encoding goes to a
-// loop. The source's goroutine still connects and reads the head (roundTripH1), then
-// hands the socket over and ends; when the body ends the loop emits the attempt's
-// last records and starts a goroutine only when a reconnect is due. (HTTP/2 bodies
-// are parsed on their connection's reader instead: h2push.go.) TLS, compressed
-// bodies and sources that read slowly (ReadRate, StopReading) keep the
-// goroutine path; a source that is paused or rate-limited while on a loop is handed
+// Only the body of an HTTP/1.1 response without Content-Encoding goes to a loop,
+// cleartext or over TLS (the TLS connection runs over a loopConn, which the loop
+// feeds with the ciphertext it reads: loopconn.go). The source's goroutine still
+// connects and reads the head (roundTripH1), then hands the socket over and ends;
+// when the body ends the loop emits the attempt's last records and starts a
+// goroutine only when a reconnect is due. (HTTP/2 bodies are parsed on their
+// connection's reader instead: h2push.go.) Compressed bodies and sources that read
+// slowly (ReadRate, StopReading) keep the goroutine path; a source that is paused or rate-limited while on a loop is handed
 // back to a goroutine at its next readable moment. A loop sends the records of one
 // wake-up in one burst at its end: one wake-up of the receiver per burst rather than
 // per record.
@@ -35,15 +37,26 @@ import (
 // errLoopClosed ends the streams still on a loop when the loops are closed.
 var errLoopClosed = errors.New("event loop closed")
 
-// loopable reports whether the body of x may go to an event loop: cleartext
-// HTTP/1.1, no content coding, a source reading at full speed. Decided before the
+// loopable reports whether the body of x may go to an event loop: HTTP/1.1
+// (cleartext, or TLS over a loopConn), no content coding, a source reading at full
+// speed. Decided before the
 // parser is made, since a looped body needs a push parser.
 func (es *EventSource) loopable(x *exchange) bool {
 	if es.cfg.EventLoops == nil || x.encoding != "" || x.lease == nil || x.lease.h2 != nil || x.lease.tcp == nil {
 		return false
 	}
-	if c, ok := x.lease.conn.(*net.TCPConn); !ok || c != x.lease.tcp {
-		return false // TLS
+	switch c := x.lease.conn.(type) {
+	case *net.TCPConn:
+		if c != x.lease.tcp {
+			return false
+		}
+	case *tls.Conn:
+		// Over TLS when the TLS connection runs over a loopConn (see loopConn).
+		if lc, ok := c.NetConn().(*loopConn); !ok || lc.Conn != net.Conn(x.lease.tcp) {
+			return false
+		}
+	default:
+		return false
 	}
 	if _, ok := x.body.(*bodyReader); !ok {
 		return false

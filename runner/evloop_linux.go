@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,7 @@ type evloop struct {
 	// Owned by the loop's goroutine.
 	streams []*loopStream // by descriptor: a lookup per ready socket, no hashing
 	buf     []byte
+	plain   []byte        // TLS plaintext of the read in buf, made for the loop's first TLS stream
 	oob     []byte        // recvmsg's control buffer: the kernel's receive time
 	recs    []loopRecord  // records of this wake-up, sent by flush
 	again   []*loopStream // streams left with bytes unread (readMax full reads), read next round
@@ -202,6 +204,8 @@ type loopStream struct {
 	laddr, raddr net.Addr   // for read errors worded as net's
 	since        time.Time  // when the loop took it over (after the bytes that came with the head)
 	hup          bool       // epoll reported the peer's FIN, a hang-up or an error: read to the end
+	tls          *tls.Conn  // over TLS: the connection the plaintext comes from
+	lc           *loopConn  // over TLS: the transport under tls
 }
 
 // pollEvery is the period of a loop's rounds while bytes keep arriving (see evloop).
@@ -301,6 +305,12 @@ func (g *EventLoops) handOff(es *EventSource, attempt int, x *exchange) bool {
 	}
 	s.fd = fd
 	s.laddr, s.raddr = x.lease.tcp.LocalAddr(), x.lease.tcp.RemoteAddr()
+	if tc, ok := x.lease.conn.(*tls.Conn); ok {
+		s.tls, s.lc = tc, tc.NetConn().(*loopConn) // loopable checked it
+		s.lc.mu.Lock()
+		s.lc.looped, s.lc.fd = true, fd
+		s.lc.mu.Unlock()
+	}
 	x.lease.tcp.Close()
 	es.conn, es.tcp = nil, nil
 	es.looped = s
@@ -322,6 +332,31 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// writeAll writes p to a non-blocking socket, waiting up to a second each time its
+// send buffer is full: a looped TLS connection's few writes (an alert, a key update).
+func writeAll(fd int, p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(fd, p[done:])
+		if n > 0 {
+			done += n
+		}
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if k, perr := unix.Poll(pfd, 1000); perr != nil && !errors.Is(perr, unix.EINTR) {
+				return done, os.NewSyscallError("poll", perr)
+			} else if k == 0 {
+				return done, os.ErrDeadlineExceeded
+			}
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
+			return done, os.NewSyscallError("write", err)
+		}
+	}
+	return done, nil
 }
 
 // rawRead8 reads an eventfd's or a timerfd's 8-byte counter (non-blocking), as a
@@ -498,6 +533,8 @@ func (l *evloop) commands() bool {
 			if l.stream(c.s.fd) == c.s {
 				if c.rst {
 					unix.SetsockoptLinger(c.s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+				} else if c.s.tls != nil {
+					c.s.tls.CloseWrite() // close_notify, as closing the TLS connection sends
 				}
 				l.end(c.s, net.ErrClosed)
 			}
@@ -531,6 +568,11 @@ func (l *evloop) add(s *loopStream) {
 		}
 	} else if s.body.finished() {
 		l.end(s, io.EOF)
+		return
+	}
+	// Over TLS, what the TLS connection read past the head and holds (records the
+	// socket will not report again).
+	if s.tls != nil && !l.consumeTLS(s, nil, time.Time{}) {
 		return
 	}
 	s.since = time.Now()
@@ -571,12 +613,14 @@ func (l *evloop) readable(s *loopStream) {
 			l.end(s, &net.OpError{Op: "read", Net: "tcp", Source: s.laddr, Addr: s.raddr, Err: os.NewSyscallError("read", err)})
 			return
 		case n == 0:
-			switch {
-			case s.body.finished(), s.body.mode == bodyUntilClose:
-				l.end(s, io.EOF)
-			default:
-				l.end(s, io.ErrUnexpectedEOF) // the body was cut short
+			if s.tls != nil {
+				s.lc.mu.Lock()
+				s.lc.end = io.EOF
+				s.lc.mu.Unlock()
+				l.consumeTLS(s, nil, time.Time{}) // what TLS still holds, then its end
+				return
 			}
+			l.eof(s)
 			return
 		}
 		// Bytes that waited in the socket from before the hand-off count from it
@@ -584,7 +628,11 @@ func (l *evloop) readable(s *loopStream) {
 		if at.Before(s.since) {
 			at = s.since
 		}
-		if !l.consume(s, l.buf[:n], at) {
+		if s.tls != nil {
+			if !l.consumeTLS(s, l.buf[:n], at) {
+				return // s has ended
+			}
+		} else if !l.consume(s, l.buf[:n], at) {
 			return // s has ended
 		}
 		if n < len(l.buf) && !s.hup {
@@ -596,6 +644,54 @@ func (l *evloop) readable(s *loopStream) {
 		}
 	}
 	l.again = append(l.again, s)
+}
+
+// eof ends s at the end of its socket (or of its TLS stream): a clean end when its
+// framing says the body is complete or runs to the connection's end, else a body
+// cut short.
+func (l *evloop) eof(s *loopStream) {
+	if s.body.finished() || s.body.mode == bodyUntilClose {
+		l.end(s, io.EOF)
+		return
+	}
+	l.end(s, io.ErrUnexpectedEOF)
+}
+
+// consumeTLS gives ciphertext read from s's socket (nil after its end) to s's TLS
+// connection and consumes the plaintext it yields, until TLS needs more bytes than
+// were read (errWouldBlock); at the TLS stream's end (close_notify, or the socket's
+// end at a record boundary) it ends s as eof does, on a TLS error with that error,
+// as a goroutine's read of the TLS connection would. It reports whether s is still
+// on the loop.
+func (l *evloop) consumeTLS(s *loopStream, raw []byte, at time.Time) bool {
+	if l.plain == nil {
+		l.plain = make([]byte, 16<<10) // TLS's largest record
+	}
+	s.lc.mu.Lock()
+	s.lc.in = raw
+	s.lc.mu.Unlock()
+	defer func() {
+		s.lc.mu.Lock()
+		s.lc.in = nil // the loop's buffer, reused by the next read
+		s.lc.mu.Unlock()
+	}()
+	for {
+		n, err := s.tls.Read(l.plain)
+		if n > 0 && !l.consume(s, l.plain[:n], at) {
+			return false
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, errWouldBlock):
+			return true
+		case errors.Is(err, io.EOF):
+			l.eof(s)
+			return false
+		default:
+			l.end(s, err)
+			return false
+		}
+	}
 }
 
 // consume removes the framing from raw bytes of s's body, as bodyReader.Read does,
@@ -652,6 +748,11 @@ func (l *evloop) end(s *loopStream, err error) {
 	s.es.batch, s.es.readAt = nil, time.Time{}
 	l.flush() // the attempt's records before its last ones
 	l.remove(s)
+	if s.lc != nil {
+		s.lc.mu.Lock()
+		s.lc.fd = -1 // its number may be reused at once: TLS writes nothing more
+		s.lc.mu.Unlock()
+	}
 	unix.Close(s.fd)
 	s.detach()
 	s.es.afterBody(s.attempt, s.x, err)
@@ -689,13 +790,21 @@ func (l *evloop) handBack(s *loopStream) {
 	}
 	es := s.es
 	body := s.body
-	body.src = c
-	body.flow = &flowReader{es: es, ctx: es.actx, r: c}
+	var conn net.Conn = c
+	if s.tls != nil {
+		// The TLS connection carries on over the socket back in the netpoller.
+		s.lc.mu.Lock()
+		s.lc.looped, s.lc.fd, s.lc.Conn = false, -1, c
+		s.lc.mu.Unlock()
+		conn = s.tls
+	}
+	body.src = conn
+	body.flow = &flowReader{es: es, ctx: es.actx, r: conn}
 	s.x.body = &body
-	s.x.lease.conn, s.x.lease.tcp = c, tcp
+	s.x.lease.conn, s.x.lease.tcp = conn, tcp
 	es.mu.Lock()
 	es.looped = nil
-	es.conn, es.tcp = c, tcp
+	es.conn, es.tcp = conn, tcp
 	interrupted, rst := es.final != "" || es.leaving, es.rst
 	es.mu.Unlock()
 	if interrupted {

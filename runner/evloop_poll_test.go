@@ -4,9 +4,16 @@ package runner
 
 import (
 	"bufio"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -146,5 +153,95 @@ func TestLoopEndsABodyWhoseFINCameWithItsLastBytes(t *testing.T) {
 	rec.waitKind(t, RecordClosed, ends)
 	if got := rec.count(RecordEvent); got < ends {
 		t.Errorf("%d events, want the last event of each of %d bodies", got, ends)
+	}
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestEventLoopOverTLSEndsAsTheTLSConnectionWould: an HTTP/1.1 body over TLS goes to
+// a loop (no goroutine of its own) and its events arrive; Close sends close_notify and
+// a FIN, as closing the TLS connection does (the server reads the alert's bytes, then
+// the end); Reset sends an RST and nothing else.
+func TestEventLoopOverTLSEndsAsTheTLSConnectionWould(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
+			certs := httptest.NewUnstartedServer(http.NotFoundHandler())
+			certs.StartTLS() // for its certificate
+			defer certs.Close()
+			cfg := &tls.Config{Certificates: certs.TLS.Certificates, NextProtos: []string{"http/1.1"}}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			type end struct {
+				err   error
+				after int64 // bytes read after the request
+			}
+			ended := make(chan end, 1)
+			go func() {
+				raw, err := ln.Accept()
+				if err != nil {
+					ended <- end{err: err}
+					return
+				}
+				defer raw.Close()
+				counted := &countingConn{Conn: raw}
+				c := tls.Server(counted, cfg)
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						ended <- end{err: err}
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: one\n\nid: 2\ndata: two\n\n")
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				before := counted.n.Load()
+				_, err = br.ReadByte()
+				ended <- end{err: err, after: counted.n.Load() - before}
+			}()
+			g := testLoops(t, 1)
+			rec := newRecorder(t)
+			es := startSource(t, NewBrowser(BrowserConfig{Insecure: true}), SourceConfig{URL: "https://" + ln.Addr().String() + "/", EventLoops: g}, rec.ch)
+			if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 2); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the body on the loop", func() bool { return looped(es) })
+			if reset {
+				es.Reset()
+			} else {
+				es.Close()
+			}
+			waitDone(t, es, 10*time.Second, rec)
+			e := <-ended
+			switch {
+			case reset && (e.err == nil || !strings.Contains(e.err.Error(), "reset")):
+				t.Errorf("server saw %v, want a connection reset", e.err)
+			case reset && e.after != 0:
+				t.Errorf("server read %d bytes before the reset, want none", e.after)
+			case !reset && !errors.Is(e.err, io.EOF):
+				t.Errorf("server saw %v, want EOF", e.err)
+			case !reset && e.after == 0:
+				t.Errorf("server read no bytes before the end, want close_notify")
+			}
+			if evs := rec.kind(RecordEvent); len(evs) != 2 || evs[1].EventID != "2" {
+				t.Errorf("events %+v, want one and two", evs)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -85,6 +86,16 @@ func looped(es *EventSource) bool {
 // same records field by field (times apart), over chunked framing, an event split
 // across writes, comments, retry, ids and a reconnect with Last-Event-ID.
 func TestEventLoopSameRecords(t *testing.T) {
+	for _, overTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cleartext", true: "tls"}[overTLS], func(t *testing.T) {
+			testEventLoopSameRecords(t, overTLS)
+		})
+	}
+}
+
+// testEventLoopSameRecords is TestEventLoopSameRecords over cleartext or TLS
+// (HTTP/1.1: the server offers no h2).
+func testEventLoopSameRecords(t *testing.T, overTLS bool) {
 	run := func(t *testing.T, loops *EventLoops) []Record {
 		srv, _ := connServer(t, http.StatusNoContent, func(w http.ResponseWriter, r *http.Request) {
 			streamHeaders(w)
@@ -95,9 +106,28 @@ func TestEventLoopSameRecords(t *testing.T) {
 			streamHeaders(w)
 			writeEvent(w, "id: 4\ndata: after %q\n\n", r.Header.Get("Last-Event-ID"))
 		})
+		url := srv.URL
+		if overTLS {
+			tlsSrv := httptest.NewUnstartedServer(srv.Config.Handler)
+			tlsSrv.StartTLS()
+			t.Cleanup(func() { tlsSrv.CloseClientConnections(); tlsSrv.Close() })
+			url = tlsSrv.URL
+		}
 		rec := newRecorder(t)
-		es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, Retry: time.Millisecond, NoReconnect: false, EventLoops: loops}, rec.ch)
-		waitDone(t, es, 10*time.Second, rec)
+		es := startSource(t, NewBrowser(BrowserConfig{Insecure: true}), SourceConfig{URL: url, Retry: time.Millisecond, NoReconnect: false, EventLoops: loops}, rec.ch)
+		select {
+		case <-es.Done():
+		case <-time.After(10 * time.Second):
+			rec.flush()
+			for _, r := range rec.all() {
+				t.Logf("%+v", r)
+			}
+			t.Fatalf("loops %v: source did not end within 10s", loops != nil)
+		}
+		rec.flush()
+		if loops != nil && es.parserPush != true {
+			t.Errorf("the body did not go to the loop")
+		}
 		return rec.all()
 	}
 	gor := run(t, nil)
@@ -127,6 +157,9 @@ func TestEventLoopSameRecords(t *testing.T) {
 func normalized(r Record) Record {
 	r.Time, r.Scheduled = time.Time{}, time.Time{}
 	r.Waited, r.Dial, r.TTHeaders, r.Delay = 0, 0, 0, 0
+	if r.TLS > 0 {
+		r.TLS = 1
+	}
 	if r.TTFirst > 0 {
 		r.TTFirst = 1
 	}
@@ -234,6 +267,14 @@ func TestEventLoopHoldsStreamWithoutGoroutine(t *testing.T) {
 // StopReading on a looped stream hands it back to a goroutine at its next readable
 // moment: it reads nothing more until ResumeReading, then everything.
 func TestEventLoopPauseHandsBack(t *testing.T) {
+	for _, overTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cleartext", true: "tls"}[overTLS], func(t *testing.T) {
+			testEventLoopPauseHandsBack(t, overTLS)
+		})
+	}
+}
+
+func testEventLoopPauseHandsBack(t *testing.T, overTLS bool) {
 	release := make(chan struct{})
 	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
 		streamHeaders(w)
@@ -246,9 +287,16 @@ func TestEventLoopPauseHandsBack(t *testing.T) {
 		writeEvent(w, "data: 2\n\n")
 		<-r.Context().Done()
 	})
+	url := srv.URL
+	if overTLS {
+		tlsSrv := httptest.NewUnstartedServer(srv.Config.Handler)
+		tlsSrv.StartTLS()
+		t.Cleanup(func() { tlsSrv.CloseClientConnections(); tlsSrv.Close() })
+		url = tlsSrv.URL
+	}
 	g := testLoops(t, 1)
 	rec := newRecorder(t)
-	es := startSource(t, NewBrowser(BrowserConfig{}), SourceConfig{URL: srv.URL, EventLoops: g}, rec.ch)
+	es := startSource(t, NewBrowser(BrowserConfig{Insecure: true}), SourceConfig{URL: url, EventLoops: g}, rec.ch)
 	if err := es.WaitEvents(ctxTimeout(t, 10*time.Second), 1); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,8 @@ import (
 //
 // SSEHARNESS_TLSMEMTEST_PROTO is h2 (default) or http/1.1; SSEHARNESS_TLSMEMTEST_PER_BROWSER
 // sets the streams per browser (default 1: one connection per stream);
+// SSEHARNESS_TLSMEMTEST_GOROUTINES=1 reads every body on its stream's goroutine
+// instead of the event loops (HTTP/1.1) or the connection's reader (h2);
 // SSEHARNESS_SERVE_BIN names a built sseharness binary (default: built from the module
 // into a temporary folder); SSEHARNESS_MEMTEST_HEAPPROFILE writes a heap profile
 // during the hold.
@@ -29,6 +31,7 @@ const (
 	tlsMemTestEnv    = "SSEHARNESS_TLSMEMTEST"
 	tlsMemProtoEnv   = "SSEHARNESS_TLSMEMTEST_PROTO"
 	tlsMemPerBrowser = "SSEHARNESS_TLSMEMTEST_PER_BROWSER"
+	tlsMemGoroutines = "SSEHARNESS_TLSMEMTEST_GOROUTINES" // 1: every body on its stream's goroutine (no event loops)
 	serveBinEnv      = "SSEHARNESS_SERVE_BIN"
 )
 
@@ -126,7 +129,8 @@ func TestTLSMemoryPerStream(t *testing.T) {
 	wantProto := map[string]string{"h2": "HTTP/2.0", "http/1.1": "HTTP/1.1"}[proto]
 	ramp := time.Duration(n) * time.Second / 1000 // TLS handshakes cost: 1,000 per second
 	cfg := Config{Target: target, Streams: n, StreamsPerBrowser: perBrowser, Ramp: ramp, Hold: time.Hour,
-		Drain: 10 * time.Second, Insecure: true, DisableHTTP2: proto == "http/1.1"}
+		Drain: 10 * time.Second, Insecure: true, DisableHTTP2: proto == "http/1.1",
+		GoroutineReaders: os.Getenv(tlsMemGoroutines) == "1"}
 	run, openedIn := startScaleRun(t, cfg, func(s *scaleRun, r Record) {
 		switch r.Kind {
 		case RecordHeaders:
