@@ -26,7 +26,7 @@
 //     latency counts from the request's scheduled time, so time spent waiting in the
 //     client is in it (no coordinated omission) and also reported apart (Waited).
 //
-// Event loops: by default the body of a cleartext HTTP/1.1 stream without
+// Event loops: by default the body of an HTTP/1.1 stream (cleartext or TLS) without
 // Content-Encoding is read by one of a few event loops (evloop.go) instead of its
 // goroutine, which ends once the head is read. Measured with TestEventLoopCost (child
 // runners alternating against one child server, one event per second per stream,

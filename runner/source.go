@@ -78,7 +78,7 @@ type SourceConfig struct {
 	SentField   string
 	SentUnit    SentUnit
 	SenderField string
-	// EventLoops, when set, reads the body of a cleartext HTTP/1.1 response without
+	// EventLoops, when set, reads the body of an HTTP/1.1 response (cleartext or TLS) without
 	// Content-Encoding on one of these loops instead of the source's own goroutine
 	// (see NewEventLoops). The records are the same, but the loop sends them: a
 	// receiver that stops reading out stalls every stream on that loop, so give the
