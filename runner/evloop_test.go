@@ -108,10 +108,7 @@ func testEventLoopSameRecords(t *testing.T, overTLS bool) {
 		})
 		url := srv.URL
 		if overTLS {
-			tlsSrv := httptest.NewUnstartedServer(srv.Config.Handler)
-			tlsSrv.StartTLS()
-			t.Cleanup(func() { tlsSrv.CloseClientConnections(); tlsSrv.Close() })
-			url = tlsSrv.URL
+			url = tlsTwin(t, srv)
 		}
 		rec := newRecorder(t)
 		es := startSource(t, NewBrowser(BrowserConfig{Insecure: true}), SourceConfig{URL: url, Retry: time.Millisecond, NoReconnect: false, EventLoops: loops}, rec.ch)
@@ -151,6 +148,16 @@ func testEventLoopSameRecords(t *testing.T, overTLS bool) {
 	if rs := kindOf(loop, RecordReconnect); len(rs) == 0 || rs[0].LastEventID != "3" {
 		t.Errorf("reconnects %+v, want the first with Last-Event-ID 3", rs)
 	}
+}
+
+// tlsTwin serves srv's handler over TLS (HTTP/1.1 only: httptest offers no h2 unless
+// asked) and returns its URL.
+func tlsTwin(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	twin := httptest.NewUnstartedServer(srv.Config.Handler)
+	twin.StartTLS()
+	t.Cleanup(func() { twin.CloseClientConnections(); twin.Close() })
+	return twin.URL
 }
 
 // normalized drops what differs between two runs of the same exchange: times.
@@ -289,10 +296,7 @@ func testEventLoopPauseHandsBack(t *testing.T, overTLS bool) {
 	})
 	url := srv.URL
 	if overTLS {
-		tlsSrv := httptest.NewUnstartedServer(srv.Config.Handler)
-		tlsSrv.StartTLS()
-		t.Cleanup(func() { tlsSrv.CloseClientConnections(); tlsSrv.Close() })
-		url = tlsSrv.URL
+		url = tlsTwin(t, srv)
 	}
 	g := testLoops(t, 1)
 	rec := newRecorder(t)
