@@ -105,8 +105,8 @@ func NewAggregate(cfg AggregateConfig) (*Aggregate, error) {
 
 // Add folds one record in. Durations the runner marks as not measured (negative) are
 // left out of their distribution; TTFirst counts only when positive, since the runner
-// sets it on the first event of an attempt alone.
-func (a *Aggregate) Add(r runner.Record) {
+// sets it on the first event of an attempt alone. Add does not keep r.
+func (a *Aggregate) Add(r *runner.Record) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	m := &a.m
@@ -132,10 +132,10 @@ func (a *Aggregate) Add(r runner.Record) {
 			a.startLag.add(r.Time.Sub(r.Scheduled))
 		}
 	case runner.RecordHeaders:
-		a.addHeaders(&r)
+		a.addHeaders(r)
 	case runner.RecordEvent:
 		events = 1
-		a.addEvent(&r)
+		a.addEvent(r)
 	case runner.RecordPublish:
 		a.addPublish(r)
 	case runner.RecordComment:
@@ -483,7 +483,7 @@ func (tb *timelineBuilder) snapshot() Timeline {
 }
 
 // addIDModel folds an event's id model and publish mark in (issue 11).
-func (a *Aggregate) addIDModel(r runner.Record) {
+func (a *Aggregate) addIDModel(r *runner.Record) {
 	m := &a.m
 	switch {
 	case r.Opaque:
@@ -577,11 +577,11 @@ func (a *Aggregate) addEvent(r *runner.Record) {
 	if r.DuplicateSender {
 		m.DuplicateSenders++
 	}
-	a.addIDModel(*r)
+	a.addIDModel(r)
 }
 
 // addPublish counts a mark the harness published.
-func (a *Aggregate) addPublish(r runner.Record) {
+func (a *Aggregate) addPublish(r *runner.Record) {
 	if r.Class != "" || r.Status/100 != 2 {
 		a.m.PublishErrors++
 		return

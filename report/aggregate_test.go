@@ -136,7 +136,7 @@ func mustAggregate(t testing.TB, cfg AggregateConfig) *Aggregate {
 func TestAggregateCounts(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{})
 	s := &synthRun{streams: 200, events: 12, rampStep: 5 * time.Millisecond, seed: 1, keep: true}
-	s.run(a.Add)
+	s.run(addTo(a))
 	m := a.Metrics()
 	attempts := int64(200 + 20)
 	checks := []struct {
@@ -189,9 +189,9 @@ func TestAggregateCounts(t *testing.T) {
 // in the counters, which the scenarios' checks read.
 func TestAggregateCountsCanFail(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{})
-	a.Add(runner.Record{Kind: runner.RecordEvent, Time: t0, Missing: 3, DuplicateSender: true, Latency: -1, Gap: -1})
+	a.Add(&runner.Record{Kind: runner.RecordEvent, Time: t0, Missing: 3, DuplicateSender: true, Latency: -1, Gap: -1})
 	// A late event fills one of the three gaps: two stay lost.
-	a.Add(runner.Record{Kind: runner.RecordEvent, Time: t0, OutOfOrder: true, Latency: -1, Gap: -1})
+	a.Add(&runner.Record{Kind: runner.RecordEvent, Time: t0, OutOfOrder: true, Latency: -1, Gap: -1})
 	m := a.Metrics()
 	if m.MissingIDs != 2 || m.DuplicateSenders != 1 || m.OutOfOrderIDs != 1 || m.Latency.Count != 0 {
 		t.Fatalf("metrics %+v", m)
@@ -201,7 +201,7 @@ func TestAggregateCountsCanFail(t *testing.T) {
 func TestAggregateSwitchesToHistogramPastLimit(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{ExactSamples: 1000})
 	s := &synthRun{streams: 100, events: 30, rampStep: time.Millisecond, seed: 7, keep: true}
-	s.run(a.Add)
+	s.run(addTo(a))
 	m := a.Metrics()
 	if m.Latency.Exact {
 		t.Fatal("3300 latencies with limit 1000 still exact")
@@ -228,15 +228,15 @@ func TestAggregateTimeline(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{Start: t0})
 	// 10 streams open at t0+0.5s, one event per stream per second for 5s, then close.
 	for st := 0; st < 10; st++ {
-		a.Add(runner.Record{Kind: runner.RecordOpened, Stream: st, Time: t0.Add(500 * time.Millisecond)})
+		a.Add(&runner.Record{Kind: runner.RecordOpened, Stream: st, Time: t0.Add(500 * time.Millisecond)})
 	}
 	for sec := 1; sec <= 5; sec++ {
 		for st := 0; st < 10; st++ {
-			a.Add(runner.Record{Kind: runner.RecordEvent, Stream: st, Time: t0.Add(time.Duration(sec)*time.Second + 100*time.Millisecond), Latency: time.Millisecond})
+			a.Add(&runner.Record{Kind: runner.RecordEvent, Stream: st, Time: t0.Add(time.Duration(sec)*time.Second + 100*time.Millisecond), Latency: time.Millisecond})
 		}
 	}
 	for st := 0; st < 10; st++ {
-		a.Add(runner.Record{Kind: runner.RecordClosed, Stream: st, Time: t0.Add(8500 * time.Millisecond)})
+		a.Add(&runner.Record{Kind: runner.RecordClosed, Stream: st, Time: t0.Add(8500 * time.Millisecond)})
 	}
 	tl := a.Timeline()
 	if tl.Step() != time.Second || !tl.Start.Equal(t0) {
@@ -266,7 +266,7 @@ func TestAggregateTimeline(t *testing.T) {
 func TestAggregateTimelineCompacts(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{Start: t0, TimelinePoints: 10})
 	for sec := 0; sec < 35; sec++ {
-		a.Add(runner.Record{Kind: runner.RecordEvent, Time: t0.Add(time.Duration(sec) * time.Second), Latency: -1})
+		a.Add(&runner.Record{Kind: runner.RecordEvent, Time: t0.Add(time.Duration(sec) * time.Second), Latency: -1})
 	}
 	tl := a.Timeline()
 	if len(tl.Points) > 10 || tl.Step() != 4*time.Second {
@@ -301,7 +301,7 @@ func TestAggregateConcurrentSnapshot(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		(&synthRun{streams: 50, events: 20, rampStep: time.Millisecond, seed: 3}).run(a.Add)
+		(&synthRun{streams: 50, events: 20, rampStep: time.Millisecond, seed: 3}).run(addTo(a))
 	}()
 	for i := 0; ; i++ {
 		select {
@@ -325,7 +325,7 @@ func heapAfterRun(tb testing.TB, streams, events int) (int64, *Aggregate) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	a := mustAggregate(tb, AggregateConfig{})
-	(&synthRun{streams: streams, events: events, rampStep: 100 * time.Microsecond, seed: 11}).run(a.Add)
+	(&synthRun{streams: streams, events: events, rampStep: 100 * time.Microsecond, seed: 11}).run(addTo(a))
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc), a
@@ -375,7 +375,7 @@ func itoa(n int) string { return fmtNumber(float64(n)) }
 func TestSnapshotP99FromHistogram(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{Start: t0})
 	for i := 1; i <= 1000; i++ {
-		a.Add(runner.Record{Kind: runner.RecordEvent, Time: t0, Latency: time.Duration(i) * time.Millisecond, Gap: -1})
+		a.Add(&runner.Record{Kind: runner.RecordEvent, Time: t0, Latency: time.Duration(i) * time.Millisecond, Gap: -1})
 	}
 	snap := a.Snapshot(t0.Add(time.Second))
 	exact := a.Metrics().Latency.P99MS
@@ -434,7 +434,7 @@ func TestAggregateConcurrentMetrics(t *testing.T) {
 		defer close(done)
 		n := 0
 		(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(func(r runner.Record) {
-			a.Add(r)
+			a.Add(&r)
 			if n++; n == 1500 {
 				mid = a.Metrics()
 				midCount, midP99 = mid.Latency.Count, mid.Latency.P99MS
@@ -452,7 +452,7 @@ func TestAggregateConcurrentMetrics(t *testing.T) {
 	}
 	end := a.Metrics()
 	alone := mustAggregate(t, AggregateConfig{})
-	(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(alone.Add)
+	(&synthRun{streams: 50, events: 40, rampStep: time.Millisecond, seed: 5}).run(addTo(alone))
 	want := alone.Metrics()
 	if end.Streams != want.Streams || end.Latency.Count != want.Latency.Count || end.Latency.P99MS != want.Latency.P99MS {
 		t.Fatalf("streams %d, latency samples %d, p99 %v; the same run without Metrics calls: %d, %d, %v",
@@ -465,4 +465,9 @@ func TestAggregateConcurrentMetrics(t *testing.T) {
 		t.Errorf("a summary changed after later Adds: count %d histogram %d p99 %v, taken as %d %v",
 			mid.Latency.Count, mid.Latency.Histogram.Count(), mid.Latency.P99MS, midCount, midP99)
 	}
+}
+
+// addTo is a's Add for the emit of a synthRun.
+func addTo(a *Aggregate) func(runner.Record) {
+	return func(r runner.Record) { a.Add(&r) }
 }

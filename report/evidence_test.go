@@ -13,7 +13,7 @@ import (
 func TestStreamsOpenOnlyOnAnEventStreamHead(t *testing.T) {
 	a := mustAggregate(t, AggregateConfig{Start: t0})
 	at := t0
-	add := func(r runner.Record) { at = at.Add(time.Millisecond); r.Time = at; a.Add(r) }
+	add := func(r runner.Record) { at = at.Add(time.Millisecond); r.Time = at; a.Add(&r) }
 	for st := range 7 {
 		add(runner.Record{Kind: runner.RecordOpened, Stream: st})
 	}
@@ -47,8 +47,8 @@ func TestStreamsOpenOnlyOnAnEventStreamHead(t *testing.T) {
 // reason, never a pass on "0 of 0"; with the evidence it judges.
 func TestRuleWithoutEvidenceIsNA(t *testing.T) {
 	empty := mustAggregate(t, AggregateConfig{Start: t0})
-	empty.Add(runner.Record{Kind: runner.RecordOpened, Time: t0})
-	empty.Add(runner.Record{Kind: runner.RecordHeaders, Time: t0, Status: 204})
+	empty.Add(&runner.Record{Kind: runner.RecordOpened, Time: t0})
+	empty.Add(&runner.Record{Kind: runner.RecordHeaders, Time: t0, Status: 204})
 	s := BuildScenario(ScenarioInput{
 		Name: "x", Start: t0, End: t0.Add(time.Second), Requested: RequestedLoad{Streams: 1}, Aggregate: empty,
 		Checks: []Check{

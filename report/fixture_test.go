@@ -39,7 +39,7 @@ func probeSeries(start time.Time, secs int, streams float64) ServerProbe {
 func fixtureResult(t testing.TB) *Result {
 	t.Helper()
 	agg := mustAggregate(t, AggregateConfig{Start: t0})
-	(&synthRun{streams: 120, events: 20, rampStep: 50 * time.Millisecond, seed: 42, interleave: true}).run(agg.Add)
+	(&synthRun{streams: 120, events: 20, rampStep: 50 * time.Millisecond, seed: 42, interleave: true}).run(addTo(agg))
 	resume := BuildScenario(ScenarioInput{
 		Name:        "resume",
 		Description: "clients reconnect with Last-Event-ID; every id arrives exactly once, in order",
@@ -64,7 +64,7 @@ func fixtureResult(t testing.TB) *Result {
 		if r.Kind == runner.RecordEvent && r.Stream%3 == 0 {
 			r.DuplicateSender = true
 		}
-		agg2.Add(r)
+		agg2.Add(&r)
 	})
 	sameID := BuildScenario(ScenarioInput{
 		Name:        "same-id-reconnect",

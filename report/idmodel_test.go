@@ -15,16 +15,16 @@ func TestIDModelAndMarkCountsMerge(t *testing.T) {
 		a := mustAggregate(t, AggregateConfig{Start: t0})
 		ev := func(r runner.Record) {
 			r.Kind, r.Time, r.Latency, r.Gap, r.TTFirst = runner.RecordEvent, t0, -1, -1, -1
-			a.Add(r)
+			a.Add(&r)
 		}
 		ev(runner.Record{Seq: 1, Mark: 0, MarkLatency: 5 * time.Millisecond})
 		ev(runner.Record{Seq: -1, Opaque: true, Mark: 3, MarkLatency: 7 * time.Millisecond, MarkMissing: 2})
 		ev(runner.Record{Seq: 0, IDReset: true, Mark: 1, MarkLatency: 9 * time.Millisecond, MarkOutOfOrder: true})
 		ev(runner.Record{Seq: 5000, IDJump: true, Jumped: 4998, Mark: 1, MarkLatency: time.Millisecond, MarkDuplicate: true})
 		ev(runner.Record{Seq: -1, Mark: -1, MarkLatency: -1})
-		a.Add(runner.Record{Kind: runner.RecordPublish, Stream: -1, Time: t0, Status: 204})
-		a.Add(runner.Record{Kind: runner.RecordPublish, Stream: -1, Time: t0, Class: runner.ErrStatus, Status: 500})
-		a.Add(runner.Record{Kind: runner.RecordReconnect, Time: t0, QuickEnds: 2})
+		a.Add(&runner.Record{Kind: runner.RecordPublish, Stream: -1, Time: t0, Status: 204})
+		a.Add(&runner.Record{Kind: runner.RecordPublish, Stream: -1, Time: t0, Class: runner.ErrStatus, Status: 500})
+		a.Add(&runner.Record{Kind: runner.RecordReconnect, Time: t0, QuickEnds: 2})
 		return a.Metrics()
 	}
 	m := shard()

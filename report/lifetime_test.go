@@ -27,8 +27,8 @@ func TestLifetimesAndAbruptEnds(t *testing.T) {
 		parts[i], _ = NewAggregate(AggregateConfig{Start: t0})
 	}
 	for i, r := range recs {
-		whole.Add(r)
-		parts[i%2].Add(r)
+		whole.Add(&r)
+		parts[i%2].Add(&r)
 	}
 	m := whole.Metrics()
 	if m.AbruptEnds != 1 {
@@ -68,7 +68,7 @@ func TestSilenceOnTheWire(t *testing.T) {
 		{Kind: runner.RecordComment, Time: t0.Add(15 * time.Second), Quiet: 15*time.Second - time.Millisecond},
 		{Kind: runner.RecordClosed, Reason: runner.CloseNetworkError, Time: t0.Add(35 * time.Second), Lived: 35 * time.Second, Quiet: 20 * time.Second},
 	} {
-		a.Add(r)
+		a.Add(&r)
 	}
 	m := a.Metrics()
 	if m.Silence.Count != 3 || m.Silence.MaxMS != 20000 {

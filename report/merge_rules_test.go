@@ -57,10 +57,10 @@ func splitRun(t *testing.T, n int, s *synthRun) shardSplit {
 			if !keep(r) {
 				continue
 			}
-			agg.Add(r)
+			agg.Add(&r)
 			for _, name := range names {
 				if member(name, r) {
-					groups[name].Add(r)
+					groups[name].Add(&r)
 				}
 			}
 		}

@@ -25,8 +25,8 @@ func shardedRun(t *testing.T, n int, s *synthRun) (whole *Result, shards []*Resu
 		aggs[i] = mustAggregate(t, AggregateConfig{Start: t0})
 	}
 	s.run(func(r runner.Record) {
-		wholeAgg.Add(r)
-		aggs[r.Stream%n].Add(r)
+		wholeAgg.Add(&r)
+		aggs[r.Stream%n].Add(&r)
 	})
 	checks := func(shard int) []Check {
 		return []Check{

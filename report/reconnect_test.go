@@ -18,11 +18,11 @@ func TestReconnectRate(t *testing.T) {
 		agg, _ := NewAggregate(AggregateConfig{Start: t0})
 		for i := range 2 {
 			stream := shard*2 + i
-			agg.Add(runner.Record{Kind: runner.RecordOpened, Stream: stream, Time: t0})
-			agg.Add(runner.Record{Kind: runner.RecordHeaders, Stream: stream, Time: t0, Status: 200, Accepted: true, FirstAccepted: true})
+			agg.Add(&runner.Record{Kind: runner.RecordOpened, Stream: stream, Time: t0})
+			agg.Add(&runner.Record{Kind: runner.RecordHeaders, Stream: stream, Time: t0, Status: 200, Accepted: true, FirstAccepted: true})
 		}
 		for i := range reconnects {
-			agg.Add(runner.Record{Kind: runner.RecordReconnect, Stream: shard * 2, Time: t0.Add(time.Duration(i) * time.Second)})
+			agg.Add(&runner.Record{Kind: runner.RecordReconnect, Stream: shard * 2, Time: t0.Add(time.Duration(i) * time.Second)})
 		}
 		r := &Result{HarnessVersion: "v1", Target: "http://127.0.0.1:1/", Start: t0, End: t0.Add(4 * time.Second),
 			Scenarios: []ScenarioResult{BuildScenario(ScenarioInput{Name: "hold", Start: t0, End: t0.Add(4 * time.Second), Aggregate: agg,

@@ -160,9 +160,9 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 			er.Kind, er.Class, er.Err = RecordError, ErrProtocol, err.Error()
 			cl.Kind, cl.Reason = RecordClosed, CloseBadStatus
 			if l.out != nil {
-				l.out.Put(op)
-				l.out.Put(er)
-				l.out.Put(cl)
+				l.out.Put(&op)
+				l.out.Put(&er)
+				l.out.Put(&cl)
 			}
 		}()
 		return true

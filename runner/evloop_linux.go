@@ -154,7 +154,9 @@ const (
 	loopBatchMax = 1024
 )
 
-// batch holds r for the end of the wake-up. Called by es.emit on the loop.
+// batch holds r for the end of the wake-up. Called by es.emit on the loop; not
+// inlined, so that its copy of r is not in emit's frame, which is on HTTP/2 readers'
+// stacks too (runner.Sink).
 //
 //go:noinline
 func (l *evloop) batch(es *EventSource, r *Record) {
@@ -168,7 +170,7 @@ func (l *evloop) batch(es *EventSource, r *Record) {
 func (l *evloop) flush() {
 	for i := range l.recs {
 		lr := &l.recs[i]
-		lr.es.out.Put(lr.r)
+		lr.es.out.Put(&lr.r)
 		if lr.r.Kind == RecordEvent {
 			lr.es.counted()
 		}

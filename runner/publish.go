@@ -166,7 +166,7 @@ func (p *Publisher) Run(ctx context.Context, out Sink) int64 {
 		}
 		r := p.publish(ctx, seq, due)
 		if out != nil {
-			out.Put(r)
+			out.Put(&r)
 		}
 	}
 	return seq

@@ -19,7 +19,7 @@ type orderSink struct {
 	problems []string
 }
 
-func (s *orderSink) Put(r Record) {
+func (s *orderSink) Put(r *Record) {
 	s.mu.Lock()
 	if s.busy[r.Stream] {
 		s.problems = append(s.problems, "two Puts of one stream at once")

@@ -393,17 +393,9 @@ func (es *EventSource) emit(r *Record) (batched bool) {
 		es.batch.batch(es, r)
 		return true
 	}
-	es.put(r)
+	es.out.Put(r)
 	return false
 }
-
-// put is out.Put(*r) in a frame of its own, and batch is not inlined either: emit
-// sits on an h2 connection reader's stack, which must stay within 4 KiB
-// (TestH2ReaderStackFitsFourKiB), and a Record copied into emit's frame for each
-// call doubled it.
-//
-//go:noinline
-func (es *EventSource) put(r *Record) { es.out.Put(*r) }
 
 // wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
 // the head starts the count, every item and the attempt's end read it.

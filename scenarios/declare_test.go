@@ -157,7 +157,7 @@ func TestSpanCountsStreamsThatMissTheirNextMark(t *testing.T) {
 		ev(2, "done", 0), closed(2, 3*time.Second), // ended late
 		ev(3, "tick", 0), // no done: not counted
 	} {
-		w.add(r)
+		w.add(&r)
 	}
 	var srcs []*runner.EventSource
 	for i := range 4 {

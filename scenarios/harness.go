@@ -47,7 +47,7 @@ type Harness struct {
 	coll  *collector // the runner.Sink of every load, source and publisher
 	agg   *report.Aggregate
 	obsMu sync.Mutex
-	obs   []func(runner.Record)
+	obs   []func(*runner.Record)
 
 	groupMu   sync.Mutex
 	groups    []*Group       // groups and windows, in declaration order
@@ -161,7 +161,7 @@ type collector struct {
 }
 
 // Put folds r (runner.Sink).
-func (c *collector) Put(r runner.Record) {
+func (c *collector) Put(r *runner.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -187,12 +187,11 @@ func (c *collector) longestRetryField() time.Duration {
 }
 
 // fold adds r to the aggregate, its stream's group and the open windows, and hands it
-// to the observers. Called by the collector, under its lock.
-func (h *Harness) fold(r runner.Record) {
+// to the observers. Called by the collector, under its lock, on the goroutine that made
+// r: an HTTP/2 connection's reader among them, whose stack must stay within 4 KiB
+// (runner.Sink), so r stays a pointer down to the aggregates and the observers.
+func (h *Harness) fold(r *runner.Record) {
 	h.agg.Add(r)
-	if h.opts.Observe != nil {
-		h.opts.Observe(h.sc.Name, r)
-	}
 	h.groupMu.Lock()
 	if g := h.streamGrp[r.Stream]; g != nil {
 		g.agg.Add(r)
@@ -203,6 +202,15 @@ func (h *Harness) fold(r runner.Record) {
 		}
 	}
 	h.groupMu.Unlock()
+	h.handOut(r)
+}
+
+// handOut hands r to the scenario's observers, which must not keep it, and a copy to
+// the run's (Options.Observe).
+func (h *Harness) handOut(r *runner.Record) {
+	if h.opts.Observe != nil {
+		h.observeRun(r)
+	}
 	h.obsMu.Lock()
 	obs := h.obs
 	h.obsMu.Unlock()
@@ -210,6 +218,11 @@ func (h *Harness) fold(r runner.Record) {
 		f(r)
 	}
 }
+
+// observeRun is Options.Observe with its copy of r in a frame of its own.
+//
+//go:noinline
+func (h *Harness) observeRun(r *runner.Record) { h.opts.Observe(h.sc.Name, *r) }
 
 // Group is a named part of a scenario: a group of streams (records of the streams
 // opened into it) or a window of time (records of every stream while it is open). Each
@@ -287,9 +300,10 @@ func (h *Harness) groupInputs() []report.GroupInput {
 	return out
 }
 
-// observe registers f to see every record, in order, on the collector goroutine. State
-// f builds may be read by the scenario after Finish.
-func (h *Harness) observe(f func(runner.Record)) {
+// observe registers f to see every record, a stream's in order, under the collector's
+// lock (on the goroutine that made the record). f must not keep r. State f builds may
+// be read by the scenario after Finish.
+func (h *Harness) observe(f func(*runner.Record)) {
 	h.obsMu.Lock()
 	h.obs = append(h.obs, f)
 	h.obsMu.Unlock()

@@ -40,7 +40,7 @@ func newHoldTargetWatch(n int) *holdTargetWatch {
 	return w
 }
 
-func (w *holdTargetWatch) observe(r runner.Record) {
+func (w *holdTargetWatch) observe(r *runner.Record) {
 	if r.Kind == runner.RecordPublish {
 		if !w.ended && r.Class == "" && r.Status/100 == 2 {
 			w.published = append(w.published, r.Time)

@@ -22,7 +22,7 @@ func newReconnectWaits(n int) *reconnectWaits {
 	return &reconnectWaits{from: make([]time.Time, n), in: make([]time.Duration, n)}
 }
 
-func (w *reconnectWaits) observe(r runner.Record) {
+func (w *reconnectWaits) observe(r *runner.Record) {
 	i := r.Stream
 	if i < 0 || i >= len(w.from) {
 		return

@@ -16,14 +16,14 @@ func TestEveryEventCreditsReconnectWaits(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	w := newReconnectWaits(4)
-	w.observe(runner.Record{Kind: runner.RecordClosed, Stream: 1, Time: at(-1)}) // a wait before the window
-	w.observe(runner.Record{Kind: runner.RecordReconnect, Stream: 1, Time: at(-0.5)})
+	w.observe(&runner.Record{Kind: runner.RecordClosed, Stream: 1, Time: at(-1)}) // a wait before the window
+	w.observe(&runner.Record{Kind: runner.RecordReconnect, Stream: 1, Time: at(-0.5)})
 	w.open(t0)
-	w.observe(runner.Record{Kind: runner.RecordClosed, Stream: 1, Time: at(2.55)}) // waits past the end
-	w.observe(runner.Record{Kind: runner.RecordClosed, Stream: 3, Time: at(2.0)})
-	w.observe(runner.Record{Kind: runner.RecordReconnect, Stream: 3, Time: at(2.1)}) // then no answer
+	w.observe(&runner.Record{Kind: runner.RecordClosed, Stream: 1, Time: at(2.55)}) // waits past the end
+	w.observe(&runner.Record{Kind: runner.RecordClosed, Stream: 3, Time: at(2.0)})
+	w.observe(&runner.Record{Kind: runner.RecordReconnect, Stream: 3, Time: at(2.1)}) // then no answer
 	w.close(at(3))
-	w.observe(runner.Record{Kind: runner.RecordReconnect, Stream: 1, Time: at(3.05)}) // late: clipped
+	w.observe(&runner.Record{Kind: runner.RecordReconnect, Stream: 1, Time: at(3.05)}) // late: clipped
 	if w.in[1] != 450*time.Millisecond || w.in[3] != 100*time.Millisecond || w.in[0] != 0 || w.in[2] != 0 {
 		t.Fatalf("waits in the window %v: want [0 450ms 0 100ms]", w.in)
 	}

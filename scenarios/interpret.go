@@ -745,7 +745,7 @@ func (h *Harness) watchSenders() *senderWatch {
 		return nil
 	}
 	w := &senderWatch{first: map[int]string{}, multi: map[int]bool{}}
-	h.observe(func(r runner.Record) {
+	h.observe(func(r *runner.Record) {
 		if r.Kind != runner.RecordEvent {
 			return
 		}
@@ -802,7 +802,7 @@ func (h *Harness) watchMarks() *markWatch {
 	return w
 }
 
-func (w *markWatch) add(r runner.Record) {
+func (w *markWatch) add(r *runner.Record) {
 	if r.Kind != runner.RecordEvent && r.Kind != runner.RecordClosed {
 		return
 	}

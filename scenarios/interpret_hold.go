@@ -51,7 +51,7 @@ func newHeldWatch(n int) *heldWatch {
 	return &heldWatch{inWindow: make([]int, n), target: newHoldTargetWatch(n), waits: newReconnectWaits(n)}
 }
 
-func (w *heldWatch) observe(r runner.Record) {
+func (w *heldWatch) observe(r *runner.Record) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.target.observe(r)

@@ -388,9 +388,10 @@ type Options struct {
 	// reads the very figures the result is built from. The aggregate is safe for
 	// concurrent reads.
 	Live func(scenario string, agg *report.Aggregate)
-	// Observe, when set, is called with every record of the run, in order, from the
-	// harness's collector goroutine (run --trace). It must not block for long: the
-	// load loop waits on the collector.
+	// Observe, when set, is called with every record of the run (run --trace), a
+	// stream's in order, under the harness's collector lock, on the goroutine that made
+	// the record (an event loop, an HTTP/2 connection's reader, a stream's goroutine).
+	// It must not block for long: that goroutine, and every stream it serves, waits.
 	Observe func(scenario string, r runner.Record)
 }
 

@@ -132,7 +132,7 @@ func TestPartialOutEveryInterval(t *testing.T) {
 		}
 		p.track("hold", agg)
 		for range 7 {
-			agg.Add(runner.Record{Kind: runner.RecordEvent, Time: time.Now(), Latency: time.Millisecond, Gap: -1})
+			agg.Add(&runner.Record{Kind: runner.RecordEvent, Time: time.Now(), Latency: time.Millisecond, Gap: -1})
 		}
 		time.Sleep(defaultOutInterval - time.Second)
 		synctest.Wait()

@@ -49,8 +49,8 @@ func writeReportResult(t *testing.T, dir, name string, spec reportResultSpec) st
 			continue
 		}
 		at := reportT0.Add(time.Duration(st) * time.Millisecond)
-		agg.Add(runner.Record{Kind: runner.RecordOpened, Stream: st, Time: at, Scheduled: at})
-		agg.Add(runner.Record{Kind: runner.RecordHeaders, Stream: st, Time: at, Status: 200, Proto: "HTTP/1.1", Dial: time.Millisecond, TLS: -1, TTHeaders: time.Millisecond, Waited: -1})
+		agg.Add(&runner.Record{Kind: runner.RecordOpened, Stream: st, Time: at, Scheduled: at})
+		agg.Add(&runner.Record{Kind: runner.RecordHeaders, Stream: st, Time: at, Status: 200, Proto: "HTTP/1.1", Dial: time.Millisecond, TLS: -1, TTHeaders: time.Millisecond, Waited: -1})
 		for e := 0; e < spec.events; e++ {
 			r := runner.Record{Kind: runner.RecordEvent, Stream: st, Time: at.Add(time.Duration(e+1) * 100 * time.Millisecond),
 				Latency: spec.latency + time.Duration(e)*time.Microsecond, Gap: -1, TTFirst: -1, Bytes: 20}
@@ -60,12 +60,12 @@ func writeReportResult(t *testing.T, dir, name string, spec reportResultSpec) st
 			if e == 1 && int64(st) < spec.missing {
 				r.Missing = 1
 			}
-			agg.Add(r)
+			agg.Add(&r)
 		}
 		if st < spec.errors {
-			agg.Add(runner.Record{Kind: runner.RecordError, Stream: st, Time: at.Add(2 * time.Second), Class: runner.ErrRead})
+			agg.Add(&runner.Record{Kind: runner.RecordError, Stream: st, Time: at.Add(2 * time.Second), Class: runner.ErrRead})
 		}
-		agg.Add(runner.Record{Kind: runner.RecordClosed, Stream: st, Time: at.Add(3 * time.Second), Reason: runner.CloseStopped})
+		agg.Add(&runner.Record{Kind: runner.RecordClosed, Stream: st, Time: at.Add(3 * time.Second), Reason: runner.CloseStopped})
 	}
 	verdict := report.VerdictPass
 	if spec.failCheck {

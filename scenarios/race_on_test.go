@@ -1,0 +1,6 @@
+//go:build race
+
+package scenarios
+
+// raceEnabled: the race detector instruments every function, so frames are larger.
+const raceEnabled = true
