@@ -37,6 +37,9 @@ type BrowserConfig struct {
 	// SourceAddrs, when set, binds each new connection to its next source address
 	// (round-robin, shared by the browsers of a run). Nil: the system's choice.
 	SourceAddrs *SourceAddrs
+
+	// tlsShared, when set, is the tls.Config cache the browsers of one Load share.
+	tlsShared *tlsConfigs
 }
 
 // Browser is one simulated browser: it owns a connection pool per origin, which every
@@ -154,15 +157,58 @@ func (b *Browser) poolsLocked() []*originPool {
 }
 
 func (b *Browser) tlsConfig(host string) *tls.Config {
+	if c := b.cfg.tlsShared.get(host); c != nil {
+		return c
+	}
+	c := newTLSConfig(host, b.cfg.DisableHTTP2, b.cfg.Insecure, b.cfg.RootCAs)
+	b.cfg.tlsShared.put(host, c)
+	return c
+}
+
+func newTLSConfig(host string, disableH2, insecure bool, roots *x509.CertPool) *tls.Config {
 	protos := []string{"h2", "http/1.1"}
-	if b.cfg.DisableHTTP2 {
+	if disableH2 {
 		protos = []string{"http/1.1"}
 	}
 	return &tls.Config{
 		ServerName:         host,
 		NextProtos:         protos,
-		InsecureSkipVerify: b.cfg.Insecure, // opt-in only: self-signed targets
-		RootCAs:            b.cfg.RootCAs,
+		InsecureSkipVerify: insecure, // opt-in only: self-signed targets
+		RootCAs:            roots,
+	}
+}
+
+// tlsConfigs holds the tls.Config of each host for the browsers of one Load, which
+// all have the same TLS settings: crypto/tls keeps its Config with each connection
+// (about 0.5 KB), and a Config may be shared once in use, since nothing modifies it.
+// A few hosts are kept (the targets; redirects may name more, which get their own).
+// A nil *tlsConfigs keeps nothing.
+type tlsConfigs struct {
+	mu     sync.Mutex
+	byHost map[string]*tls.Config
+}
+
+const tlsConfigsMax = 64
+
+func newTLSConfigs() *tlsConfigs { return &tlsConfigs{byHost: map[string]*tls.Config{}} }
+
+func (t *tlsConfigs) get(host string) *tls.Config {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byHost[host]
+}
+
+func (t *tlsConfigs) put(host string, c *tls.Config) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.byHost) < tlsConfigsMax {
+		t.byHost[host] = c
 	}
 }
 

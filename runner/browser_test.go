@@ -338,3 +338,52 @@ func checkQueuesBeyondTheCap(t *testing.T, streamCap, n int) {
 		t.Fatalf("errors %v, server connections %d: want none and 1", errs, srv.conns.Load())
 	}
 }
+
+// TestLoadBrowsersShareTheirTLSConfig: the browsers of one load share one tls.Config
+// per host (crypto/tls keeps it with each connection, about 0.5 KB each); browsers
+// made on their own do not, and the cache stops growing at tlsConfigsMax hosts.
+func TestLoadBrowsersShareTheirTLSConfig(t *testing.T) {
+	shared := newTLSConfigs()
+	a := NewBrowser(BrowserConfig{ID: 1, Insecure: true, tlsShared: shared})
+	b := NewBrowser(BrowserConfig{ID: 2, Insecure: true, tlsShared: shared})
+	ca, cb := a.tlsConfig("example.test"), b.tlsConfig("example.test")
+	if ca != cb {
+		t.Errorf("two browsers of a load got two tls.Configs for one host")
+	}
+	if !ca.InsecureSkipVerify || ca.ServerName != "example.test" || len(ca.NextProtos) != 2 {
+		t.Errorf("shared config %+v: want the browsers' settings", ca)
+	}
+	if a.tlsConfig("other.test") == ca {
+		t.Errorf("another host got the first host's config")
+	}
+	alone1, alone2 := NewBrowser(BrowserConfig{Insecure: true}), NewBrowser(BrowserConfig{Insecure: true})
+	if alone1.tlsConfig("example.test") == alone2.tlsConfig("example.test") {
+		t.Errorf("browsers made on their own shared a config")
+	}
+	for i := range 2 * tlsConfigsMax {
+		a.tlsConfig(fmt.Sprintf("h%d.test", i))
+	}
+	if n := len(shared.byHost); n != tlsConfigsMax {
+		t.Errorf("%d hosts kept, want at most %d", n, tlsConfigsMax)
+	}
+
+	// A load over TLS: its browsers' connections all use the one config.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: x\n\n")
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	rec := newRecorder(t)
+	l, err := Start(context.Background(), Config{Target: srv.URL, Streams: 3, Insecure: true, Hold: time.Hour, StreamTemplate: "{target}/e/{session}"}, Chan(rec.ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.waitKind(t, RecordEvent, 3)
+	l.Stop()
+	l.Wait()
+	if n := len(l.tls.byHost); n != 1 {
+		t.Errorf("%d configs for one target, want 1", n)
+	}
+}

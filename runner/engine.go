@@ -34,6 +34,7 @@ type Load struct {
 	streams sync.WaitGroup
 	done    chan struct{}
 	loops   *EventLoops // nil with Config.GoroutineReaders
+	tls     *tlsConfigs // the browsers' shared tls.Configs
 }
 
 // Start validates cfg and starts the load in the background; see Load for its
@@ -55,6 +56,7 @@ func Start(ctx context.Context, cfg Config, out Sink) (*Load, error) {
 		browsers: make(map[int]*Browser),
 		stopCh:   make(chan struct{}),
 		done:     make(chan struct{}),
+		tls:      newTLSConfigs(),
 	}
 	if !r.GoroutineReaders {
 		// Without epoll (not Linux) every stream keeps its goroutine.
@@ -137,7 +139,9 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 	bi := l.plan.Browser(i)
 	b := l.browsers[bi]
 	if b == nil {
-		b = NewBrowser(l.cfg.browser(bi))
+		bc := l.cfg.browser(bi)
+		bc.tlsShared = l.tls
+		b = NewBrowser(bc)
 		l.browsers[bi] = b
 	}
 	sc := l.cfg.source()
