@@ -35,6 +35,7 @@ type Load struct {
 	done    chan struct{}
 	loops   *EventLoops // nil with Config.GoroutineReaders
 	tls     *tlsConfigs // the browsers' shared tls.Configs
+	records *recordPool // the sources' item records
 }
 
 // Start validates cfg and starts the load in the background; see Load for its
@@ -57,6 +58,7 @@ func Start(ctx context.Context, cfg Config, out Sink) (*Load, error) {
 		stopCh:   make(chan struct{}),
 		done:     make(chan struct{}),
 		tls:      newTLSConfigs(),
+		records:  newRecordPool(),
 	}
 	if !r.GoroutineReaders {
 		// Without epoll (not Linux) every stream keeps its goroutine.
@@ -146,7 +148,7 @@ func (l *Load) startStream(i int, scheduled time.Time) bool {
 	}
 	sc := l.cfg.source()
 	sc.URL, sc.Stream, sc.Session = l.cfg.StreamURL(i), i, l.cfg.Session(i)
-	sc.Scheduled, sc.EventLoops = scheduled, l.loops
+	sc.Scheduled, sc.EventLoops, sc.records = scheduled, l.loops, l.records
 	if l.plan.Slow(i) {
 		sc.ReadRate = l.cfg.ReadRate
 	}

@@ -388,18 +388,21 @@ func (es *EventSource) handle(attempt int) {
 //
 //go:noinline
 func (es *EventSource) commentOrRetry(attempt int, now time.Time, it *eventstream.Item) {
+	r := es.itemRecord()
+	r.Kind, r.Attempt, r.Time, r.Bytes = RecordComment, attempt, now, it.Bytes
 	if it.Kind == eventstream.KindRetry {
 		es.retry = it.Retry
-		es.emit(&Record{Kind: RecordRetry, Attempt: attempt, Time: now, Bytes: it.Bytes, Retry: it.Retry})
-		return
+		r.Kind, r.Retry = RecordRetry, it.Retry
 	}
-	es.emit(&Record{Kind: RecordComment, Attempt: attempt, Time: now, Bytes: it.Bytes})
+	es.emit(r)
+	es.releaseRecord(r)
 }
 
 // event measures one event and emits its record.
 func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
-	r := Record{Kind: RecordEvent, Attempt: attempt, Time: now, EventType: it.Type, EventID: it.ID, Bytes: it.Bytes,
-		TTFirst: -1, Latency: -1, Gap: -1, Seq: -1, Mark: -1, MarkLatency: -1}
+	r := es.itemRecord()
+	r.Kind, r.Attempt, r.Time, r.EventType, r.EventID, r.Bytes = RecordEvent, attempt, now, it.Type, it.ID, it.Bytes
+	r.TTFirst, r.Latency, r.Gap, r.Seq, r.Mark, r.MarkLatency = -1, -1, -1, -1, -1, -1
 	connFirst := es.first
 	if es.first {
 		r.TTFirst = now.Sub(es.start)
@@ -416,7 +419,7 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 		r.Latency = max(time.Duration(now.UnixNano()-f.sent), 0)
 	}
 	if es.cfg.MarkPrefix != "" {
-		es.observeMark(&r, it.Data, now)
+		es.observeMark(r, it.Data, now)
 	}
 	if f.hasSender {
 		r.Sender = f.sender
@@ -435,7 +438,9 @@ func (es *EventSource) event(attempt int, now time.Time, it *eventstream.Item) {
 			r.Duplicate = es.seq.observeOpaque(it.ID)
 		}
 	}
-	if !es.emit(&r) {
+	batched := es.emit(r)
+	es.releaseRecord(r)
+	if !batched {
 		es.counted()
 	}
 }

@@ -96,6 +96,10 @@ type SourceConfig struct {
 	// Scheduled is when the first attempt was meant to start (Record.Scheduled);
 	// zero means when Run starts.
 	Scheduled time.Time
+
+	// records, set by a Load, lends the records of events, comments and retry fields
+	// (EventSource.itemRecord).
+	records *recordPool
 }
 
 // maxRedirects is the fetch standard's redirect limit.
@@ -137,6 +141,7 @@ type EventSource struct {
 	batch       *evloop     // set while a loop parses this source's bytes: emit batches there
 	readAt      time.Time   // set by a loop: when the bytes being parsed were received
 	onEnd       func()      // set by the engine: called when Run ends
+	spare       *Record     // the item record of a source without a pool, made at its first item
 
 	mu          sync.Mutex
 	final       CloseReason // a deliberate end (client close/reset, stopped, cancelled)
@@ -395,6 +400,38 @@ func (es *EventSource) emit(r *Record) (batched bool) {
 	}
 	es.out.Put(r)
 	return false
+}
+
+// recordPool lends item records: one per event, comment or retry field is filled,
+// emitted and given back. A record put into the Sink goes by pointer, so one made in
+// a handler's frame escapes to the heap: allocated per event, it cost about 4 us of
+// CPU per event at 10,000 streams in the GC it made (scripts/bench capacity, 6.4 ->
+// 10.9 us). A Load's sources share one pool: a spare record per source would cost
+// 0.5 KB per stream.
+type recordPool struct{ p sync.Pool }
+
+func newRecordPool() *recordPool {
+	return &recordPool{p: sync.Pool{New: func() any { return new(Record) }}}
+}
+
+// itemRecord is a zeroed record for an item's handler to fill and emit, from the
+// load's pool, or the source's spare (a source's records are made one at a time).
+func (es *EventSource) itemRecord() *Record {
+	if p := es.cfg.records; p != nil {
+		return p.p.Get().(*Record)
+	}
+	if es.spare == nil {
+		es.spare = new(Record)
+	}
+	return es.spare
+}
+
+// releaseRecord gives back an item record once emitted (the Sink keeps no pointer to it).
+func (es *EventSource) releaseRecord(r *Record) {
+	*r = Record{} // keeps no strings alive, and is zero for its next use
+	if p := es.cfg.records; p != nil {
+		p.p.Put(r)
+	}
 }
 
 // wire sets r.Quiet from the time of the attempt's previous bytes and moves it on:
