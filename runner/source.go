@@ -132,11 +132,11 @@ type EventSource struct {
 	wireAt      time.Time // the current attempt's last bytes (head or item); zero before its head
 	delay       time.Duration
 	quickEnds   int    // consecutive attempts that ended within QuickEnd of their start
-	first       bool   // no event yet in this attempt
 	seenID      string // last event ID string as last published to lastID
 	item        eventstream.Item
 	pushParser  bool        // the current body is read with a push parser (event loops)
 	parserPush  bool        // parser was made by NewPush
+	first       bool        // no event yet in this attempt
 	actx        *attemptCtx // the current attempt's
 	batch       *evloop     // set while a loop parses this source's bytes: emit batches there
 	readAt      time.Time   // set by a loop: when the bytes being parsed were received
@@ -144,23 +144,23 @@ type EventSource struct {
 	spare       *Record     // the item record of a source without a pool, made at its first item
 
 	mu          sync.Mutex
-	final       CloseReason // a deliberate end (client close/reset, stopped, cancelled)
-	rst         bool
-	leaving     bool          // Leave was called: drop the connection, come back
+	final       CloseReason   // a deliberate end (client close/reset, stopped, cancelled)
 	leaveDelay  time.Duration // how long to stay away
-	noReconnect bool
-	cancel      func() // cancels the current attempt (or reconnect wait)
+	cancel      func()        // cancels the current attempt (or reconnect wait)
 	conn        net.Conn
 	tcp         *net.TCPConn
 	looped      *loopStream   // the body is on an event loop: interrupts go there
 	resume      chan struct{} // closed by ResumeReading
 	notify      chan struct{} // closed at the next state change, for waiters
-	open        bool
 	opens       int64
 	events      int64
 	lastID      string
-	ended       bool
 	reason      CloseReason // reason of the latest Closed record
+	rst         bool
+	leaving     bool // Leave was called: drop the connection, come back
+	noReconnect bool
+	open        bool
+	ended       bool
 	done        chan struct{}
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestNoContentStops(t *testing.T) {
@@ -642,5 +643,15 @@ func TestCloseWhileWaitingToReconnect(t *testing.T) {
 	closed := rec.kind(RecordClosed)
 	if len(closed) != 2 || closed[1].Reason != CloseClientClose || closed[1].Attempt != 1 {
 		t.Errorf("closed %+v: the last Closed must say why the stream ended", closed)
+	}
+}
+
+// TestEventSourceStaysInItsSizeClass: every stream keeps one EventSource, which the
+// allocator rounds up to a size class (1,152 bytes, the next 1,280); a field that
+// takes it past 1,152 costs 128 bytes per stream (on a loop a stream costs about 4
+// KB in all). Group small fields to keep the padding down.
+func TestEventSourceStaysInItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(EventSource{}); n > 1152 {
+		t.Errorf("EventSource is %d bytes: past the 1,152-byte size class", n)
 	}
 }
