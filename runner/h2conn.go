@@ -611,9 +611,9 @@ func (c *h2Conn) writeHeadersLocked(id uint32, r *h2Request, maxFrame int) error
 		block = block[len(frag):]
 		err = c.fr.WriteContinuation(id, len(block) == 0, frag)
 	}
-	if c.hbuf.Cap() > 4<<10 {
-		c.hbuf = bytes.Buffer{} // a rare large head: do not keep its buffer
-	}
+	// The block is written: its buffer is not kept for the connection's next request
+	// (often none; with one stream per browser, 128 bytes per stream).
+	c.hbuf = bytes.Buffer{}
 	return err
 }
 

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"errors"
 	"io"
 
@@ -45,11 +44,15 @@ func (es *EventSource) h2HandOff(attempt int, x *exchange) bool {
 	s.pushed = p
 	s.mu.Unlock()
 	// Close, Reset, Leave and the engine's stop cancel the attempt: the stream then
-	// ends where its data is drained. The hook may run under es.mu: it only marks.
+	// ends where its data is drained, on a goroutine of its own as context.AfterFunc
+	// would run it. Registered on the attempt's context itself: context.AfterFunc
+	// would keep a context of its own for the stream's life (about 200 bytes).
 	actx := es.actx
-	stop := context.AfterFunc(actx, func() {
-		s.fail(actx.Err(), false)
-		go s.drain()
+	stop := actx.AfterFunc(func() {
+		go func() {
+			s.fail(actx.Err(), false)
+			s.drain()
+		}()
 	})
 	s.mu.Lock()
 	p.stop = stop
