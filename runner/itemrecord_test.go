@@ -1,12 +1,12 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,42 +48,20 @@ func TestItemRecordsAreNotAllocatedPerEvent(t *testing.T) {
 			}
 			payload := []byte(body.String())
 			gate := make(chan struct{})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			openGate := sync.OnceFunc(func() { close(gate) })
 			var heads atomic.Int64
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						br := bufio.NewReader(c)
-						for {
-							line, err := br.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if line == "\r\n" {
-								break
-							}
-						}
-						if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")); err != nil {
-							return
-						}
-						heads.Add(1)
-						<-gate
-						c.Write(payload)
-						br.ReadByte() // until the client closes
-					}()
+			target := loopTestServer(t, func(c net.Conn, _ int) {
+				if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")); err != nil {
+					return
 				}
-			}()
+				heads.Add(1)
+				<-gate
+				c.Write(payload)
+				c.Read(make([]byte, 1)) // until the client or the test's end closes it
+			})
+			t.Cleanup(openGate) // before the server's cleanup waits for its handlers
 			sink := &countingSink{}
-			l, err := Start(context.Background(), Config{Target: "http://" + ln.Addr().String(), Streams: streams,
+			l, err := Start(context.Background(), Config{Target: target, Streams: streams,
 				Hold: time.Hour, GoroutineReaders: goroutines}, sink)
 			if err != nil {
 				t.Fatal(err)
@@ -93,7 +71,7 @@ func TestItemRecordsAreNotAllocatedPerEvent(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			close(gate)
+			openGate()
 			waitFor(t, 20*time.Second, "every event", func() bool { return sink.events.Load() == streams*events })
 			runtime.ReadMemStats(&after)
 			perEvent := float64(after.Mallocs-before.Mallocs) / (streams * events)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sseharness/sseharness/internal/testkit"
 	"github.com/sseharness/sseharness/report"
 )
 
@@ -68,9 +69,7 @@ func TestHoldOverH2ReadersFitFourKiB(t *testing.T) {
 		}
 		<-r.Context().Done()
 	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	testkit.Serve(t, srv, true)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -114,13 +113,10 @@ func h2HoldProbe(t *testing.T, target string) {
 		done <- Run(context.Background(), hold(), Options{Target: target, StreamTemplate: "{target}/s/{session}", Insecure: true,
 			Streams: h2ProbeStreams, Hold: 2 * time.Second, Live: func(_ string, a *report.Aggregate) { agg.Store(a) }})
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for a := agg.Load(); a == nil || a.Metrics().Streams < h2ProbeStreams; a = agg.Load() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams not open in 30 s", h2ProbeStreams)
-		}
-		time.Sleep(10 * time.Millisecond) // a poll of the aggregate, bounded by the deadline
-	}
+	testkit.WaitFor(t, 30*time.Second, "every stream open", func() bool {
+		a := agg.Load()
+		return a != nil && a.Metrics().Streams == h2ProbeStreams
+	})
 	// The dials, handshakes and heads grew the stacks they needed. A GC shrinks a
 	// stack that uses under a quarter of itself, as the GCs of a hold do to a parked
 	// reader's; from here on no stack may grow past 4 KiB.
