@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sseharness/sseharness/eventstream"
 )
+
+// afterSecs finds a finding's first "after 4.9s".
+var afterSecs = regexp.MustCompile(`after (\d+(?:\.\d+)?)s`)
 
 // TestDefectDoubles: one double per defect of issue 12, each failing exactly the
 // listed checks, with what the findings must say; and the correct variants of the
@@ -28,6 +33,10 @@ func TestDefectDoubles(t *testing.T) {
 		verdict map[int]Verdict
 		says    seen
 		notSays seen
+		// lasted: the check's "after Ns" lies in [lo, hi] seconds. The server's clock
+		// starts when it has written the head, the check's when the head arrived, so
+		// a busy machine shortens the span the check sees by its delay in between.
+		lasted map[int][2]float64
 	}{
 		{name: "quiet-with-keep-alive", opts: func(o *srvOpts) { o.quiet, o.tick = true, 0 },
 			want: nil, verdict: map[int]Verdict{7: NA, 8: Pass}, says: seen{7: {"no event"}}},
@@ -39,8 +48,9 @@ func TestDefectDoubles(t *testing.T) {
 				o.hijack, o.dropAfter = "break", 5*time.Second
 			},
 			want: []int{8}, verdict: map[int]Verdict{7: NA},
-			says:    seen{7: {"broke"}, 8: {"broke", "after 5."}, 11: {"broke"}},
-			notSays: seen{7: {"6.5s", "20.5s"}, 11: {"kept the stream open"}}},
+			says:    seen{7: {"broke"}, 8: {"broke"}, 11: {"broke"}},
+			notSays: seen{7: {"6.5s", "20.5s"}, 11: {"kept the stream open"}},
+			lasted:  map[int][2]float64{8: {4.5, 5.5}}},
 		{name: "retry-0-immediate-close", opts: func(o *srvOpts) { o.retry, o.dropAfter = "0", 10*time.Millisecond },
 			want: []int{8, 11, 22}, says: seen{11: {"retry 0", "tight loop"}},
 			notSays: seen{11: {"bodies do not end at once"}}},
@@ -99,6 +109,16 @@ func TestDefectDoubles(t *testing.T) {
 					if !strings.Contains(fs[id].Seen, sub) {
 						t.Errorf("check %d says %q, without %q", id, fs[id].Seen, sub)
 					}
+				}
+			}
+			for id, span := range tc.lasted {
+				m := afterSecs.FindStringSubmatch(fs[id].Seen)
+				if m == nil {
+					t.Errorf("check %d says %q, without \"after Ns\"", id, fs[id].Seen)
+					continue
+				}
+				if v, _ := strconv.ParseFloat(m[1], 64); v < span[0] || v > span[1] {
+					t.Errorf("check %d says %q: after %ss, want %.1f to %.1f", id, fs[id].Seen, m[1], span[0], span[1])
 				}
 			}
 			for id, subs := range tc.notSays {
