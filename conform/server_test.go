@@ -161,6 +161,11 @@ func (ts *testServer) session(id string) *session {
 // It returns the base URL.
 func startTestServer(t *testing.T, opts srvOpts, tlsH2 bool) string {
 	t.Helper()
+	if opts.gzipBomb {
+		// Compressing the member costs seconds under -race on a busy machine; done
+		// here, it does not hold the response head past the client's --timeout.
+		bombMember()
+	}
 	ts := &testServer{opts: opts, sessions: map[string]*session{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/s/{id}", ts.serveStream)
@@ -417,6 +422,7 @@ func (ts *testServer) serveStream(w http.ResponseWriter, r *http.Request) {
 	} else if o.gzipBomb {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
 		writeGzipBomb(r.Context(), w)
 		return
 	} else if o.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {

@@ -593,7 +593,12 @@ func (h *Harness) limitValue(c *CheckSpec) float64 {
 
 // threshold is how a check's threshold is shown: op, limit and what it means.
 func (h *Harness) threshold(c *CheckSpec, op string) string {
-	thr := h.limit(c).String()
+	l := h.limit(c)
+	thr := l.String()
+	if l.isDur && c.Scale > 0 && c.Scale != 1 {
+		// The bar the rule applies, beside the threshold it comes from.
+		thr = fmt.Sprintf("%v (%.0f%% of %s)", time.Duration(float64(l.d)*c.Scale), 100*c.Scale, thr)
+	}
 	if op != "" {
 		thr = op + " " + thr
 	}

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,19 @@ func TestIdleTimeoutFailsWithoutHeartbeats(t *testing.T) {
 		if c := checks[name]; c.Verdict != report.VerdictFail {
 			t.Errorf("%s: %s (%s; %s), want fail", name, c.Verdict, c.Measured, c.Detail)
 		}
+	}
+}
+
+// TestIdleTimeoutFailsHeartbeatsAtTheTimeout: heartbeats every 585ms, under a 600ms
+// idle timeout but within its 5% margin, fail longest-silence, and its threshold says
+// which bar it applied. A path's jitter puts such a stream at the timeout.
+func TestIdleTimeoutFailsHeartbeatsAtTheTimeout(t *testing.T) {
+	checks := runIdleTimeoutAgainst(t, heartbeatServer(t, 585*time.Millisecond).URL)
+	c := checks["longest-silence"]
+	if c.Verdict != report.VerdictFail {
+		t.Errorf("longest-silence: %s (%s; %s), want fail", c.Verdict, c.Measured, c.Detail)
+	}
+	if !strings.HasPrefix(c.Threshold, "< 570ms (95% of 600ms) (") {
+		t.Errorf("longest-silence threshold %q, want it to start with the bar applied, 570ms (95%% of 600ms)", c.Threshold)
 	}
 }

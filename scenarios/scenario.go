@@ -97,7 +97,8 @@ type CheckSpec struct {
 	Means string
 	// Rule, when set, is how report/ judges the check from the scenario's aggregates
 	// once its load is done; a Limit of AtThreshold stands for the check's threshold
-	// (times Scale, when set: 1<<20 for a threshold in MiB of a rule in bytes).
+	// (times Scale, when set: 1<<20 for a threshold in MiB of a rule in bytes; 0.95
+	// for a bar 5% under a duration threshold, which the threshold text then shows).
 	Rule  *report.Rule
 	Scale float64
 	// RhythmRule, when set, replaces Rule when the run has no latency to judge (no
